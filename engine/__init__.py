@@ -1,0 +1,47 @@
+"""The baozhuang runtime: the only package that imports SpiffWorkflow.
+
+Use :class:`Engine` (deploy, start, claim, complete, retry, read) and the frozen result types;
+errors are the tree in :mod:`engine.errors`.
+"""
+
+from .config import EngineConfig
+from .errors import (
+    BaozhuangError,
+    ConfigurationError,
+    Conflict,
+    DiagramRejected,
+    ExpressionError,
+    Forbidden,
+    FormValidationError,
+    InvalidInput,
+    NotFound,
+    Reason,
+    WorkflowFailure,
+)
+from .roles import ROLES
+from .service import Engine
+from .views import ApplicationInfo, DocumentInfo, HistoryEntry, StepResult, TaskInfo, UserInfo, VersionInfo
+
+__all__ = [
+    "Engine",
+    "EngineConfig",
+    "ROLES",
+    "ApplicationInfo",
+    "DocumentInfo",
+    "HistoryEntry",
+    "StepResult",
+    "TaskInfo",
+    "UserInfo",
+    "VersionInfo",
+    "BaozhuangError",
+    "ConfigurationError",
+    "Conflict",
+    "DiagramRejected",
+    "ExpressionError",
+    "Forbidden",
+    "FormValidationError",
+    "InvalidInput",
+    "NotFound",
+    "Reason",
+    "WorkflowFailure",
+]

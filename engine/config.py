@@ -1,0 +1,75 @@
+"""Engine settings: defaults, overridden by the mapping the application passes in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+from handlers.errors import HandlerError
+from handlers.settings import PolicySettings
+
+from .errors import ConfigurationError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Everything the engine needs to run; see README for each setting."""
+
+    database_url: str = f"sqlite:///{REPO_ROOT / 'instance' / 'baozhuang.db'}"
+    documents_dir: Path = REPO_ROOT / "instance" / "documents"
+    processes_dir: Path = REPO_ROOT / "processes"
+    max_loop_iterations: int = 100
+    max_diagram_bytes: int = 2 * 1024 * 1024
+    workflow_cache_size: int = 256
+    policy: PolicySettings = field(default_factory=PolicySettings)
+
+    @classmethod
+    def from_mapping(cls, mapping: Mapping[str, Any] | None) -> "EngineConfig":
+        """Build from a mapping of overrides; unknown keys and bad values are errors."""
+        mapping = dict(mapping or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(mapping) - known)
+        if unknown:
+            raise ConfigurationError(f"未知的配置项：{', '.join(unknown)}（可用：{', '.join(sorted(known))}）")
+        if "policy" in mapping and not isinstance(mapping["policy"], PolicySettings):
+            try:
+                mapping["policy"] = PolicySettings.from_mapping(mapping["policy"] or {})
+            except HandlerError as exc:
+                raise ConfigurationError(f"policy 配置有误：{exc.message}") from exc
+        for key in ("documents_dir", "processes_dir"):
+            if key in mapping:
+                mapping[key] = Path(mapping[key])
+        for key in ("max_loop_iterations", "max_diagram_bytes", "workflow_cache_size"):
+            if key in mapping and (not isinstance(mapping[key], int) or mapping[key] < 1):
+                raise ConfigurationError(f"配置项 {key} 必须是正整数，实际为 {mapping[key]!r}")
+        if "database_url" in mapping and not str(mapping["database_url"]).strip():
+            raise ConfigurationError("database_url 不能为空，例如 sqlite:///instance/baozhuang.db")
+        return cls(**mapping)
+
+
+ENV_PREFIX = "BAOZHUANG_"
+ENV_KEYS = ("database_url", "documents_dir", "processes_dir", "max_loop_iterations", "max_diagram_bytes")
+
+
+def load_config(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> EngineConfig:
+    """Defaults → instance/config.json → BAOZHUANG_* environment variables → the given mapping."""
+    import json
+    import os
+
+    merged: dict[str, Any] = {}
+    instance_file = REPO_ROOT / "instance" / "config.json"
+    if instance_file.is_file():
+        try:
+            merged.update(json.loads(instance_file.read_text(encoding="utf-8")))
+        except ValueError as exc:
+            raise ConfigurationError(f"{instance_file} 不是有效的 JSON：{exc}") from exc
+    env = os.environ if environ is None else environ
+    for key in ENV_KEYS:
+        value = env.get(ENV_PREFIX + key.upper())
+        if value:
+            merged[key] = int(value) if key.startswith("max_") and value.isdigit() else value
+    merged.update(overrides or {})
+    return EngineConfig.from_mapping(merged)

@@ -1,0 +1,119 @@
+"""Demo users and demo applications, driven through the real facade from example scenarios.
+
+A scenario (processes/examples/*.json) is the start data of an application and, in order, the
+node id and form data of every user task on one path; the same files drive the end-to-end tests.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import Conflict
+from .service import Engine
+from .views import StepResult
+
+DEMO_PASSWORD = "baozhuang"
+DEMO_USERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("frontdesk", "柜台受理员 张敏", ("front_desk",)),
+    ("manager1", "客户经理 李强", ("customer_manager",)),
+    ("manager2", "客户经理 王芳", ("customer_manager",)),
+    ("survey", "勘查组 赵刚", ("survey_team",)),
+    ("marketing", "营销部 陈静（主管）", ("marketing",)),
+    ("planning", "发展策划 刘洋", ("planning",)),
+    ("metering", "计量 孙伟", ("metering",)),
+    ("dispatch", "调度 周杰", ("dispatch",)),
+    ("archive", "档案 吴丽", ("archive",)),
+    ("auditor", "稽查 郑华", ("auditor",)),
+    ("analyst", "流程分析员 冯涛", ("analyst",)),
+)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One user task of a scenario: which node, and what is submitted."""
+
+    node: str
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One path through a process, with the data that drives it."""
+
+    name: str
+    title: str
+    process: str
+    start: Mapping[str, Any]
+    steps: tuple[Step, ...]
+
+
+def load_scenarios(directory: Path) -> list[Scenario]:
+    """Every scenario file in a folder, sorted by name."""
+    out = []
+    for path in sorted(Path(directory).glob("*.json")):
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        out.append(Scenario(path.stem, raw.get("title", path.stem), raw["process"], raw["start"],
+                            tuple(Step(s["node"], s["data"]) for s in raw["steps"])))
+    return out
+
+
+def create_demo_users(engine: Engine) -> list[str]:
+    """Create the demo users that do not exist yet; return their names."""
+    created = []
+    for username, display, roles in DEMO_USERS:
+        try:
+            engine.create_user(username, display, roles, DEMO_PASSWORD)
+        except Conflict:
+            continue
+        created.append(username)
+    return created
+
+
+def actor_for(engine: Engine, role: str, assignee: str | None) -> str:
+    """The demo user who would do a task of this role."""
+    if assignee:
+        return assignee
+    for username, _, roles in DEMO_USERS:
+        if role in roles:
+            return username
+    raise LookupError(f"没有角色为 {role} 的演示用户")
+
+
+def drive(engine: Engine, scenario: Scenario, stop_after: int | None = None,
+          start_as: str = "frontdesk") -> Iterator[StepResult]:
+    """Start a scenario's application and complete its user tasks in order, yielding each result."""
+    result = engine.start(scenario.process, scenario.start, start_as)
+    yield result
+    for index, step in enumerate(scenario.steps):
+        if stop_after is not None and index >= stop_after:
+            return
+        matches = [t for t in result.ready_tasks if t.node_id == step.node]
+        if not matches:
+            open_nodes = ", ".join(t.node_id for t in result.ready_tasks) or "无"
+            raise AssertionError(f"{scenario.name}: 期望待办 {step.node}，实际待办 {open_nodes}（状态 {result.status}）")
+        task = matches[0]
+        result = engine.complete(task.id, actor_for(engine, task.role, task.assignee), step.data)
+        yield result
+
+
+def run_demo(engine: Engine, count: int, progress: Callable[[int], Any] | None = None) -> list[tuple[str, str, str]]:
+    """Create ``count`` applications over every scenario, stopped at spread-out stages."""
+    scenarios = load_scenarios(engine.config.processes_dir / "examples")
+    made = []
+    for i in range(count):
+        scenario = scenarios[i % len(scenarios)]
+        # Every third application runs to the end; the others stop part-way so every stage has work.
+        stop = None if i % 3 == 0 else (i * 7) % (len(scenario.steps) + 1)
+        last = None
+        for last in drive(engine, scenario, stop):
+            pass
+        assert last is not None
+        where = "、".join(t.node_name for t in last.ready_tasks) or "已办结"
+        made.append((last.app_no, last.status, f"{scenario.title}：{where}"))
+        if progress:
+            progress(i + 1)
+    return made

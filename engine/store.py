@@ -1,0 +1,228 @@
+"""SQLAlchemy models and the one-transaction unit of work.
+
+The workflow state of an application is kept as one row per SpiffWorkflow task (``wf_tasks``)
+plus a small header on the application row, so that a step writes only the tasks it changed:
+bytes written per step stay flat however long the history grows.  User tasks are mirrored into
+``work_items`` so that task lists are plain indexed queries.  Deployed diagrams are stored once
+per version (``process_versions``), never copied into instances.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.engine import Engine as SAEngine
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every table."""
+
+
+class User(Base):
+    """A member of staff; roles are role keys (see engine.roles), comma separated."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(128))
+    password_hash: Mapped[str] = mapped_column(String(256))
+    roles: Mapped[str] = mapped_column(String(256))
+    active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime]
+
+
+class ProcessVersion(Base):
+    """An immutable deployed version of one process diagram."""
+
+    __tablename__ = "process_versions"
+    __table_args__ = (UniqueConstraint("process_key", "version"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_key: Mapped[str] = mapped_column(String(32), index=True)
+    version: Mapped[int]
+    process_id: Mapped[str] = mapped_column(String(128))
+    name: Mapped[str] = mapped_column(String(256))
+    bpmn_xml: Mapped[str] = mapped_column(Text)
+    forms_json: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    deployed_by: Mapped[str] = mapped_column(String(64))
+    deployed_at: Mapped[datetime]
+    comment: Mapped[str] = mapped_column(Text, default="")
+
+
+class Application(Base):
+    """One 报装 work order: a running (or finished) instance of a process version."""
+
+    __tablename__ = "applications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    app_no: Mapped[str] = mapped_column(String(32), unique=True)
+    process_key: Mapped[str] = mapped_column(String(32))
+    version_id: Mapped[int] = mapped_column(ForeignKey("process_versions.id"), index=True)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    customer_name: Mapped[str] = mapped_column(String(256), index=True)
+    customer_type: Mapped[str] = mapped_column(String(32))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    updated_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+    first_contact_at: Mapped[datetime | None]
+    revision: Mapped[int] = mapped_column(default=0)
+    wf_meta: Mapped[str] = mapped_column(Text)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    audit_seq: Mapped[int] = mapped_column(default=0)
+    audit_head: Mapped[str] = mapped_column(String(64), default="")
+
+    # Optimistic concurrency: every write checks the revision it read.
+    __mapper_args__ = {"version_id_col": revision}
+
+
+class WorkflowTaskRow(Base):
+    """One serialized SpiffWorkflow task of an application (its data stored as a delta)."""
+
+    __tablename__ = "wf_tasks"
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    seq: Mapped[int]
+    payload: Mapped[str] = mapped_column(Text)
+
+
+class WorkItem(Base):
+    """A user task as staff see it: the row behind every task list."""
+
+    __tablename__ = "work_items"
+    __table_args__ = (
+        Index("ix_work_items_status_role", "status", "role", "created_at"),
+        Index("ix_work_items_assignee", "assignee", "status"),
+        Index("ix_work_items_claimed_by", "claimed_by", "status"),
+    )
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    app_no: Mapped[str] = mapped_column(String(32), index=True)
+    process_key: Mapped[str] = mapped_column(String(32))
+    customer_name: Mapped[str] = mapped_column(String(256))
+    node_id: Mapped[str] = mapped_column(String(128))
+    node_name: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(32))
+    form: Mapped[str] = mapped_column(String(256), default="")
+    assignee: Mapped[str | None] = mapped_column(String(64))
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+    completed_by: Mapped[str | None] = mapped_column(String(64))
+    due_at: Mapped[datetime | None]
+
+
+class AuditEvent(Base):
+    """An append-only, hash-chained event in an application's history."""
+
+    __tablename__ = "audit_events"
+    __table_args__ = (UniqueConstraint("application_id", "seq"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"))
+    seq: Mapped[int]
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    node_id: Mapped[str | None] = mapped_column(String(128))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    payload: Mapped[str] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class Document(Base):
+    """A generated or uploaded file kept on disk, checked by its SHA-256."""
+
+    __tablename__ = "documents"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    filename: Mapped[str] = mapped_column(String(256))
+    media_type: Mapped[str] = mapped_column(String(128))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int]
+    path: Mapped[str] = mapped_column(String(512))
+    created_at: Mapped[datetime]
+
+
+class SequenceCounter(Base):
+    """A named counter (daily application numbers)."""
+
+    __tablename__ = "sequences"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[int]
+
+
+def make_engine(url: str) -> SAEngine:
+    """Create the SQLAlchemy engine; SQLite gets WAL, foreign keys and a busy timeout."""
+    kwargs: dict[str, Any] = {}
+    if url.startswith("sqlite"):
+        kwargs["connect_args"] = {"timeout": 30}
+    sa_engine = create_engine(url, **kwargs)
+    if sa_engine.dialect.name == "sqlite":
+
+        @event.listens_for(sa_engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # WAL + NORMAL: durable at checkpoint, no fsync per commit; readers never block writers.
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(sa_engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            # Take the write lock up front: two people completing one task queue up instead of
+            # failing on a stale WAL snapshot; the second then sees the task already completed.
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return sa_engine
+
+
+class Store:
+    """Owns the database engine and hands out one transaction per user action."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.sa_engine = make_engine(url)
+        self._sessions = sessionmaker(self.sa_engine, expire_on_commit=False)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """One unit of work: commit on success, roll everything back on any error."""
+        session = self._sessions()
+        try:
+            with session.begin():
+                yield session
+        finally:
+            session.close()
+
+    @contextmanager
+    def reading(self) -> Iterator[Session]:
+        """A read-only session."""
+        session = self._sessions()
+        try:
+            yield session
+        finally:
+            session.rollback()
+            session.close()
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.sa_engine.dispose()

@@ -1,0 +1,109 @@
+"""Frozen result types the facade returns: the web layer never sees SpiffWorkflow objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Mapping
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One deployed version of a process."""
+
+    id: int
+    process_key: str
+    version: int
+    name: str
+    sha256: str
+    deployed_by: str
+    deployed_at: datetime
+    comment: str
+
+
+@dataclass(frozen=True)
+class UserInfo:
+    """A member of staff."""
+
+    username: str
+    display_name: str
+    roles: tuple[str, ...]
+    active: bool
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """A user task as it appears in a task list."""
+
+    id: str
+    app_no: str
+    process_key: str
+    customer_name: str
+    node_id: str
+    node_name: str
+    role: str
+    form: str
+    status: str
+    assignee: str | None
+    claimed_by: str | None
+    created_at: datetime
+    completed_at: datetime | None
+    completed_by: str | None
+    due_at: datetime | None
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One event of an application's audit trail."""
+
+    seq: int
+    at: datetime
+    actor: str
+    kind: str
+    node_id: str | None
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class DocumentInfo:
+    """A file kept with an application."""
+
+    id: str
+    kind: str
+    filename: str
+    media_type: str
+    size: int
+    sha256: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class ApplicationInfo:
+    """An application with its data, open tasks, history and documents."""
+
+    app_no: str
+    process_key: str
+    version: int
+    status: str
+    customer_name: str
+    customer_type: str
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    error_message: str | None
+    data: Mapping[str, Any]
+    open_tasks: tuple[TaskInfo, ...] = ()
+    history: tuple[HistoryEntry, ...] = ()
+    documents: tuple[DocumentInfo, ...] = ()
+    completed_nodes: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """What one user action did to an application."""
+
+    app_no: str
+    status: str
+    ready_tasks: tuple[TaskInfo, ...]
+    error_message: str | None = None

@@ -1,0 +1,265 @@
+"""The ``baozhuang`` command: set up, deploy, and drive applications from a terminal.
+
+Every command prints a clear message and exits 1 on bad input; never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from engine import BaozhuangError, DiagramRejected, Engine, FormValidationError, StepResult, TaskInfo
+from engine.config import load_config
+from engine.demo import DEMO_PASSWORD, DEMO_USERS, create_demo_users, run_demo
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"错误：{message}", err=True)
+    sys.exit(1)
+
+
+def _engine(ctx: click.Context) -> Engine:
+    engine = ctx.obj.get("engine")
+    if engine is None:
+        overrides = {"database_url": ctx.obj["db"]} if ctx.obj.get("db") else {}
+        engine = Engine(load_config(overrides))
+        ctx.obj["engine"] = engine
+    return engine
+
+
+def _read_json(path: str) -> dict[str, Any]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        _fail(f"无法读取数据文件 {path}：{exc.strerror}")
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        _fail(f"数据文件 {path} 不是有效的 JSON：{exc}")
+    if not isinstance(data, dict):
+        _fail(f"数据文件 {path} 必须是一个 JSON 对象")
+    return data
+
+
+def _print_task(t: TaskInfo) -> None:
+    who = t.claimed_by or t.assignee or "-"
+    click.echo(f"  {t.id}  {t.app_no}  {t.node_name}（{t.node_id}）  角色 {t.role}  处理人 {who}  {t.customer_name}")
+
+
+def _print_step(result: StepResult) -> None:
+    click.echo(f"申请 {result.app_no}：状态 {result.status}")
+    if result.error_message:
+        click.echo(f"  异常：{result.error_message}")
+    if result.ready_tasks:
+        click.echo("待办任务：")
+        for t in result.ready_tasks:
+            _print_task(t)
+
+
+class Cli(click.Group):
+    """Translates our errors into messages and exit code 1 at the command-line boundary."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except DiagramRejected as exc:
+            click.echo(f"拒绝：{exc.message}", err=True)
+            for reason in exc.reasons:
+                click.echo(f"  - {reason}", err=True)
+            sys.exit(1)
+        except FormValidationError as exc:
+            click.echo(f"错误：{exc.message}", err=True)
+            for field, message in exc.field_errors.items():
+                click.echo(f"  - {field}: {message}", err=True)
+            sys.exit(1)
+        except BaozhuangError as exc:
+            _fail(exc.message)
+
+
+@click.group(cls=Cli)
+@click.option("--db", envvar="BAOZHUANG_DATABASE_URL", help="数据库 URL（默认 instance/ 下的 SQLite）")
+@click.pass_context
+def main(ctx: click.Context, db: str | None) -> None:
+    """业扩报装 baozhuang：流程部署、受理和办理。"""
+    ctx.ensure_object(dict)
+    ctx.obj["db"] = db
+
+
+@main.command()
+@click.option("--no-demo-users", is_flag=True, help="不创建演示用户")
+@click.pass_context
+def init(ctx: click.Context, no_demo_users: bool) -> None:
+    """Create/upgrade the database, deploy the shipped processes, create demo users."""
+    engine = _engine(ctx)
+    engine.init_schema()
+    deployed = engine.deploy_shipped("system")
+    for v in deployed:
+        click.echo(f"已部署 {v.process_key} 第 {v.version} 版（{v.name}）")
+    if not deployed:
+        click.echo("流程已是最新版本，无需部署")
+    if not no_demo_users:
+        created = create_demo_users(engine)
+        if created:
+            click.echo(f"已创建演示用户 {len(created)} 个（密码 {DEMO_PASSWORD}）：{'、'.join(created)}")
+    click.echo(f"数据库：{engine.config.database_url}")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True)
+@click.pass_context
+def validate(ctx: click.Context, files: tuple[str, ...]) -> None:
+    """Check diagrams against the deploy-time gate; exit 1 if any is rejected."""
+    engine = _engine(ctx)
+    bad = 0
+    for name in files:
+        try:
+            data = Path(name).read_bytes()
+        except OSError as exc:
+            click.echo(f"✗ {name}：无法读取（{exc.strerror}）")
+            bad += 1
+            continue
+        forms_dir = Path(name).resolve().parent / "forms"
+        try:
+            diagram = engine.validate(data, Path(name).name, forms_dir if forms_dir.is_dir() else None)
+        except DiagramRejected as exc:
+            bad += 1
+            click.echo(f"✗ {name}：{len(exc.reasons)} 个问题")
+            for reason in exc.reasons:
+                click.echo(f"    - {reason}")
+            continue
+        click.echo(f"✓ {name}：流程 {diagram.process_id}（{diagram.name}），{len(diagram.nodes)} 个节点")
+    sys.exit(1 if bad else 0)
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True)
+@click.option("--comment", default="", help="版本说明")
+@click.option("--as", "user", default="system", help="部署人")
+@click.pass_context
+def deploy(ctx: click.Context, files: tuple[str, ...], comment: str, user: str) -> None:
+    """Validate and deploy diagrams as new versions; nothing is deployed if any is rejected."""
+    engine = _engine(ctx)
+    payloads = []
+    for name in files:
+        try:
+            payloads.append((name, Path(name).read_bytes()))
+        except OSError as exc:
+            _fail(f"无法读取 {name}：{exc.strerror}")
+    rejected = 0
+    for name, data in payloads:
+        forms_dir = Path(name).resolve().parent / "forms"
+        try:
+            engine.validate(data, Path(name).name, forms_dir if forms_dir.is_dir() else None)
+        except DiagramRejected as exc:
+            rejected += 1
+            click.echo(f"✗ {name}：{len(exc.reasons)} 个问题", err=True)
+            for reason in exc.reasons:
+                click.echo(f"    - {reason}", err=True)
+    if rejected:
+        _fail(f"{rejected} 个文件未通过校验，未部署任何文件")
+    for name, data in payloads:
+        forms_dir = Path(name).resolve().parent / "forms"
+        v = engine.deploy(data, Path(name).name, user, comment, forms_dir if forms_dir.is_dir() else None)
+        click.echo(f"已部署 {v.process_key} 第 {v.version} 版（sha256 {v.sha256[:12]}）")
+
+
+@main.command()
+@click.argument("process", type=click.Choice(["hv", "lv", "pv"]))
+@click.option("--data", "data_file", required=True, help="受理表单数据（JSON 文件）")
+@click.option("--as", "user", default="frontdesk", show_default=True, help="受理人")
+@click.pass_context
+def start(ctx: click.Context, process: str, data_file: str, user: str) -> None:
+    """Accept a new application (受理)."""
+    _print_step(_engine(ctx).start(process, _read_json(data_file), user))
+
+
+@main.command()
+@click.option("--role", help="按角色筛选")
+@click.option("--user", help="某人可办的任务（指派给他、他认领的、或他角色下未认领的）")
+@click.option("--status", default="ready", show_default=True, type=click.Choice(["ready", "completed", "cancelled"]))
+@click.option("--limit", default=50, show_default=True)
+@click.pass_context
+def tasks(ctx: click.Context, role: str | None, user: str | None, status: str, limit: int) -> None:
+    """List tasks."""
+    rows = _engine(ctx).tasks(role=role, user=user, status=status, limit=limit)
+    click.echo(f"共 {len(rows)} 个任务")
+    for t in rows:
+        _print_task(t)
+
+
+@main.command()
+@click.argument("task_id")
+@click.option("--as", "user", required=True, help="认领人")
+@click.pass_context
+def claim(ctx: click.Context, task_id: str, user: str) -> None:
+    """Claim a task."""
+    t = _engine(ctx).claim(task_id, user)
+    click.echo(f"{user} 已认领任务 {t.node_name}（申请 {t.app_no}）")
+
+
+@main.command()
+@click.argument("task_id")
+@click.option("--as", "user", required=True, help="办理人")
+@click.option("--data", "data_file", required=True, help="表单数据（JSON 文件）")
+@click.pass_context
+def complete(ctx: click.Context, task_id: str, user: str, data_file: str) -> None:
+    """Complete a task with form data."""
+    _print_step(_engine(ctx).complete(task_id, user, _read_json(data_file)))
+
+
+@main.command()
+@click.argument("app_no")
+@click.pass_context
+def show(ctx: click.Context, app_no: str) -> None:
+    """Show an application: status, open tasks, data, documents, history."""
+    engine = _engine(ctx)
+    app = engine.application(app_no)
+    click.echo(f"申请 {app.app_no}  {app.customer_name}  流程 {app.process_key} 第 {app.version} 版  状态 {app.status}")
+    if app.error_message:
+        click.echo(f"异常：{app.error_message}")
+    click.echo("待办：" if app.open_tasks else "待办：无")
+    for t in app.open_tasks:
+        _print_task(t)
+    click.echo("数据：")
+    for key, value in sorted(app.data.items()):
+        click.echo(f"  {key} = {json.dumps(value, ensure_ascii=False)}")
+    if app.documents:
+        click.echo("文件：")
+        for d in app.documents:
+            click.echo(f"  {d.id}  {d.filename}  {d.size} 字节  sha256 {d.sha256[:12]}")
+    click.echo("历史：")
+    for e in app.history:
+        if e.kind == "engine.transitions":
+            continue
+        click.echo(f"  #{e.seq} {e.at:%Y-%m-%d %H:%M:%S} {e.actor} {e.kind} {e.node_id or ''}")
+    check = engine.verify_audit(app_no)
+    click.echo(f"审计链：{'完整' if check.intact else '已损坏：第 %s 条，%s' % (check.first_bad_seq, check.problem)}")
+
+
+@main.command()
+@click.argument("app_no")
+@click.option("--as", "user", default="system", help="操作人")
+@click.pass_context
+def retry(ctx: click.Context, app_no: str, user: str) -> None:
+    """Re-run the failed tasks of an application."""
+    _print_step(_engine(ctx).retry(app_no, user))
+
+
+@main.command()
+@click.argument("count", type=click.IntRange(1, 100_000))
+@click.pass_context
+def demo(ctx: click.Context, count: int) -> None:
+    """Create COUNT demo applications across the three variants and all stages."""
+    engine = _engine(ctx)
+    create_demo_users(engine)
+    made = run_demo(engine, count, progress=lambda i: click.echo(f"  已生成 {i}/{count}") if i % 50 == 0 else None)
+    click.echo(f"已生成演示申请 {len(made)} 个：")
+    for app_no, status, where in made[:20]:
+        click.echo(f"  {app_no}  {status}  {where}")
+    if len(made) > 20:
+        click.echo(f"  …… 其余 {len(made) - 20} 个")
+    click.echo("演示用户（密码 %s）：%s" % (DEMO_PASSWORD, "、".join(u for u, *_ in DEMO_USERS)))
