@@ -159,7 +159,8 @@ def validate_diagram(
         raise DiagramRejected(reasons, filename)
     process = executable[0]
 
-    element_ids = {el.get("id") for el in root.iter() if isinstance(el.tag, str) and el.get("id")}
+    element_ids = {el.get("id") for el in root.iter()
+                   if isinstance(el.tag, str) and el.get("id") and etree.QName(el).namespace != SPIFF_NS}
     nodes, node_reasons, loaded_forms, start_form = _check_nodes(process, forms, operators, element_ids)
     reasons.extend(node_reasons)
     reasons.extend(_check_expressions(process))

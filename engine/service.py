@@ -286,7 +286,8 @@ class Engine:
             events = [PendingEvent("application.started", by, now, {"process": process_key, "version": row.version,
                                                                       "app_no": app_no, "data": clean})]
             result = self._advance_and_persist(s, app, diagram, live, run, events, by)
-        self._checkin(app.id, live)
+            app_id = app.id
+        self._checkin(app_id, live)
         return result
 
     def claim(self, task_id: str, user: str) -> TaskInfo:
@@ -345,6 +346,7 @@ class Engine:
                     result = self._advance_and_persist(s, app, diagram, live, run, events, user,
                                                        completed_item=item)
                     item.claimed_by = item.claimed_by or user
+                    app_id = app.id
                 except BaseException:
                     live.wf = None  # the in-memory workflow may be half-run: never reuse it
                     raise
@@ -353,7 +355,7 @@ class Engine:
                 again = s.get(WorkItem, task_id)
                 raise Conflict(_already_done(again) if again is not None and again.status != "ready"
                                else "申请已被他人同时修改，请刷新后重试") from exc
-        self._checkin(app.id, live)
+        self._checkin(app_id, live)
         return result
 
     def retry(self, app_no: str, by: str) -> StepResult:
@@ -375,10 +377,11 @@ class Engine:
                 events = [PendingEvent("application.retried", by, self.now(),
                                        {"tasks": [t.task_spec.name for t in failed]})]
                 result = self._advance_and_persist(s, app, diagram, live, run, events, by)
+                app_id = app.id
             except BaseException:
                 live.wf = None
                 raise
-        self._checkin(app.id, live)
+        self._checkin(app_id, live)
         return result
 
     # ----------------------------------------------------------------- the one write path
@@ -636,9 +639,9 @@ class Engine:
     def cached_state(self, app_no: str) -> dict[str, Any] | None:
         """The in-memory workflow of an application in the same dict form, if cached."""
         with self.store.reading() as s:
-            app = self._app(s, app_no)
+            app_id = self._app(s, app_no).id
         with self._lock:
-            live = self._live.get(app.id)
+            live = self._live.get(app_id)
         return self.codec.full_dict(live.wf) if live and live.wf is not None else None
 
     def dispose(self) -> None:

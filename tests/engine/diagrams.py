@@ -20,7 +20,7 @@ def user_task(tid: str, name: str = "审核", extra: str = "") -> str:
     </bpmn:userTask>"""
 
 
-def process(body: str, lane_nodes: list[str], lane_name: str = "客户经理", pid: str = "t") -> str:
+def process(body: str, lane_nodes: list[str], lane_name: str = "客户经理", pid: str = "lv") -> str:
     refs = "".join(f"<bpmn:flowNodeRef>{n}</bpmn:flowNodeRef>" for n in lane_nodes)
     return f"""{HEAD}
   <bpmn:process id="{pid}" name="测试流程" isExecutable="true">

@@ -32,7 +32,7 @@ def reasons_of(engine: Engine, xml: str | bytes, forms_dir: Path) -> list[str]:
 
 def test_a_clean_diagram_passes(bare_engine: Engine, forms_dir: Path) -> None:
     diagram = bare_engine.validate(simple().encode(), "ok.bpmn", forms_dir)
-    assert diagram.process_id == "t"
+    assert diagram.process_id == "lv"
     assert diagram.nodes["review"].role == "customer_manager"
     assert diagram.form_for("review") is not None
 
@@ -131,7 +131,7 @@ def test_cycle_without_wait_state_is_rejected(bare_engine: Engine, forms_dir: Pa
 
 
 def test_send_back_loop_with_a_user_task_is_fine(bare_engine: Engine, forms_dir: Path) -> None:
-    assert bare_engine.validate(loop().encode(), "loop.bpmn", forms_dir).process_id == "t"
+    assert bare_engine.validate(loop().encode(), "loop.bpmn", forms_dir).process_id == "lv"
 
 
 def test_unknown_lane_role_and_missing_form(bare_engine: Engine, forms_dir: Path) -> None:
@@ -171,7 +171,7 @@ def test_rejected_deploy_stores_nothing(bare_engine: Engine, forms_dir: Path) ->
         bare_engine.deploy(loop("open('x')").encode(), "bad.bpmn", "analyst", forms_dir=forms_dir)
     assert bare_engine.versions() == []
     v = bare_engine.deploy(loop().encode(), "good.bpmn", "analyst", "ok", forms_dir=forms_dir)
-    assert (v.process_key, v.version) == ("t", 1)
+    assert (v.process_key, v.version) == ("lv", 1)
 
 
 def test_every_miwg_corpus_file_is_accepted_or_rejected_with_reasons(bare_engine: Engine) -> None:
