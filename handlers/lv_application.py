@@ -1,0 +1,30 @@
+"""Low-voltage application path: the two-step simple path or the standard chain, and the voltage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handlers.context import HandlerContext
+from handlers.errors import HandlerError
+from handlers.quantity import positive_quantity
+
+CUSTOMER_TYPES = {
+    "residential": "居民",
+    "small_micro": "小微企业（非居民）",
+    "non_residential": "其他非居民",
+}
+
+
+def classify_lv_application(ctx: HandlerContext, customer_type: Any, capacity_kw: Any) -> dict[str, Any]:
+    """Return {"path", "supply_voltage", "three_zero"} for an LV application."""
+    if customer_type not in CUSTOMER_TYPES:
+        allowed = "、".join(CUSTOMER_TYPES)
+        raise HandlerError(
+            f"未知的低压客户类型：{customer_type!r}（应为 {allowed} 之一）", "customer_type"
+        )
+    capacity = positive_quantity(capacity_kw, "申请容量（kW）", "capacity_kw")
+    policy = ctx.settings
+    three_zero = customer_type == "small_micro" and capacity <= policy.three_zero_max_kw
+    path = "simple" if customer_type == "residential" or three_zero else "standard"
+    supply_voltage = "220V" if capacity < policy.lv_single_phase_max_kw else "380V"
+    return {"path": path, "supply_voltage": supply_voltage, "three_zero": three_zero}

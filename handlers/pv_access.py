@@ -1,0 +1,67 @@
+"""Distributed-PV access rules: connection voltage limits, opinion letter, access-scheme time limit."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handlers.context import HandlerContext
+from handlers.errors import HandlerError
+from handlers.quantity import format_quantity, positive_count, positive_quantity
+from handlers.settings import PolicySettings
+
+CONNECTION_VOLTAGES = ("220V", "380V", "10kV")  # ascending
+
+
+def voltage_limits_kw(policy: PolicySettings) -> dict[str, float]:
+    """Return the maximum capacity (kW) per connection voltage."""
+    return {
+        "220V": policy.pv_max_kw_220v,
+        "380V": policy.pv_max_kw_380v,
+        "10kV": policy.pv_max_kw_10kv,
+    }
+
+
+def evaluate_pv_access(
+    ctx: HandlerContext, capacity_kw: Any, connection_voltage: Any, connection_points: Any
+) -> dict[str, Any]:
+    """Check the requested connection voltage and return opinion-letter need, time limit, voltage."""
+    capacity = positive_quantity(capacity_kw, "光伏装机容量（kW）", "capacity_kw")
+    voltage = normalized_connection_voltage(connection_voltage)
+    points = positive_count(connection_points, "并网点数量", "connection_points")
+    policy = ctx.settings
+    limits = voltage_limits_kw(policy)
+    kw = format_quantity(capacity)
+    top_voltage = CONNECTION_VOLTAGES[-1]
+    if capacity > limits[top_voltage]:
+        raise HandlerError(
+            f"光伏装机容量 {kw} kW 超过分布式光伏单个并网点上限 "
+            f"{format_quantity(limits[top_voltage])} kW（{top_voltage}），不属于分布式光伏并网范围",
+            "capacity_kw",
+        )
+    if capacity > limits[voltage]:
+        raise HandlerError(
+            f"光伏装机容量 {kw} kW 超过 {voltage} 并网上限 {format_quantity(limits[voltage])} kW，"
+            f"请改用更高电压等级并网",
+            "connection_voltage",
+        )
+    suggested = next(v for v in CONNECTION_VOLTAGES if capacity <= limits[v])
+    days = policy.pv_access_scheme_days_single if points == 1 else policy.pv_access_scheme_days_multi
+    return {
+        # At 380 V the confirmed access scheme stands for the 接入电网意见函 (domain.md, step 4).
+        "opinion_letter_required": voltage == "10kV",
+        "access_scheme_days": days,
+        "suggested_voltage": suggested,
+    }
+
+
+def normalized_connection_voltage(value: Any) -> str:
+    """Return the canonical spelling ("220V", "380V", "10kV") of a connection voltage."""
+    if isinstance(value, str):
+        compact = value.replace(" ", "").lower()
+        for voltage in CONNECTION_VOLTAGES:
+            if compact == voltage.lower():
+                return voltage
+    raise HandlerError(
+        f"未知的并网电压：{value!r}（应为 {'、'.join(CONNECTION_VOLTAGES)} 之一）",
+        "connection_voltage",
+    )

@@ -1,0 +1,14 @@
+"""Survey mode: solo survey by the customer manager or a team survey, by applied capacity."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from handlers.context import HandlerContext
+from handlers.quantity import positive_quantity
+
+
+def select_survey_mode(ctx: HandlerContext, capacity_kva: Any) -> str:
+    """Return "solo" when the applied capacity is at most the team threshold, else "team"."""
+    capacity = positive_quantity(capacity_kva, "申请容量（kVA）", "capacity_kva")
+    return "solo" if capacity <= ctx.settings.survey_team_threshold_kva else "team"
