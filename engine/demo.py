@@ -1,7 +1,7 @@
 """Demo users and demo applications, driven through the real facade from example scenarios.
 
-A scenario (processes/examples/*.json) is the start data of an application and, in order, the
-node id and form data of every user task on one path; the same files drive the end-to-end tests.
+A scenario (an entry of processes/paths.json) is the start data of an application and, in order,
+the node id and form data of every user task on one path; the same file drives the end-to-end tests.
 """
 
 from __future__ import annotations
@@ -51,14 +51,11 @@ class Scenario:
     steps: tuple[Step, ...]
 
 
-def load_scenarios(directory: Path) -> list[Scenario]:
-    """Every scenario file in a folder, sorted by name."""
-    out = []
-    for path in sorted(Path(directory).glob("*.json")):
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        out.append(Scenario(path.stem, raw.get("title", path.stem), raw["process"], raw["start"],
-                            tuple(Step(s["node"], s["data"]) for s in raw["steps"])))
-    return out
+def load_scenarios(path: Path) -> list[Scenario]:
+    """Every scenario of a paths file, in file order."""
+    raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    return [Scenario(entry["key"], entry.get("title", entry["key"]), entry["variant"], entry["start"],
+                     tuple(Step(node, data) for node, data in entry["steps"])) for entry in raw]
 
 
 def create_demo_users(engine: Engine) -> list[str]:
@@ -102,7 +99,7 @@ def drive(engine: Engine, scenario: Scenario, stop_after: int | None = None,
 
 def run_demo(engine: Engine, count: int, progress: Callable[[int], Any] | None = None) -> list[tuple[str, str, str]]:
     """Create ``count`` applications over every scenario, stopped at spread-out stages."""
-    scenarios = load_scenarios(engine.config.processes_dir / "examples")
+    scenarios = load_scenarios(engine.config.processes_dir / "paths.json")
     made = []
     for i in range(count):
         scenario = scenarios[i % len(scenarios)]

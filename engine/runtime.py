@@ -180,11 +180,15 @@ class StateCodec:
         """Which rows to write and delete, and which tasks changed state."""
         upserts = []
         transitions = []
+        changed: set[UUID] = set()
         for tid, task in wf.tasks.items():  # creation order: a parent always precedes its children
             fp = self.fingerprint(task)
             old = snap.fingerprints.get(tid)
-            if old == fp:
+            if old == fp and task._parent not in changed:
                 continue
+            if old != fp:
+                # A child's stored data is a delta against this task's data: rewrite direct children too.
+                changed.add(tid)
             is_new = old is None
             seq = snap.seq.get(tid)
             if seq is None:

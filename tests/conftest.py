@@ -63,4 +63,4 @@ def bare_engine(tmp_path: Path, clock: Clock) -> Iterator[Engine]:
 
 @pytest.fixture(scope="session")
 def scenarios() -> dict[str, Any]:
-    return {s.name: s for s in load_scenarios(PROCESSES / "examples")}
+    return {s.name: s for s in load_scenarios(PROCESSES / "paths.json")}
