@@ -10,14 +10,15 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Mapping, Protocol
 
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, select
 from sqlalchemy.orm import Session
 
 from .store import Application, AuditEvent
 
 GENESIS = "0" * 64
+INSERT_EVENTS = insert(AuditEvent.__table__)
 
 
 def canonical(value: Any) -> str:
@@ -44,8 +45,16 @@ class PendingEvent:
     task_id: str | None = None
 
 
-def append(session: Session, app: Application, events: list[PendingEvent]) -> None:
-    """Chain and insert events for one application (its row carries the chain head)."""
+class ChainHead(Protocol):
+    """The application fields the chain needs: its id and the current head of its chain."""
+
+    id: int
+    audit_seq: int
+    audit_head: str
+
+
+def append(conn: Connection | Session, app: ChainHead, events: list[PendingEvent]) -> None:
+    """Chain and insert events for one application; the caller writes the new head to its row."""
     rows = []
     head = app.audit_head or GENESIS
     seq = app.audit_seq
@@ -59,7 +68,7 @@ def append(session: Session, app: Application, events: list[PendingEvent]) -> No
         })
         head = digest
     if rows:
-        session.execute(insert(AuditEvent), rows)
+        conn.execute(INSERT_EVENTS, rows)
     app.audit_seq = seq
     app.audit_head = head
 

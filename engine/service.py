@@ -12,20 +12,19 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.exc import StaleDataError
 
 import handlers
 from handlers.errors import HandlerError
 from handlers.numbering import application_number
 
-from . import audit, schema
+from . import audit, expressions, schema
 from .audit import PendingEvent
 from .config import EngineConfig
 from .documents import DocumentFiles
-from .errors import Conflict, FormValidationError, Forbidden, InvalidInput, NotFound, WorkflowFailure
+from .errors import Conflict, ExpressionError, Forbidden, InvalidInput, NotFound, WorkflowFailure
 from .forms import FormDefinition
 from .loading import ParsedDiagram, forms_from_directory, validate_diagram
 from .roles import ROLES
@@ -69,6 +68,54 @@ STATE_NAMES = {1: "MAYBE", 2: "LIKELY", 4: "FUTURE", 8: "WAITING", 16: "READY", 
                64: "COMPLETED", 128: "ERROR", 256: "CANCELLED"}
 
 
+APPS = Application.__table__
+ITEMS = WorkItem.__table__
+WF_TASKS = WorkflowTaskRow.__table__
+USERS = User.__table__
+
+# The statements of the hot path, built once: constructing SQLAlchemy expressions per call costs
+# more than executing them on SQLite.
+ITEM_BY_ID = select(ITEMS).where(ITEMS.c.id == bindparam("id"))
+ITEM_BY_ID_LOCKED = ITEM_BY_ID.with_for_update()
+ROLES_OF_USER = select(USERS.c.roles, USERS.c.active).where(USERS.c.username == bindparam("username"))
+APP_COLUMNS = (APPS.c.id, APPS.c.app_no, APPS.c.process_key, APPS.c.version_id, APPS.c.customer_name,
+               APPS.c.status, APPS.c.revision, APPS.c.audit_seq, APPS.c.audit_head, APPS.c.wf_meta,
+               APPS.c.error_message)
+APP_BY_ID_LOCKED = select(*APP_COLUMNS).where(APPS.c.id == bindparam("id")).with_for_update()
+INSERT_TASK_ROWS = insert(WF_TASKS)
+UPDATE_TASK_ROWS = (update(WF_TASKS).where(WF_TASKS.c.application_id == bindparam("a"),
+                                           WF_TASKS.c.task_id == bindparam("t")).values(payload=bindparam("p")))
+INSERT_ITEMS = insert(ITEMS)
+CLOSE_ITEM = update(ITEMS).where(ITEMS.c.id == bindparam("item_id")).values(
+    status=bindparam("status"), completed_at=bindparam("at"))
+COMPLETE_ITEM = update(ITEMS).where(ITEMS.c.id == bindparam("item_id")).values(
+    status=bindparam("status"), completed_at=bindparam("at"), completed_by=bindparam("actor"),
+    claimed_by=func.coalesce(ITEMS.c.claimed_by, bindparam("actor")))
+SAVE_APP = update(APPS).where(APPS.c.id == bindparam("app_id"), APPS.c.revision == bindparam("expected")).values(
+    status=bindparam("status"), error_message=bindparam("error"), updated_at=bindparam("at"),
+    completed_at=bindparam("completed_at"), wf_meta=bindparam("meta"), audit_seq=bindparam("seq"),
+    audit_head=bindparam("head"), revision=bindparam("next_revision"))
+OPEN_ITEMS = (select(ITEMS).where(ITEMS.c.application_id == bindparam("app_id"), ITEMS.c.status == "ready")
+              .order_by(ITEMS.c.created_at, ITEMS.c.id))
+
+
+@dataclass
+class AppRow:
+    """The application row fields a step reads and writes (plain data, no ORM state)."""
+
+    id: int
+    app_no: str
+    process_key: str
+    version_id: int
+    customer_name: str
+    status: str
+    revision: int
+    audit_seq: int
+    audit_head: str
+    wf_meta: str
+    error_message: str | None
+
+
 @dataclass
 class Live:
     """A workflow held in memory between steps, valid while the row's revision matches."""
@@ -79,10 +126,20 @@ class Live:
     counts: dict[str, int]
 
 
+class _NoServices:
+    """Services for a workflow only being restored: a handler must not run there."""
+
+    def manager_workloads(self) -> Mapping[str, int]:
+        raise WorkflowFailure("恢复流程状态时不应调用处理器")
+
+    def save_document(self, kind: str, filename: str, media_type: str, content: bytes) -> str:
+        raise WorkflowFailure("恢复流程状态时不应调用处理器")
+
+
 class _Services:
     """What handlers may ask of the engine, bound to one transaction."""
 
-    def __init__(self, engine: "Engine", session: Session, app: Application) -> None:
+    def __init__(self, engine: "Engine", session: Session, app: Any) -> None:
         self.engine, self.session, self.app = engine, session, app
 
     def manager_workloads(self) -> Mapping[str, int]:
@@ -258,140 +315,129 @@ class Engine:
     def start(self, process_key: str, data: Mapping[str, Any], by: str) -> StepResult:
         """Accept an application (受理): validate the start form, number it and run to the first wait."""
         with self.store.transaction() as s:
-            user = self._user(s, by)
+            conn = s.connection()
+            roles = self._roles_of(conn, by)
             row = self._newest_row(s, process_key)
             diagram = self._diagram(s, row.id)
             start_nodes = [n for n in diagram.nodes.values() if n.kind == "startEvent"]
             start_role = start_nodes[0].role if start_nodes else None
-            if start_role and start_role not in user.roles.split(","):
+            if start_role and start_role not in roles:
                 raise Forbidden(f"受理需要「{ROLES[start_role]}」角色，用户 {by} 没有")
             form = diagram.forms.get(diagram.start_form) if diagram.start_form else None
             clean = form.validate(data) if form else dict(data)
             now = self.now()
             app_no = self._next_app_no(s, process_key, now)
-            app = Application(app_no=app_no, process_key=process_key, version_id=row.id, status="running",
-                              customer_name=str(clean.get("customer_name") or ""),
-                              customer_type=str(clean.get("customer_type") or ""), created_by=by, created_at=now,
-                              updated_at=now, completed_at=None, first_contact_at=_parse_time(clean.get("first_contact_at")),
-                              wf_meta="{}", error_message=None, audit_seq=0, audit_head="")
-            s.add(app)
-            s.flush()
-            run = self._run_context(s, app, diagram)
-            engine = ScriptEngine(self.registry, run)
-            wf = self.codec.new_workflow(diagram, engine)
+            app = AppRow(id=0, app_no=app_no, process_key=process_key, version_id=row.id,
+                         customer_name=str(clean.get("customer_name") or ""), status="running", revision=0,
+                         audit_seq=0, audit_head="", wf_meta="{}", error_message=None)
+            app.id = conn.execute(insert(APPS).returning(APPS.c.id), {
+                "app_no": app_no, "process_key": process_key, "version_id": row.id, "status": "running",
+                "customer_name": app.customer_name, "customer_type": str(clean.get("customer_type") or ""),
+                "created_by": by, "created_at": now, "updated_at": now, "completed_at": None,
+                "first_contact_at": _parse_time(clean.get("first_contact_at")), "revision": 0, "wf_meta": "{}",
+                "error_message": None, "audit_seq": 0, "audit_head": ""}).scalar_one()
+            run = self._run_context(s, app)
+            wf = self.codec.new_workflow(diagram, ScriptEngine(self.registry, run))
             for task in wf.get_tasks(state=READY):
                 task.data.update(clean)
-            snapshot = Snapshot({}, {}, {}, 0)
-            live = Live(0, wf, snapshot, {})
+            live = Live(0, wf, Snapshot({}, {}, {}, 0), {})
             events = [PendingEvent("application.started", by, now, {"process": process_key, "version": row.version,
                                                                       "app_no": app_no, "data": clean})]
-            result = self._advance_and_persist(s, app, diagram, live, run, events, by)
-            app_id = app.id
-        self._checkin(app_id, live)
+            result = self._advance_and_persist(conn, app, diagram, live, run, events, by)
+        self._checkin(app.id, live)
         return result
 
     def claim(self, task_id: str, user: str) -> TaskInfo:
         """Take a task of one of my roles so that nobody else works on it."""
         with self.store.transaction() as s:
-            item = self._item(s, task_id, lock=True)
-            person = self._user(s, user)
-            self._check_may_act(item, person)
-            if item.claimed_by and item.claimed_by != user:
-                raise Conflict(f"该任务已被 {item.claimed_by} 认领")
-            app = s.get(Application, item.application_id)
-            assert app is not None
-            item.claimed_by, item.claimed_at = user, self.now()
-            audit.append(s, app, [PendingEvent("task.claimed", user, item.claimed_at, {"task": item.id},
-                                               item.node_id, item.id)])
-            return _task_info(item)
+            conn = s.connection()
+            item = self._item(conn, task_id, lock=True)
+            self._check_may_act(item, user, self._roles_of(conn, user))
+            if item["claimed_by"] and item["claimed_by"] != user:
+                raise Conflict(f"该任务已被 {item['claimed_by']} 认领")
+            if item["status"] != "ready":
+                raise Conflict(_already_done(item))
+            now = self.now()
+            conn.execute(update(ITEMS).where(ITEMS.c.id == item["id"]).values(claimed_by=user, claimed_at=now))
+            self._audit_only(conn, item["application_id"],
+                             PendingEvent("task.claimed", user, now, {"task": item["id"]}, item["node_id"], item["id"]))
+            return _task_info({**item, "claimed_by": user, "claimed_at": now})
 
     def release(self, task_id: str, user: str) -> TaskInfo:
         """Give a claimed task back to the pool."""
         with self.store.transaction() as s:
-            item = self._item(s, task_id, lock=True)
-            if item.claimed_by != user:
+            conn = s.connection()
+            item = self._item(conn, task_id, lock=True)
+            if item["claimed_by"] != user:
                 raise Forbidden("只能释放自己认领的任务")
-            app = s.get(Application, item.application_id)
-            assert app is not None
-            item.claimed_by, item.claimed_at = None, None
-            audit.append(s, app, [PendingEvent("task.released", user, self.now(), {"task": item.id},
-                                               item.node_id, item.id)])
-            return _task_info(item)
+            conn.execute(update(ITEMS).where(ITEMS.c.id == item["id"]).values(claimed_by=None, claimed_at=None))
+            self._audit_only(conn, item["application_id"], PendingEvent(
+                "task.released", user, self.now(), {"task": item["id"]}, item["node_id"], item["id"]))
+            return _task_info({**item, "claimed_by": None, "claimed_at": None})
 
     def complete(self, task_id: str, user: str, data: Mapping[str, Any]) -> StepResult:
         """Submit a user task's form; the process runs on until it waits again."""
-        try:
-            with self.store.transaction() as s:
-                item = self._item(s, task_id, lock=True)
-                person = self._user(s, user)
-                if item.status != "ready":
-                    raise Conflict(_already_done(item))
-                self._check_may_act(item, person)
-                if item.claimed_by and item.claimed_by != user:
-                    raise Forbidden(f"该任务已被 {item.claimed_by} 认领，只有认领人可以办理")
-                app = s.get(Application, item.application_id, with_for_update=True)
-                assert app is not None
-                if app.status == "error":
-                    raise WorkflowFailure(f"申请 {app.app_no} 处于异常状态，请先处理：{app.error_message}")
-                diagram = self._diagram(s, app.version_id)
-                form = diagram.form_for(item.node_id)
-                clean = form.validate(data) if form else dict(data)
-                live = self._checkout(s, app, diagram)
-                now = self.now()
-                run = self._run_context(s, app, diagram)
-                live.wf.script_engine = ScriptEngine(self.registry, run)
-                try:
-                    complete_user_task(live.wf, UUID(item.id), clean)
-                    events = [PendingEvent("task.completed", user, now, {"data": clean}, item.node_id, item.id)]
-                    result = self._advance_and_persist(s, app, diagram, live, run, events, user,
-                                                       completed_item=item)
-                    item.claimed_by = item.claimed_by or user
-                    app_id = app.id
-                except BaseException:
-                    live.wf = None  # the in-memory workflow may be half-run: never reuse it
-                    raise
-        except StaleDataError as exc:
-            with self.store.reading() as s:
-                again = s.get(WorkItem, task_id)
-                raise Conflict(_already_done(again) if again is not None and again.status != "ready"
-                               else "申请已被他人同时修改，请刷新后重试") from exc
-        self._checkin(app_id, live)
+        with self.store.transaction() as s:
+            conn = s.connection()
+            item = self._item(conn, task_id, lock=True)
+            roles = self._roles_of(conn, user)
+            if item["status"] != "ready":
+                raise Conflict(_already_done(item))
+            self._check_may_act(item, user, roles)
+            if item["claimed_by"] and item["claimed_by"] != user:
+                raise Forbidden(f"该任务已被 {item['claimed_by']} 认领，只有认领人可以办理")
+            app = AppRow(*conn.execute(APP_BY_ID_LOCKED, {"id": item["application_id"]}).one())
+            if app.status == "error":
+                raise WorkflowFailure(f"申请 {app.app_no} 处于异常状态，请先处理：{app.error_message}")
+            diagram = self._diagram(s, app.version_id)
+            form = diagram.form_for(item["node_id"])
+            clean = form.validate(data) if form else dict(data)
+            live = self._checkout(conn, app, diagram)
+            run = self._run_context(s, app)
+            live.wf.script_engine = ScriptEngine(self.registry, run)
+            try:
+                complete_user_task(live.wf, UUID(item["id"]), clean)
+                events = [PendingEvent("task.completed", user, self.now(), {"data": clean}, item["node_id"], item["id"])]
+                result = self._advance_and_persist(conn, app, diagram, live, run, events, user, completed=item["id"])
+            except BaseException:
+                live.wf = None  # the in-memory workflow may be half-run: never reuse it
+                raise
+        self._checkin(app.id, live)
         return result
 
     def retry(self, app_no: str, by: str) -> StepResult:
         """Run again the tasks that failed (a handler error, say) after the cause is fixed."""
         with self.store.transaction() as s:
-            self._user(s, by)
-            app = self._app(s, app_no, lock=True)
+            conn = s.connection()
+            self._roles_of(conn, by)
+            app = self._app_row(conn, APPS.c.app_no == app_no.strip(), lock=True)
             diagram = self._diagram(s, app.version_id)
-            live = self._checkout(s, app, diagram)
+            live = self._checkout(conn, app, diagram)
             failed = error_tasks(live.wf)
             if not failed:
                 self._checkin(app.id, live)
                 raise Conflict(f"申请 {app_no} 没有出错的任务可重试")
-            run = self._run_context(s, app, diagram)
+            run = self._run_context(s, app)
             live.wf.script_engine = ScriptEngine(self.registry, run)
             try:
                 for task in failed:
                     reset_for_retry(task)
                 events = [PendingEvent("application.retried", by, self.now(),
                                        {"tasks": [t.task_spec.name for t in failed]})]
-                result = self._advance_and_persist(s, app, diagram, live, run, events, by)
-                app_id = app.id
+                result = self._advance_and_persist(conn, app, diagram, live, run, events, by)
             except BaseException:
                 live.wf = None
                 raise
-        self._checkin(app_id, live)
+        self._checkin(app.id, live)
         return result
 
     # ----------------------------------------------------------------- the one write path
 
-    def _advance_and_persist(self, s: Session, app: Application, diagram: ParsedDiagram, live: Live,
+    def _advance_and_persist(self, conn: Connection, app: AppRow, diagram: ParsedDiagram, live: Live,
                              run: RunContext, events: list[PendingEvent], actor: str,
-                             completed_item: WorkItem | None = None) -> StepResult:
+                             completed: str | None = None) -> StepResult:
         wf = live.wf
-        guard = Guard(live.counts, self.config.max_loop_iterations)
-        error = advance(wf, guard)
+        error = advance(wf, Guard(live.counts, self.config.max_loop_iterations))
         now = self.now()
         changes = self.codec.changes(wf, live.snapshot)
 
@@ -400,16 +446,12 @@ class Engine:
         changed_rows = [{"a": app.id, "t": str(tid), "p": payload}
                         for tid, seq, payload, is_new in changes.upserts if not is_new]
         if new_rows:
-            s.execute(insert(WorkflowTaskRow), new_rows)
+            conn.execute(INSERT_TASK_ROWS, new_rows)
         if changed_rows:
-            s.connection().execute(
-                update(WorkflowTaskRow.__table__)  # type: ignore[arg-type]
-                .where(WorkflowTaskRow.__table__.c.application_id == _bind("a"),
-                       WorkflowTaskRow.__table__.c.task_id == _bind("t"))
-                .values(payload=_bind("p")), changed_rows)
+            conn.execute(UPDATE_TASK_ROWS, changed_rows)
         if changes.deletions:
-            s.execute(delete(WorkflowTaskRow).where(WorkflowTaskRow.application_id == app.id,
-                                                    WorkflowTaskRow.task_id.in_([str(t) for t in changes.deletions])))
+            conn.execute(delete(WF_TASKS).where(WF_TASKS.c.application_id == app.id,
+                                                WF_TASKS.c.task_id.in_([str(t) for t in changes.deletions])))
 
         for call in run.calls:
             events.append(PendingEvent("service.called", "system", now,
@@ -420,7 +462,8 @@ class Engine:
                 [name, STATE_NAMES.get(old or 0, "NEW"), STATE_NAMES.get(new, str(new)), str(tid)]
                 for tid, name, old, new in changes.transitions]}))
 
-        ready = []
+        new_items = []
+        closed = []
         for tid, name, old, new in changes.transitions:
             task = wf.tasks.get(tid)
             if task is None or not task.task_spec.manual:
@@ -429,24 +472,23 @@ class Engine:
                 node = diagram.nodes.get(name)
                 assignee = None
                 if node is not None and node.assignee:
-                    value = task.data.get(node.assignee.strip()) if node.assignee.strip().isidentifier() else None
+                    value = run_expression(node.assignee, task.data)
                     assignee = str(value) if value else None
-                item = WorkItem(id=str(tid), application_id=app.id, app_no=app.app_no, process_key=app.process_key,
-                                customer_name=app.customer_name, node_id=name,
-                                node_name=node.name if node else name, role=(node.role if node and node.role else ""),
-                                form=(node.form or "") if node else "", assignee=assignee, claimed_by=None,
-                                claimed_at=None, status="ready", created_at=now, completed_at=None,
-                                completed_by=None, due_at=None)
-                s.add(item)
-                ready.append(item)
-                events.append(PendingEvent("task.ready", "system", now, {"role": item.role, "assignee": assignee},
-                                           name, str(tid)))
+                new_items.append({
+                    "id": str(tid), "application_id": app.id, "app_no": app.app_no, "process_key": app.process_key,
+                    "customer_name": app.customer_name, "node_id": name, "node_name": node.name if node else name,
+                    "role": (node.role if node and node.role else ""), "form": (node.form or "") if node else "",
+                    "assignee": assignee, "claimed_by": None, "claimed_at": None, "status": "ready",
+                    "created_at": now, "completed_at": None, "completed_by": None, "due_at": None})
+                events.append(PendingEvent("task.ready", "system", now, {"role": new_items[-1]["role"],
+                                                                         "assignee": assignee}, name, str(tid)))
             elif old == READY:
-                status = "completed" if new == COMPLETED else "cancelled"
-                values: dict[str, Any] = {"status": status, "completed_at": now}
-                if completed_item is not None and str(tid) == completed_item.id:
-                    values["completed_by"] = actor
-                s.execute(update(WorkItem).where(WorkItem.id == str(tid)).values(**values))
+                closed.append((str(tid), "completed" if new == COMPLETED else "cancelled"))
+        if new_items:
+            conn.execute(INSERT_ITEMS, new_items)
+        for item_id, status in closed:
+            params = {"item_id": item_id, "status": status, "at": now, "actor": actor}
+            conn.execute(COMPLETE_ITEM if item_id == completed else CLOSE_ITEM, params)
 
         if error:
             status = "error"
@@ -456,30 +498,37 @@ class Engine:
             events.append(PendingEvent("application.completed", "system", now, {}))
         else:
             status = "running"
+        audit.append(conn, app, events)
+        changed = conn.execute(SAVE_APP, {
+            "app_id": app.id, "expected": app.revision, "status": status, "error": error, "at": now,
+            "completed_at": now if status == "completed" else None,
+            "meta": self.codec.dump_meta(wf, {"loop_counts": live.counts}), "seq": app.audit_seq,
+            "head": app.audit_head, "next_revision": app.revision + 1}).rowcount
+        if changed != 1:
+            raise Conflict("申请已被他人同时修改，请刷新后重试")
+        app.revision += 1
         app.status = status
-        app.error_message = error
-        app.updated_at = now
-        if status == "completed":
-            app.completed_at = now
-        app.wf_meta = self.codec.dump_meta(wf, {"loop_counts": live.counts})
-        audit.append(s, app, events)
-        s.flush()  # the revision check happens here (StaleDataError if someone else wrote first)
         self.codec.commit(wf, live.snapshot, changes)
         live.revision = app.revision
-        open_items = s.scalars(select(WorkItem).where(WorkItem.application_id == app.id,
-                                                      WorkItem.status == "ready")).all()
+        open_items = conn.execute(OPEN_ITEMS, {"app_id": app.id}).mappings().all()
         return StepResult(app.app_no, status, tuple(_task_info(i) for i in open_items), error)
 
-    def _checkout(self, s: Session, app: Application, diagram: ParsedDiagram) -> Live:
+    def _audit_only(self, conn: Connection, app_id: int, event: PendingEvent) -> None:
+        """Append one event outside a workflow step (claims, renderings); the workflow is untouched."""
+        app = self._app_row(conn, APPS.c.id == app_id, lock=True)
+        audit.append(conn, app, [event])
+        conn.execute(update(APPS).where(APPS.c.id == app.id).values(audit_seq=app.audit_seq, audit_head=app.audit_head))
+
+    def _checkout(self, conn: Connection, app: AppRow, diagram: ParsedDiagram) -> Live:
         with self._lock:
             live = self._live.pop(app.id, None)
         if live is not None and live.wf is not None and live.revision == app.revision:
             return live
-        rows = s.execute(select(WorkflowTaskRow.task_id, WorkflowTaskRow.seq, WorkflowTaskRow.payload)
-                         .where(WorkflowTaskRow.application_id == app.id).order_by(WorkflowTaskRow.seq)).all()
+        rows = conn.execute(select(WF_TASKS.c.task_id, WF_TASKS.c.seq, WF_TASKS.c.payload)
+                            .where(WF_TASKS.c.application_id == app.id).order_by(WF_TASKS.c.seq)).all()
         meta = json.loads(app.wf_meta)
-        run = self._run_context(s, app, diagram)
-        wf, snapshot = self.codec.restore(diagram, meta, [tuple(r) for r in rows], ScriptEngine(self.registry, run))
+        wf, snapshot = self.codec.restore(diagram, meta, [tuple(r) for r in rows],
+                                          ScriptEngine(self.registry, self._run_context(None, app)))
         return Live(app.revision, wf, snapshot, dict(meta.get("loop_counts", {})))
 
     def _checkin(self, app_id: int, live: Live) -> None:
@@ -496,8 +545,9 @@ class Engine:
         with self._lock:
             self._live.clear()
 
-    def _run_context(self, s: Session, app: Application, diagram: ParsedDiagram) -> RunContext:
-        return RunContext(app.app_no, app.process_key, self.config.policy, _Services(self, s, app), self.now)
+    def _run_context(self, s: Session | None, app: AppRow) -> RunContext:
+        services = _Services(self, s, app) if s is not None else _NoServices()
+        return RunContext(app.app_no, app.process_key, self.config.policy, services, self.now)
 
     def _next_app_no(self, s: Session, process_key: str, now: datetime) -> str:
         key = f"{process_key}:{now:%Y%m%d}"
@@ -516,19 +566,36 @@ class Engine:
         except HandlerError as exc:
             raise WorkflowFailure(exc.message) from exc
 
-    def _item(self, s: Session, task_id: str, lock: bool = False) -> WorkItem:
+    def _roles_of(self, conn: Connection, username: str) -> list[str]:
+        row = conn.execute(ROLES_OF_USER, {"username": username}).one_or_none()
+        if row is None or not row.active:
+            raise NotFound(f"用户不存在或已停用：{username}")
+        return row.roles.split(",")
+
+    def _item(self, conn: Connection | Session, task_id: str, lock: bool = False) -> Mapping[str, Any]:
         task_id = task_id.strip()
-        item = s.get(WorkItem, task_id, with_for_update=lock) if len(task_id) == 36 else None
+        by_id = ITEM_BY_ID_LOCKED if lock else ITEM_BY_ID
+        item = conn.execute(by_id, {"id": task_id}).mappings().one_or_none() if len(task_id) == 36 else None
         if item is None and 6 <= len(task_id) < 36:
-            matches = s.scalars(select(WorkItem).where(WorkItem.id.startswith(task_id)).limit(2)).all()
+            q = select(ITEMS).with_for_update() if lock else select(ITEMS)
+            matches = conn.execute(q.where(ITEMS.c.id.startswith(task_id)).limit(2)).mappings().all()
             if len(matches) > 1:
                 raise InvalidInput(f"任务编号前缀 {task_id} 不唯一，请输入更长的编号")
             item = matches[0] if matches else None
-            if item is not None and lock:
-                s.refresh(item, with_for_update=True)
         if item is None:
             raise NotFound(f"任务不存在：{task_id}")
         return item
+
+    def _app_row(self, conn: Connection, where: Any, lock: bool = False) -> AppRow:
+        q = select(APPS.c.id, APPS.c.app_no, APPS.c.process_key, APPS.c.version_id, APPS.c.customer_name,
+                   APPS.c.status, APPS.c.revision, APPS.c.audit_seq, APPS.c.audit_head, APPS.c.wf_meta,
+                   APPS.c.error_message).where(where)
+        if lock:
+            q = q.with_for_update()
+        row = conn.execute(q).one_or_none()
+        if row is None:
+            raise NotFound("申请不存在")
+        return AppRow(*row)
 
     def _app(self, s: Session, app_no: str, lock: bool = False) -> Application:
         q = select(Application).where(Application.app_no == app_no.strip())
@@ -540,13 +607,12 @@ class Engine:
         return app
 
     @staticmethod
-    def _check_may_act(item: WorkItem, person: User) -> None:
-        roles = person.roles.split(",")
-        if item.role not in roles:
-            role_name = ROLES.get(item.role, item.role)
-            raise Forbidden(f"任务「{item.node_name}」属于「{role_name}」，用户 {person.username} 没有该角色")
-        if item.assignee and item.assignee != person.username:
-            raise Forbidden(f"任务「{item.node_name}」已指派给 {item.assignee}")
+    def _check_may_act(item: Mapping[str, Any], username: str, roles: list[str]) -> None:
+        if item["role"] not in roles:
+            role_name = ROLES.get(item["role"], item["role"])
+            raise Forbidden(f"任务「{item['node_name']}」属于「{role_name}」，用户 {username} 没有该角色")
+        if item["assignee"] and item["assignee"] != username:
+            raise Forbidden(f"任务「{item['node_name']}」已指派给 {item['assignee']}")
 
     # ----------------------------------------------------------------- reading
 
@@ -619,6 +685,33 @@ class Engine:
                 raise NotFound(f"文件不存在：{doc_id}")
             return _doc_info(doc), self.files.read(doc.path, doc.sha256)
 
+    def document_pdf(self, doc_id: str, by: str = "system") -> tuple[DocumentInfo, bytes]:
+        """The PDF of an HTML contract rendering: made on first request (slow), then kept and reused."""
+        with self.store.transaction() as s:
+            doc = s.get(Document, doc_id)
+            if doc is None:
+                raise NotFound(f"文件不存在：{doc_id}")
+            if doc.media_type == "application/pdf":
+                return _doc_info(doc), self.files.read(doc.path, doc.sha256)
+            if doc.media_type != "text/html":
+                raise InvalidInput(f"文件 {doc.filename} 不是合同的 HTML 版本，无法生成 PDF")
+            pdf_name = doc.filename.rsplit(".", 1)[0] + ".pdf"
+            existing = s.scalar(select(Document).where(Document.application_id == doc.application_id,
+                                                       Document.filename == pdf_name))
+            if existing is not None:
+                return _doc_info(existing), self.files.read(existing.path, existing.sha256)
+            html = self.files.read(doc.path, doc.sha256).decode("utf-8")
+            content = handlers.render_pdf(html)
+            app = s.get(Application, doc.application_id)
+            assert app is not None
+            pdf_id = _Services(self, s, app).save_document(doc.kind, pdf_name, "application/pdf", content)
+            s.flush()
+            self._audit_only(s.connection(), app.id, PendingEvent(
+                "document.rendered", by, self.now(), {"from": doc.id, "document": pdf_id, "filename": pdf_name}))
+            created = s.get(Document, pdf_id)
+            assert created is not None
+            return _doc_info(created), content
+
     def verify_audit(self, app_no: str) -> audit.ChainCheck:
         """Walk one application's hash chain."""
         with self.store.reading() as s:
@@ -631,7 +724,7 @@ class Engine:
             diagram = self._diagram(s, app.version_id)
             rows = s.execute(select(WorkflowTaskRow.task_id, WorkflowTaskRow.seq, WorkflowTaskRow.payload)
                              .where(WorkflowTaskRow.application_id == app.id).order_by(WorkflowTaskRow.seq)).all()
-            run = self._run_context(s, app, diagram)
+            run = self._run_context(s, app)
             wf, _ = self.codec.restore(diagram, json.loads(app.wf_meta), [tuple(r) for r in rows],
                                        ScriptEngine(self.registry, run))
             return self.codec.full_dict(wf)
@@ -647,12 +740,6 @@ class Engine:
     def dispose(self) -> None:
         """Release database connections."""
         self.store.dispose()
-
-
-def _bind(name: str) -> Any:
-    from sqlalchemy import bindparam
-
-    return bindparam(name)
 
 
 def _current_data(s: Session, app: Application, meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -679,11 +766,19 @@ def _current_data(s: Session, app: Application, meta: Mapping[str, Any]) -> dict
     return data
 
 
-def _already_done(item: WorkItem) -> str:
-    if item.status == "completed":
-        when = f"{item.completed_at:%Y-%m-%d %H:%M}" if item.completed_at else ""
-        return f"任务「{item.node_name}」已由 {item.completed_by or '他人'} 于 {when} 办理完成"
-    return f"任务「{item.node_name}」已不在待办状态（{item.status}）"
+def run_expression(source: str, data: Mapping[str, Any]) -> Any:
+    """Evaluate a diagram expression (e.g. an assignee) safely; None if it cannot be evaluated."""
+    try:
+        return expressions.evaluate(source.strip(), data)
+    except ExpressionError:
+        return None
+
+
+def _already_done(item: Mapping[str, Any]) -> str:
+    if item["status"] == "completed":
+        when = f"{item['completed_at']:%Y-%m-%d %H:%M}" if item["completed_at"] else ""
+        return f"任务「{item['node_name']}」已由 {item['completed_by'] or '他人'} 于 {when} 办理完成"
+    return f"任务「{item['node_name']}」已不在待办状态（{item['status']}）"
 
 
 def _parse_time(value: Any) -> datetime | None:
@@ -709,9 +804,12 @@ def _version_info(r: ProcessVersion) -> VersionInfo:
     return VersionInfo(r.id, r.process_key, r.version, r.name, r.sha256, r.deployed_by, r.deployed_at, r.comment)
 
 
-def _task_info(i: WorkItem) -> TaskInfo:
-    return TaskInfo(i.id, i.app_no, i.process_key, i.customer_name, i.node_id, i.node_name, i.role, i.form,
-                    i.status, i.assignee, i.claimed_by, i.created_at, i.completed_at, i.completed_by, i.due_at)
+def _task_info(i: Any) -> TaskInfo:
+    """A TaskInfo from a work item: an ORM row or a mapping of its columns."""
+    get = i.__getitem__ if isinstance(i, Mapping) else i.__getattribute__
+    return TaskInfo(*(get(name) for name in ("id", "app_no", "process_key", "customer_name", "node_id", "node_name",
+                                             "role", "form", "status", "assignee", "claimed_by", "created_at",
+                                             "completed_at", "completed_by", "due_at")))
 
 
 def _doc_info(d: Document) -> DocumentInfo:

@@ -85,9 +85,6 @@ class Application(Base):
     audit_seq: Mapped[int] = mapped_column(default=0)
     audit_head: Mapped[str] = mapped_column(String(64), default="")
 
-    # Optimistic concurrency: every write checks the revision it read.
-    __mapper_args__ = {"version_id_col": revision}
-
 
 class WorkflowTaskRow(Base):
     """One serialized SpiffWorkflow task of an application (its data stored as a delta)."""

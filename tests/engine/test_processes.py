@@ -117,3 +117,15 @@ def test_pv_opinion_letter_only_at_10kv(engine: Engine) -> None:
     assert low.data["pv_rules"]["opinion_letter_required"] is False
     assert high.data["pv_rules"]["opinion_letter_required"] is True
     assert len({d.kind for d in high.documents}) >= 2  # 购售电合同 + 并网调度协议
+
+
+def test_contract_pdf_is_rendered_once_and_kept(engine: Engine) -> None:
+    app, _, _ = _app_after(engine, "lv_residential")
+    html = next(d for d in app.documents if d.media_type == "text/html")
+    info, pdf = engine.document_pdf(html.id, "manager1")
+    assert pdf.startswith(b"%PDF") and info.filename.endswith(".pdf")
+    again, pdf_again = engine.document_pdf(html.id, "manager1")
+    assert again.id == info.id and pdf_again == pdf
+    kinds = [e.kind for e in engine.application(app.app_no).history]
+    assert kinds.count("document.rendered") == 1
+    assert engine.verify_audit(app.app_no).intact
