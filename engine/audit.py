@@ -10,15 +10,15 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping, Protocol
+from typing import Any, Mapping, Protocol, cast
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, Table, insert, select
 from sqlalchemy.orm import Session
 
 from .store import Application, AuditEvent
 
 GENESIS = "0" * 64
-INSERT_EVENTS = insert(AuditEvent.__table__)
+INSERT_EVENTS = insert(cast(Table, AuditEvent.__table__))
 
 
 def canonical(value: Any) -> str:

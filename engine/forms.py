@@ -82,7 +82,8 @@ class FormDefinition:
         v = err.validator
         if v == "type":
             wanted = schema.get("type")
-            names = "或".join(_TYPE_NAMES.get(t, t) for t in (wanted if isinstance(wanted, list) else [wanted]))
+            wanted_list = wanted if isinstance(wanted, list) else [wanted]
+            names = "或".join(_TYPE_NAMES.get(str(t), str(t)) for t in wanted_list if t != "null")
             return field, f"{label}：应为{names}"
         if v == "enum":
             choices = schema.get("x-enumNames") or schema.get("enum") or []

@@ -9,10 +9,10 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -68,10 +68,10 @@ STATE_NAMES = {1: "MAYBE", 2: "LIKELY", 4: "FUTURE", 8: "WAITING", 16: "READY", 
                64: "COMPLETED", 128: "ERROR", 256: "CANCELLED"}
 
 
-APPS = Application.__table__
-ITEMS = WorkItem.__table__
-WF_TASKS = WorkflowTaskRow.__table__
-USERS = User.__table__
+APPS = cast(Table, Application.__table__)
+ITEMS = cast(Table, WorkItem.__table__)
+WF_TASKS = cast(Table, WorkflowTaskRow.__table__)
+USERS = cast(Table, User.__table__)
 
 # The statements of the hot path, built once: constructing SQLAlchemy expressions per call costs
 # more than executing them on SQLite.
@@ -299,9 +299,9 @@ class Engine:
         """The form of a user task."""
         with self.store.reading() as s:
             item = self._item(s, task_id)
-            app = s.get(Application, item.application_id)
+            app = s.get(Application, item["application_id"])
             assert app is not None
-            return self._diagram(s, app.version_id).form_for(item.node_id)
+            return self._diagram(s, app.version_id).form_for(item["node_id"])
 
     def _newest_row(self, s: Session, process_key: str) -> ProcessVersion:
         row = s.scalar(select(ProcessVersion).where(ProcessVersion.process_key == process_key)
@@ -524,10 +524,14 @@ class Engine:
             live = self._live.pop(app.id, None)
         if live is not None and live.wf is not None and live.revision == app.revision:
             return live
+        return self._load(conn, app, diagram)
+
+    def _load(self, conn: Connection, app: AppRow, diagram: ParsedDiagram) -> Live:
+        """Rebuild an application's workflow from its rows."""
         rows = conn.execute(select(WF_TASKS.c.task_id, WF_TASKS.c.seq, WF_TASKS.c.payload)
                             .where(WF_TASKS.c.application_id == app.id).order_by(WF_TASKS.c.seq)).all()
         meta = json.loads(app.wf_meta)
-        wf, snapshot = self.codec.restore(diagram, meta, [tuple(r) for r in rows],
+        wf, snapshot = self.codec.restore(diagram, meta, [(r.task_id, r.seq, r.payload) for r in rows],
                                           ScriptEngine(self.registry, self._run_context(None, app)))
         return Live(app.revision, wf, snapshot, dict(meta.get("loop_counts", {})))
 
@@ -584,7 +588,7 @@ class Engine:
             item = matches[0] if matches else None
         if item is None:
             raise NotFound(f"任务不存在：{task_id}")
-        return item
+        return dict(item)
 
     def _app_row(self, conn: Connection, where: Any, lock: bool = False) -> AppRow:
         q = select(APPS.c.id, APPS.c.app_no, APPS.c.process_key, APPS.c.version_id, APPS.c.customer_name,
@@ -719,15 +723,11 @@ class Engine:
 
     def stored_state(self, app_no: str) -> dict[str, Any]:
         """The workflow as stored (SpiffWorkflow's dict form, spec excluded): for checks and replay."""
-        with self.store.transaction() as s:
-            app = self._app(s, app_no)
-            diagram = self._diagram(s, app.version_id)
-            rows = s.execute(select(WorkflowTaskRow.task_id, WorkflowTaskRow.seq, WorkflowTaskRow.payload)
-                             .where(WorkflowTaskRow.application_id == app.id).order_by(WorkflowTaskRow.seq)).all()
-            run = self._run_context(s, app)
-            wf, _ = self.codec.restore(diagram, json.loads(app.wf_meta), [tuple(r) for r in rows],
-                                       ScriptEngine(self.registry, run))
-            return self.codec.full_dict(wf)
+        with self.store.reading() as s:
+            conn = s.connection()
+            app = self._app_row(conn, APPS.c.app_no == app_no.strip())
+            live = self._load(conn, app, self._diagram(s, app.version_id))
+            return self.codec.full_dict(live.wf)
 
     def cached_state(self, app_no: str) -> dict[str, Any] | None:
         """The in-memory workflow of an application in the same dict form, if cached."""

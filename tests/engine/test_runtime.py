@@ -198,3 +198,66 @@ def test_a_crash_mid_step_leaves_the_last_committed_state(tmp_path: Path, clock:
     assert eng.stored_state(task.app_no) == before
     assert eng.task(task.id).status == "ready"
     assert eng.verify_audit(task.app_no).intact
+
+
+def test_two_people_racing_on_one_task_one_wins_the_other_gets_a_conflict(
+        tmp_path: Path, clock: Any, forms_dir: Path) -> None:
+    import threading
+
+    eng = setup_engine(tmp_path, clock, loop(), forms_dir)
+    for _ in range(5):
+        task = only_task(eng.start("lv", {}, "manager1"))
+        barrier = threading.Barrier(2)
+        outcomes: list[str] = []
+
+        def attempt(user: str) -> None:
+            barrier.wait()
+            try:
+                eng.complete(task.id, user, {"ok": "pass"})
+                outcomes.append("ok")
+            except Conflict as exc:
+                outcomes.append("conflict:" + exc.message)
+
+        threads = [threading.Thread(target=attempt, args=(u,)) for u in ("manager1", "manager2")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(o.split(":")[0] for o in outcomes) == ["conflict", "ok"], outcomes
+        assert "已由" in next(o for o in outcomes if o.startswith("conflict"))
+        assert eng.application(task.app_no).status == "completed"
+        assert eng.verify_audit(task.app_no).intact
+
+
+def test_running_applications_stay_on_their_version(tmp_path: Path, clock: Any, forms_dir: Path) -> None:
+    eng = setup_engine(tmp_path, clock, loop(), forms_dir)
+    old = only_task(eng.start("lv", {}, "manager1"))
+    renamed = loop().replace('name="审核"', 'name="复核（新版）"')
+    v2 = eng.deploy(renamed.encode(), "t.bpmn", "analyst", "改名", forms_dir=forms_dir)
+    assert v2.version == 2
+    new = only_task(eng.start("lv", {}, "manager1"))
+    assert (old.node_name, new.node_name) == ("审核", "复核（新版）")
+    assert eng.application(old.app_no).version == 1 and eng.application(new.app_no).version == 2
+    eng.forget_cached_workflows()
+    again = only_task(eng.complete(old.id, "manager1", {"ok": "fail"}))
+    assert again.node_name == "审核"  # the old instance keeps running its own version
+
+
+def test_the_script_engine_itself_refuses_code(tmp_path: Path, clock: Any, forms_dir: Path) -> None:
+    from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+
+    from engine.runtime import RunContext, ScriptEngine, StateCodec
+
+    eng = setup_engine(tmp_path, clock, loop(), forms_dir)
+    diagram = eng.validate(loop().encode(), "t.bpmn", forms_dir)
+    run = RunContext("LV1", "lv", handlers.PolicySettings(), None, clock)  # type: ignore[arg-type]
+    script_engine = ScriptEngine(handlers.build_registry(), run)
+    task = StateCodec().new_workflow(diagram, script_engine).task_tree
+    task.data["x"] = 1
+    marker = tmp_path / "pwned"
+    with pytest.raises(WorkflowTaskException):
+        script_engine.execute(task, f"open({str(marker)!r}, 'w')")
+    with pytest.raises(WorkflowTaskException):
+        script_engine.evaluate(task, f"__import__('os').system('touch {marker}')")
+    assert script_engine.evaluate(task, "x + 1") == 2
+    assert not marker.exists()
