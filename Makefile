@@ -8,6 +8,7 @@ run: setup
 	@bash scripts/run.sh
 
 test: setup
+	@.venv/bin/python -m mypy
 	@.venv/bin/python -m pytest
 
 bench: setup
