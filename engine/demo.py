@@ -99,7 +99,12 @@ def drive(engine: Engine, scenario: Scenario, stop_after: int | None = None,
 
 def run_demo(engine: Engine, count: int, progress: Callable[[int], Any] | None = None) -> list[tuple[str, str, str]]:
     """Create ``count`` applications over every scenario, stopped at spread-out stages."""
-    scenarios = load_scenarios(engine.config.processes_dir / "paths.json")
+    by_variant: dict[str, list[Scenario]] = {}
+    for scenario in load_scenarios(engine.config.processes_dir / "paths.json"):
+        by_variant.setdefault(scenario.process, []).append(scenario)
+    # Round-robin over the variants so that even a small demo has HV, LV and PV applications.
+    scenarios = [group[i % len(group)] for i in range(max(map(len, by_variant.values())))
+                 for group in by_variant.values()]
     made = []
     for i in range(count):
         scenario = scenarios[i % len(scenarios)]

@@ -25,6 +25,9 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import Engine as SAEngine
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError
+
+from .errors import ConfigurationError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 
@@ -170,7 +173,12 @@ def make_engine(url: str) -> SAEngine:
     kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"timeout": 30}
-    sa_engine = create_engine(url, **kwargs)
+    try:
+        sa_engine = create_engine(url, **kwargs)
+    except (ArgumentError, NoSuchModuleError) as exc:
+        raise ConfigurationError(
+            f"数据库地址无效：{url!r}（{exc}）。例如 sqlite:///instance/baozhuang.db 或 postgresql+psycopg://用户@主机/库"
+        ) from exc
     if sa_engine.dialect.name == "sqlite":
 
         @event.listens_for(sa_engine, "connect")
@@ -205,7 +213,7 @@ class Store:
         """One unit of work: commit on success, roll everything back on any error."""
         session = self._sessions()
         try:
-            with session.begin():
+            with _schema_errors(self.url), session.begin():
                 yield session
         finally:
             session.close()
@@ -215,7 +223,8 @@ class Store:
         """A read-only session."""
         session = self._sessions()
         try:
-            yield session
+            with _schema_errors(self.url):
+                yield session
         finally:
             session.rollback()
             session.close()
@@ -223,3 +232,18 @@ class Store:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.sa_engine.dispose()
+
+
+_MISSING_SCHEMA = ("no such table", "does not exist", "unable to open database")
+
+
+@contextmanager
+def _schema_errors(url: str) -> Iterator[None]:
+    """A database that was never initialised, or cannot be opened, is a configuration problem."""
+    try:
+        yield
+    except (OperationalError, ProgrammingError) as exc:
+        text = str(exc.orig) if exc.orig is not None else str(exc)
+        if any(marker in text for marker in _MISSING_SCHEMA):
+            raise ConfigurationError(f"数据库尚未初始化或无法打开（{url}）：请先运行 baozhuang init。详情：{text}") from exc
+        raise

@@ -25,9 +25,14 @@ def _fail(message: str) -> NoReturn:
 def _engine(ctx: click.Context) -> Engine:
     engine = ctx.obj.get("engine")
     if engine is None:
-        overrides = {"database_url": ctx.obj["db"]} if ctx.obj.get("db") else {}
+        overrides: dict[str, Any] = {}
+        if ctx.obj.get("db"):
+            overrides["database_url"] = ctx.obj["db"]
+        if ctx.obj.get("documents"):
+            overrides["documents_dir"] = ctx.obj["documents"]
         engine = Engine(load_config(overrides))
         ctx.obj["engine"] = engine
+        ctx.call_on_close(engine.dispose)
     return engine
 
 
@@ -36,10 +41,14 @@ def _read_json(path: str) -> dict[str, Any]:
         text = Path(path).read_text(encoding="utf-8")
     except OSError as exc:
         _fail(f"无法读取数据文件 {path}：{exc.strerror}")
+    except UnicodeDecodeError:
+        _fail(f"数据文件 {path} 不是 UTF-8 编码的文本")
     try:
         data = json.loads(text)
     except ValueError as exc:
         _fail(f"数据文件 {path} 不是有效的 JSON：{exc}")
+    except RecursionError:
+        _fail(f"数据文件 {path} 的 JSON 嵌套层数过深")
     if not isinstance(data, dict):
         _fail(f"数据文件 {path} 必须是一个 JSON 对象")
     return data
@@ -82,11 +91,13 @@ class Cli(click.Group):
 
 @click.group(cls=Cli)
 @click.option("--db", envvar="BAOZHUANG_DATABASE_URL", help="数据库 URL（默认 instance/ 下的 SQLite）")
+@click.option("--documents", envvar="BAOZHUANG_DOCUMENTS_DIR", help="合同等文件的存放目录（默认 instance/documents）")
 @click.pass_context
-def main(ctx: click.Context, db: str | None) -> None:
+def main(ctx: click.Context, db: str | None, documents: str | None) -> None:
     """业扩报装 baozhuang：流程部署、受理和办理。"""
     ctx.ensure_object(dict)
     ctx.obj["db"] = db
+    ctx.obj["documents"] = documents
 
 
 @main.command()
@@ -105,6 +116,8 @@ def init(ctx: click.Context, no_demo_users: bool) -> None:
         created = create_demo_users(engine)
         if created:
             click.echo(f"已创建演示用户 {len(created)} 个（密码 {DEMO_PASSWORD}）：{'、'.join(created)}")
+        else:
+            click.echo("演示用户已存在，无需创建")
     click.echo(f"数据库：{engine.config.database_url}")
 
 
@@ -181,7 +194,7 @@ def start(ctx: click.Context, process: str, data_file: str, user: str) -> None:
 @click.option("--role", help="按角色筛选")
 @click.option("--user", help="某人可办的任务（指派给他、他认领的、或他角色下未认领的）")
 @click.option("--status", default="ready", show_default=True, type=click.Choice(["ready", "completed", "cancelled"]))
-@click.option("--limit", default=50, show_default=True)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
 @click.pass_context
 def tasks(ctx: click.Context, role: str | None, user: str | None, status: str, limit: int) -> None:
     """List tasks."""
@@ -242,11 +255,28 @@ def show(ctx: click.Context, app_no: str) -> None:
 
 @main.command()
 @click.argument("app_no")
-@click.option("--as", "user", default="system", help="操作人")
+@click.option("--as", "user", required=True, help="操作人（已有的用户）")
 @click.pass_context
 def retry(ctx: click.Context, app_no: str, user: str) -> None:
     """Re-run the failed tasks of an application."""
     _print_step(_engine(ctx).retry(app_no, user))
+
+
+@main.command()
+@click.argument("doc_id")
+@click.option("-o", "--output", "output", required=True, help="写入的文件")
+@click.option("--pdf", is_flag=True, help="写出 HTML 合同的 PDF 版本（首次生成约需 1 秒）")
+@click.option("--as", "user", default="system", show_default=True, help="操作人（记入审计）")
+@click.pass_context
+def document(ctx: click.Context, doc_id: str, output: str, pdf: bool, user: str) -> None:
+    """Write a stored document (or, with --pdf, an HTML contract's PDF) to a file."""
+    engine = _engine(ctx)
+    info, content = engine.document_pdf(doc_id, user) if pdf else engine.document(doc_id)
+    try:
+        Path(output).write_bytes(content)
+    except OSError as exc:
+        _fail(f"无法写入 {output}：{exc.strerror or exc}")
+    click.echo(f"已写出 {info.filename}（{info.media_type}，{len(content)} 字节，sha256 {info.sha256[:12]}）到 {output}")
 
 
 @main.command()
