@@ -108,8 +108,9 @@ def run_demo(engine: Engine, count: int, progress: Callable[[int], Any] | None =
     made = []
     for i in range(count):
         scenario = scenarios[i % len(scenarios)]
-        # Every third application runs to the end; the others stop part-way so every stage has work.
-        stop = None if i % 3 == 0 else (i * 7) % (len(scenario.steps) + 1)
+        # A third of the applications (of every variant) run to the end; the others stop part-way so
+        # that every stage has work waiting.
+        stop = None if (i + i // 3) % 3 == 0 else (i * 7) % (len(scenario.steps) + 1)
         last = None
         for last in drive(engine, scenario, stop):
             pass
