@@ -20,13 +20,27 @@ from .errors import (
 )
 from .roles import ROLES
 from .service import Engine
-from .views import ApplicationInfo, DocumentInfo, HistoryEntry, StepResult, TaskInfo, UserInfo, VersionInfo
+from .views import (
+    ApplicationInfo,
+    DiagramTrace,
+    DocumentInfo,
+    HistoryEntry,
+    StepResult,
+    TaskInfo,
+    TaskPage,
+    Upload,
+    UserInfo,
+    VersionInfo,
+)
 
 __all__ = [
     "Engine",
     "EngineConfig",
     "ROLES",
     "ApplicationInfo",
+    "DiagramTrace",
+    "TaskPage",
+    "Upload",
     "DocumentInfo",
     "HistoryEntry",
     "StepResult",

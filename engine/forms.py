@@ -43,6 +43,15 @@ class FormDefinition:
         """Field names in declaration order."""
         return tuple(self.schema.get("properties", {}))
 
+    @property
+    def documents(self) -> tuple[Mapping[str, Any], ...]:
+        """The documents this node asks for (x-documents): key, title, required, optional customer types."""
+        return tuple(self.schema.get("x-documents", ()))
+
+    def document_title(self, key: str) -> str:
+        """The Chinese title of a document key."""
+        return next((str(d.get("title", key)) for d in self.documents if d.get("key") == key), key)
+
     def label(self, field: str) -> str:
         """The Chinese label of a field."""
         prop = self.schema.get("properties", {}).get(field, {})
@@ -59,6 +68,12 @@ class FormDefinition:
         for err in _validator(self.name, json.dumps(self.schema, sort_keys=True)).iter_errors(dict(data)):
             field, message = self._describe(err)
             errors.setdefault(field, message)
+        identity = self.schema.get("x-identityDocuments")
+        if identity and "documents_received" not in errors:
+            received = data.get("documents_received") or []
+            if not isinstance(received, list) or not set(identity) & set(received):
+                names = "、".join(self.document_title(k) for k in identity)
+                errors["documents_received"] = f"{self.label('documents_received')}：一证受理至少需要一种身份证明（{names}）"
         if errors:
             summary = "；".join(errors.values())
             raise FormValidationError(f"表单「{self.title}」有 {len(errors)} 处错误：{summary}", errors)

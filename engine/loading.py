@@ -83,6 +83,7 @@ class ParsedDiagram:
     forms: Mapping[str, FormDefinition]
     nodes: Mapping[str, NodeInfo]
     start_form: str | None
+    flows: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
 
     def form_for(self, node_id: str) -> FormDefinition | None:
         """The form of a node, if it has one."""
@@ -180,7 +181,12 @@ def validate_diagram(
     except (SpiffWorkflowException, KeyError, ValueError, TypeError, AttributeError) as exc:
         raise DiagramRejected([Reason("spiff", f"流程解析失败：{exc.__class__.__name__}: {exc}")], filename) from exc
 
+    flows: dict[tuple[str, str], tuple[str, ...]] = {}
+    for flow in process.findall(f"{{{BPMN_NS}}}sequenceFlow"):
+        key = (flow.get("sourceRef", ""), flow.get("targetRef", ""))
+        flows[key] = flows.get(key, ()) + (flow.get("id", ""),)
     return ParsedDiagram(
+        flows=flows,
         process_id=pid,
         name=process.get("name") or pid,
         xml=data,

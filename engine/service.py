@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
@@ -24,12 +26,13 @@ from . import audit, expressions, schema
 from .audit import PendingEvent
 from .config import EngineConfig
 from .documents import DocumentFiles
-from .errors import Conflict, ExpressionError, Forbidden, InvalidInput, NotFound, WorkflowFailure
+from .errors import Conflict, ExpressionError, Forbidden, FormValidationError, InvalidInput, NotFound, WorkflowFailure
 from .forms import FormDefinition
 from .loading import ParsedDiagram, forms_from_directory, validate_diagram
 from .roles import ROLES
 from .runtime import (
     COMPLETED,
+    ERROR,
     READY,
     Guard,
     RunContext,
@@ -42,6 +45,7 @@ from .runtime import (
     reset_for_retry,
 )
 from .store import (
+    ApiToken,
     Application,
     AuditEvent,
     Document,
@@ -55,15 +59,24 @@ from .store import (
 from .users import check_password, hash_password
 from .views import (
     ApplicationInfo,
+    DiagramTrace,
     DocumentInfo,
     HistoryEntry,
     StepResult,
     TaskInfo,
+    TaskPage,
+    Upload,
     UserInfo,
     VersionInfo,
 )
 
 SHIPPED = ("hv", "lv", "pv")
+SUPERVISOR_ROLE = "marketing"  # 营销部 supervises: reassigns tasks, receives escalations
+UPLOAD_TYPES = {
+    "application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+}
+UPLOAD_MAX_BYTES = 10 * 1024 * 1024
 STATE_NAMES = {1: "MAYBE", 2: "LIKELY", 4: "FUTURE", 8: "WAITING", 16: "READY", 32: "STARTED",
                64: "COMPLETED", 128: "ERROR", 256: "CANCELLED"}
 
@@ -375,8 +388,10 @@ class Engine:
                 "task.released", user, self.now(), {"task": item["id"]}, item["node_id"], item["id"]))
             return _task_info({**item, "claimed_by": None, "claimed_at": None})
 
-    def complete(self, task_id: str, user: str, data: Mapping[str, Any]) -> StepResult:
-        """Submit a user task's form; the process runs on until it waits again."""
+    def complete(self, task_id: str, user: str, data: Mapping[str, Any],
+                 uploads: Iterable[Upload] = ()) -> StepResult:
+        """Submit a user task's form (and its documents); the process runs on until it waits again."""
+        uploads = tuple(uploads)
         with self.store.transaction() as s:
             conn = s.connection()
             item = self._item(conn, task_id, lock=True)
@@ -392,18 +407,73 @@ class Engine:
             diagram = self._diagram(s, app.version_id)
             form = diagram.form_for(item["node_id"])
             clean = form.validate(data) if form else dict(data)
+            received = [v for value in clean.values() if isinstance(value, list) for v in value if isinstance(v, str)]
+            stored = self._store_uploads(s, app, form, uploads, received)
             live = self._checkout(conn, app, diagram)
             run = self._run_context(s, app)
             live.wf.script_engine = ScriptEngine(self.registry, run)
             try:
                 complete_user_task(live.wf, UUID(item["id"]), clean)
-                events = [PendingEvent("task.completed", user, self.now(), {"data": clean}, item["node_id"], item["id"])]
+                payload: dict[str, Any] = {"data": clean}
+                if stored:
+                    payload["documents"] = stored
+                events = [PendingEvent("task.completed", user, self.now(), payload, item["node_id"], item["id"])]
                 result = self._advance_and_persist(conn, app, diagram, live, run, events, user, completed=item["id"])
             except BaseException:
                 live.wf = None  # the in-memory workflow may be half-run: never reuse it
                 raise
         self._checkin(app.id, live)
         return result
+
+    def reassign(self, task_id: str, to_user: str, by: str) -> TaskInfo:
+        """A supervisor (营销部) hands a task to another person of the task's role."""
+        with self.store.transaction() as s:
+            conn = s.connection()
+            if SUPERVISOR_ROLE not in self._roles_of(conn, by):
+                raise Forbidden(f"只有「{ROLES[SUPERVISOR_ROLE]}」可以改派任务")
+            item = self._item(conn, task_id, lock=True)
+            if item["status"] != "ready":
+                raise Conflict(_already_done(item))
+            if item["role"] not in self._roles_of(conn, to_user):
+                raise InvalidInput(f"{to_user} 没有「{ROLES.get(item['role'], item['role'])}」角色，不能接手该任务")
+            conn.execute(update(ITEMS).where(ITEMS.c.id == item["id"]).values(
+                assignee=to_user, claimed_by=None, claimed_at=None))
+            self._audit_only(conn, item["application_id"], PendingEvent(
+                "task.reassigned", by, self.now(), {"task": item["id"], "from": item["assignee"] or item["claimed_by"],
+                                                    "to": to_user}, item["node_id"], item["id"]))
+            return _task_info({**item, "assignee": to_user, "claimed_by": None, "claimed_at": None})
+
+    def _store_uploads(self, s: Session, app: AppRow, form: FormDefinition | None, uploads: tuple[Upload, ...],
+                       received: Iterable[str] = ()) -> list[dict[str, Any]]:
+        """Check and keep the documents submitted with a task. A required document must be there: uploaded
+        now or earlier, or recorded as received on paper (ticked in one of the form's checklist fields)."""
+        wanted = {str(d["key"]): d for d in (form.documents if form else ())}
+        errors: dict[str, str] = {}
+        for up in uploads:
+            doc = wanted.get(up.key)
+            if doc is None:
+                errors[up.key] = f"{up.key}：本环节不收取该资料"
+            elif up.media_type not in UPLOAD_TYPES:
+                errors[up.key] = f"{doc.get('title', up.key)}：只接受 PDF、JPG、PNG、DOCX 文件"
+            elif not up.content:
+                errors[up.key] = f"{doc.get('title', up.key)}：文件为空"
+            elif len(up.content) > UPLOAD_MAX_BYTES:
+                errors[up.key] = f"{doc.get('title', up.key)}：文件超过 {UPLOAD_MAX_BYTES // (1024 * 1024)} MB"
+        given = {up.key for up in uploads} | set(received)
+        earlier = set(s.scalars(select(Document.kind).where(Document.application_id == app.id)))
+        for key, doc in wanted.items():
+            if doc.get("required") and key not in given and f"upload:{key}" not in earlier:
+                errors.setdefault(key, f"{doc.get('title', key)}：必须上传")
+        if errors:
+            raise FormValidationError(f"上传的资料有 {len(errors)} 处问题：{'；'.join(errors.values())}", errors)
+        services = _Services(self, s, app)
+        stored = []
+        for up in uploads:
+            name = Path(up.filename.replace("\\", "/")).name[:200] or f"{up.key}{UPLOAD_TYPES[up.media_type]}"
+            doc_id = services.save_document(f"upload:{up.key}", name, up.media_type, up.content)
+            stored.append({"key": up.key, "document": doc_id, "filename": name,
+                           "sha256": hashlib.sha256(up.content).hexdigest()})
+        return stored
 
     def retry(self, app_no: str, by: str) -> StepResult:
         """Run again the tasks that failed (a handler error, say) after the cause is fixed."""
@@ -639,6 +709,91 @@ class Engine:
             q = q.order_by(WorkItem.created_at, WorkItem.id).limit(limit).offset(offset)
             return [_task_info(i) for i in s.scalars(q)]
 
+    def task_page(self, user: str, *, scope: str = "pool", status: str = "ready", process_key: str | None = None,
+                  node_id: str | None = None, search: str | None = None, page: int = 1,
+                  per_page: int = 20) -> TaskPage:
+        """One page of a person's task list: 'mine' (claimed by or assigned to me), 'pool' (unclaimed tasks
+        of my roles) or 'all' (supervisors); filtered, searched, counted — indexed queries only."""
+        page, per_page = max(1, page), min(max(1, per_page), 200)
+        with self.store.reading() as s:
+            conn = s.connection()
+            roles = self._roles_of(conn, user)
+            cond = [ITEMS.c.status == status]
+            if scope == "mine":
+                cond.append((ITEMS.c.claimed_by == user) | (ITEMS.c.assignee == user))
+            elif scope == "pool":
+                cond += [ITEMS.c.claimed_by.is_(None), ITEMS.c.role.in_(roles),
+                         (ITEMS.c.assignee.is_(None)) | (ITEMS.c.assignee == user)]
+            elif scope == "all":
+                if SUPERVISOR_ROLE not in roles:
+                    raise Forbidden(f"只有「{ROLES[SUPERVISOR_ROLE]}」可以查看全部任务")
+            else:
+                raise InvalidInput(f"未知的任务范围：{scope}（mine、pool 或 all）")
+            if process_key:
+                cond.append(ITEMS.c.process_key == process_key)
+            if node_id:
+                cond.append(ITEMS.c.node_id == node_id)
+            if search and search.strip():
+                term = search.strip()
+                cond.append((ITEMS.c.app_no == term) | ITEMS.c.customer_name.contains(term, autoescape=True))
+            total = conn.execute(select(func.count()).select_from(ITEMS).where(*cond)).scalar_one()
+            rows = conn.execute(select(ITEMS).where(*cond).order_by(ITEMS.c.created_at, ITEMS.c.id)
+                                .limit(per_page).offset((page - 1) * per_page)).mappings().all()
+            return TaskPage(tuple(_task_info(r) for r in rows), int(total), page, per_page)
+
+    def users(self, role: str | None = None) -> list[UserInfo]:
+        """Active staff, optionally only those with a role."""
+        with self.store.reading() as s:
+            users = [_user_info(u) for u in s.scalars(select(User).where(User.active.is_(True)).order_by(User.username))]
+        return [u for u in users if role is None or role in u.roles]
+
+    def create_api_token(self, username: str, name: str) -> str:
+        """Issue a token for another channel to call the API as this user; only its hash is kept."""
+        token = secrets.token_urlsafe(32)
+        with self.store.transaction() as s:
+            self._roles_of(s.connection(), username)
+            s.add(ApiToken(token_hash=hashlib.sha256(token.encode()).hexdigest(), username=username,
+                           name=name.strip() or "api", created_at=self.now(), revoked=False))
+        return token
+
+    def user_for_token(self, token: str) -> UserInfo | None:
+        """The active user a valid API token stands for."""
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        with self.store.reading() as s:
+            row = s.scalar(select(ApiToken).where(ApiToken.token_hash == digest, ApiToken.revoked.is_(False)))
+            if row is None:
+                return None
+            user = s.scalar(select(User).where(User.username == row.username, User.active.is_(True)))
+            return _user_info(user) if user else None
+
+    def application_trace(self, app_no: str) -> DiagramTrace:
+        """The diagram of an application's version with its completed and active nodes and the flows taken."""
+        with self.store.reading() as s:
+            conn = s.connection()
+            app = self._app_row(conn, APPS.c.app_no == app_no.strip())
+            diagram = self._diagram(s, app.version_id)
+            wf = self._load(conn, app, diagram).wf
+        completed: list[str] = []
+        active: list[str] = []
+        flows: list[str] = []
+        reached = {COMPLETED, READY, ERROR, 8, 32}  # + WAITING, STARTED
+        for task in wf.tasks.values():
+            name = task.task_spec.name
+            if name not in diagram.nodes or task.state not in reached:
+                continue
+            (completed if task.state == COMPLETED else active).append(name)
+            parent = task.parent
+            while parent is not None and parent.task_spec.name not in diagram.nodes:
+                parent = parent.parent  # skip SpiffWorkflow's internal tasks (e.g. boundary splits)
+            if parent is not None:
+                flows.extend(diagram.flows.get((parent.task_spec.name, name), ()))
+        version = self._version_xml(app.version_id)
+        return DiagramTrace(version, tuple(dict.fromkeys(completed)), tuple(dict.fromkeys(active)),
+                            tuple(dict.fromkeys(flows)))
+
+    def _version_xml(self, version_id: int) -> str:
+        return self._diagrams[version_id].xml.decode("utf-8")
+
     def task(self, task_id: str) -> TaskInfo:
         """One task row."""
         with self.store.reading() as s:
@@ -791,8 +946,6 @@ def _parse_time(value: Any) -> datetime | None:
 
 
 def _sha(data: bytes) -> str:
-    import hashlib
-
     return hashlib.sha256(data).hexdigest()
 
 

@@ -160,6 +160,18 @@ class Document(Base):
     created_at: Mapped[datetime]
 
 
+class ApiToken(Base):
+    """A token another channel (online hall, 95598) uses to call the JSON API as a user."""
+
+    __tablename__ = "api_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    username: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    revoked: Mapped[bool] = mapped_column(default=False)
+
+
 class SequenceCounter(Base):
     """A named counter (daily application numbers)."""
 

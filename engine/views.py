@@ -107,3 +107,38 @@ class StepResult:
     status: str
     ready_tasks: tuple[TaskInfo, ...]
     error_message: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskPage:
+    """One page of a task list, with the total for pagination."""
+
+    items: tuple[TaskInfo, ...]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        """How many pages there are (at least one)."""
+        return max(1, -(-self.total // self.per_page))
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file a person submits with a task (the bytes, not yet stored)."""
+
+    key: str
+    filename: str
+    media_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class DiagramTrace:
+    """An application's diagram and where it has been: for highlighting in a viewer."""
+
+    xml: str
+    completed: tuple[str, ...]
+    active: tuple[str, ...]
+    flows: tuple[str, ...]
