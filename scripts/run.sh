@@ -10,11 +10,11 @@ if [ ! -f instance/.demo-created ]; then
 fi
 cat <<'MSG'
 
-baozhuang 已就绪（SQLite 数据库在 instance/baozhuang.db）。接下来可以：
+baozhuang 已就绪（SQLite 数据库在 instance/baozhuang.db）。命令行也可以：
   .venv/bin/baozhuang tasks --user manager1        # 客户经理 manager1 的待办
   .venv/bin/baozhuang show <申请编号>              # 查看一个申请：数据、待办、历史、审计链
   .venv/bin/baozhuang complete <任务编号> --as manager1 --data 表单.json  # 办理（各表单示例见 processes/paths.json）
   .venv/bin/baozhuang --help                       # 全部命令
 演示用户（密码 baozhuang）：frontdesk manager1 manager2 survey marketing planning metering dispatch archive auditor analyst
-网页界面在下一个版本提供（见 issue 3）。
 MSG
+exec $BZ serve --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}"

@@ -4,7 +4,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_apt=()
-for pkg in fonts-wqy-zenhei poppler-utils; do
+# fonts-wqy-zenhei: Chinese in PDFs and screenshots; chromium: the browser tests (never downloaded by Playwright)
+for pkg in fonts-wqy-zenhei poppler-utils chromium nodejs npm; do
+  [ "$pkg" = nodejs ] && command -v node >/dev/null && continue
+  [ "$pkg" = npm ] && command -v npm >/dev/null && continue
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -26,4 +29,9 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/pip install -q --upgrade pip 2>/dev/null || true
   .venv/bin/pip install -q -e ".[test]"
   touch "$stamp"
+fi
+
+if [ ! -d node_modules/bpmn-js ] || [ package.json -nt node_modules/.package-lock.json ]; then
+  echo "==> installing front-end assets from npm (bpmn-js)"
+  if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
 fi

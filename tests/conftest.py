@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 
@@ -64,3 +64,62 @@ def bare_engine(tmp_path: Path, clock: Clock) -> Iterator[Engine]:
 @pytest.fixture(scope="session")
 def scenarios() -> dict[str, Any]:
     return {s.name: s for s in load_scenarios(PROCESSES / "paths.json")}
+
+
+# ----------------------------------------------------------------------------- web
+
+import re  # noqa: E402
+
+from flask import Flask  # noqa: E402
+from flask.testing import FlaskClient  # noqa: E402
+
+from webui import create_app  # noqa: E402
+
+CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class Staff:
+    """A test client that behaves like a person with a browser: logs in, carries the CSRF token."""
+
+    def __init__(self, client: FlaskClient) -> None:
+        self.client = client
+        self.username: str | None = None
+
+    def csrf_token(self) -> str:
+        page = self.client.get("/login").get_data(as_text=True)
+        match = CSRF_INPUT.search(page)
+        assert match, "login page has no CSRF token"
+        return match.group(1)
+
+    def login(self, username: str, password: str = "baozhuang") -> "Staff":
+        response = self.client.post("/login", data={"username": username, "password": password,
+                                                    "csrf_token": self.csrf_token()})
+        assert response.status_code == 302, f"login as {username} failed: {response.status_code}"
+        self.username = username
+        return self
+
+    def get(self, url: str, **kwargs: Any) -> Any:
+        return self.client.get(url, **kwargs)
+
+    def post(self, url: str, data: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        """POST a form with the CSRF token added (pass csrf=False to leave it out)."""
+        payload = dict(data or {})
+        if kwargs.pop("csrf", True):
+            payload.setdefault("csrf_token", self.csrf_token())
+        return self.client.post(url, data=payload, **kwargs)
+
+
+@pytest.fixture
+def app(engine: Engine) -> Flask:
+    return create_app({"TESTING": True, "SECRET_KEY": "test-secret"}, engine=engine)
+
+
+@pytest.fixture
+def client(app: Flask) -> Staff:
+    return Staff(app.test_client())
+
+
+@pytest.fixture
+def staff(app: Flask) -> Callable[[str], Staff]:
+    """Log a fresh client in as a user: ``staff("manager1")``."""
+    return lambda username: Staff(app.test_client()).login(username)

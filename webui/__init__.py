@@ -1,1 +1,43 @@
 """The web layer (Flask): thin, translating HTTP and the command line to engine facade calls."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect
+
+from engine import Engine
+from engine.config import REPO_ROOT, load_config
+
+from .settings import load_settings
+
+csrf = CSRFProtect()
+
+
+def create_app(config: Mapping[str, Any] | None = None, *, engine: Engine | None = None) -> Flask:
+    """Build the application: settings, the engine, one blueprint per area, error pages."""
+    app = Flask(__name__, instance_path=str(Path(REPO_ROOT) / "instance"), instance_relative_config=False)
+    settings = load_settings(config, Path(app.instance_path))
+    app.config.update(settings)
+    app.extensions["baozhuang.engine"] = engine or Engine(load_config(settings["ENGINE"]))
+    csrf.init_app(app)
+
+    from . import applications, auth, errors, tasks, vendor
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(tasks.bp)
+    app.register_blueprint(applications.bp)
+    app.register_blueprint(vendor.bp)
+    errors.register(app)
+    auth.register(app)
+    return app
+
+
+def engine_of(app: Flask) -> Engine:
+    """The engine an application was created with."""
+    engine = app.extensions["baozhuang.engine"]
+    assert isinstance(engine, Engine)
+    return engine

@@ -293,3 +293,31 @@ def demo(ctx: click.Context, count: int) -> None:
     if len(made) > 20:
         click.echo(f"  …… 其余 {len(made) - 20} 个")
     click.echo("演示用户（密码 %s）：%s" % (DEMO_PASSWORD, "、".join(u for u, *_ in DEMO_USERS)))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="监听地址")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="端口")
+@click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64), help="工作线程数")
+@click.pass_context
+def serve(ctx: click.Context, host: str, port: int, threads: int) -> None:
+    """Serve the web UI with waitress (a production WSGI server; the Flask debugger is never on)."""
+    from waitress import serve as waitress_serve
+
+    from webui import create_app
+
+    app = create_app(engine=_engine(ctx))
+    shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
+    click.echo(f"业扩报装网页已启动：http://{shown}:{port}/  （Ctrl-C 停止；演示用户密码 baozhuang）")
+    waitress_serve(app, host=host, port=port, threads=threads, ident="baozhuang")
+
+
+@main.command("token")
+@click.argument("username")
+@click.option("--name", default="api", show_default=True, help="渠道名称，例如 网上国网、95598")
+@click.pass_context
+def token(ctx: click.Context, username: str, name: str) -> None:
+    """Issue an API token acting as USERNAME (shown once; only its hash is stored)."""
+    value = _engine(ctx).create_api_token(username, name)
+    click.echo(f"已为 {username}（{name}）签发 API 令牌，请妥善保存（只显示这一次）：")
+    click.echo(value)

@@ -1,0 +1,92 @@
+"""One handler per error family: a clear Chinese message with the status that fits, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from engine import (
+    BaozhuangError,
+    ConfigurationError,
+    Conflict,
+    DiagramRejected,
+    Forbidden,
+    FormValidationError,
+    InvalidInput,
+    NotFound,
+    WorkflowFailure,
+)
+
+log = logging.getLogger("baozhuang.web")
+
+STATUS: list[tuple[type[BaozhuangError], int]] = [
+    (InvalidInput, 400),
+    (DiagramRejected, 400),
+    (Forbidden, 403),
+    (NotFound, 404),
+    (Conflict, 409),
+    (WorkflowFailure, 409),
+    (ConfigurationError, 500),
+]
+
+HTTP_MESSAGES = {
+    400: "请求有误",
+    401: "请先登录",
+    403: "您没有权限进行此操作",
+    404: "页面或记录不存在",
+    405: "不支持该操作方式",
+    409: "操作冲突",
+    413: "上传的文件过大",
+    429: "操作过于频繁，请稍后再试",
+    500: "系统内部错误，已记录，请稍后再试或联系管理员",
+}
+
+
+def wants_json() -> bool:
+    """API callers get JSON errors; people get pages."""
+    return request.path.startswith("/api/")
+
+
+def error_response(status: int, message: str, *, fields: dict[str, str] | None = None,
+                   reasons: list[str] | None = None) -> Any:
+    """Render an error as JSON or as a page."""
+    if wants_json():
+        body: dict[str, Any] = {"error": {"status": status, "message": message}}
+        if fields:
+            body["error"]["fields"] = fields
+        if reasons:
+            body["error"]["reasons"] = reasons
+        return jsonify(body), status
+    return render_template("error.html", status=status, title=HTTP_MESSAGES.get(status, "出错了"),
+                           message=message, fields=fields or {}, reasons=reasons or []), status
+
+
+def register(app: Flask) -> None:
+    """Install the handlers."""
+
+    @app.errorhandler(BaozhuangError)
+    def engine_error(exc: BaozhuangError) -> Any:
+        status = next((code for cls, code in STATUS if isinstance(exc, cls)), 500)
+        if status == 500:
+            log.error("configuration error: %s", exc.message)
+        fields = exc.field_errors if isinstance(exc, FormValidationError) else None
+        reasons = [str(r) for r in exc.reasons] if isinstance(exc, DiagramRejected) else None
+        return error_response(status, exc.message, fields=fields, reasons=reasons)
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError) -> Any:
+        return error_response(400, "页面已过期或来源不明（CSRF 校验失败），请刷新页面后重试")
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Any:
+        status = exc.code or 500
+        return error_response(status, HTTP_MESSAGES.get(status, exc.name))
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Any:
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        return error_response(500, HTTP_MESSAGES[500])
