@@ -13,3 +13,4 @@ test: setup
 
 bench: setup
 	@.venv/bin/python -m bench.run
+	@.venv/bin/python -m bench.tasklist

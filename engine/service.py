@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 import threading
 from collections import OrderedDict
@@ -71,6 +72,7 @@ from .views import (
 )
 
 SHIPPED = ("hv", "lv", "pv")
+APP_NO_LIKE = re.compile(r"[A-Z]{2}\d{4,14}")
 SUPERVISOR_ROLE = "marketing"  # 营销部 supervises: reassigns tasks, receives escalations
 UPLOAD_TYPES = {
     "application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png",
@@ -196,8 +198,14 @@ class Engine:
     # ----------------------------------------------------------------- schema & users
 
     def init_schema(self) -> None:
-        """Create or upgrade the database schema (Alembic)."""
+        """Create or upgrade the database schema (Alembic) and refresh the planner's statistics."""
         schema.upgrade(self.store)
+        self.optimize()
+
+    def optimize(self) -> None:
+        """Refresh query-planner statistics (ANALYZE): without them SQLite picks poor indexes for task lists."""
+        with self.store.sa_engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
 
     def create_user(self, username: str, display_name: str, roles: Iterable[str], password: str) -> UserInfo:
         """Add a member of staff."""
@@ -720,7 +728,9 @@ class Engine:
             roles = self._roles_of(conn, user)
             cond = [ITEMS.c.status == status]
             if scope == "mine":
-                cond.append((ITEMS.c.claimed_by == user) | (ITEMS.c.assignee == user))
+                # Each OR term carries the status so that each can use its own (person, status) index.
+                cond = [((ITEMS.c.claimed_by == user) & (ITEMS.c.status == status)) |
+                        ((ITEMS.c.assignee == user) & (ITEMS.c.status == status))]
             elif scope == "pool":
                 cond += [ITEMS.c.claimed_by.is_(None), ITEMS.c.role.in_(roles),
                          (ITEMS.c.assignee.is_(None)) | (ITEMS.c.assignee == user)]
@@ -735,7 +745,11 @@ class Engine:
                 cond.append(ITEMS.c.node_id == node_id)
             if search and search.strip():
                 term = search.strip()
-                cond.append((ITEMS.c.app_no == term) | ITEMS.c.customer_name.contains(term, autoescape=True))
+                if APP_NO_LIKE.fullmatch(term.upper()):
+                    prefix = term.upper()  # a range, not LIKE, so that the app_no index serves it on every database
+                    cond += [ITEMS.c.app_no >= prefix, ITEMS.c.app_no < prefix + "~"]
+                else:
+                    cond.append(ITEMS.c.customer_name.contains(term, autoescape=True))
             total = conn.execute(select(func.count()).select_from(ITEMS).where(*cond)).scalar_one()
             rows = conn.execute(select(ITEMS).where(*cond).order_by(ITEMS.c.created_at, ITEMS.c.id)
                                 .limit(per_page).offset((page - 1) * per_page)).mappings().all()

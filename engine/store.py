@@ -107,6 +107,8 @@ class WorkItem(Base):
         Index("ix_work_items_status_role", "status", "role", "created_at"),
         Index("ix_work_items_assignee", "assignee", "status"),
         Index("ix_work_items_claimed_by", "claimed_by", "status"),
+        Index("ix_work_items_status_created", "status", "created_at"),
+        Index("ix_work_items_node", "process_key", "node_id", "status", "created_at"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
