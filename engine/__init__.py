@@ -22,6 +22,7 @@ from .roles import ROLES
 from .service import Engine
 from .views import (
     ApplicationInfo,
+    ApplicationPage,
     DiagramTrace,
     DocumentInfo,
     HistoryEntry,
@@ -38,6 +39,7 @@ __all__ = [
     "EngineConfig",
     "ROLES",
     "ApplicationInfo",
+    "ApplicationPage",
     "DiagramTrace",
     "TaskPage",
     "Upload",

@@ -10,7 +10,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, cast
 from uuid import UUID
@@ -60,6 +60,7 @@ from .store import (
 from .users import check_password, hash_password
 from .views import (
     ApplicationInfo,
+    ApplicationPage,
     DiagramTrace,
     DocumentInfo,
     HistoryEntry,
@@ -255,8 +256,8 @@ class Engine:
                forms_dir: Path | None = None) -> VersionInfo:
         """Validate and store a new immutable version; new applications use the newest."""
         diagram = self.validate(data, filename, forms_dir)
-        forms_json = json.dumps({name: f.schema for name, f in diagram.forms.items()}, ensure_ascii=False,
-                                sort_keys=True)
+        # Field order is the form's layout: keep it (no sort_keys).
+        forms_json = json.dumps({name: f.schema for name, f in diagram.forms.items()}, ensure_ascii=False)
         with self.store.transaction() as s:
             key = diagram.process_id
             latest = s.scalar(select(func.max(ProcessVersion.version)).where(ProcessVersion.process_key == key))
@@ -832,7 +833,7 @@ class Engine:
                 customer_name=app.customer_name, customer_type=app.customer_type, created_by=app.created_by,
                 created_at=app.created_at, updated_at=app.updated_at, completed_at=app.completed_at,
                 error_message=app.error_message, data=data, open_tasks=tuple(_task_info(i) for i in items),
-                history=tuple(HistoryEntry(e.seq, e.at, e.actor, e.kind, e.node_id, json.loads(e.payload))
+                history=tuple(HistoryEntry(e.seq, e.at, e.actor, e.kind, e.node_id, json.loads(e.payload), e.task_id)
                               for e in history),
                 documents=tuple(_doc_info(d) for d in docs), completed_nodes=completed,
             )
@@ -849,6 +850,57 @@ class Engine:
                                     created_by=a.created_by, created_at=a.created_at, updated_at=a.updated_at,
                                     completed_at=a.completed_at, error_message=a.error_message, data={})
                     for a, v in rows]
+
+    def search_applications(self, *, app_no: str | None = None, customer: str | None = None,
+                            process_key: str | None = None, status: str | None = None,
+                            created_from: date | None = None, created_to: date | None = None,
+                            page: int = 1, per_page: int = 20) -> ApplicationPage:
+        """Applications by number prefix, customer (contains), variant, status and acceptance date, newest first."""
+        page, per_page = max(1, page), min(max(1, per_page), 200)
+        cond: list[Any] = []
+        if app_no and app_no.strip():
+            prefix = app_no.strip().upper()
+            cond += [APPS.c.app_no >= prefix, APPS.c.app_no < prefix + "~"]
+        if customer and customer.strip():
+            cond.append(APPS.c.customer_name.contains(customer.strip(), autoescape=True))
+        if process_key:
+            cond.append(APPS.c.process_key == process_key)
+        if status:
+            cond.append(APPS.c.status == status)
+        if created_from:
+            cond.append(APPS.c.created_at >= datetime.combine(created_from, time.min))
+        if created_to:
+            cond.append(APPS.c.created_at < datetime.combine(created_to + timedelta(days=1), time.min))
+        versions = cast(Table, ProcessVersion.__table__)
+        with self.store.reading() as s:
+            conn = s.connection()
+            total = conn.execute(select(func.count()).select_from(APPS).where(*cond)).scalar_one()
+            rows = conn.execute(
+                select(APPS, versions.c.version).join(versions, versions.c.id == APPS.c.version_id).where(*cond)
+                .order_by(APPS.c.created_at.desc(), APPS.c.id.desc()).limit(per_page).offset((page - 1) * per_page)
+            ).mappings().all()
+        items = tuple(ApplicationInfo(
+            app_no=r["app_no"], process_key=r["process_key"], version=r["version"], status=r["status"],
+            customer_name=r["customer_name"], customer_type=r["customer_type"], created_by=r["created_by"],
+            created_at=r["created_at"], updated_at=r["updated_at"], completed_at=r["completed_at"],
+            error_message=r["error_message"], data={}) for r in rows)
+        return ApplicationPage(items, int(total), page, per_page)
+
+    def application_forms(self, app_no: str) -> tuple[FormDefinition | None, Mapping[str, FormDefinition]]:
+        """The acceptance form and every node's form of the version an application runs on (by node id)."""
+        with self.store.reading() as s:
+            app = self._app_row(s.connection(), APPS.c.app_no == app_no.strip())
+            diagram = self._diagram(s, app.version_id)
+        start = diagram.forms.get(diagram.start_form) if diagram.start_form else None
+        by_node = {node_id: diagram.forms[n.form] for node_id, n in diagram.nodes.items()
+                   if n.form and n.form in diagram.forms and n.kind != "startEvent"}
+        return start, by_node
+
+    def application_xml(self, app_no: str) -> str:
+        """The BPMN XML of the version an application runs on (no workflow is loaded)."""
+        with self.store.reading() as s:
+            app = self._app_row(s.connection(), APPS.c.app_no == app_no.strip())
+            return self._diagram(s, app.version_id).xml.decode("utf-8")
 
     def document(self, doc_id: str) -> tuple[DocumentInfo, bytes]:
         """A stored document and its bytes (checked against its SHA-256)."""

@@ -62,6 +62,7 @@ class HistoryEntry:
     kind: str
     node_id: str | None
     payload: Mapping[str, Any]
+    task_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -142,3 +143,18 @@ class DiagramTrace:
     completed: tuple[str, ...]
     active: tuple[str, ...]
     flows: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ApplicationPage:
+    """One page of application search results, with the total for pagination."""
+
+    items: tuple[ApplicationInfo, ...]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def pages(self) -> int:
+        """How many pages there are (at least one)."""
+        return max(1, -(-self.total // self.per_page))

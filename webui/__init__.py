@@ -22,15 +22,19 @@ def create_app(config: Mapping[str, Any] | None = None, *, engine: Engine | None
     app = Flask(__name__, instance_path=str(Path(REPO_ROOT) / "instance"), instance_relative_config=False)
     settings = load_settings(config, Path(app.instance_path))
     app.config.update(settings)
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable in JSON
     app.extensions["baozhuang.engine"] = engine or Engine(load_config(settings["ENGINE"]))
     csrf.init_app(app)
 
-    from . import applications, auth, errors, tasks, vendor
+    from . import api, applications, auth, documents, errors, tasks, vendor
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(tasks.bp)
     app.register_blueprint(applications.bp)
+    app.register_blueprint(documents.bp)
     app.register_blueprint(vendor.bp)
+    csrf.exempt(api.bp)  # token-authenticated: no cookies, so no cross-site forgery to guard against
+    app.register_blueprint(api.bp)
     errors.register(app)
     auth.register(app)
     return app

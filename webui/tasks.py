@@ -1,22 +1,446 @@
-"""Staff task lists and task pages."""
+"""Staff work: the task lists, claiming and handing tasks on, the task page, and accepting (受理) new applications."""
 
 from __future__ import annotations
 
+import mimetypes
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
-from . import engine_of
-from .auth import current_user, login_required
+from engine import (
+    ApplicationInfo,
+    Conflict,
+    Engine,
+    Forbidden,
+    FormValidationError,
+    InvalidInput,
+    NotFound,
+    TaskInfo,
+    Upload,
+    UserInfo,
+)
+from engine.forms import FormDefinition
+
+from . import engine_of, formdata
+from .auth import _safe_next, current_user, login_required, roles_required
+from .formdata import Field
 
 bp = Blueprint("tasks", __name__)
+
+VARIANTS = {"hv": "高压", "lv": "低压", "pv": "分布式光伏"}
+SCOPES = {"mine": "我的任务", "pool": "待认领", "all": "全部任务"}
+STATUSES = {"ready": "待办", "completed": "已办结"}
+SUPERVISOR_ROLE = "marketing"
+PER_PAGE = 20
+
+# Fields whose values are staff usernames: people choose a name instead of typing a username.
+# (A schema annotation such as "x-userRoles" would let the form definition say this itself.)
+STAFF_FIELDS: dict[str, tuple[str, ...]] = {
+    "preferred_manager": ("customer_manager",),
+    "survey_team_members": ("customer_manager", "survey_team"),
+}
+
+
+@bp.context_processor
+def helpers() -> dict[str, Any]:
+    """Names the task templates share."""
+    return {"application_url": application_url, "VARIANTS": VARIANTS}
+
+
+def application_url(app_no: str) -> str:
+    """The page of one application (served by the applications blueprint)."""
+    return url_for("applications.index") + quote(app_no, safe="")
+
+
+# ----------------------------------------------------------------------------- the task list
+
+
+@dataclass(frozen=True)
+class Row:
+    """One line of the task list with what this person may do with it."""
+
+    task: TaskInfo
+    waited: str
+    overdue: bool
+    holder: str
+    can_open: bool
+    can_claim: bool
+    can_release: bool
+    reassign_to: tuple[UserInfo, ...]
 
 
 @bp.route("/")
 @login_required
 def index() -> Any:
-    """My tasks and the pool of my roles."""
+    """My tasks, the pool of my roles, or (supervisors) every task; filtered, searched and paged."""
     engine = engine_of(current_app)
     user = current_user()
-    return render_template("tasks/index.html", mine=engine.task_page(user.username, scope="mine"),
-                           pool=engine.task_page(user.username, scope="pool"))
+    supervisor = SUPERVISOR_ROLE in user.roles
+    status = request.args.get("status") or "ready"
+    process = request.args.get("process") or None
+    node = request.args.get("node") or None
+    search = (request.args.get("q") or "").strip() or None
+    if status not in STATUSES:
+        raise InvalidInput(f"未知的任务状态：{status}（待办 ready 或 已办结 completed）")
+    if process is not None and process not in VARIANTS:
+        raise InvalidInput(f"未知的业务类型：{process}（hv、lv 或 pv）")
+    page = request.args.get("page", 1, type=int) or 1
+
+    counts = {"mine": engine.task_page(user.username, scope="mine", per_page=1).total,
+              "pool": engine.task_page(user.username, scope="pool", per_page=1).total}
+    if supervisor:
+        counts["all"] = engine.task_page(user.username, scope="all", per_page=1).total
+    scope = request.args.get("scope") or ("mine" if counts["mine"] else "pool")
+    if scope == "all" and not supervisor:
+        raise Forbidden("只有「营销部」主管可以查看全部任务")
+
+    result = engine.task_page(user.username, scope=scope, status=status, process_key=process, node_id=node,
+                              search=search, page=page, per_page=PER_PAGE)
+    # The node choices: the steps that have tasks in this list (one bounded, indexed query).
+    in_list = engine.task_page(user.username, scope=scope, status=status, process_key=process, search=search,
+                               per_page=200)
+    nodes = {t.node_id: t.node_name for t in in_list.items}
+    if node and node not in nodes:
+        nodes[node] = next((t.node_name for t in result.items), node)
+
+    staff = engine.users()
+    names = {u.username: u.display_name for u in staff}
+    now = engine.now()
+    rows = [_row(t, user, names, staff if supervisor else [], now) for t in result.items]
+    args = {k: v for k, v in {"scope": scope, "status": status, "process": process, "node": node,
+                              "q": search}.items() if v}
+    return render_template("tasks/index.html", page=result, rows=rows, scope=scope, counts=counts,
+                           supervisor=supervisor, status=status, process=process, node=node, q=search or "",
+                           nodes=sorted(nodes.items(), key=lambda kv: kv[1]), args=args,
+                           page_numbers=_page_numbers(result.page, result.pages), names=names)
+
+
+def _row(task: TaskInfo, user: UserInfo, names: dict[str, str], staff: list[UserInfo], now: datetime) -> Row:
+    holder = task.claimed_by or task.assignee
+    holder_text = names.get(holder, holder) if holder else "—"
+    if task.status == "completed" and task.completed_by:
+        holder_text = names.get(task.completed_by, task.completed_by)
+    ready = task.status == "ready"
+    return Row(
+        task=task,
+        waited=waited(task.created_at, task.completed_at or now),
+        overdue=ready and task.due_at is not None and task.due_at < now,
+        holder=holder_text,
+        can_open=ready and _refusal(task, user) is None,
+        can_claim=ready and task.role in user.roles and not task.claimed_by and not task.assignee,
+        can_release=ready and task.claimed_by == user.username,
+        reassign_to=tuple(u for u in staff if task.role in u.roles) if ready else (),
+    )
+
+
+def waited(since: datetime, until: datetime) -> str:
+    """How long something has waited, the way people say it: 2天3小时, 5小时12分, 8分钟."""
+    minutes = max(0, int((until - since).total_seconds() // 60))
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}天{hours}小时" if hours else f"{days}天"
+    if hours:
+        return f"{hours}小时{mins}分" if mins else f"{hours}小时"
+    return f"{mins}分钟" if mins else "刚刚"
+
+
+def _page_numbers(page: int, pages: int) -> list[int | None]:
+    """Page links to show: all of them when few, else the ends and the neighbourhood (None = …)."""
+    if pages <= 9:
+        return list(range(1, pages + 1))
+    keep = {1, 2, pages - 1, pages} | set(range(page - 2, page + 3))
+    shown: list[int | None] = []
+    for n in range(1, pages + 1):
+        if n in keep:
+            shown.append(n)
+        elif shown and shown[-1] is not None:
+            shown.append(None)
+    return shown
+
+
+# ----------------------------------------------------------------------------- claim, release, reassign
+
+
+def _back() -> Any:
+    """Back to where the person came from (a same-site path only), else the task list."""
+    return redirect(_safe_next(request.form.get("next") or request.args.get("next")))
+
+
+@bp.route("/tasks/<task_id>/claim", methods=["POST"])
+@login_required
+def claim(task_id: str) -> Any:
+    """Take a task from the pool."""
+    task = engine_of(current_app).claim(task_id, current_user().username)
+    flash(f"已认领「{task.node_name}」（{task.app_no}），其他人将不能办理", "success")
+    return _back()
+
+
+@bp.route("/tasks/<task_id>/release", methods=["POST"])
+@login_required
+def release(task_id: str) -> Any:
+    """Give a claimed task back to the pool."""
+    task = engine_of(current_app).release(task_id, current_user().username)
+    flash(f"已释放「{task.node_name}」（{task.app_no}），任务回到待认领", "success")
+    return _back()
+
+
+@bp.route("/tasks/<task_id>/reassign", methods=["POST"])
+@login_required
+def reassign(task_id: str) -> Any:
+    """A supervisor hands a task to another person of its role."""
+    engine = engine_of(current_app)
+    to_user = (request.form.get("to") or "").strip()
+    if not to_user:
+        raise InvalidInput("请选择改派给谁")
+    task = engine.reassign(task_id, to_user, current_user().username)
+    flash(f"已将「{task.node_name}」（{task.app_no}）改派给 {engine.user(to_user).display_name}", "success")
+    return _back()
+
+
+# ----------------------------------------------------------------------------- the task page
+
+
+def _refusal(task: TaskInfo, user: UserInfo) -> str | None:
+    """Why this person may not work on a task (None if they may), by the engine's rules."""
+    if task.role not in user.roles:
+        return f"任务「{task.node_name}」不属于您的岗位，您不能办理"
+    if task.assignee and task.assignee != user.username:
+        return f"任务「{task.node_name}」已指派给他人办理"
+    if task.claimed_by and task.claimed_by != user.username:
+        return f"任务「{task.node_name}」已被他人认领，只有认领人可以办理"
+    return None
+
+
+def _task_for(engine: Engine, task_id: str, user: UserInfo) -> TaskInfo:
+    """The task, if this person may work on it now (403 if not theirs, 409 if already done)."""
+    task = engine.task(task_id)
+    if task.role not in user.roles:
+        raise Forbidden(_refusal(task, user) or "")
+    if task.status != "ready":
+        who = engine.user(task.completed_by).display_name if task.completed_by else "他人"
+        when = f"{task.completed_at:%Y-%m-%d %H:%M}" if task.completed_at else ""
+        raise Conflict(f"任务「{task.node_name}」已由 {who} 于 {when} 办理完成")
+    refusal = _refusal(task, user)
+    if refusal:
+        raise Forbidden(refusal)
+    return task
+
+
+@bp.route("/tasks/<task_id>", methods=["GET", "POST"])
+@login_required
+def task(task_id: str) -> Any:
+    """Show a task's form with the application's earlier data; submit it to complete the task."""
+    engine = engine_of(current_app)
+    user = current_user()
+    task = _task_for(engine, task_id, user)
+    form = engine.task_form(task.id)
+    fields = _with_staff_choices(engine, formdata.fields_of(form)) if form else []
+    values: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        data, errors = formdata.parse(fields, request.form)
+        if errors:
+            errors = _all_errors(form, data, errors)
+        else:
+            try:
+                engine.complete(task.id, user.username, data, _uploads())
+            except FormValidationError as exc:
+                errors = dict(exc.field_errors) or {"_": exc.message}
+            else:
+                flash(f"「{task.node_name}」已办理", "success")
+                return redirect(application_url(task.app_no))
+        values = formdata.submitted_values(fields, request.form)
+    app = engine.application(task.app_no)
+    names = {u.username: u.display_name for u in engine.users()}
+    return render_template(
+        "tasks/task.html", task=task, app=app, form=form, fields=fields, values=values, errors=errors,
+        documents=_documents(form, app), sections=_earlier_data(engine, app, form), names=names,
+        field_names={f.name for f in fields} | {str(d.get("key")) for d in (form.documents if form else ())},
+        can_release=task.claimed_by == user.username,
+        can_claim=not task.claimed_by and not task.assignee,
+    ), 400 if errors else 200
+
+
+def _all_errors(form: FormDefinition | None, data: dict[str, Any], parse_errors: dict[str, str]) -> dict[str, str]:
+    """The fields that could not be read plus every other problem the form's check finds, at once."""
+    if form is None:
+        return parse_errors
+    try:
+        form.validate(data)
+    except FormValidationError as exc:
+        return {**exc.field_errors, **parse_errors}
+    return parse_errors
+
+
+def _uploads() -> list[Upload]:
+    """The files chosen in the page's document inputs (named doc:<key>)."""
+    uploads = []
+    for name, file in request.files.items(multi=True):
+        if not name.startswith("doc:") or not file.filename:
+            continue
+        media_type = file.mimetype or ""
+        if media_type in ("", "application/octet-stream"):
+            media_type = mimetypes.guess_type(file.filename)[0] or media_type
+        uploads.append(Upload(key=name[4:], filename=file.filename, media_type=media_type, content=file.read()))
+    return uploads
+
+
+def _documents(form: FormDefinition | None, app: ApplicationInfo) -> list[dict[str, Any]]:
+    """The documents the node asks for, each with the files already kept for it."""
+    return [{"key": str(d["key"]), "title": str(d.get("title", d["key"])), "required": bool(d.get("required")),
+             "kept": [doc for doc in app.documents if doc.kind == f"upload:{d['key']}"]}
+            for d in (form.documents if form else ())]
+
+
+def _with_staff_choices(engine: Engine, fields: list[Field]) -> list[Field]:
+    """Fields holding usernames become choices of the staff who can fill that part."""
+    if not any(f.name in STAFF_FIELDS for f in fields):
+        return fields
+    staff = engine.users()
+    chosen = []
+    for f in fields:
+        roles = STAFF_FIELDS.get(f.name)
+        if roles:
+            f = f.with_options((u.username, u.display_name) for u in staff if set(roles) & set(u.roles))
+        chosen.append(f)
+    return chosen
+
+
+@dataclass(frozen=True)
+class Section:
+    """A group of earlier data: the acceptance, one step, or what the system worked out."""
+
+    title: str
+    note: str
+    rows: tuple[tuple[str, str], ...]
+
+
+def _earlier_data(engine: Engine, app: ApplicationInfo, current: FormDefinition | None) -> list[Section]:
+    """The application's data so far with Chinese labels, grouped by the step that entered it."""
+    data = dict(app.data)
+    shown: set[str] = set()
+    names = {u.username: u.display_name for u in engine.users()}
+    sections: list[Section] = []
+
+    def take(title: str, note: str, fields: list[Field]) -> None:
+        rows = tuple((f.title, formdata.display(f, data[f.name])) for f in fields
+                     if f.name in data and f.name not in shown)
+        shown.update(f.name for f in fields if f.name in data)
+        if rows:
+            sections.append(Section(title, note, rows))
+
+    try:
+        start = engine.start_form(app.process_key)
+    except NotFound:
+        start = None
+    if start:
+        take("受理信息", f"{app.created_at:%Y-%m-%d %H:%M} · {names.get(app.created_by, app.created_by)}",
+             _with_staff_choices(engine, formdata.fields_of(start)))
+    done: dict[str, TaskInfo] = {}
+    for t in engine.tasks(app_no=app.app_no, status="completed", limit=200):
+        done[t.form or t.node_id] = t  # a step done again (after a send-back) shows its latest round
+    for t in sorted(done.values(), key=lambda t: t.completed_at or t.created_at):
+        form = engine.task_form(t.id)
+        if form:
+            when = f"{t.completed_at:%Y-%m-%d %H:%M}" if t.completed_at else ""
+            who = names.get(t.completed_by or "", t.completed_by or "")
+            take(t.node_name, f"{when} · {who}", _with_staff_choices(engine, formdata.fields_of(form)))
+    current_fields = formdata.fields_of(current) if current else []
+    take("本环节此前填写", "", current_fields)
+    rest = tuple((key, names.get(value, value) if isinstance(value, str) else formdata.display(None, value))
+                 for key, value in data.items()
+                 if key not in shown and not isinstance(value, (dict, list)) and not key.startswith("_"))
+    if rest:
+        sections.append(Section("系统记录", "流程自动判定或生成的数据", rest))
+    return sections
+
+
+# ----------------------------------------------------------------------------- accepting (受理)
+
+
+@bp.route("/accept", methods=["GET", "POST"])
+@roles_required("front_desk")
+def accept() -> Any:
+    """受理: choose the business and customer type, then fill the acceptance form with the one-time checklist."""
+    engine = engine_of(current_app)
+    variant = request.args.get("variant") or None
+    if request.method == "GET" and variant is None and not request.args.get("customer_type"):
+        return render_template("accept/choose.html", choices=_variant_choices(engine))
+    if variant is None:
+        raise InvalidInput("请先选择业务类型（高压、低压或分布式光伏）")
+    if variant not in VARIANTS:
+        raise NotFound(f"没有这种业务类型：{variant}（可选：高压 hv、低压 lv、分布式光伏 pv）")
+    form = engine.start_form(variant)
+    if form is None:
+        raise NotFound(f"{VARIANTS[variant]}流程没有受理表单")
+    fields = _with_staff_choices(engine, formdata.fields_of(form))
+    customer_types = dict(_customer_types(fields))
+    source = request.form if request.method == "POST" else request.args
+    customer_type = source.get("customer_type") or ""
+    if customer_type not in customer_types:
+        if request.method == "GET" and not customer_type:
+            return render_template("accept/choose.html", choices=_variant_choices(engine), chosen=variant)
+        raise InvalidInput(f"请选择客户类别（{VARIANTS[variant]}：{'、'.join(customer_types.values())}）")
+    fields = [_checklist_for(f, form, customer_type) if f.name == "documents_received" else f for f in fields]
+
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        data, errors = formdata.parse(fields, request.form)
+        if errors:
+            errors = _all_errors(form, data, errors)
+        else:
+            try:
+                result = engine.start(variant, data, current_user().username)
+            except FormValidationError as exc:
+                errors = dict(exc.field_errors) or {"_": exc.message}
+            else:
+                flash(f"已受理，申请编号 {result.app_no}", "success")
+                return redirect(application_url(result.app_no))
+        values = formdata.submitted_values(fields, request.form)
+    else:
+        values = formdata.input_values(fields, {"customer_type": customer_type, "channel": "counter",
+                                                "first_contact_at": f"{engine.now():%Y-%m-%dT%H:%M}"})
+    identity = [str(k) for k in form.schema.get("x-identityDocuments", ())]
+    checklist = [{"key": str(d["key"]), "title": str(d.get("title", d["key"])), "required": bool(d.get("required")),
+                  "identity": str(d["key"]) in identity}
+                 for d in form.documents if _for_customer(d, customer_type)]
+    return render_template(
+        "accept/form.html", form=form, variant=variant, customer_type=customer_type,
+        customer_type_name=customer_types[customer_type], fields=fields, values=values, errors=errors,
+        field_names={f.name for f in fields}, checklist=checklist,
+        identity_names=[d["title"] for d in checklist if d["identity"]],
+    ), 400 if errors else 200
+
+
+def _variant_choices(engine: Engine) -> list[dict[str, Any]]:
+    """Each deployed business with its customer types."""
+    choices = []
+    for key, name in VARIANTS.items():
+        try:
+            form = engine.start_form(key)
+        except NotFound:
+            continue  # not deployed here
+        if form:
+            choices.append({"key": key, "name": name, "title": form.title,
+                            "customer_types": _customer_types(formdata.fields_of(form))})
+    return choices
+
+
+def _customer_types(fields: list[Field]) -> tuple[tuple[str, str], ...]:
+    return next((f.options for f in fields if f.name == "customer_type"), ())
+
+
+def _for_customer(document: Any, customer_type: str) -> bool:
+    kinds = document.get("customerTypes")
+    return not kinds or customer_type in kinds
+
+
+def _checklist_for(field: Field, form: FormDefinition, customer_type: str) -> Field:
+    """The one-time checklist (一次性告知) holds only the documents asked of this customer type."""
+    excluded = {str(d["key"]) for d in form.documents if not _for_customer(d, customer_type)}
+    return field.with_options(o for o in field.options if o[0] not in excluded)
+

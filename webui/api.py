@@ -1,0 +1,253 @@
+"""The JSON API (/api/v1) for other channels — 网上国网, the 95598 hotline — authenticated by bearer tokens.
+
+Each view turns a request into one engine facade call and the frozen result into JSON. A token acts as
+its user, so the engine's role checks apply exactly as in the UI; errors go through :mod:`webui.errors`,
+which answers JSON under /api/. The endpoints are described in :mod:`webui.openapi`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, is_dataclass
+from datetime import date, datetime
+from typing import Any
+
+from flask import Blueprint, current_app, g, jsonify, make_response, render_template, request, url_for
+
+from engine import ROLES, ApplicationInfo, FormValidationError, InvalidInput, StepResult, TaskInfo
+
+from . import engine_of, openapi
+from .auth import current_user
+from .errors import error_response
+
+bp = Blueprint("api", __name__, url_prefix=openapi.API_PREFIX)
+
+PUBLIC_ENDPOINTS = frozenset({"api.openapi_document", "api.docs"})
+COMPLETED_STEPS_LIMIT = 1000
+
+
+# ----------------------------------------------------------------- serializing
+
+
+def plain(value: Any) -> Any:
+    """Our frozen dataclasses as JSON-ready values: dicts and lists, datetimes as ISO 8601 strings."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return plain(asdict(value))
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [plain(v) for v in value]
+    return value
+
+
+def task_json(task: TaskInfo) -> dict[str, Any]:
+    """A task, with the Chinese name of its role."""
+    body: dict[str, Any] = plain(task)
+    body["role_name"] = ROLES.get(task.role, task.role)
+    return body
+
+
+def step_result_json(result: StepResult) -> dict[str, Any]:
+    """What one action did: the application's status and the tasks now waiting."""
+    return {"app_no": result.app_no, "status": result.status,
+            "ready_tasks": [task_json(t) for t in result.ready_tasks], "error_message": result.error_message}
+
+
+def application_json(info: ApplicationInfo, step_names: Mapping[str, str]) -> dict[str, Any]:
+    """An application's status for a channel: current and finished steps, data."""
+    finished = [{"node_id": e.node_id, "node_name": step_names.get(e.node_id or "", e.node_id or ""),
+                 "completed_at": plain(e.at), "completed_by": e.actor}
+                for e in info.history if e.kind == "task.completed"]
+    return {
+        "app_no": info.app_no, "process": info.process_key, "version": info.version, "status": info.status,
+        "customer": {"name": info.customer_name, "type": info.customer_type},
+        "created_by": info.created_by, "created_at": plain(info.created_at), "updated_at": plain(info.updated_at),
+        "completed_at": plain(info.completed_at), "error_message": info.error_message,
+        "current_steps": [task_json(t) for t in info.open_tasks], "finished_steps": finished,
+        "documents": plain(info.documents), "data": plain(info.data),
+    }
+
+
+# ----------------------------------------------------------------- request helpers
+
+
+@bp.before_request
+def authenticate() -> Any:
+    """Every endpoint except the description needs ``Authorization: Bearer <token>``; no cookies."""
+    g.user = None  # the API never acts on a browser session
+    if request.endpoint in PUBLIC_ENDPOINTS:
+        return None
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return _unauthorized("缺少 API 令牌：请在请求头中提供 Authorization: Bearer <令牌>", None)
+    user = engine_of(current_app).user_for_token(token.strip())
+    if user is None:
+        return _unauthorized("API 令牌无效或已吊销，或其所属用户已停用", "invalid_token")
+    g.user = user
+    return None
+
+
+def _unauthorized(message: str, error: str | None) -> Any:
+    body, status = error_response(401, message)
+    response = make_response(body, status)
+    challenge = 'Bearer realm="baozhuang"'
+    response.headers["WWW-Authenticate"] = f'{challenge}, error="{error}"' if error else challenge
+    return response
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} 不是有效的 JSON 数值")
+
+
+def _json_object(allowed: frozenset[str]) -> dict[str, Any]:
+    """The request body as a JSON object with only the allowed keys, or a 400 that says what is wrong."""
+    if not request.is_json:
+        raise InvalidInput("请求体必须是 JSON：请设置请求头 Content-Type: application/json")
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise InvalidInput("请求体为空：应为一个 JSON 对象")
+    try:
+        body = json.loads(raw, parse_constant=_reject_constant)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"请求体不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列附近）") from exc
+    except ValueError as exc:  # bad encoding, NaN/Infinity
+        raise InvalidInput(f"请求体不是有效的 JSON：{exc}") from exc
+    if not isinstance(body, dict):
+        raise InvalidInput("请求体必须是一个 JSON 对象（键值对），而不是数组或单个值")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        _fail({key: f"{key}：不认识的字段（可用：{'、'.join(sorted(allowed))}）" for key in unknown})
+    return body
+
+
+def _data_of(body: Mapping[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    """The body's "data" object; notes an error when it is missing or not an object."""
+    data = body.get("data")
+    if not isinstance(data, dict):
+        errors["data"] = "data：必填，应为 JSON 对象（表单字段）"
+        return {}
+    return data
+
+
+def _fail(errors: Mapping[str, str]) -> None:
+    raise FormValidationError(f"请求有误：{'；'.join(errors.values())}", errors)
+
+
+def _int_arg(name: str, default: int, lowest: int, highest: int, errors: dict[str, str]) -> int:
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        errors[name] = f"{name}：应为整数"
+        return default
+    if not lowest <= value <= highest:
+        errors[name] = f"{name}：应在 {lowest} 到 {highest} 之间"
+    return value
+
+
+# ----------------------------------------------------------------- applications
+
+
+@bp.post("/applications")
+def create_application() -> Any:
+    """Accept an application (受理) from another channel."""
+    engine = engine_of(current_app)
+    body = _json_object(frozenset({"process", "data"}))
+    errors: dict[str, str] = {}
+    process = body.get("process")
+    if not isinstance(process, str) or not process.strip():
+        errors["process"] = "process：必填，流程键（hv、lv 或 pv）"
+    elif engine.latest_version(process.strip()) is None:
+        errors["process"] = f"process：未知或尚未部署的流程「{process}」（hv、lv 或 pv）"
+    data = _data_of(body, errors)
+    if errors:
+        _fail(errors)
+    assert isinstance(process, str)
+    result = engine.start(process.strip(), data, current_user().username)
+    response = make_response(jsonify(step_result_json(result)), 201)
+    response.headers["Location"] = url_for("api.application", app_no=result.app_no)
+    return response
+
+
+@bp.get("/applications/<app_no>")
+def application(app_no: str) -> Any:
+    """An application's status, steps and data."""
+    engine = engine_of(current_app)
+    info = engine.application(app_no)
+    done = engine.tasks(app_no=info.app_no, status="completed", limit=COMPLETED_STEPS_LIMIT)
+    return jsonify(application_json(info, {t.node_id: t.node_name for t in (*done, *info.open_tasks)}))
+
+
+# ----------------------------------------------------------------- tasks
+
+
+@bp.get("/tasks")
+def tasks() -> Any:
+    """One page of the caller's task list."""
+    errors: dict[str, str] = {}
+    page = _int_arg("page", 1, 1, 1_000_000, errors)
+    per_page = _int_arg("per_page", 20, 1, 200, errors)
+    if errors:
+        _fail(errors)
+    result = engine_of(current_app).task_page(
+        current_user().username, scope=request.args.get("scope") or "pool",
+        process_key=request.args.get("process") or None, node_id=request.args.get("node") or None,
+        search=request.args.get("q") or None, page=page, per_page=per_page)
+    return jsonify({"items": [task_json(t) for t in result.items], "total": result.total, "page": result.page,
+                    "per_page": result.per_page, "pages": result.pages})
+
+
+@bp.get("/tasks/<task_id>")
+def task(task_id: str) -> Any:
+    """A task with its form definition (JSON Schema), so that a channel can build its own form."""
+    engine = engine_of(current_app)
+    info = engine.task(task_id)
+    form = engine.task_form(info.id)
+    body = task_json(info)
+    body["form_definition"] = ({"name": form.name, "title": form.title, "schema": plain(form.schema)}
+                               if form else None)
+    return jsonify(body)
+
+
+@bp.post("/tasks/<task_id>/claim")
+def claim(task_id: str) -> Any:
+    """Take a task so that nobody else works on it."""
+    return jsonify(task_json(engine_of(current_app).claim(task_id, current_user().username)))
+
+
+@bp.post("/tasks/<task_id>/release")
+def release(task_id: str) -> Any:
+    """Give a claimed task back to the pool."""
+    return jsonify(task_json(engine_of(current_app).release(task_id, current_user().username)))
+
+
+@bp.post("/tasks/<task_id>/complete")
+def complete(task_id: str) -> Any:
+    """Submit a task's form; the process runs on to its next wait."""
+    body = _json_object(frozenset({"data"}))
+    errors: dict[str, str] = {}
+    data = _data_of(body, errors)
+    if errors:
+        _fail(errors)
+    result = engine_of(current_app).complete(task_id, current_user().username, data)
+    return jsonify(step_result_json(result))
+
+
+# ----------------------------------------------------------------- description
+
+
+@bp.get("/openapi.json")
+def openapi_document() -> Any:
+    """The OpenAPI 3.1 document (no token needed)."""
+    return jsonify(openapi.document())
+
+
+@bp.get("/docs")
+def docs() -> Any:
+    """A plain page listing the endpoints of the OpenAPI document."""
+    return render_template("api/docs.html", spec=openapi.document(), operations=openapi.operations())

@@ -1,0 +1,345 @@
+"""The OpenAPI 3.1 description of the JSON API: one source for /api/v1/openapi.json, the docs page and tests.
+
+Kept by hand beside the views in :mod:`webui.api`; a test checks that every route of the blueprint is
+described here and every path described here is a route, and that real responses match the schemas.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+API_PREFIX = "/api/v1"
+METHODS = ("get", "post", "put", "patch", "delete")
+
+JSON = "application/json"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _nullable(kind: str, description: str, **extra: Any) -> dict[str, Any]:
+    return {"type": [kind, "null"], "description": description, **extra}
+
+
+def _datetime(description: str, nullable: bool = False) -> dict[str, Any]:
+    kind: str | list[str] = ["string", "null"] if nullable else "string"
+    return {"type": kind, "format": "date-time",
+            "description": f"{description}（ISO 8601，服务器本地时间即北京时间，不带时区后缀）"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+def _errors(*statuses: int) -> dict[str, Any]:
+    names = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict"}
+    return {str(status): {"$ref": f"#/components/responses/{names[status]}"} for status in statuses}
+
+
+TASK_ID = {
+    "name": "task_id", "in": "path", "required": True,
+    "description": "任务编号（UUID），也可以是唯一的前缀（至少 6 位）",
+    "schema": {"type": "string", "minLength": 6, "maxLength": 36},
+}
+
+APP_NO = {
+    "name": "app_no", "in": "path", "required": True,
+    "description": "申请编号，例如 LV202611230001",
+    "schema": {"type": "string"},
+}
+
+TASK = {
+    "type": "object",
+    "description": "一个用户任务（待办或已办）",
+    "required": ["id", "app_no", "process_key", "customer_name", "node_id", "node_name", "role", "role_name",
+                 "form", "status", "assignee", "claimed_by", "created_at", "completed_at", "completed_by", "due_at"],
+    "properties": {
+        "id": {"type": "string", "description": "任务编号（UUID）"},
+        "app_no": {"type": "string", "description": "申请编号"},
+        "process_key": {"type": "string", "description": "流程键：hv、lv 或 pv"},
+        "customer_name": {"type": "string", "description": "客户名称"},
+        "node_id": {"type": "string", "description": "流程图中的节点编号"},
+        "node_name": {"type": "string", "description": "环节名称"},
+        "role": {"type": "string", "description": "办理该任务需要的角色键"},
+        "role_name": {"type": "string", "description": "角色的中文名称"},
+        "form": {"type": "string", "description": "表单名称（为空表示无表单）"},
+        "status": {"type": "string", "enum": ["ready", "completed", "cancelled"], "description": "任务状态"},
+        "assignee": _nullable("string", "指派给的用户"),
+        "claimed_by": _nullable("string", "认领人"),
+        "created_at": _datetime("生成时间"),
+        "completed_at": _datetime("办理完成时间", nullable=True),
+        "completed_by": _nullable("string", "办理人"),
+        "due_at": _datetime("时限", nullable=True),
+    },
+}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {"error": {
+            "type": "object",
+            "required": ["status", "message"],
+            "properties": {
+                "status": {"type": "integer", "description": "HTTP 状态码"},
+                "message": {"type": "string", "description": "中文错误说明"},
+                "fields": {"type": "object", "additionalProperties": {"type": "string"},
+                           "description": "逐字段的中文错误（表单校验失败时）"},
+                "reasons": {"type": "array", "items": {"type": "string"}, "description": "更多原因"},
+            },
+        }},
+    },
+    "Task": TASK,
+    "TaskPage": {
+        "type": "object",
+        "description": "任务列表的一页",
+        "required": ["items", "total", "page", "per_page", "pages"],
+        "properties": {
+            "items": {"type": "array", "items": _ref("Task")},
+            "total": {"type": "integer", "minimum": 0, "description": "符合条件的任务总数"},
+            "page": {"type": "integer", "minimum": 1},
+            "per_page": {"type": "integer", "minimum": 1, "maximum": 200},
+            "pages": {"type": "integer", "minimum": 1, "description": "总页数"},
+        },
+    },
+    "FormDefinition": {
+        "type": "object",
+        "description": "任务表单：JSON Schema（Draft 2020-12），渠道可据此自行生成表单",
+        "required": ["name", "title", "schema"],
+        "properties": {
+            "name": {"type": "string"},
+            "title": {"type": "string", "description": "表单中文标题"},
+            "schema": {"type": "object", "description": "JSON Schema；字段的 title 是中文标签，x-enumNames 是选项的中文名"},
+        },
+    },
+    "TaskDetail": {
+        "description": "任务及其表单定义",
+        "allOf": [_ref("Task"), {
+            "type": "object",
+            "required": ["form_definition"],
+            "properties": {"form_definition": {"oneOf": [_ref("FormDefinition"), {"type": "null"}]}},
+        }],
+    },
+    "StepResult": {
+        "type": "object",
+        "description": "一次操作（受理或办理）之后申请的状态",
+        "required": ["app_no", "status", "ready_tasks", "error_message"],
+        "properties": {
+            "app_no": {"type": "string"},
+            "status": {"type": "string", "enum": ["running", "completed", "error"]},
+            "ready_tasks": {"type": "array", "items": _ref("Task"), "description": "现在等待办理的任务"},
+            "error_message": _nullable("string", "流程异常时的说明"),
+        },
+    },
+    "FinishedStep": {
+        "type": "object",
+        "description": "一个已办结的环节（来自审计记录中的 task.completed 事件）",
+        "required": ["node_id", "node_name", "completed_at", "completed_by"],
+        "properties": {
+            "node_id": {"type": ["string", "null"]},
+            "node_name": {"type": "string"},
+            "completed_at": _datetime("办理完成时间"),
+            "completed_by": {"type": "string", "description": "办理人"},
+        },
+    },
+    "Document": {
+        "type": "object",
+        "required": ["id", "kind", "filename", "media_type", "size", "sha256", "created_at"],
+        "properties": {
+            "id": {"type": "string"},
+            "kind": {"type": "string", "description": "资料种类"},
+            "filename": {"type": "string"},
+            "media_type": {"type": "string"},
+            "size": {"type": "integer", "minimum": 0},
+            "sha256": {"type": "string"},
+            "created_at": _datetime("保存时间"),
+        },
+    },
+    "Application": {
+        "type": "object",
+        "description": "一件业扩申请的当前状态（面向工作人员：含申请数据）",
+        "required": ["app_no", "process", "version", "status", "customer", "created_by", "created_at",
+                     "updated_at", "completed_at", "error_message", "current_steps", "finished_steps",
+                     "documents", "data"],
+        "properties": {
+            "app_no": {"type": "string"},
+            "process": {"type": "string", "description": "流程键：hv、lv 或 pv"},
+            "version": {"type": "integer", "description": "流程版本号"},
+            "status": {"type": "string", "enum": ["running", "completed", "error"]},
+            "customer": {
+                "type": "object",
+                "required": ["name", "type"],
+                "properties": {"name": {"type": "string"}, "type": {"type": "string"}},
+            },
+            "created_by": {"type": "string", "description": "受理人"},
+            "created_at": _datetime("受理时间"),
+            "updated_at": _datetime("最后更新时间"),
+            "completed_at": _datetime("办结时间", nullable=True),
+            "error_message": _nullable("string", "流程异常时的说明"),
+            "current_steps": {"type": "array", "items": _ref("Task"), "description": "当前待办环节"},
+            "finished_steps": {"type": "array", "items": _ref("FinishedStep"), "description": "已办结环节，按时间顺序"},
+            "documents": {"type": "array", "items": _ref("Document")},
+            "data": {"type": "object", "description": "申请当前的全部数据（受理与各环节表单字段）"},
+        },
+    },
+    "NewApplication": {
+        "type": "object",
+        "required": ["process", "data"],
+        "additionalProperties": False,
+        "properties": {
+            "process": {"type": "string", "description": "流程键", "examples": ["hv", "lv", "pv"]},
+            "data": {"type": "object", "description": "受理表单的字段（见该流程的受理表单定义）"},
+        },
+    },
+    "CompleteTask": {
+        "type": "object",
+        "required": ["data"],
+        "additionalProperties": False,
+        "properties": {"data": {"type": "object", "description": "任务表单的字段（见 GET /tasks/{task_id} 的 form_definition）"}},
+    },
+}
+
+RESPONSES: dict[str, Any] = {
+    "BadRequest": _json(_ref("Error"), "请求有误：JSON 无效、不是对象，或表单校验失败（fields 逐字段说明）"),
+    "Unauthorized": {
+        **_json(_ref("Error"), "缺少或无效的 API 令牌"),
+        "headers": {"WWW-Authenticate": {"description": "Bearer", "schema": {"type": "string"}}},
+    },
+    "Forbidden": _json(_ref("Error"), "令牌所代表的用户没有所需角色，或任务已指派/认领给他人"),
+    "NotFound": _json(_ref("Error"), "申请或任务不存在"),
+    "Conflict": _json(_ref("Error"), "操作冲突：任务已由他人办理或认领，或申请处于异常状态"),
+}
+
+PATHS: dict[str, Any] = {
+    "/applications": {
+        "post": {
+            "operationId": "createApplication",
+            "summary": "受理新申请",
+            "description": "校验受理表单、生成申请编号，并运行到第一个待办环节。需要受理员角色。",
+            "tags": ["申请"],
+            "requestBody": {"required": True, "content": {JSON: {"schema": _ref("NewApplication")}}},
+            "responses": {
+                "201": {**_json(_ref("StepResult"), "已受理"),
+                        "headers": {"Location": {"description": "新申请的地址", "schema": {"type": "string"}}}},
+                **_errors(400, 401, 403),
+            },
+        },
+    },
+    "/applications/{app_no}": {
+        "get": {
+            "operationId": "getApplication",
+            "summary": "查询申请状态",
+            "description": "状态、当前环节、已办结环节及时间、异常说明与申请数据。",
+            "tags": ["申请"],
+            "parameters": [APP_NO],
+            "responses": {"200": _json(_ref("Application"), "申请"), **_errors(401, 404)},
+        },
+    },
+    "/tasks": {
+        "get": {
+            "operationId": "listTasks",
+            "summary": "任务列表",
+            "description": "mine：认领或指派给我的；pool：我的角色下未认领的；all：全部（仅营销部）。",
+            "tags": ["任务"],
+            "parameters": [
+                {"name": "scope", "in": "query", "description": "范围",
+                 "schema": {"type": "string", "enum": ["mine", "pool", "all"], "default": "pool"}},
+                {"name": "process", "in": "query", "description": "按流程键筛选", "schema": {"type": "string"}},
+                {"name": "node", "in": "query", "description": "按节点编号筛选", "schema": {"type": "string"}},
+                {"name": "q", "in": "query", "description": "申请编号（前缀）或客户名称", "schema": {"type": "string"}},
+                {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
+                {"name": "per_page", "in": "query",
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 20}},
+            ],
+            "responses": {"200": _json(_ref("TaskPage"), "一页任务"), **_errors(400, 401, 403)},
+        },
+    },
+    "/tasks/{task_id}": {
+        "get": {
+            "operationId": "getTask",
+            "summary": "任务详情及表单定义",
+            "tags": ["任务"],
+            "parameters": [TASK_ID],
+            "responses": {"200": _json(_ref("TaskDetail"), "任务"), **_errors(400, 401, 404)},
+        },
+    },
+    "/tasks/{task_id}/claim": {
+        "post": {
+            "operationId": "claimTask",
+            "summary": "认领任务",
+            "tags": ["任务"],
+            "parameters": [TASK_ID],
+            "responses": {"200": _json(_ref("Task"), "已认领"), **_errors(400, 401, 403, 404, 409)},
+        },
+    },
+    "/tasks/{task_id}/release": {
+        "post": {
+            "operationId": "releaseTask",
+            "summary": "释放已认领的任务",
+            "tags": ["任务"],
+            "parameters": [TASK_ID],
+            "responses": {"200": _json(_ref("Task"), "已释放"), **_errors(400, 401, 403, 404)},
+        },
+    },
+    "/tasks/{task_id}/complete": {
+        "post": {
+            "operationId": "completeTask",
+            "summary": "办理任务（提交表单）",
+            "description": "提交任务表单；流程继续运行到下一个等待点。",
+            "tags": ["任务"],
+            "parameters": [TASK_ID],
+            "requestBody": {"required": True, "content": {JSON: {"schema": _ref("CompleteTask")}}},
+            "responses": {"200": _json(_ref("StepResult"), "已办理"), **_errors(400, 401, 403, 404, 409)},
+        },
+    },
+    "/openapi.json": {
+        "get": {
+            "operationId": "getOpenApi",
+            "summary": "本文档（OpenAPI 3.1）",
+            "tags": ["说明"],
+            "security": [],
+            "responses": {"200": _json({"type": "object"}, "OpenAPI 文档")},
+        },
+    },
+    "/docs": {
+        "get": {
+            "operationId": "getDocs",
+            "summary": "接口说明页面",
+            "tags": ["说明"],
+            "security": [],
+            "responses": {"200": {"description": "HTML 页面",
+                                  "content": {"text/html": {"schema": {"type": "string"}}}}},
+        },
+    },
+}
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document of /api/v1."""
+    return copy.deepcopy({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "业扩报装 API",
+            "version": "1.0.0",
+            "description": "供网上国网、95598 等渠道受理申请、查询进度、办理任务。令牌以其所属用户的身份操作，"
+                           "角色检查与网页端相同。签发令牌：baozhuang token 用户名 --name 渠道名。",
+        },
+        "servers": [{"url": API_PREFIX}],
+        "security": [{"bearerAuth": []}],
+        "tags": [{"name": "申请"}, {"name": "任务"}, {"name": "说明"}],
+        "paths": PATHS,
+        "components": {
+            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
+                                               "description": "Authorization: Bearer <令牌>"}},
+            "schemas": SCHEMAS,
+            "responses": RESPONSES,
+        },
+    })
+
+
+def operations() -> list[tuple[str, str, dict[str, Any]]]:
+    """Every (METHOD, full path, operation) of the document, in order: for the docs page."""
+    return [(method.upper(), API_PREFIX + path, op)
+            for path, item in PATHS.items() for method, op in item.items() if method in METHODS]
