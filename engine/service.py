@@ -30,6 +30,7 @@ from .documents import DocumentFiles
 from .errors import Conflict, ExpressionError, Forbidden, FormValidationError, InvalidInput, NotFound, WorkflowFailure
 from .forms import FormDefinition
 from .loading import ParsedDiagram, forms_from_directory, validate_diagram
+from .permissions import refusal
 from .roles import ROLES
 from .runtime import (
     COMPLETED,
@@ -407,9 +408,9 @@ class Engine:
             roles = self._roles_of(conn, user)
             if item["status"] != "ready":
                 raise Conflict(_already_done(item))
-            self._check_may_act(item, user, roles)
-            if item["claimed_by"] and item["claimed_by"] != user:
-                raise Forbidden(f"该任务已被 {item['claimed_by']} 认领，只有认领人可以办理")
+            reason = refusal(_task_info(item), user, roles)
+            if reason:
+                raise Forbidden(reason)
             app = AppRow(*conn.execute(APP_BY_ID_LOCKED, {"id": item["application_id"]}).one())
             if app.status == "error":
                 raise WorkflowFailure(f"申请 {app.app_no} 处于异常状态，请先处理：{app.error_message}")
@@ -691,11 +692,9 @@ class Engine:
 
     @staticmethod
     def _check_may_act(item: Mapping[str, Any], username: str, roles: list[str]) -> None:
-        if item["role"] not in roles:
-            role_name = ROLES.get(item["role"], item["role"])
-            raise Forbidden(f"任务「{item['node_name']}」属于「{role_name}」，用户 {username} 没有该角色")
-        if item["assignee"] and item["assignee"] != username:
-            raise Forbidden(f"任务「{item['node_name']}」已指派给 {item['assignee']}")
+        reason = refusal(_task_info(item), username, roles, claimed_counts=False)
+        if reason:
+            raise Forbidden(reason)
 
     # ----------------------------------------------------------------- reading
 

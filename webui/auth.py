@@ -69,7 +69,7 @@ def roles_required(*roles: str) -> Callable[[F], F]:
     return decorate
 
 
-def _safe_next(target: str | None) -> str:
+def safe_next(target: str | None) -> str:
     """Only same-site relative paths are followed after login."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
         return target
@@ -89,7 +89,7 @@ def login() -> Any:
             session.clear()
             session["user"] = user.username
             session.permanent = True
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(safe_next(request.args.get("next")))
         error = "用户名或密码错误，或账号已停用"
         status = 401
     return render_template("auth/login.html", error=error), status

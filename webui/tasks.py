@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
+from engine.permissions import refusal
 from engine import (
     ApplicationInfo,
     Conflict,
@@ -25,7 +26,7 @@ from engine import (
 from engine.forms import FormDefinition
 
 from . import engine_of, formdata
-from .auth import _safe_next, current_user, login_required, roles_required
+from .auth import current_user, login_required, roles_required, safe_next
 from .formdata import Field
 
 bp = Blueprint("tasks", __name__)
@@ -35,14 +36,6 @@ SCOPES = {"mine": "我的任务", "pool": "待认领", "all": "全部任务"}
 STATUSES = {"ready": "待办", "completed": "已办结"}
 SUPERVISOR_ROLE = "marketing"
 PER_PAGE = 20
-
-# Fields whose values are staff usernames: people choose a name instead of typing a username.
-# (A schema annotation such as "x-userRoles" would let the form definition say this itself.)
-STAFF_FIELDS: dict[str, tuple[str, ...]] = {
-    "preferred_manager": ("customer_manager",),
-    "survey_team_members": ("customer_manager", "survey_team"),
-}
-
 
 @bp.context_processor
 def helpers() -> dict[str, Any]:
@@ -167,7 +160,7 @@ def _page_numbers(page: int, pages: int) -> list[int | None]:
 
 def _back() -> Any:
     """Back to where the person came from (a same-site path only), else the task list."""
-    return redirect(_safe_next(request.form.get("next") or request.args.get("next")))
+    return redirect(safe_next(request.form.get("next") or request.args.get("next")))
 
 
 @bp.route("/tasks/<task_id>/claim", methods=["POST"])
@@ -205,14 +198,8 @@ def reassign(task_id: str) -> Any:
 
 
 def _refusal(task: TaskInfo, user: UserInfo) -> str | None:
-    """Why this person may not work on a task (None if they may), by the engine's rules."""
-    if task.role not in user.roles:
-        return f"任务「{task.node_name}」不属于您的岗位，您不能办理"
-    if task.assignee and task.assignee != user.username:
-        return f"任务「{task.node_name}」已指派给他人办理"
-    if task.claimed_by and task.claimed_by != user.username:
-        return f"任务「{task.node_name}」已被他人认领，只有认领人可以办理"
-    return None
+    """Why this person may not work on a task (None if they may): the engine's own rule."""
+    return refusal(task, user.username, user.roles)
 
 
 def _task_for(engine: Engine, task_id: str, user: UserInfo) -> TaskInfo:
@@ -238,7 +225,7 @@ def task(task_id: str) -> Any:
     user = current_user()
     task = _task_for(engine, task_id, user)
     form = engine.task_form(task.id)
-    fields = _with_staff_choices(engine, formdata.fields_of(form)) if form else []
+    fields = _with_staff_choices(engine, form, formdata.fields_of(form)) if form else []
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
     if request.method == "POST":
@@ -296,18 +283,16 @@ def _documents(form: FormDefinition | None, app: ApplicationInfo) -> list[dict[s
             for d in (form.documents if form else ())]
 
 
-def _with_staff_choices(engine: Engine, fields: list[Field]) -> list[Field]:
-    """Fields holding usernames become choices of the staff who can fill that part."""
-    if not any(f.name in STAFF_FIELDS for f in fields):
+def _with_staff_choices(engine: Engine, form: FormDefinition, fields: list[Field]) -> list[Field]:
+    """Fields holding usernames (x-userRoles in the form definition) become choices of the staff who can fill
+    that part, shown by name."""
+    props = form.schema.get("properties", {})
+    wanted = {f.name: tuple(props.get(f.name, {}).get("x-userRoles", ())) for f in fields}
+    if not any(wanted.values()):
         return fields
     staff = engine.users()
-    chosen = []
-    for f in fields:
-        roles = STAFF_FIELDS.get(f.name)
-        if roles:
-            f = f.with_options((u.username, u.display_name) for u in staff if set(roles) & set(u.roles))
-        chosen.append(f)
-    return chosen
+    return [f.with_options((u.username, u.display_name) for u in staff if set(wanted[f.name]) & set(u.roles))
+            if wanted[f.name] else f for f in fields]
 
 
 @dataclass(frozen=True)
@@ -339,7 +324,7 @@ def _earlier_data(engine: Engine, app: ApplicationInfo, current: FormDefinition 
         start = None
     if start:
         take("受理信息", f"{app.created_at:%Y-%m-%d %H:%M} · {names.get(app.created_by, app.created_by)}",
-             _with_staff_choices(engine, formdata.fields_of(start)))
+             _with_staff_choices(engine, start, formdata.fields_of(start)))
     done: dict[str, TaskInfo] = {}
     for t in engine.tasks(app_no=app.app_no, status="completed", limit=200):
         done[t.form or t.node_id] = t  # a step done again (after a send-back) shows its latest round
@@ -348,7 +333,7 @@ def _earlier_data(engine: Engine, app: ApplicationInfo, current: FormDefinition 
         if form:
             when = f"{t.completed_at:%Y-%m-%d %H:%M}" if t.completed_at else ""
             who = names.get(t.completed_by or "", t.completed_by or "")
-            take(t.node_name, f"{when} · {who}", _with_staff_choices(engine, formdata.fields_of(form)))
+            take(t.node_name, f"{when} · {who}", _with_staff_choices(engine, form, formdata.fields_of(form)))
     current_fields = formdata.fields_of(current) if current else []
     take("本环节此前填写", "", current_fields)
     rest = tuple((key, names.get(value, value) if isinstance(value, str) else formdata.display(None, value))
@@ -377,7 +362,7 @@ def accept() -> Any:
     form = engine.start_form(variant)
     if form is None:
         raise NotFound(f"{VARIANTS[variant]}流程没有受理表单")
-    fields = _with_staff_choices(engine, formdata.fields_of(form))
+    fields = _with_staff_choices(engine, form, formdata.fields_of(form))
     customer_types = dict(_customer_types(fields))
     source = request.form if request.method == "POST" else request.args
     customer_type = source.get("customer_type") or ""
