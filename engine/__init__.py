@@ -22,6 +22,9 @@ from .roles import ROLES
 from .service import Engine
 from .views import (
     ApplicationInfo,
+    AuditVerdict,
+    ReplayReport,
+    ReplayStep,
     ApplicationPage,
     DiagramTrace,
     DocumentInfo,
@@ -39,6 +42,9 @@ __all__ = [
     "EngineConfig",
     "ROLES",
     "ApplicationInfo",
+    "AuditVerdict",
+    "ReplayReport",
+    "ReplayStep",
     "ApplicationPage",
     "DiagramTrace",
     "TaskPage",

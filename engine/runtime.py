@@ -35,6 +35,8 @@ from . import expressions
 from .errors import ExpressionError, WorkflowFailure
 from .loading import ParsedDiagram
 
+STATE_NAMES = {1: "MAYBE", 2: "LIKELY", 4: "FUTURE", 8: "WAITING", 16: "READY", 32: "STARTED",
+               64: "COMPLETED", 128: "ERROR", 256: "CANCELLED"}
 READY = TaskState.READY
 COMPLETED = TaskState.COMPLETED
 ERROR = TaskState.ERROR
@@ -311,3 +313,29 @@ def reset_for_retry(task: Any) -> None:
 def ready_user_tasks(wf: BpmnWorkflow) -> list[Any]:
     """READY tasks that wait for a person."""
     return [t for t in wf.tasks.values() if t.state == READY and t.task_spec.manual]
+
+
+REACHED = {COMPLETED, READY, ERROR, TaskState.WAITING, TaskState.STARTED}
+
+
+def trace(wf: BpmnWorkflow, diagram: ParsedDiagram) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    """Completed nodes, active (waiting or failed) nodes and the sequence flows taken, in diagram ids."""
+    completed: list[str] = []
+    active: list[str] = []
+    flows: list[str] = []
+    for task in wf.tasks.values():
+        name = task.task_spec.name
+        if name not in diagram.nodes or task.state not in REACHED:
+            continue
+        (completed if task.state == COMPLETED else active).append(name)
+        parent = task.parent
+        while parent is not None and parent.task_spec.name not in diagram.nodes:
+            parent = parent.parent  # skip SpiffWorkflow's internal tasks (e.g. boundary splits)
+        if parent is not None:
+            flows.extend(diagram.flows.get((parent.task_spec.name, name), ()))
+    return tuple(dict.fromkeys(completed)), tuple(dict.fromkeys(active)), tuple(dict.fromkeys(flows))
+
+
+def state_name(state: int | None) -> str:
+    """A task state as recorded in the audit trail ("NEW" for a task that did not exist before)."""
+    return STATE_NAMES.get(state or 0, "NEW") if state else "NEW"

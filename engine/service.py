@@ -31,6 +31,8 @@ from .errors import Conflict, ExpressionError, Forbidden, FormValidationError, I
 from .forms import FormDefinition
 from .loading import ParsedDiagram, forms_from_directory, validate_diagram
 from .permissions import refusal
+from .replay import RecordedEvent
+from .replay import replay as replay_application
 from .roles import ROLES
 from .runtime import (
     COMPLETED,
@@ -45,6 +47,8 @@ from .runtime import (
     complete_user_task,
     error_tasks,
     reset_for_retry,
+    state_name,
+    trace,
 )
 from .store import (
     ApiToken,
@@ -61,6 +65,7 @@ from .store import (
 from .users import check_password, hash_password
 from .views import (
     ApplicationInfo,
+    ReplayReport,
     ApplicationPage,
     DiagramTrace,
     DocumentInfo,
@@ -81,8 +86,6 @@ UPLOAD_TYPES = {
     "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
 }
 UPLOAD_MAX_BYTES = 10 * 1024 * 1024
-STATE_NAMES = {1: "MAYBE", 2: "LIKELY", 4: "FUTURE", 8: "WAITING", 16: "READY", 32: "STARTED",
-               64: "COMPLETED", 128: "ERROR", 256: "CANCELLED"}
 
 
 APPS = cast(Table, Application.__table__)
@@ -539,8 +542,7 @@ class Engine:
                                        call.node_id, call.task_id))
         if changes.transitions:
             events.append(PendingEvent("engine.transitions", actor, now, {"changes": [
-                [name, STATE_NAMES.get(old or 0, "NEW"), STATE_NAMES.get(new, str(new)), str(tid)]
-                for tid, name, old, new in changes.transitions]}))
+                [name, state_name(old), state_name(new), str(tid)] for tid, name, old, new in changes.transitions]}))
 
         new_items = []
         closed = []
@@ -787,26 +789,8 @@ class Engine:
             app = self._app_row(conn, APPS.c.app_no == app_no.strip())
             diagram = self._diagram(s, app.version_id)
             wf = self._load(conn, app, diagram).wf
-        completed: list[str] = []
-        active: list[str] = []
-        flows: list[str] = []
-        reached = {COMPLETED, READY, ERROR, 8, 32}  # + WAITING, STARTED
-        for task in wf.tasks.values():
-            name = task.task_spec.name
-            if name not in diagram.nodes or task.state not in reached:
-                continue
-            (completed if task.state == COMPLETED else active).append(name)
-            parent = task.parent
-            while parent is not None and parent.task_spec.name not in diagram.nodes:
-                parent = parent.parent  # skip SpiffWorkflow's internal tasks (e.g. boundary splits)
-            if parent is not None:
-                flows.extend(diagram.flows.get((parent.task_spec.name, name), ()))
-        version = self._version_xml(app.version_id)
-        return DiagramTrace(version, tuple(dict.fromkeys(completed)), tuple(dict.fromkeys(active)),
-                            tuple(dict.fromkeys(flows)))
-
-    def _version_xml(self, version_id: int) -> str:
-        return self._diagrams[version_id].xml.decode("utf-8")
+        completed, active, flows = trace(wf, diagram)
+        return DiagramTrace(diagram.xml.decode("utf-8"), completed, active, flows)
 
     def task(self, task_id: str) -> TaskInfo:
         """One task row."""
@@ -853,8 +837,9 @@ class Engine:
     def search_applications(self, *, app_no: str | None = None, customer: str | None = None,
                             process_key: str | None = None, status: str | None = None,
                             created_from: date | None = None, created_to: date | None = None,
-                            page: int = 1, per_page: int = 20) -> ApplicationPage:
-        """Applications by number prefix, customer (contains), variant, status and acceptance date, newest first."""
+                            actor: str | None = None, page: int = 1, per_page: int = 20) -> ApplicationPage:
+        """Applications by number prefix, customer (contains), variant, status, acceptance date and who acted
+        on them (any audit event by that user), newest first."""
         page, per_page = max(1, page), min(max(1, per_page), 200)
         cond: list[Any] = []
         if app_no and app_no.strip():
@@ -870,6 +855,9 @@ class Engine:
             cond.append(APPS.c.created_at >= datetime.combine(created_from, time.min))
         if created_to:
             cond.append(APPS.c.created_at < datetime.combine(created_to + timedelta(days=1), time.min))
+        if actor and actor.strip():
+            events = cast(Table, AuditEvent.__table__)
+            cond.append(APPS.c.id.in_(select(events.c.application_id).where(events.c.actor == actor.strip())))
         versions = cast(Table, ProcessVersion.__table__)
         with self.store.reading() as s:
             conn = s.connection()
@@ -935,6 +923,31 @@ class Engine:
             created = s.get(Document, pdf_id)
             assert created is not None
             return _doc_info(created), content
+
+    def replay(self, app_no: str, mode: str = "recorded") -> ReplayReport:
+        """Re-execute an application from its recorded inputs and compare every step with the record
+        ('recorded': handler results as recorded; 'rerun': today's rules decide again)."""
+        if mode not in ("recorded", "rerun"):
+            raise InvalidInput(f"未知的重放方式：{mode}（recorded 或 rerun）")
+        with self.store.reading() as s:
+            conn = s.connection()
+            app = self._app_row(conn, APPS.c.app_no == app_no.strip())
+            diagram = self._diagram(s, app.version_id)
+            events = [RecordedEvent(e.seq, e.at, e.actor, e.kind, e.node_id, e.task_id, json.loads(e.payload))
+                      for e in s.scalars(select(AuditEvent).where(AuditEvent.application_id == app.id)
+                                         .order_by(AuditEvent.seq))]
+            stored = self.codec.full_dict(self._load(conn, app, diagram).wf)
+            documents = {doc_id: digest for doc_id, digest in
+                         s.execute(select(Document.id, Document.sha256).where(Document.application_id == app.id))}
+
+        def workloads() -> Mapping[str, int]:
+            with self.store.reading() as session:
+                return _Services(self, session, app).manager_workloads()
+
+        return replay_application(app_no=app.app_no, process_key=app.process_key, diagram=diagram, events=events,
+                                  registry=self.registry, settings=self.config.policy, workloads=workloads,
+                                  max_iterations=self.config.max_loop_iterations, stored_state=stored,
+                                  documents=documents, mode=mode)
 
     def verify_audit(self, app_no: str) -> audit.ChainCheck:
         """Walk one application's hash chain."""

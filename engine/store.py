@@ -133,7 +133,7 @@ class AuditEvent(Base):
     """An append-only, hash-chained event in an application's history."""
 
     __tablename__ = "audit_events"
-    __table_args__ = (UniqueConstraint("application_id", "seq"),)
+    __table_args__ = (UniqueConstraint("application_id", "seq"), Index("ix_audit_events_actor", "actor", "application_id"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"))
     seq: Mapped[int]

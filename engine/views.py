@@ -158,3 +158,49 @@ class ApplicationPage:
     def pages(self) -> int:
         """How many pages there are (at least one)."""
         return max(1, -(-self.total // self.per_page))
+
+
+@dataclass(frozen=True)
+class ReplayStep:
+    """The application as it stood after one recorded input (acceptance, a completed task, a retry)."""
+
+    index: int
+    event_seq: int
+    kind: str
+    node_id: str | None
+    node_name: str | None
+    actor: str
+    at: datetime
+    completed: tuple[str, ...]
+    active: tuple[str, ...]
+    flows: tuple[str, ...]
+    data: Mapping[str, Any]
+    matches: bool
+    difference: str | None = None
+
+
+@dataclass(frozen=True)
+class ReplayReport:
+    """The result of re-executing an application from its recorded inputs."""
+
+    app_no: str
+    mode: str  # "recorded": handler results as recorded; "rerun": today's handlers decide again
+    verified: bool
+    message: str
+    steps: tuple[ReplayStep, ...]
+
+    @property
+    def first_divergence(self) -> ReplayStep | None:
+        """The first step whose outcome differs from what was recorded."""
+        return next((s for s in self.steps if not s.matches), None)
+
+
+@dataclass(frozen=True)
+class AuditVerdict:
+    """Whether one application's hash chain is intact, and where it breaks if not."""
+
+    app_no: str
+    intact: bool
+    events: int
+    first_bad_seq: int | None = None
+    problem: str = ""
