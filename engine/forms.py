@@ -103,12 +103,9 @@ class FormDefinition:
         if v == "enum":
             choices = schema.get("x-enumNames") or schema.get("enum") or []
             return field, f"{label}：必须是以下之一：{'、'.join(str(c) for c in choices)}"
-        if v in ("minimum", "exclusiveMinimum"):
-            op = "≥" if v == "minimum" else ">"
-            return field, f"{label}：必须{op} {schema.get(v)}"
-        if v in ("maximum", "exclusiveMaximum"):
-            op = "≤" if v == "maximum" else "<"
-            return field, f"{label}：必须{op} {schema.get(v)}"
+        bounds = {"minimum": "不能小于", "exclusiveMinimum": "必须大于", "maximum": "不能大于", "exclusiveMaximum": "必须小于"}
+        if v in bounds:
+            return field, f"{label}：{bounds[v]} {schema.get(v)}"
         if v == "pattern":
             return field, f"{label}：格式不正确"
         if v == "maxLength":
