@@ -16,6 +16,7 @@ from engine import ApplicationInfo, ApplicationPage, DocumentInfo, Engine, Histo
 from engine.forms import FormDefinition
 
 from . import engine_of, formdata
+from .paging import page_numbers
 from .auth import login_required
 
 bp = Blueprint("applications", __name__, url_prefix="/applications")
@@ -56,7 +57,7 @@ def search(engine: Engine, criteria: SearchCriteria, page: int = 1, per_page: in
         created_from=criteria.created_from, created_to=criteria.created_to, page=page, per_page=per_page)
 
 
-def _date_arg(name: str, problems: list[str], label: str) -> date | None:
+def date_arg(name: str, problems: list[str], label: str) -> date | None:
     text = (request.args.get(name) or "").strip()
     if not text:
         return None
@@ -65,17 +66,6 @@ def _date_arg(name: str, problems: list[str], label: str) -> date | None:
     except ValueError:
         problems.append(f"{label}“{text}”不是有效日期（年-月-日），已忽略")
         return None
-
-
-def _page_numbers(page: int, pages: int) -> list[int | None]:
-    """Page links: the first, the last and two either side of the current one; None marks a gap."""
-    wanted = sorted({1, pages, *range(max(1, page - 2), min(pages, page + 2) + 1)})
-    out: list[int | None] = []
-    for n in wanted:
-        if out and n - (out[-1] or 0) > 1:
-            out.append(None)
-        out.append(n)
-    return out
 
 
 @bp.route("/")
@@ -90,14 +80,14 @@ def index() -> Any:
         customer=(request.args.get("customer") or "").strip()[:100],
         process_key=process_key if process_key in VARIANTS else "",
         status=status if status in STATUSES else "",
-        created_from=_date_arg("created_from", problems, "受理起始日期"),
-        created_to=_date_arg("created_to", problems, "受理截止日期"),
+        created_from=date_arg("created_from", problems, "受理起始日期"),
+        created_to=date_arg("created_to", problems, "受理截止日期"),
     )
     page_no = request.args.get("page", "1")
     page = search(engine_of(current_app), criteria, int(page_no) if page_no.isdigit() else 1)
     args = {k: v for k, v in request.args.items() if k != "page" and v}
     return render_template("applications/index.html", criteria=criteria, result=page, args=args,
-                           problems=problems, page_numbers=_page_numbers(page.page, page.pages),
+                           problems=problems, page_numbers=page_numbers(page.page, page.pages),
                            VARIANTS=VARIANTS, STATUSES=STATUSES)
 
 

@@ -26,6 +26,7 @@ from engine import (
 from engine.forms import FormDefinition
 
 from . import engine_of, formdata
+from .paging import page_numbers
 from .auth import current_user, login_required, roles_required, safe_next
 from .formdata import Field
 
@@ -108,7 +109,7 @@ def index() -> Any:
     return render_template("tasks/index.html", page=result, rows=rows, scope=scope, counts=counts,
                            supervisor=supervisor, status=status, process=process, node=node, q=search or "",
                            nodes=sorted(nodes.items(), key=lambda kv: kv[1]), args=args,
-                           page_numbers=_page_numbers(result.page, result.pages), names=names)
+                           page_numbers=page_numbers(result.page, result.pages), names=names)
 
 
 def _row(task: TaskInfo, user: UserInfo, names: dict[str, str], staff: list[UserInfo], now: datetime) -> Row:
@@ -139,20 +140,6 @@ def waited(since: datetime, until: datetime) -> str:
     if hours:
         return f"{hours}小时{mins}分" if mins else f"{hours}小时"
     return f"{mins}分钟" if mins else "刚刚"
-
-
-def _page_numbers(page: int, pages: int) -> list[int | None]:
-    """Page links to show: all of them when few, else the ends and the neighbourhood (None = …)."""
-    if pages <= 9:
-        return list(range(1, pages + 1))
-    keep = {1, 2, pages - 1, pages} | set(range(page - 2, page + 3))
-    shown: list[int | None] = []
-    for n in range(1, pages + 1):
-        if n in keep:
-            shown.append(n)
-        elif shown and shown[-1] is not None:
-            shown.append(None)
-    return shown
 
 
 # ----------------------------------------------------------------------------- claim, release, reassign

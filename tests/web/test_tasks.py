@@ -229,7 +229,7 @@ def test_an_invalid_submission_is_shown_again_with_errors_next_to_fields(
     page = response.get_data(as_text=True)
     assert response.status_code == 400
     assert "日期" in field_error(page, "survey_date")
-    assert field_error(page, "load_confirmed") == "核定容量：必须&gt; 0"
+    assert field_error(page, "load_confirmed") == "核定容量：必须大于 0"
     assert "线路不远，可以接入" in page and 'value="-5"' in page  # what was typed is kept
     assert engine.task(task.id).status == "ready"
 
