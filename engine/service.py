@@ -36,7 +36,6 @@ from .replay import replay as replay_application
 from .roles import ROLES
 from .runtime import (
     COMPLETED,
-    ERROR,
     READY,
     Guard,
     RunContext,

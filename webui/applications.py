@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, render_template, request
 from lxml import etree
 
-from engine import ApplicationInfo, ApplicationPage, DocumentInfo, Engine, HistoryEntry, NotFound, TaskInfo
+from engine import ApplicationInfo, ApplicationPage, DocumentInfo, Engine, HistoryEntry, TaskInfo
 from engine.forms import FormDefinition
 
 from . import engine_of, formdata

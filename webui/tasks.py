@@ -26,6 +26,7 @@ from engine import (
 from engine.forms import FormDefinition
 
 from . import engine_of, formdata
+from .applications import diagram_names
 from .paging import page_numbers
 from .auth import current_user, login_required, roles_required, safe_next
 from .formdata import Field
@@ -305,10 +306,7 @@ def _earlier_data(engine: Engine, app: ApplicationInfo, current: FormDefinition 
         if rows:
             sections.append(Section(title, note, rows))
 
-    try:
-        start = engine.start_form(app.process_key)
-    except NotFound:
-        start = None
+    start, by_node = engine.application_forms(app.app_no)  # the forms of this application's own version
     if start:
         take("受理信息", f"{app.created_at:%Y-%m-%d %H:%M} · {names.get(app.created_by, app.created_by)}",
              _with_staff_choices(engine, start, formdata.fields_of(start)))
@@ -316,14 +314,16 @@ def _earlier_data(engine: Engine, app: ApplicationInfo, current: FormDefinition 
     for t in engine.tasks(app_no=app.app_no, status="completed", limit=200):
         done[t.form or t.node_id] = t  # a step done again (after a send-back) shows its latest round
     for t in sorted(done.values(), key=lambda t: t.completed_at or t.created_at):
-        form = engine.task_form(t.id)
+        form = by_node.get(t.node_id)
         if form:
             when = f"{t.completed_at:%Y-%m-%d %H:%M}" if t.completed_at else ""
             who = names.get(t.completed_by or "", t.completed_by or "")
             take(t.node_name, f"{when} · {who}", _with_staff_choices(engine, form, formdata.fields_of(form)))
     current_fields = formdata.fields_of(current) if current else []
     take("本环节此前填写", "", current_fields)
-    rest = tuple((key, names.get(value, value) if isinstance(value, str) else formdata.display(None, value))
+    set_by = diagram_names(engine.application_xml(app.app_no)).results  # variable → the service task setting it
+    rest = tuple((set_by.get(key, key), names.get(value, value) if isinstance(value, str)
+                  else formdata.display(None, value))
                  for key, value in data.items()
                  if key not in shown and not isinstance(value, (dict, list)) and not key.startswith("_"))
     if rest:

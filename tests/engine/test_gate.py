@@ -9,7 +9,7 @@ import pytest
 
 from engine import DiagramRejected, Engine
 
-from .diagrams import FORM, HEAD, loop, process, simple, user_task
+from .diagrams import FORM, loop, process, simple, user_task
 
 REPO = Path(__file__).resolve().parents[2]
 MIWG = REPO.parent / "shared" / "corpus" / "miwg"

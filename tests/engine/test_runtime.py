@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 import handlers
-from engine import Conflict, Engine, Forbidden, FormValidationError, WorkflowFailure
+from engine import Conflict, Engine, Forbidden, FormValidationError
 from engine.demo import create_demo_users
 from engine.store import AuditEvent, WorkflowTaskRow
 from handlers.errors import HandlerError
@@ -68,12 +68,11 @@ def test_send_back_loop_persists_and_reloads_exactly(tmp_path: Path, clock: Any,
 def test_bytes_written_per_step_stay_flat_as_history_grows(tmp_path: Path, clock: Any, forms_dir: Path) -> None:
     eng = setup_engine(tmp_path, clock, loop(), forms_dir)
     result = eng.start("lv", {}, "manager1")
-    sizes = []
+    sizes: list[int] = []
     with eng.store.reading() as s:
         before = s.scalar(select(func.count()).select_from(WorkflowTaskRow))
     for i in range(30):
         with eng.store.reading() as s:
-            total_before = s.scalar(select(func.sum(func.length(WorkflowTaskRow.payload))))
             rows_before = s.scalar(select(func.count()).select_from(WorkflowTaskRow))
         result = eng.complete(only_task(result).id, "manager1", {"ok": "fail"})
         with eng.store.reading() as s:

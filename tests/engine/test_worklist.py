@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from engine import Conflict, Engine, Forbidden, FormValidationError, InvalidInput, Upload
+from engine import Engine, Forbidden, FormValidationError, InvalidInput, Upload
 from engine.demo import actor_for, drive, load_scenarios
 
 from ..conftest import PROCESSES
