@@ -20,6 +20,7 @@ from .errors import (
 )
 from .roles import ROLES
 from .service import Engine
+from .workdays import CalendarNotCovered, WorkingCalendar, YearStatus
 from .views import (
     ApplicationInfo,
     AuditVerdict,
@@ -29,7 +30,10 @@ from .views import (
     DiagramTrace,
     DocumentInfo,
     HistoryEntry,
+    NotificationInfo,
+    SentNotice,
     StepResult,
+    SweepResult,
     TaskInfo,
     TaskPage,
     Upload,
@@ -51,6 +55,12 @@ __all__ = [
     "Upload",
     "DocumentInfo",
     "HistoryEntry",
+    "NotificationInfo",
+    "SentNotice",
+    "SweepResult",
+    "WorkingCalendar",
+    "YearStatus",
+    "CalendarNotCovered",
     "StepResult",
     "TaskInfo",
     "UserInfo",

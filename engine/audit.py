@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Table, insert, select
 from sqlalchemy.orm import Session
 
 from .store import Application, AuditEvent
+from .views import AuditVerdict
 
 GENESIS = "0" * 64
 INSERT_EVENTS = insert(cast(Table, AuditEvent.__table__))
@@ -73,18 +74,7 @@ def append(conn: Connection | Session, app: ChainHead, events: list[PendingEvent
     app.audit_head = head
 
 
-@dataclass(frozen=True)
-class ChainCheck:
-    """The result of walking one application's chain."""
-
-    app_no: str
-    intact: bool
-    events: int
-    first_bad_seq: int | None = None
-    problem: str = ""
-
-
-def verify(session: Session, app: Application) -> ChainCheck:
+def verify(session: Session, app: Application) -> AuditVerdict:
     """Walk an application's chain; report the first event whose content or link is wrong."""
     prev = GENESIS
     expected_seq = 0
@@ -93,13 +83,13 @@ def verify(session: Session, app: Application) -> ChainCheck:
         expected_seq += 1
         count += 1
         if ev.seq != expected_seq:
-            return ChainCheck(app.app_no, False, count, expected_seq, f"缺少第 {expected_seq} 条事件")
+            return AuditVerdict(app.app_no, False, count, expected_seq, f"缺少第 {expected_seq} 条事件")
         if ev.prev_hash != prev:
-            return ChainCheck(app.app_no, False, count, ev.seq, "与前一条事件的链接不符")
+            return AuditVerdict(app.app_no, False, count, ev.seq, "与前一条事件的链接不符")
         digest = event_hash(prev, ev.seq, ev.at, ev.actor, ev.kind, ev.node_id, ev.task_id, ev.payload)
         if digest != ev.hash:
-            return ChainCheck(app.app_no, False, count, ev.seq, "事件内容已被修改")
+            return AuditVerdict(app.app_no, False, count, ev.seq, "事件内容已被修改")
         prev = ev.hash
     if expected_seq != app.audit_seq or prev != (app.audit_head or GENESIS):
-        return ChainCheck(app.app_no, False, count, expected_seq + 1, "链尾事件缺失")
-    return ChainCheck(app.app_no, True, count)
+        return AuditVerdict(app.app_no, False, count, expected_seq + 1, "链尾事件缺失")
+    return AuditVerdict(app.app_no, True, count)

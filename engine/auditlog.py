@@ -47,11 +47,11 @@ def _walk(engine: Engine, wanted: list[str] | None, total: int, progress: Progre
         for start in range(0, len(wanted), batch_size):
             chunk = wanted[start:start + batch_size]
             with engine.store.reading() as s:
-                apps = {a.app_no: a for a in s.scalars(select(Application).where(Application.app_no.in_(chunk)))}
-                checks = [audit.verify(s, apps[n]) for n in chunk]
+                by_no = {a.app_no: a for a in s.scalars(select(Application).where(Application.app_no.in_(chunk)))}
+                checks = [audit.verify(s, by_no[n]) for n in chunk]
             for check in checks:
                 done += 1
-                yield _verdict(check)
+                yield check
                 if progress:
                     progress(done, total)
         return
@@ -66,13 +66,9 @@ def _walk(engine: Engine, wanted: list[str] | None, total: int, progress: Progre
             last_id = apps[-1].id
         for check in checks:
             done += 1
-            yield _verdict(check)
+            yield check
             if progress:
                 progress(done, max(total, done))
-
-
-def _verdict(check: audit.ChainCheck) -> AuditVerdict:
-    return AuditVerdict(check.app_no, check.intact, check.events, check.first_bad_seq, check.problem)
 
 
 def _unique(app_nos: Iterable[str]) -> list[str]:

@@ -25,6 +25,10 @@ class EngineConfig:
     max_diagram_bytes: int = 2 * 1024 * 1024
     workflow_cache_size: int = 256
     policy: PolicySettings = field(default_factory=PolicySettings)
+    # This office's time limits (node id → working days); they win over the diagrams' timeLimit.
+    time_limit_overrides: Mapping[str, int] = field(default_factory=dict)
+    # How many working days before a due date the holder is warned.
+    warning_lead_working_days: int = 1
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any] | None) -> "EngineConfig":
@@ -45,6 +49,19 @@ class EngineConfig:
         for key in ("max_loop_iterations", "max_diagram_bytes", "workflow_cache_size"):
             if key in mapping and (not isinstance(mapping[key], int) or mapping[key] < 1):
                 raise ConfigurationError(f"配置项 {key} 必须是正整数，实际为 {mapping[key]!r}")
+        if "warning_lead_working_days" in mapping:
+            lead = mapping["warning_lead_working_days"]
+            if not isinstance(lead, int) or isinstance(lead, bool) or lead < 0:
+                raise ConfigurationError(f"配置项 warning_lead_working_days 必须是非负整数，实际为 {lead!r}")
+        if "time_limit_overrides" in mapping:
+            overrides = mapping["time_limit_overrides"] or {}
+            if not isinstance(overrides, Mapping):
+                raise ConfigurationError("配置项 time_limit_overrides 必须是 {节点id: 工作日数} 的对象")
+            bad = [f"{k}={v!r}" for k, v in overrides.items()
+                   if not isinstance(k, str) or not isinstance(v, int) or isinstance(v, bool) or v < 0]
+            if bad:
+                raise ConfigurationError(f"time_limit_overrides 的时限必须是非负整数工作日：{', '.join(bad)}")
+            mapping["time_limit_overrides"] = dict(overrides)
         if "database_url" in mapping and not str(mapping["database_url"]).strip():
             raise ConfigurationError("database_url 不能为空，例如 sqlite:///instance/baozhuang.db")
         return cls(**mapping)

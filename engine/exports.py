@@ -27,8 +27,8 @@ from xml.sax.saxutils import quoteattr
 from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
-from .loading import BPMN_NS, parse_xml
 from .errors import InvalidInput, NotFound
+from .loading import BPMN_NS, parse_xml
 from .roles import ROLES, role_for_lane
 from .service import Engine
 from .store import Application, AuditEvent, ProcessVersion
@@ -138,7 +138,6 @@ def _records(engine: Engine, cond: list[Any], total: int, progress: Progress | N
             for version_id in {a.version_id for a in apps} - nodes_by_version.keys():
                 nodes_by_version[version_id] = _nodes(s, version_id)
         by_app = {app_id: list(rows) for app_id, rows in groupby(events, key=lambda e: e.application_id)}
-        del events
         last_id = apps[-1].id
         for a in apps:
             case = CaseInfo(a.app_no, a.process_key, a.version, a.customer_name, a.customer_type, a.status,
@@ -159,13 +158,13 @@ def _case_records(case: CaseInfo, events: Iterable[Any], nodes: Mapping[str, _No
         node_id = ev.node_id or ""
         if ev.kind == "application.started":
             start = next((node_id for node_id, n in nodes.items() if n.kind == "startEvent"), "")
-            yield _record(case, ev.seq, nodes, start, "受理", at, "start", ev.actor, nodes.get(start))
+            yield _record(case, ev.seq, nodes, start, "受理", at, "start", ev.actor, _role_of(nodes, start))
         elif ev.kind == "task.ready":
             payload = json.loads(ev.payload)
             role = str(payload.get("role") or "")
             open_tasks[ev.task_id] = (node_id, role)
             yield _record(case, ev.seq, nodes, node_id, node_id, at, "schedule", str(payload.get("assignee") or ""),
-                          role=role)
+                          role)
         elif ev.kind in TASK_LIFECYCLE:
             role = open_tasks.get(ev.task_id, (node_id, ""))[1] or _role_of(nodes, node_id)
             resource = ev.actor
@@ -173,23 +172,23 @@ def _case_records(case: CaseInfo, events: Iterable[Any], nodes: Mapping[str, _No
                 resource = str(json.loads(ev.payload).get("to") or "")
             elif ev.kind == "task.completed":
                 open_tasks.pop(ev.task_id, None)
-            yield _record(case, ev.seq, nodes, node_id, node_id, at, TASK_LIFECYCLE[ev.kind], resource, role=role)
+            yield _record(case, ev.seq, nodes, node_id, node_id, at, TASK_LIFECYCLE[ev.kind], resource, role)
         elif ev.kind == "engine.transitions":
             for name, old, new, task_id in json.loads(ev.payload).get("changes", ()):
                 if new == "COMPLETED" and name in nodes and nodes[name].kind == "endEvent":
                     end_node = name
                 elif old == "READY" and new == "CANCELLED" and task_id in open_tasks:
                     cancelled_node, role = open_tasks.pop(task_id)
-                    yield _record(case, ev.seq, nodes, cancelled_node, cancelled_node, at, "ate_abort", "", role=role)
+                    yield _record(case, ev.seq, nodes, cancelled_node, cancelled_node, at, "ate_abort", "", role)
         elif ev.kind == "application.completed":
-            yield _record(case, ev.seq, nodes, end_node, "办结", at, "complete", ev.actor)
+            yield _record(case, ev.seq, nodes, end_node, "办结", at, "complete", ev.actor, "")
 
 
 def _record(case: CaseInfo, seq: int, nodes: Mapping[str, _Node], node_id: str, fallback: str, at: datetime,
-            lifecycle: str, resource: str, node: _Node | None = None, role: str = "") -> LogRecord:
+            lifecycle: str, resource: str, role: str) -> LogRecord:
+    """A record named after the node (or ``fallback`` if the diagram has no name for it); role as shown to people."""
     name = nodes[node_id].name if node_id in nodes and nodes[node_id].name else fallback
-    role_key = role or (node.role if node else "")
-    return LogRecord(case, seq, name, at, lifecycle, resource, ROLES.get(role_key, role_key), node_id)
+    return LogRecord(case, seq, name, at, lifecycle, resource, ROLES.get(role, role), node_id)
 
 
 def _role_of(nodes: Mapping[str, _Node], node_id: str) -> str:

@@ -317,9 +317,10 @@ def _check_expressions(process: etree._Element) -> list[Reason]:
         elif kind == "parameter" and etree.QName(el).namespace == SPIFF_NS and "value" in el.attrib:
             task = el.getparent().getparent().getparent().getparent()
             found.append((task.get("id") if task is not None else None, "parameter", el.get("value", "")))
-        elif kind == "property" and etree.QName(el).namespace == SPIFF_NS and el.get("name") == "assignee":
+        elif (kind == "property" and etree.QName(el).namespace == SPIFF_NS
+              and el.get("name") in ("assignee", "timeLimit")):
             task = el.getparent().getparent().getparent()
-            found.append((task.get("id") if task is not None else None, "assignee", el.get("value", "")))
+            found.append((task.get("id") if task is not None else None, el.get("name", ""), el.get("value", "")))
     for element_id, kind, source in found:
         for problem in expressions.check(source.strip()):
             reasons.append(Reason("expression", f"表达式 {source.strip()!r} 不允许：{problem}", element_id))

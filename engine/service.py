@@ -8,11 +8,11 @@ import re
 import secrets
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 import handlers
 from handlers.errors import HandlerError
+from handlers.notify import LogNotifier, Notifier
 from handlers.numbering import application_number
 
 from . import audit, expressions, schema
@@ -61,21 +62,29 @@ from .store import (
     WorkflowTaskRow,
     WorkItem,
 )
+from .timelimits import CalendarSource, TimeLimits, task_limit
 from .users import check_password, hash_password
 from .views import (
     ApplicationInfo,
+    AuditVerdict,
     ReplayReport,
     ApplicationPage,
     DiagramTrace,
     DocumentInfo,
     HistoryEntry,
+    NotificationInfo,
     StepResult,
+    SweepResult,
     TaskInfo,
     TaskPage,
     Upload,
     UserInfo,
     VersionInfo,
 )
+from .workdays import WorkingCalendar, YearStatus
+
+if TYPE_CHECKING:
+    from .exports import LogRecord
 
 SHIPPED = ("hv", "lv", "pv")
 APP_NO_LIKE = re.compile(r"[A-Z]{2}\d{4,14}")
@@ -186,9 +195,11 @@ class Engine:
         *,
         registry: Mapping[str, handlers.Operator] | None = None,
         clock: Callable[[], datetime] | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
         self.config = config if isinstance(config, EngineConfig) else EngineConfig.from_mapping(config)
-        self.registry = registry if registry is not None else handlers.build_registry()
+        self.notifier: Notifier = notifier or LogNotifier()
+        self.registry = registry if registry is not None else handlers.build_registry(self.notifier)
         self.now = clock or datetime.now
         if self.config.database_url.startswith("sqlite:///"):
             Path(self.config.database_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
@@ -198,6 +209,9 @@ class Engine:
         self._diagrams: dict[int, ParsedDiagram] = {}
         self._live: OrderedDict[int, Live] = OrderedDict()
         self._lock = threading.Lock()
+        self.calendars = CalendarSource(self.store)
+        self.time_limits = TimeLimits(self.store, self.config, self.calendars, self.notifier, self.now,
+                                      self._audit_only, self._roles_of)
 
     # ----------------------------------------------------------------- schema & users
 
@@ -555,14 +569,24 @@ class Engine:
                 if node is not None and node.assignee:
                     value = run_expression(node.assignee, task.data)
                     assignee = str(value) if value else None
+                limit = task_limit(node, name, task.data, self.config.time_limit_overrides,
+                                   self.calendars.get(conn), now)
                 new_items.append({
                     "id": str(tid), "application_id": app.id, "app_no": app.app_no, "process_key": app.process_key,
                     "customer_name": app.customer_name, "node_id": name, "node_name": node.name if node else name,
                     "role": (node.role if node and node.role else ""), "form": (node.form or "") if node else "",
                     "assignee": assignee, "claimed_by": None, "claimed_at": None, "status": "ready",
-                    "created_at": now, "completed_at": None, "completed_by": None, "due_at": None})
-                events.append(PendingEvent("task.ready", "system", now, {"role": new_items[-1]["role"],
-                                                                         "assignee": assignee}, name, str(tid)))
+                    "created_at": now, "completed_at": None, "completed_by": None, "due_at": limit.due_at,
+                    "time_limit_days": limit.days, "warned_at": None, "escalated_at": None,
+                    "clock_stopped": limit.clock_stopped})
+                ready: dict[str, Any] = {"role": new_items[-1]["role"], "assignee": assignee}
+                if limit.clock_stopped:
+                    ready["clock_stopped"] = True
+                elif limit.due_at is not None:
+                    ready.update(time_limit_days=limit.days, due_at=limit.due_at.isoformat())
+                if limit.problem:
+                    ready["time_limit_problem"] = limit.problem
+                events.append(PendingEvent("task.ready", "system", now, ready, name, str(tid)))
             elif old == READY:
                 closed.append((str(tid), "completed" if new == COMPLETED else "cancelled"))
         if new_items:
@@ -624,6 +648,29 @@ class Engine:
             self._live.move_to_end(app_id)
             while len(self._live) > self.config.workflow_cache_size:
                 self._live.popitem(last=False)
+
+    # ----------------------------------------------------------------- time limits
+
+    def calendar(self) -> WorkingCalendar:
+        """The working-day calendar (administrator entries, then chinesecalendar, then holidays)."""
+        return self.calendars.get()
+
+    def import_calendar(self, schedule: object, by: str) -> YearStatus:
+        """Enter a year's official holiday schedule ({"year", "days": [{"date", "workday", "name"}]}): it
+        replaces that year's entries and makes the year confirmed. InvalidInput lists every problem."""
+        return self.calendars.import_year(schedule, by, self.now())
+
+    def sweep_time_limits(self, now: datetime | None = None) -> SweepResult:
+        """Warn tasks nearing their due date and escalate overdue ones, each exactly once across workers."""
+        return self.time_limits.sweep(now)
+
+    def notifications(self, username: str, unread_only: bool = False, limit: int = 50) -> list[NotificationInfo]:
+        """A person's time-limit notifications (their own and their roles'), newest first."""
+        return self.time_limits.notifications(username, unread_only, limit)
+
+    def mark_notification_read(self, notification_id: int, username: str) -> None:
+        """Mark one of my (or my roles') notifications read; Forbidden if it is someone else's."""
+        self.time_limits.mark_read(notification_id, username)
 
     def forget_cached_workflows(self) -> None:
         """Drop every in-memory workflow (the next step reloads from the database)."""
@@ -948,7 +995,23 @@ class Engine:
                                   max_iterations=self.config.max_loop_iterations, stored_state=stored,
                                   documents=documents, mode=mode)
 
-    def verify_audit(self, app_no: str) -> audit.ChainCheck:
+    def verify_all(self, app_nos: Iterable[str] | None = None,
+                   progress: Callable[[int, int], None] | None = None) -> Iterator[AuditVerdict]:
+        """Walk the hash chains of the given applications (or all, streamed in batches)."""
+        from .auditlog import verify_chains
+
+        return verify_chains(self, app_nos, progress)
+
+    def event_log(self, *, app_nos: Iterable[str] | None = None, process_key: str | None = None,
+                  status: str | None = None, created_from: date | None = None, created_to: date | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> Iterator["LogRecord"]:
+        """The event log for process mining (one trace per application), streamed; filters checked up front."""
+        from .exports import event_log
+
+        return event_log(self, app_nos=app_nos, process_key=process_key, status=status, created_from=created_from,
+                         created_to=created_to, progress=progress)
+
+    def verify_audit(self, app_no: str) -> AuditVerdict:
         """Walk one application's hash chain."""
         with self.store.reading() as s:
             return audit.verify(s, self._app(s, app_no))
@@ -1039,7 +1102,8 @@ def _task_info(i: Any) -> TaskInfo:
     get = i.__getitem__ if isinstance(i, Mapping) else i.__getattribute__
     return TaskInfo(*(get(name) for name in ("id", "app_no", "process_key", "customer_name", "node_id", "node_name",
                                              "role", "form", "status", "assignee", "claimed_by", "created_at",
-                                             "completed_at", "completed_by", "due_at")))
+                                             "completed_at", "completed_by", "due_at", "time_limit_days",
+                                             "warned_at", "escalated_at", "clock_stopped")))
 
 
 def _doc_info(d: Document) -> DocumentInfo:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -109,6 +109,7 @@ class WorkItem(Base):
         Index("ix_work_items_claimed_by", "claimed_by", "status"),
         Index("ix_work_items_status_created", "status", "created_at"),
         Index("ix_work_items_node", "process_key", "node_id", "status", "created_at"),
+        Index("ix_work_items_status_due", "status", "due_at"),
     )
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
@@ -127,6 +128,12 @@ class WorkItem(Base):
     completed_at: Mapped[datetime | None]
     completed_by: Mapped[str | None] = mapped_column(String(64))
     due_at: Mapped[datetime | None]
+    # Working days the task is allowed (its node's timeLimit or the office override); None: no limit.
+    time_limit_days: Mapped[int | None]
+    warned_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+    # The customer is acting (clock=customer): the utility's clock is stopped while the task is open.
+    clock_stopped: Mapped[bool] = mapped_column(default=False, server_default="0")
 
 
 class AuditEvent(Base):
@@ -172,6 +179,43 @@ class ApiToken(Base):
     name: Mapped[str] = mapped_column(String(128))
     created_at: Mapped[datetime]
     revoked: Mapped[bool] = mapped_column(default=False)
+
+
+class Notification(Base):
+    """A time-limit warning or escalation for a person (username) or everyone holding a role."""
+
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_username", "username", "read_at"),
+                      Index("ix_notifications_role", "role", "read_at"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str | None] = mapped_column(String(64))
+    role: Mapped[str | None] = mapped_column(String(32))
+    app_no: Mapped[str] = mapped_column(String(32))
+    task_id: Mapped[str] = mapped_column(String(36))
+    kind: Mapped[str] = mapped_column(String(16))
+    message: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    read_at: Mapped[datetime | None]
+
+
+class CalendarDay(Base):
+    """A day of the official holiday schedule an administrator entered (a holiday or a make-up working day)."""
+
+    __tablename__ = "calendar_days"
+    day: Mapped[date] = mapped_column(primary_key=True)
+    workday: Mapped[bool]
+    name: Mapped[str] = mapped_column(String(64))
+    entered_by: Mapped[str] = mapped_column(String(64))
+    entered_at: Mapped[datetime]
+
+
+class CalendarYear(Base):
+    """A year whose whole official schedule was entered: confirmed, no longer provisional."""
+
+    __tablename__ = "calendar_years"
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    entered_by: Mapped[str] = mapped_column(String(64))
+    entered_at: Mapped[datetime]
 
 
 class SequenceCounter(Base):

@@ -50,6 +50,10 @@ class TaskInfo:
     completed_at: datetime | None
     completed_by: str | None
     due_at: datetime | None
+    time_limit_days: int | None = None
+    warned_at: datetime | None = None
+    escalated_at: datetime | None = None
+    clock_stopped: bool = False
 
 
 @dataclass(frozen=True)
@@ -204,3 +208,36 @@ class AuditVerdict:
     events: int
     first_bad_seq: int | None = None
     problem: str = ""
+
+
+@dataclass(frozen=True)
+class NotificationInfo:
+    """A time-limit warning or escalation shown to a member of staff."""
+
+    id: int
+    kind: str
+    app_no: str
+    task_id: str
+    message: str
+    created_at: datetime
+    read_at: datetime | None
+
+
+@dataclass(frozen=True)
+class SentNotice:
+    """One notification a sweep wrote and handed to the Notifier (recipient: a username or "role:<key>")."""
+
+    kind: str
+    app_no: str
+    task_id: str
+    recipient: str
+    message: str
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What one sweep of the time limits did: tasks warned, tasks escalated, and the notices sent."""
+
+    warnings: int
+    escalations: int
+    sent: tuple[SentNotice, ...] = ()

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Initialise the SQLite database under instance/, deploy the processes, create demo users and data.
+# Initialise the SQLite database under instance/, deploy the processes, create demo users and data;
+# then serve the web UI with the time-limit worker running beside it (stopped when serve stops).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BZ=.venv/bin/baozhuang
@@ -17,4 +18,14 @@ baozhuang 已就绪（SQLite 数据库在 instance/baozhuang.db）。命令行�
   .venv/bin/baozhuang --help                       # 全部命令
 演示用户（密码 baozhuang）：frontdesk manager1 manager2 survey marketing planning metering dispatch archive auditor analyst
 MSG
-exec $BZ serve --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}"
+echo "时限巡检（预警、超期督办）在后台运行，每 ${SWEEP_INTERVAL:-60} 秒一次，输出在 instance/worker.log"
+# Background jobs of a script ignore Ctrl-C, so the worker is stopped explicitly (SIGTERM) when serve ends.
+$BZ worker --interval "${SWEEP_INTERVAL:-60}" >>instance/worker.log 2>&1 &
+worker_pid=$!
+stop_worker() {
+  kill "$worker_pid" 2>/dev/null || true
+  wait "$worker_pid" 2>/dev/null || true
+}
+trap stop_worker EXIT
+trap 'exit 143' TERM
+$BZ serve --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}"

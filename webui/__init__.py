@@ -26,12 +26,18 @@ def create_app(config: Mapping[str, Any] | None = None, *, engine: Engine | None
     app.extensions["baozhuang.engine"] = engine or Engine(load_config(settings["ENGINE"]))
     csrf.init_app(app)
 
-    from . import api, applications, auth, documents, errors, tasks, vendor
+    from . import api, applications, audit, auth, documents, errors, tasks, vendor
+    from . import exports, notices, public, supervision
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(tasks.bp)
     app.register_blueprint(applications.bp)
+    app.register_blueprint(audit.bp)
     app.register_blueprint(documents.bp)
+    app.register_blueprint(exports.bp)
+    app.register_blueprint(supervision.bp)
+    app.register_blueprint(notices.bp)
+    app.register_blueprint(public.bp)
     app.register_blueprint(vendor.bp)
     csrf.exempt(api.bp)  # token-authenticated: no cookies, so no cross-site forgery to guard against
     app.register_blueprint(api.bp)

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Callable, NoReturn
 
 import click
 
@@ -321,3 +322,193 @@ def token(ctx: click.Context, username: str, name: str) -> None:
     value = _engine(ctx).create_api_token(username, name)
     click.echo(f"已为 {username}（{name}）签发 API 令牌，请妥善保存（只显示这一次）：")
     click.echo(value)
+
+
+# ----------------------------------------------------------------------------- audit (稽查)
+
+
+def _progress_printer(label: str) -> Callable[[int, int], None]:
+    """Progress on stderr: about twenty lines however many applications, none for a handful."""
+
+    def report(done: int, total: int) -> None:
+        step = max(1, total // 20)
+        if total >= 20 and (done % step == 0 or done == total):
+            click.echo(f"{label} {done}/{total} 个申请", err=True)
+
+    return report
+
+
+@main.group()
+def audit() -> None:
+    """稽查：校验审计链、导出流程挖掘事件日志。"""
+
+
+@audit.command("verify")
+@click.argument("app_nos", nargs=-1)
+@click.pass_context
+def audit_verify(ctx: click.Context, app_nos: tuple[str, ...]) -> None:
+    """Check the hash chain of every application (or of APP_NO...); exit 1 if any is broken."""
+    verdicts = _engine(ctx).verify_all(app_nos or None, progress=_progress_printer("已校验"))
+    checked = broken = 0
+    for v in verdicts:
+        checked += 1
+        if v.intact:
+            click.echo(f"{v.app_no}  完整（{v.events} 条事件）")
+        else:
+            broken += 1
+            click.echo(f"{v.app_no}  已损坏：第 {v.first_bad_seq} 条事件：{v.problem}")
+    click.echo(f"共校验 {checked} 个申请：完整 {checked - broken} 个，已损坏 {broken} 个")
+    sys.exit(1 if broken else 0)
+
+
+@audit.command("replay")
+@click.argument("app_no")
+@click.option("--rerun", is_flag=True, help="按今日规则重新调用处理器，看哪些决定会不同")
+@click.option("--steps", "show_steps", is_flag=True, help="逐步列出")
+@click.pass_context
+def audit_replay(ctx: click.Context, app_no: str, rerun: bool, show_steps: bool) -> None:
+    """Re-execute APP_NO from its recorded inputs; print "verified" or the first step that diverges."""
+    report = _engine(ctx).replay(app_no, "rerun" if rerun else "recorded")
+    if show_steps:
+        for step in report.steps:
+            mark = "✓" if step.matches else "✗"
+            click.echo(f"  {mark} 第 {step.index + 1} 步  #{step.event_seq}  {step.at:%Y-%m-%d %H:%M}  {step.actor}  "
+                       f"{step.node_name or step.kind}")
+    click.echo(f"{report.app_no}：{'verified' if report.verified else 'diverged'} — {report.message}")
+    sys.exit(0 if report.verified else 1)
+
+
+@audit.command("export")
+@click.option("--format", "fmt", required=True, type=click.Choice(["csv", "xes"]), help="CSV 或 XES（IEEE 1849-2016）")
+@click.option("--app", "app_nos", multiple=True, help="只导出这些申请（可多次给出）")
+@click.option("--process", "process_key", type=click.Choice(["hv", "lv", "pv"]), help="只导出该流程")
+@click.option("--status", type=click.Choice(["running", "completed", "error"]), help="只导出该状态的申请")
+@click.option("--from", "created_from", type=click.DateTime(["%Y-%m-%d"]), help="受理日期起（含），YYYY-MM-DD")
+@click.option("--to", "created_to", type=click.DateTime(["%Y-%m-%d"]), help="受理日期止（含），YYYY-MM-DD")
+@click.option("-o", "--output", required=True, help="写入的文件")
+@click.pass_context
+def audit_export(ctx: click.Context, fmt: str, app_nos: tuple[str, ...], process_key: str | None,
+                 status: str | None, created_from: datetime | None, created_to: datetime | None, output: str) -> None:
+    """Write the event log of the matching applications for process mining (one trace per application)."""
+    from engine.exports import to_csv, to_xes
+
+    counts = [0, 0]
+
+    def progress(done: int, total: int) -> None:
+        counts[:] = [done, total]
+        report(done, total)
+
+    report = _progress_printer("已导出")
+    records = _engine(ctx).event_log(app_nos=app_nos or None, process_key=process_key, status=status,
+                        created_from=created_from.date() if created_from else None,
+                        created_to=created_to.date() if created_to else None, progress=progress)
+    target = Path(output)
+    partial = target.with_name(target.name + ".partial")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as out:
+            for chunk in (to_csv(records) if fmt == "csv" else to_xes(records)):
+                out.write(chunk)
+        partial.replace(target)  # never leave a half-written log under the real name
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        _fail(f"无法写入 {output}：{exc.strerror or exc}")
+    click.echo(f"已导出 {counts[0]} 个申请的事件日志（{fmt.upper()}）到 {output}")
+
+
+# ----------------------------------------------------------------------------- time limits (办电时限)
+
+WEEKDAYS = "一二三四五六日"
+SOURCE_NAMES = {"entered": "管理员录入（已确认）", "chinesecalendar": "chinesecalendar（含调休）",
+                "holidays": "holidays（仅法定节假日，调休未知）", "none": "无"}
+
+
+def _print_sweep(engine: Engine) -> None:
+    """One sweep of the time limits, and what it sent."""
+    from engine import SweepResult
+
+    result: SweepResult = engine.sweep_time_limits()
+    stamp = f"{engine.now():%Y-%m-%d %H:%M:%S}"
+    for notice in result.sent:
+        kind = "预警" if notice.kind == "warning" else "超期"
+        click.echo(f"{stamp}  {kind} → {notice.recipient}：{notice.message}")
+    click.echo(f"{stamp}  时限巡检：预警 {result.warnings} 个任务，超期督办 {result.escalations} 个任务")
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="只巡检一次")
+@click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(min=0.1),
+              help="两次巡检之间的秒数")
+@click.pass_context
+def worker(ctx: click.Context, once: bool, interval: float) -> None:
+    """Sweep the time limits in a loop: warn before a task's limit, escalate after it (Ctrl-C stops)."""
+    import signal
+    import time
+
+    engine = _engine(ctx)
+    if once:
+        _print_sweep(engine)
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, stop)  # `kill` from scripts/run.sh stops it like Ctrl-C
+    click.echo(f"时限巡检已启动：每 {interval:g} 秒一次（Ctrl-C 停止）")
+    try:
+        while True:
+            try:
+                _print_sweep(engine)
+            except (BaozhuangError, OSError) as exc:
+                # Keep running: an administrator can fix the cause (import a calendar, restart a channel).
+                click.echo(f"错误：{getattr(exc, 'message', exc)}", err=True)
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        click.echo("时限巡检已停止")
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@main.command()
+@click.pass_context
+def sweep(ctx: click.Context) -> None:
+    """Sweep the time limits once (the same as worker --once)."""
+    _print_sweep(_engine(ctx))
+
+
+@main.group()
+def calendar() -> None:
+    """工作日历：查看覆盖情况，录入国务院公布的放假安排。"""
+
+
+@calendar.command("show")
+@click.argument("year", type=click.IntRange(1900, 2300))
+@click.pass_context
+def calendar_show(ctx: click.Context, year: int) -> None:
+    """Show which source covers YEAR, whether it is provisional, and its non-standard days."""
+    engine = _engine(ctx)
+    cal = engine.calendar()
+    for status in cal.coverage(sorted({*(s.year for s in cal.coverage(today=engine.now().date())), year})):
+        flag = "暂定（调休未确认）" if status.provisional else "已确认"
+        click.echo(f"{status.year} 年：{SOURCE_NAMES.get(status.source, status.source)}，{flag}")
+    status = cal.year_status(year)
+    if status.source == "none":
+        _fail(f"{year} 年没有任何日历来源：请在国务院公布放假安排后运行 baozhuang calendar import 文件.json")
+    if status.provisional:
+        click.echo(f"注意：{year} 年为暂定日历，周末一律按休息日计算；公布放假安排后请运行 baozhuang calendar import")
+    days = cal.special_days(year)
+    click.echo(f"{year} 年的节假日与调休（{len(days)} 天）：")
+    for d in days:
+        kind = "上班" if d.workday else "休息"
+        click.echo(f"  {d.day.isoformat()}  周{WEEKDAYS[d.day.weekday()]}  {kind}  {d.name}")
+
+
+@calendar.command("import")
+@click.argument("file")
+@click.option("--by", default="admin", show_default=True, help="录入人")
+@click.pass_context
+def calendar_import(ctx: click.Context, file: str, by: str) -> None:
+    """Enter a year's official schedule from FILE ({"year": 2027, "days": [{"date", "workday", "name"}]})."""
+    schedule = _read_json(file)
+    status = _engine(ctx).import_calendar(schedule, by)
+    count = len(schedule.get("days") or [])
+    click.echo(f"已录入 {status.year} 年放假安排 {count} 天（{by}）；{status.year} 年工作日历已确认")

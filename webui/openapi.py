@@ -54,7 +54,8 @@ TASK = {
     "type": "object",
     "description": "一个用户任务（待办或已办）",
     "required": ["id", "app_no", "process_key", "customer_name", "node_id", "node_name", "role", "role_name",
-                 "form", "status", "assignee", "claimed_by", "created_at", "completed_at", "completed_by", "due_at"],
+                 "form", "status", "assignee", "claimed_by", "created_at", "completed_at", "completed_by", "due_at",
+                 "time_limit_days", "warned_at", "escalated_at", "clock_stopped"],
     "properties": {
         "id": {"type": "string", "description": "任务编号（UUID）"},
         "app_no": {"type": "string", "description": "申请编号"},
@@ -71,7 +72,11 @@ TASK = {
         "created_at": _datetime("生成时间"),
         "completed_at": _datetime("办理完成时间", nullable=True),
         "completed_by": _nullable("string", "办理人"),
-        "due_at": _datetime("时限", nullable=True),
+        "due_at": _datetime("时限（第 N 个工作日 23:59:59）；无时限或客户办理中为 null", nullable=True),
+        "time_limit_days": _nullable("integer", "时限工作日数（流程图 timeLimit 或本单位配置）"),
+        "warned_at": _datetime("发出时限预警的时间", nullable=True),
+        "escalated_at": _datetime("超期督办的时间", nullable=True),
+        "clock_stopped": {"type": "boolean", "description": "客户办理中（计时暂停），该环节不计时限"},
     },
 }
 

@@ -10,7 +10,7 @@ from engine.config import REPO_ROOT
 
 bp = Blueprint("vendor", __name__, url_prefix="/vendor")
 NODE_MODULES = REPO_ROOT / "node_modules"
-PACKAGES = {"bpmn-js": NODE_MODULES / "bpmn-js" / "dist"}
+PACKAGES = {"bpmn-js": NODE_MODULES / "bpmn-js" / "dist", "chart.js": NODE_MODULES / "chart.js" / "dist"}
 
 
 @bp.route("/<package>/<path:filename>")

@@ -120,12 +120,12 @@ def test_pages_of_twenty_with_totals(engine: Engine, scenarios: dict[str, Scenar
     assert '<span class="current" aria-current="page">2</span>' in second
 
 
-def test_waiting_time_is_shown_in_days_and_hours_and_no_due_date_is_a_dash(
+def test_waiting_time_is_shown_in_days_and_hours_beside_the_due_date(
         engine: Engine, scenarios: dict[str, Scenario], staff: Actor, clock: Clock) -> None:
-    reach(engine, scenarios["lv_residential"], "lv_sign_simple")
+    reach(engine, scenarios["lv_residential"], "lv_sign_simple")  # timeLimit 5 working days from Mon 23 Nov
     clock.advance(days=2, hours=3)
     page = staff("frontdesk").get("/?scope=pool").get_data(as_text=True)
-    assert "2天3小时" in page and "已超期" not in page and '<span class="muted">—</span>' in page
+    assert "2天3小时" in page and "2026-11-30 23:59" in page and "已超期" not in page
     assert waited(clock.now, clock.now) == "刚刚"
 
 

@@ -1,0 +1,151 @@
+"""办事公开: a customer follows their application with its number and the last four digits of the phone."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from engine import Engine
+from engine.demo import DEMO_USERS, Scenario, drive
+
+from ..conftest import Clock, Staff
+
+CSRF_VALUE = re.compile(r'name="csrf_token" value="[^"]+"')
+
+
+class Accepted:
+    """An HV application three tasks in, a day passing before each task; its phone ends in 5678."""
+
+    def __init__(self, engine: Engine, clock: Clock, scenario: Scenario) -> None:
+        self.data = dict(scenario.start)
+        self.accepted_on = clock.now.date()
+        steps = drive(engine, scenario, stop_after=3)
+        result = next(steps)
+        self.app_no = result.app_no
+        self.task_ids = [t.id for t in result.ready_tasks]
+        for _ in steps:
+            clock.advance(days=1)  # each task is done on a day of its own
+        info = engine.application(self.app_no)
+        self.current = info.open_tasks
+        self.task_ids += [t.id for t in info.open_tasks]
+        self.names = {e.node_id for e in info.history if e.kind == "task.completed"}
+
+
+@pytest.fixture
+def accepted(engine: Engine, clock: Clock, scenarios: dict[str, Any]) -> Accepted:
+    return Accepted(engine, clock, scenarios["hv_solo"])
+
+
+def look_up(client: Staff, app_no: str, digits: str, ip: str = "203.0.113.7") -> Any:
+    return client.post("/progress", {"app_no": app_no, "phone_tail": digits},
+                       environ_base={"REMOTE_ADDR": ip})
+
+
+def without_token(response: Any) -> str:
+    return CSRF_VALUE.sub("", response.get_data(as_text=True))
+
+
+def test_the_form_needs_no_login_and_fits_a_phone(client: Staff) -> None:
+    page = client.get("/progress")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'name="viewport"' in html and 'name="csrf_token"' in html
+    assert 'name="phone_tail"' in html and 'inputmode="numeric"' in html
+    assert page.headers["Cache-Control"] == "no-store"
+
+
+def test_the_right_number_and_digits_show_the_steps_with_dates(client: Staff, accepted: Accepted,
+                                                               engine: Engine) -> None:
+    response = look_up(client, accepted.app_no, "5678")
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert accepted.app_no in html
+    current = accepted.current[0]
+    assert current.due_at is not None
+    assert f"{current.node_name}" in html and f"办理时限：{current.due_at.date().isoformat()} 前" in html
+    done = [t for t in engine.tasks(status="completed") if t.app_no == accepted.app_no]
+    assert len(done) == 3
+    for task in done:
+        assert task.completed_at is not None
+        assert re.search(re.escape(task.node_name) + r"</span><span class=\"step-date\">"
+                         + task.completed_at.date().isoformat(), html)
+    assert "受理申请" in html and accepted.accepted_on.isoformat() in html
+    assert re.search(r"\d{2}:\d{2}", re.sub(r"<[^>]+>", " ", html)) is None  # dates only, no times
+
+
+def test_the_page_shows_nothing_else_of_the_application(client: Staff, accepted: Accepted) -> None:
+    html = look_up(client, accepted.app_no, "5678").get_data(as_text=True)
+    secrets = [str(accepted.data[k]) for k in ("customer_name", "contact_name", "contact_phone", "address",
+                                                "id_document_no", "legal_representative")]
+    secrets += ["1234", "5678"]  # not even the digits the customer typed
+    secrets += [part for _, display, _ in DEMO_USERS for part in (display, display.split()[-1])]  # 李强 …
+    secrets += [username for username, _, _ in DEMO_USERS]
+    secrets += accepted.task_ids + list(accepted.names)  # internal ids and node ids
+    leaked = [value for value in secrets if value and value in html]
+    assert leaked == []
+
+
+def test_wrong_digits_and_an_unknown_number_get_the_identical_answer(client: Staff, accepted: Accepted) -> None:
+    wrong_digits = look_up(client, accepted.app_no, "0000")
+    unknown = look_up(client, "HV20261123999", "5678")
+    malformed = look_up(client, "不是编号", "56")
+    assert wrong_digits.status_code == unknown.status_code == malformed.status_code == 200
+    assert without_token(wrong_digits) == without_token(unknown) == without_token(malformed)
+    assert "未查询到匹配的申请" in without_token(unknown)
+    assert accepted.app_no not in without_token(wrong_digits)
+
+
+def test_the_form_is_protected_against_cross_site_posts(client: Staff, accepted: Accepted) -> None:
+    response = client.post("/progress", {"app_no": accepted.app_no, "phone_tail": "5678"}, csrf=False)
+    assert response.status_code == 400
+
+
+def test_five_failures_from_one_address_lock_it_out_for_fifteen_minutes(client: Staff, accepted: Accepted,
+                                                                        clock: Clock) -> None:
+    for guess in ("0001", "0002", "0003", "0004", "0005"):
+        assert look_up(client, "HV20261123999", guess).status_code == 200
+    refused = look_up(client, accepted.app_no, "5678")  # right this time, but still refused
+    assert refused.status_code == 429
+    assert "查询失败次数过多" in refused.get_data(as_text=True)
+    assert accepted.app_no not in refused.get_data(as_text=True)
+    assert look_up(client, accepted.app_no, "5678", ip="198.51.100.1").status_code == 200  # another address
+    clock.advance(minutes=14)
+    assert look_up(client, accepted.app_no, "5678").status_code == 429
+    clock.advance(minutes=1)
+    assert look_up(client, accepted.app_no, "5678").status_code == 200
+
+
+def test_five_failures_against_one_number_lock_that_number_whatever_the_address(
+        client: Staff, accepted: Accepted, clock: Clock) -> None:
+    for n in range(5):
+        assert look_up(client, accepted.app_no, f"000{n}", ip=f"198.51.100.{n + 10}").status_code == 200
+    assert look_up(client, accepted.app_no, "5678", ip="192.0.2.50").status_code == 429
+    assert look_up(client, "HV20261123999", "1111", ip="192.0.2.50").status_code == 200  # other numbers: not locked
+    clock.advance(minutes=15)
+    assert look_up(client, accepted.app_no, "5678", ip="192.0.2.50").status_code == 200
+
+
+def test_a_finished_application_shows_it_is_finished(client: Staff, engine: Engine, clock: Clock,
+                                                     scenarios: dict[str, Any]) -> None:
+    last = None
+    for last in drive(engine, scenarios["lv_residential"]):
+        clock.advance(hours=3)
+    assert last is not None and last.status == "completed"
+    html = look_up(client, last.app_no, "5678").get_data(as_text=True)
+    assert "已办结" in html and "当前环节" not in html
+
+
+def test_staff_pages_still_need_a_login(client: Staff) -> None:
+    assert client.get("/applications/").status_code == 302
+
+
+def test_a_step_waiting_for_the_customer_says_so(client: Staff, engine: Engine, scenarios: dict[str, Any]) -> None:
+    steps = drive(engine, scenarios["hv_solo"], stop_after=4)  # the plan is replied: the customer confirms
+    last = None
+    for last in steps:
+        pass
+    assert last is not None and [t.node_id for t in last.ready_tasks] == ["hv_customer_confirm_plan"]
+    html = look_up(client, last.app_no, "5678").get_data(as_text=True)
+    assert f"{last.ready_tasks[0].node_name}</span>\n        <span class=\"step-date\">等待您办理" in html
