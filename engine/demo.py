@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,28 @@ DEMO_USERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("auditor", "稽查 郑华", ("auditor",)),
     ("analyst", "流程分析员 冯涛", ("analyst",)),
 )
+
+
+class DemoClock:
+    """A clock that moves on a little every time it is read, starting weeks ago: demo applications then
+    have steps that took minutes, hours or days, some of them past their time limits."""
+
+    STEPS_MINUTES = (3, 10, 30, 60, 5, 150, 15, 430)
+
+    def __init__(self, start: datetime, until: datetime | None = None) -> None:
+        self.now, self.calls, self.until = start, 0, until
+
+    def __call__(self) -> datetime:
+        self.calls += 1
+        self.now += timedelta(minutes=self.STEPS_MINUTES[(self.calls * 5) % len(self.STEPS_MINUTES)])
+        if self.until is not None and self.now > self.until:
+            self.now = self.until  # never run into the future
+        return self.now
+
+
+# How long before acceptance the demo customers first applied, in hours: mostly the same day, a few
+# days for some — so that the 体外循环 report has something to show.
+FIRST_CONTACT_LAG_HOURS = (0.5, 2, 1, 4, 0.2, 30, 3, 80, 1.5, 6)
 
 
 @dataclass(frozen=True)
@@ -111,6 +134,9 @@ def run_demo(engine: Engine, count: int, progress: Callable[[int], Any] | None =
         # A third of the applications (of every variant) run to the end; the others stop part-way so
         # that every stage has work waiting.
         stop = None if (i + i // 3) % 3 == 0 else (i * 7) % (len(scenario.steps) + 1)
+        lag = timedelta(hours=FIRST_CONTACT_LAG_HOURS[i % len(FIRST_CONTACT_LAG_HOURS)])
+        first_contact = (engine.now() - lag).replace(microsecond=0).isoformat() + "+08:00"
+        scenario = replace(scenario, start={**scenario.start, "first_contact_at": first_contact})
         last = None
         for last in drive(engine, scenario, stop):
             pass

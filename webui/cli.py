@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Callable, NoReturn
 
@@ -15,7 +15,7 @@ import click
 
 from engine import BaozhuangError, DiagramRejected, Engine, FormValidationError, StepResult, TaskInfo
 from engine.config import load_config
-from engine.demo import DEMO_PASSWORD, DEMO_USERS, create_demo_users, run_demo
+from engine.demo import DEMO_PASSWORD, DEMO_USERS, DemoClock, create_demo_users, run_demo
 
 
 def _fail(message: str) -> NoReturn:
@@ -282,11 +282,17 @@ def document(ctx: click.Context, doc_id: str, output: str, pdf: bool, user: str)
 
 @main.command()
 @click.argument("count", type=click.IntRange(1, 100_000))
+@click.option("--backdate-days", default=40, show_default=True, type=click.IntRange(0, 3650),
+              help="演示数据从多少天前开始（各环节耗时分钟到数天，部分超期）；0 表示全部按当前时间")
 @click.pass_context
-def demo(ctx: click.Context, count: int) -> None:
+def demo(ctx: click.Context, count: int, backdate_days: int) -> None:
     """Create COUNT demo applications across the three variants and all stages."""
     engine = _engine(ctx)
     create_demo_users(engine)
+    if backdate_days:
+        now = datetime.now()
+        engine = Engine(engine.config, clock=DemoClock(now - timedelta(days=backdate_days), until=now))
+        ctx.call_on_close(engine.dispose)
     made = run_demo(engine, count, progress=lambda i: click.echo(f"  已生成 {i}/{count}") if i % 50 == 0 else None)
     click.echo(f"已生成演示申请 {len(made)} 个：")
     for app_no, status, where in made[:20]:

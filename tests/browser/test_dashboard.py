@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import update
 
 from engine import Engine
-from engine.demo import run_demo
+from engine.demo import DemoClock, run_demo
 from engine.store import WorkItem
 
 from .conftest import LiveServer, Person
@@ -30,25 +30,10 @@ DRAWN = """ids => ids.map(id => {
 })"""
 
 
-class TickingClock:
-    """A clock that moves on a little every time it is read, from weeks ago: the demo applications then
-    have tasks that took minutes, hours or days, some of them past their limits."""
-
-    STEPS_MINUTES = (3, 10, 30, 60, 5, 150, 15, 430)
-
-    def __init__(self, start: datetime) -> None:
-        self.now, self.calls = start, 0
-
-    def __call__(self) -> datetime:
-        self.calls += 1
-        self.now += timedelta(minutes=self.STEPS_MINUTES[(self.calls * 5) % len(self.STEPS_MINUTES)])
-        return self.now
-
-
 @pytest.fixture(scope="module")
 def demo_engine(live_server: LiveServer) -> Iterator[Engine]:
     """An engine on the live server's database with demo applications (a third finished, the rest waiting)."""
-    clock = TickingClock(datetime.now() - timedelta(days=40))
+    clock = DemoClock(datetime.now() - timedelta(days=40))
     engine = Engine({"database_url": live_server.db, "documents_dir": str(live_server.root / "documents")},
                     clock=clock)
     run_demo(engine, 24)
