@@ -19,7 +19,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone, tzinfo
+from datetime import date, datetime, timedelta, timezone, tzinfo
 from itertools import groupby
 from typing import Any, cast
 from xml.sax.saxutils import quoteattr
@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from .errors import InvalidInput, NotFound
 from .loading import BPMN_NS, parse_xml
 from .roles import ROLES, role_for_lane
-from .service import Engine
+from .service import Engine, application_conditions
 from .store import Application, AuditEvent, ProcessVersion
 
 CHINA_TIME = timezone(timedelta(hours=8), "CST")
@@ -98,14 +98,8 @@ def event_log(engine: Engine, *, app_nos: Iterable[str] | None = None, process_k
     cond: list[Any] = []
     if wanted is not None:
         cond.append(APPS.c.app_no.in_(wanted))
-    if process_key:
-        cond.append(APPS.c.process_key == process_key)
-    if status:
-        cond.append(APPS.c.status == status)
-    if created_from:
-        cond.append(APPS.c.created_at >= datetime.combine(created_from, time.min))
-    if created_to:
-        cond.append(APPS.c.created_at < datetime.combine(created_to + timedelta(days=1), time.min))
+    cond += application_conditions(process_key=process_key, status=status, created_from=created_from,
+                                   created_to=created_to)
     with engine.store.reading() as s:
         if wanted:
             known = set(s.scalars(select(APPS.c.app_no).where(APPS.c.app_no.in_(wanted))))

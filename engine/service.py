@@ -893,14 +893,8 @@ class Engine:
             cond += [APPS.c.app_no >= prefix, APPS.c.app_no < prefix + "~"]
         if customer and customer.strip():
             cond.append(APPS.c.customer_name.contains(customer.strip(), autoescape=True))
-        if process_key:
-            cond.append(APPS.c.process_key == process_key)
-        if status:
-            cond.append(APPS.c.status == status)
-        if created_from:
-            cond.append(APPS.c.created_at >= datetime.combine(created_from, time.min))
-        if created_to:
-            cond.append(APPS.c.created_at < datetime.combine(created_to + timedelta(days=1), time.min))
+        cond += application_conditions(process_key=process_key, status=status, created_from=created_from,
+                                       created_to=created_to)
         if actor and actor.strip():
             events = cast(Table, AuditEvent.__table__)
             cond.append(APPS.c.id.in_(select(events.c.application_id).where(events.c.actor == actor.strip())))
@@ -1059,6 +1053,21 @@ def _current_data(s: Session, app: Application, meta: Mapping[str, Any]) -> dict
         for key in delta.get("deletions", []):
             data.pop(key, None)
     return data
+
+
+def application_conditions(*, process_key: str | None = None, status: str | None = None,
+                           created_from: date | None = None, created_to: date | None = None) -> list[Any]:
+    """WHERE conditions on applications by variant, status and acceptance date (both days inclusive)."""
+    cond: list[Any] = []
+    if process_key:
+        cond.append(APPS.c.process_key == process_key)
+    if status:
+        cond.append(APPS.c.status == status)
+    if created_from:
+        cond.append(APPS.c.created_at >= datetime.combine(created_from, time.min))
+    if created_to:
+        cond.append(APPS.c.created_at < datetime.combine(created_to + timedelta(days=1), time.min))
+    return cond
 
 
 def run_expression(source: str, data: Mapping[str, Any]) -> Any:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Generic, Mapping, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -115,10 +117,10 @@ class StepResult:
 
 
 @dataclass(frozen=True)
-class TaskPage:
-    """One page of a task list, with the total for pagination."""
+class Page(Generic[T]):
+    """One page of a list (tasks, applications), with the total for pagination."""
 
-    items: tuple[TaskInfo, ...]
+    items: tuple[T, ...]
     total: int
     page: int
     per_page: int
@@ -127,6 +129,9 @@ class TaskPage:
     def pages(self) -> int:
         """How many pages there are (at least one)."""
         return max(1, -(-self.total // self.per_page))
+
+
+TaskPage = Page[TaskInfo]
 
 
 @dataclass(frozen=True)
@@ -149,19 +154,7 @@ class DiagramTrace:
     flows: tuple[str, ...]
 
 
-@dataclass(frozen=True)
-class ApplicationPage:
-    """One page of application search results, with the total for pagination."""
-
-    items: tuple[ApplicationInfo, ...]
-    total: int
-    page: int
-    per_page: int
-
-    @property
-    def pages(self) -> int:
-        """How many pages there are (at least one)."""
-        return max(1, -(-self.total // self.per_page))
+ApplicationPage = Page[ApplicationInfo]
 
 
 @dataclass(frozen=True)
