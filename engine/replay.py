@@ -25,6 +25,7 @@ from handlers.errors import HandlerError
 
 from .audit import canonical
 from .loading import ParsedDiagram
+from .migration import migrate_for_replay
 from .runtime import (
     Guard,
     RunContext,
@@ -42,7 +43,7 @@ from .runtime import (
 )
 from .views import ReplayReport, ReplayStep
 
-INPUT_KINDS = ("application.started", "task.completed", "application.retried")
+INPUT_KINDS = ("application.started", "task.completed", "application.retried", "application.migrated")
 
 
 @dataclass(frozen=True)
@@ -170,12 +171,22 @@ def replay(
     stored_state: Mapping[str, Any] | None,
     documents: Mapping[str, str] | None = None,
     mode: str = "recorded",
+    diagram_for_version: Callable[[int], ParsedDiagram] | None = None,
 ) -> ReplayReport:
-    """Re-execute one application from its recorded inputs; report every step and the first divergence."""
+    """Re-execute one application from its recorded inputs; report every step and the first divergence.
+
+    ``diagram`` is the version the application runs on now; an application that was migrated starts on
+    the version its acceptance recorded and moves at each ``application.migrated`` event, so replaying it
+    needs ``diagram_for_version`` (version number → diagram).
+    """
     if mode not in ("recorded", "rerun"):
         raise ValueError(f"unknown replay mode {mode!r}")
     codec = StateCodec()
     groups = group_events(events)
+    if diagram_for_version is not None and any(g.input.kind == "application.migrated" for g in groups):
+        started = next((g.input for g in groups if g.input.kind == "application.started"), None)
+        if started is not None and "version" in started.payload:
+            diagram = diagram_for_version(int(started.payload["version"]))
     clock_now: list[datetime] = [groups[0].input.at if groups else datetime.now()]
     run = RunContext(app_no, process_key, settings, _NoDocuments(workloads), lambda: clock_now[0])
     script_engine = _ReplayScriptEngine(registry, run, mode)
@@ -210,8 +221,18 @@ def replay(
         elif ev.kind == "application.retried":
             for task in error_tasks(wf):
                 reset_for_retry(task)
+        elif ev.kind == "application.migrated":
+            to_version = int(ev.payload.get("to_version", 0))
+            if diagram_for_version is None:
+                problem = f"记录中迁移到了第 {to_version} 版，但重放时取不到该版本的流程图"
+            else:
+                target = diagram_for_version(to_version)
+                problem = migrate_for_replay(codec, wf, diagram, target, to_version, counts)
+                if problem is None:
+                    diagram = target
         error = None
-        if problem is None and wf is not None:
+        if problem is None and wf is not None and ev.kind != "application.migrated":
+            # A migration runs no engine step: the live one did not either.
             try:
                 error = advance(wf, Guard(counts, max_iterations))
             except HandlerError as exc:
@@ -226,7 +247,8 @@ def replay(
             index=index, event_seq=ev.seq, kind=ev.kind, node_id=ev.node_id, node_name=node.name if node else None,
             actor=ev.actor, at=ev.at, completed=completed, active=active, flows=flows,
             data=_data_of(wf), matches=problem is None, difference=problem))
-        if problem is not None and (wf is None or "不在待办" in problem or "失败" in problem):
+        if problem is not None and (wf is None or "不在待办" in problem or "失败" in problem
+                                    or ev.kind == "application.migrated"):
             break  # the recorded inputs no longer apply: nothing further can be replayed
     verified = bool(steps) and all(s.matches for s in steps) and len(steps) == len(groups)
     message = ("重放核验通过：每一步的结果都与记录一致" if mode == "recorded"

@@ -9,13 +9,22 @@ import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -28,7 +37,17 @@ from . import audit, expressions, schema
 from .audit import PendingEvent
 from .config import EngineConfig
 from .documents import DocumentFiles
-from .errors import Conflict, ExpressionError, Forbidden, FormValidationError, InvalidInput, NotFound, WorkflowFailure
+from .errors import (
+    Conflict,
+    DiagramRejected,
+    ExpressionError,
+    Forbidden,
+    FormValidationError,
+    InvalidInput,
+    NotFound,
+    Reason,
+    WorkflowFailure,
+)
 from .forms import FormDefinition
 from .loading import ParsedDiagram, forms_from_directory, validate_diagram
 from .permissions import refusal
@@ -55,6 +74,7 @@ from .store import (
     Application,
     AuditEvent,
     Document,
+    ProcessDraft,
     ProcessVersion,
     SequenceCounter,
     Store,
@@ -66,13 +86,15 @@ from .timelimits import CalendarSource, TimeLimits, task_limit
 from .users import check_password, hash_password
 from .views import (
     ApplicationInfo,
-    AuditVerdict,
-    ReplayReport,
     ApplicationPage,
+    AuditVerdict,
     DiagramTrace,
     DocumentInfo,
+    DraftInfo,
     HistoryEntry,
+    ImpactReport,
     NotificationInfo,
+    ReplayReport,
     StepResult,
     SweepResult,
     TaskInfo,
@@ -85,6 +107,8 @@ from .workdays import WorkingCalendar, YearStatus
 
 if TYPE_CHECKING:
     from .exports import LogRecord
+    from .migration import Outcome
+    from .views import InstanceVerdict, MigrationPlan, MigrationResult, VersionDiff
 
 SHIPPED = ("hv", "lv", "pv")
 APP_NO_LIKE = re.compile(r"[A-Z]{2}\d{4,14}")
@@ -298,6 +322,74 @@ class Engine:
             out.append(self.deploy(data, path.name, by, comment="随系统发布的流程"))
         return out
 
+    def save_draft(self, process_key: str, xml: bytes, by: str, comment: str = "",
+                   draft_id: int | None = None) -> DraftInfo:
+        """Keep an edited diagram as a draft with every problem the deploy gate finds (a draft may have some)."""
+        problems: list[Reason] = []
+        try:
+            diagram = self.validate(xml, f"{process_key}.bpmn")
+            if diagram.process_id != process_key:
+                problems.append(Reason("process_id", f"流程 id 应为 {process_key}，实际为 {diagram.process_id}"))
+        except DiagramRejected as exc:
+            problems = list(exc.reasons)
+        base = self.latest_version(process_key)
+        with self.store.transaction() as s:
+            self._roles_of(s.connection(), by)
+            row = s.get(ProcessDraft, draft_id) if draft_id is not None else None
+            if draft_id is not None and (row is None or row.process_key != process_key):
+                raise NotFound(f"草稿不存在：{draft_id}")
+            if row is not None and row.deployed_version is not None:
+                raise Conflict(f"草稿 {draft_id} 已部署为第 {row.deployed_version} 版，请另存为新草稿")
+            if row is None:
+                row = ProcessDraft(process_key=process_key, deployed_version=None)
+                s.add(row)
+            row.base_version = base.version if base else None
+            row.bpmn_xml = xml.decode("utf-8", errors="replace")
+            row.problems_json = json.dumps([[r.code, r.message, r.element_id] for r in problems], ensure_ascii=False)
+            row.comment, row.saved_by, row.saved_at = comment, by, self.now()
+            s.flush()
+            return _draft_info(row)
+
+    def drafts(self, process_key: str | None = None) -> list[DraftInfo]:
+        """Saved drafts, newest first."""
+        with self.store.reading() as s:
+            q = select(ProcessDraft).order_by(ProcessDraft.saved_at.desc(), ProcessDraft.id.desc())
+            if process_key:
+                q = q.where(ProcessDraft.process_key == process_key)
+            return [_draft_info(r) for r in s.scalars(q)]
+
+    def draft(self, draft_id: int) -> tuple[DraftInfo, str]:
+        """One draft and its XML."""
+        with self.store.reading() as s:
+            row = s.get(ProcessDraft, draft_id)
+            if row is None:
+                raise NotFound(f"草稿不存在：{draft_id}")
+            return _draft_info(row), row.bpmn_xml
+
+    def deploy_draft(self, draft_id: int, by: str, comment: str = "") -> VersionInfo:
+        """Deploy a draft that passes the gate (checked again now) as the process's next version."""
+        info, xml = self.draft(draft_id)
+        if info.deployed_version is not None:
+            raise Conflict(f"草稿 {draft_id} 已部署为第 {info.deployed_version} 版")
+        fresh = self.save_draft(info.process_key, xml.encode("utf-8"), by, info.comment, draft_id)
+        if fresh.problems:
+            raise DiagramRejected(fresh.problems, f"草稿 {draft_id}")
+        version = self.deploy(xml.encode("utf-8"), f"{info.process_key}.bpmn", by, comment or info.comment)
+        with self.store.transaction() as s:
+            row = s.get(ProcessDraft, draft_id)
+            assert row is not None
+            row.deployed_version = version.version
+        return version
+
+    def version_xml(self, process_key: str, version: int) -> str:
+        """The BPMN XML of one deployed version."""
+        with self.store.reading() as s:
+            row = s.scalar(select(ProcessVersion).where(ProcessVersion.process_key == process_key,
+                                                        ProcessVersion.version == version))
+            if row is None:
+                raise NotFound(f"流程 {process_key} 没有第 {version} 版")
+            return row.bpmn_xml
+
     def latest_version(self, process_key: str) -> VersionInfo | None:
         """The newest deployed version of a process, if any."""
         with self.store.reading() as s:
@@ -306,12 +398,15 @@ class Engine:
             return _version_info(row) if row else None
 
     def versions(self, process_key: str | None = None) -> list[VersionInfo]:
-        """Every deployed version, newest first."""
+        """Every deployed version, newest first, with how many applications still run on it."""
         with self.store.reading() as s:
             q = select(ProcessVersion).order_by(ProcessVersion.process_key, ProcessVersion.version.desc())
             if process_key:
                 q = q.where(ProcessVersion.process_key == process_key)
-            return [_version_info(r) for r in s.scalars(q)]
+            running = {vid: n for vid, n in s.execute(select(Application.version_id, func.count())
+                                                        .where(Application.status.in_(("running", "error")))
+                                                        .group_by(Application.version_id))}
+            return [replace(_version_info(r), running=int(running.get(r.id, 0))) for r in s.scalars(q)]
 
     def _diagram(self, s: Session, version_id: int) -> ParsedDiagram:
         cached = self._diagrams.get(version_id)
@@ -987,7 +1082,8 @@ class Engine:
         return replay_application(app_no=app.app_no, process_key=app.process_key, diagram=diagram, events=events,
                                   registry=self.registry, settings=self.config.policy, workloads=workloads,
                                   max_iterations=self.config.max_loop_iterations, stored_state=stored,
-                                  documents=documents, mode=mode)
+                                  documents=documents, mode=mode,
+                                  diagram_for_version=lambda v: self._version_diagram(app.process_key, v))
 
     def verify_all(self, app_nos: Iterable[str] | None = None,
                    progress: Callable[[int, int], None] | None = None) -> Iterator[AuditVerdict]:
@@ -1025,6 +1121,174 @@ class Engine:
         with self._lock:
             live = self._live.get(app_id)
         return self.codec.full_dict(live.wf) if live and live.wf is not None else None
+
+    def impact_preview(self, process_key: str, draft_xml: bytes, *, limit: int = 500) -> ImpactReport:
+        """Replay the newest version's recorded applications on a draft: which paths change, the time saved."""
+        from .impact import History, preview
+
+        if limit < 1:
+            raise InvalidInput(f"重放的申请数至少为 1（收到 {limit}）")
+        draft = self.validate(draft_xml, f"{process_key}.draft.bpmn")
+        if draft.process_id != process_key:
+            raise InvalidInput(f"草稿的流程标识为 {draft.process_id}，与要预览的流程 {process_key} 不符")
+        with self.store.reading() as s:
+            row = self._newest_row(s, process_key)
+            base, base_version = self._diagram(s, row.id), row.version
+            apps = s.execute(select(Application.id, Application.app_no, Application.status)
+                             .where(Application.version_id == row.id)
+                             .order_by(Application.created_at.desc(), Application.id.desc()).limit(limit)).all()
+            ids = [a.id for a in apps]
+            events: dict[int, list[RecordedEvent]] = {i: [] for i in ids}
+            for e in s.scalars(select(AuditEvent).where(AuditEvent.application_id.in_(ids))
+                               .order_by(AuditEvent.application_id, AuditEvent.seq)):
+                events[e.application_id].append(RecordedEvent(e.seq, e.at, e.actor, e.kind, e.node_id, e.task_id,
+                                                              json.loads(e.payload)))
+            hours: dict[int, dict[str, float]] = {i: {} for i in ids}
+            open_nodes: dict[int, list[str]] = {i: [] for i in ids}
+            for item in s.execute(select(ITEMS.c.application_id, ITEMS.c.id, ITEMS.c.node_id, ITEMS.c.status,
+                                         ITEMS.c.created_at, ITEMS.c.completed_at)
+                                  .where(ITEMS.c.application_id.in_(ids)).order_by(ITEMS.c.created_at, ITEMS.c.id)):
+                if item.status == "completed" and item.completed_at is not None:
+                    hours[item.application_id][item.id] = (item.completed_at - item.created_at).total_seconds() / 3600
+                elif item.status == "ready":
+                    open_nodes[item.application_id].append(item.node_id)
+        histories = [History(a.app_no, a.status, events[a.id], hours[a.id], tuple(open_nodes[a.id])) for a in apps]
+
+        def workloads() -> Mapping[str, int]:
+            with self.store.reading() as session:
+                return _Services(self, session, None).manager_workloads()
+
+        return preview(process_key=process_key, base_version=base_version, base=base, draft=draft,
+                       histories=histories, registry=self.registry, settings=self.config.policy,
+                       workloads=workloads, max_iterations=self.config.max_loop_iterations)
+
+    # ----------------------------------------------------------------- version diff & migration
+
+    def version_diff(self, process_key: str, from_version: int, to_version: int) -> VersionDiff:
+        """What changed between two deployed versions of a process: nodes, flows and a summary in Chinese."""
+        from .versiondiff import diff_versions
+
+        with self.store.reading() as s:
+            old = self._diagram(s, self._process_version_row(s, process_key, from_version).id)
+            new = self._diagram(s, self._process_version_row(s, process_key, to_version).id)
+        return diff_versions(process_key, from_version, to_version, old, new)
+
+    def migration_plan(self, process_key: str, to_version: int, app_nos: Iterable[str] | None = None,
+                       status: str = "running") -> MigrationPlan:
+        """Whether each application of a process on an older version (all with that status, or the given ones)
+        could move to ``to_version`` without losing or repeating work; nothing is changed."""
+        from .views import MigrationPlan
+
+        wanted = None if app_nos is None else list(dict.fromkeys(a.strip() for a in app_nos if a.strip()))
+        with self.store.reading() as s:
+            conn = s.connection()
+            target = self._process_version_row(s, process_key, to_version)
+            numbers = self._version_numbers(s, process_key)
+            cond = [APPS.c.process_key == process_key]
+            if wanted is None:
+                cond += [APPS.c.status == status,
+                         APPS.c.version_id.in_([vid for vid, number in numbers.items() if number < to_version])]
+            else:
+                cond.append(APPS.c.app_no.in_(wanted))
+            apps = {row.app_no: row for row in
+                    (AppRow(*r) for r in conn.execute(select(*APP_COLUMNS).where(*cond).order_by(APPS.c.id)))}
+            missing = [a for a in wanted or () if a not in apps]
+            if missing:
+                raise NotFound(f"流程 {process_key} 没有这些申请：{'、'.join(missing)}")
+            order = wanted if wanted is not None else list(apps)
+            verdicts = tuple(self._migration_check(s, apps[a], target, numbers, status)[0] for a in order)
+        return MigrationPlan(process_key, to_version, verdicts)
+
+    def migrate(self, plan: MigrationPlan, by: str,
+                progress: Callable[[int, int], None] | None = None) -> MigrationResult:
+        """Move the safe applications of a plan to its version, each in its own transaction and checked again
+        against its state at that moment; the unsafe ones stay and finish on their version."""
+        from .views import MigrationResult
+
+        with self.store.reading() as s:
+            self._roles_of(s.connection(), by)
+        migrated: list[str] = []
+        skipped: list[InstanceVerdict] = []
+        total = len(plan.verdicts)
+        for done, verdict in enumerate(plan.verdicts, 1):
+            if verdict.safe:
+                fresh = self._migrate_one(plan.process_key, plan.to_version, verdict.app_no, by)
+                if fresh is None:
+                    migrated.append(verdict.app_no)
+                else:
+                    skipped.append(fresh)
+            else:
+                skipped.append(verdict)
+            if progress is not None:
+                progress(done, total)
+        return MigrationResult(tuple(migrated), tuple(skipped))
+
+    def _migrate_one(self, process_key: str, to_version: int, app_no: str, by: str) -> InstanceVerdict | None:
+        """Migrate one application; None when done, else the verdict that stopped it."""
+        with self.store.transaction() as s:
+            conn = s.connection()
+            app = self._app_row(conn, APPS.c.app_no == app_no, lock=True)
+            target = self._process_version_row(s, process_key, to_version)
+            verdict, live, outcome = self._migration_check(s, app, target, self._version_numbers(s, process_key),
+                                                           "running")
+            if not verdict.safe or live is None or outcome is None or outcome.rows is None:
+                return verdict
+            now = self.now()
+            transitions = self.codec.changes(live.wf, live.snapshot).transitions
+            conn.execute(delete(WF_TASKS).where(WF_TASKS.c.application_id == app.id))
+            conn.execute(INSERT_TASK_ROWS, [{"application_id": app.id, "task_id": tid, "seq": seq, "payload": payload}
+                                            for tid, seq, payload in outcome.rows])
+            events = [PendingEvent("application.migrated", by, now, {
+                "from_version": verdict.from_version, "to_version": to_version, "by": by})]
+            if transitions:
+                events.append(PendingEvent("engine.transitions", by, now, {"changes": [
+                    [name, state_name(old), state_name(new), str(tid)] for tid, name, old, new in transitions]}))
+            audit.append(conn, app, events)
+            changed = conn.execute(update(APPS).where(APPS.c.id == app.id, APPS.c.revision == app.revision).values(
+                version_id=target.id, wf_meta=self.codec.dump_meta(live.wf, {"loop_counts": live.counts}),
+                revision=app.revision + 1, audit_seq=app.audit_seq, audit_head=app.audit_head,
+                updated_at=now)).rowcount
+            if changed != 1:
+                raise Conflict(f"申请 {app_no} 已被他人同时修改，请重新生成迁移计划")
+        with self._lock:
+            self._live.pop(app.id, None)
+        return None
+
+    def _migration_check(self, s: Session, app: AppRow, target: ProcessVersion, numbers: Mapping[int, int],
+                         status: str) -> tuple[InstanceVerdict, Live | None, Outcome | None]:
+        """The verdict on one application; when safe, also its workflow (migrated in memory) and the outcome."""
+        from .migration import assess
+        from .views import InstanceVerdict
+
+        from_version = numbers[app.version_id]
+        if from_version >= target.version:
+            return InstanceVerdict(app.app_no, from_version, False,
+                                   f"已在第 {from_version} 版，不能迁移到第 {target.version} 版", ()), None, None
+        if app.status != status:
+            return InstanceVerdict(app.app_no, from_version, False,
+                                   f"申请状态为 {app.status}，只迁移状态为 {status} 的申请", ()), None, None
+        old, new = self._diagram(s, app.version_id), self._diagram(s, target.id)
+        live = self._load(s.connection(), app, old)
+        outcome = assess(self.codec, live.wf, old, new, target.version, live.counts)
+        verdict = InstanceVerdict(app.app_no, from_version, outcome.safe, outcome.reason, outcome.waiting_at)
+        return verdict, (live if outcome.safe else None), outcome
+
+    def _process_version_row(self, s: Session, process_key: str, version: int) -> ProcessVersion:
+        row = s.scalar(select(ProcessVersion).where(ProcessVersion.process_key == process_key,
+                                                    ProcessVersion.version == version))
+        if row is None:
+            raise NotFound(f"流程 {process_key} 没有第 {version} 版")
+        return row
+
+    def _version_numbers(self, s: Session, process_key: str) -> dict[int, int]:
+        """Version row id → version number, for one process."""
+        return {vid: number for vid, number in s.execute(
+            select(ProcessVersion.id, ProcessVersion.version).where(ProcessVersion.process_key == process_key))}
+
+    def _version_diagram(self, process_key: str, version: int) -> ParsedDiagram:
+        """The parsed diagram of one deployed version (replay of a migrated application needs the older ones)."""
+        with self.store.reading() as s:
+            return self._diagram(s, self._process_version_row(s, process_key, version).id)
 
     def dispose(self) -> None:
         """Release database connections."""
@@ -1113,6 +1377,12 @@ def _task_info(i: Any) -> TaskInfo:
                                              "role", "form", "status", "assignee", "claimed_by", "created_at",
                                              "completed_at", "completed_by", "due_at", "time_limit_days",
                                              "warned_at", "escalated_at", "clock_stopped")))
+
+
+def _draft_info(r: ProcessDraft) -> DraftInfo:
+    problems = tuple(Reason(code, message, element) for code, message, element in json.loads(r.problems_json or "[]"))
+    return DraftInfo(r.id, r.process_key, r.base_version, problems, r.comment, r.saved_by, r.saved_at,
+                     r.deployed_version)
 
 
 def _doc_info(d: Document) -> DocumentInfo:

@@ -66,6 +66,21 @@ class ProcessVersion(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
 
 
+class ProcessDraft(Base):
+    """An analyst's edited diagram: kept with its validation problems, deployable only when it has none."""
+
+    __tablename__ = "process_drafts"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_key: Mapped[str] = mapped_column(String(32), index=True)
+    base_version: Mapped[int | None]
+    bpmn_xml: Mapped[str] = mapped_column(Text)
+    problems_json: Mapped[str] = mapped_column(Text)
+    comment: Mapped[str] = mapped_column(Text, default="")
+    saved_by: Mapped[str] = mapped_column(String(64))
+    saved_at: Mapped[datetime]
+    deployed_version: Mapped[int | None]
+
+
 class Application(Base):
     """One 报装 work order: a running (or finished) instance of a process version."""
 

@@ -21,6 +21,26 @@ class VersionInfo:
     deployed_by: str
     deployed_at: datetime
     comment: str
+    running: int = 0
+
+
+@dataclass(frozen=True)
+class DraftInfo:
+    """An analyst's saved draft of a process and what the deploy gate says about it."""
+
+    id: int
+    process_key: str
+    base_version: int | None
+    problems: tuple[Any, ...]  # engine.errors.Reason
+    comment: str
+    saved_by: str
+    saved_at: datetime
+    deployed_version: int | None
+
+    @property
+    def deployable(self) -> bool:
+        """Whether the draft passed the gate and was not deployed yet."""
+        return not self.problems and self.deployed_version is None
 
 
 @dataclass(frozen=True)
@@ -234,3 +254,114 @@ class SweepResult:
     warnings: int
     escalations: int
     sent: tuple[SentNotice, ...] = ()
+
+
+@dataclass(frozen=True)
+class ApplicationImpact:
+    """How one recorded application would have run on a draft diagram."""
+
+    app_no: str
+    status: str
+    path_before: tuple[str, ...]  # user tasks completed, in order, as recorded
+    path_after: tuple[str, ...]  # the same inputs replayed on the draft
+    changed: bool
+    skipped_nodes: tuple[str, ...]  # recorded user tasks the draft does not reach
+    new_nodes: tuple[str, ...]  # user tasks the draft asks for that the history never completed
+    saved_hours: float  # recorded ready→completed hours of the skipped tasks, loop repetitions included
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class NodeImpact:
+    """A node the draft removes or bypasses, with the time the recorded applications spent in it."""
+
+    node_id: str
+    name: str
+    applications: int  # applications whose history passed it
+    mean_hours: float  # per such application
+    total_hours: float
+
+
+@dataclass(frozen=True)
+class ImpactReport:
+    """What deploying a draft would change for the applications of the current version."""
+
+    process_key: str
+    base_version: int
+    applications: tuple[ApplicationImpact, ...]
+    changed_count: int
+    unchanged_count: int
+    node_summary: tuple[NodeImpact, ...]
+    summary: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class NodeChange:
+    """A node added, removed or changed between two versions of a process."""
+
+    node_id: str
+    name: str
+    kind: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class FlowChange:
+    """A sequence flow added, removed, re-pointed or given another condition between two versions."""
+
+    flow_id: str
+    source: str
+    target: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class VersionDiff:
+    """What changed from one deployed version of a process to another, node by node and flow by flow."""
+
+    process_key: str
+    from_version: int
+    to_version: int
+    added: tuple[NodeChange, ...]
+    removed: tuple[NodeChange, ...]
+    changed: tuple[NodeChange, ...]
+    rerouted: tuple[FlowChange, ...]
+    summary: tuple[str, ...]  # the whole diff in Chinese sentences
+
+
+@dataclass(frozen=True)
+class InstanceVerdict:
+    """Whether one running application can move to a newer version without losing or repeating work."""
+
+    app_no: str
+    from_version: int
+    safe: bool
+    reason: str
+    waiting_at: tuple[str, ...]  # node ids of its open tasks
+
+
+@dataclass(frozen=True)
+class MigrationPlan:
+    """The verdict for every application that a migration to ``to_version`` would concern."""
+
+    process_key: str
+    to_version: int
+    verdicts: tuple[InstanceVerdict, ...]
+
+    @property
+    def safe(self) -> tuple[InstanceVerdict, ...]:
+        """The applications that can be migrated."""
+        return tuple(v for v in self.verdicts if v.safe)
+
+    @property
+    def unsafe(self) -> tuple[InstanceVerdict, ...]:
+        """The applications that stay and finish on their version."""
+        return tuple(v for v in self.verdicts if not v.safe)
+
+
+@dataclass(frozen=True)
+class MigrationResult:
+    """Which applications moved to the new version, and which stayed (with the reason)."""
+
+    migrated: tuple[str, ...]
+    skipped: tuple[InstanceVerdict, ...]

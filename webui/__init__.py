@@ -28,6 +28,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, engine: Engine | None
 
     from . import api, applications, audit, auth, documents, errors, tasks, vendor
     from . import exports, notices, public, supervision
+    from . import modeller
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(tasks.bp)
@@ -39,6 +40,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, engine: Engine | None
     app.register_blueprint(notices.bp)
     app.register_blueprint(public.bp)
     app.register_blueprint(vendor.bp)
+    app.register_blueprint(modeller.bp)
     csrf.exempt(api.bp)  # token-authenticated: no cookies, so no cross-site forgery to guard against
     app.register_blueprint(api.bp)
     errors.register(app)

@@ -518,3 +518,57 @@ def calendar_import(ctx: click.Context, file: str, by: str) -> None:
     status = _engine(ctx).import_calendar(schedule, by)
     count = len(schedule.get("days") or [])
     click.echo(f"已录入 {status.year} 年放假安排 {count} 天（{by}）；{status.year} 年工作日历已确认")
+
+
+# ----------------------------------------------------------------------------- versions (版本差异与迁移)
+
+
+@main.command("diff")
+@click.argument("process", type=click.Choice(["hv", "lv", "pv"]))
+@click.argument("from_version", type=click.IntRange(1))
+@click.argument("to_version", type=click.IntRange(1))
+@click.pass_context
+def diff_versions(ctx: click.Context, process: str, from_version: int, to_version: int) -> None:
+    """Show what changed in PROCESS from version FROM_VERSION to TO_VERSION."""
+    diff = _engine(ctx).version_diff(process, from_version, to_version)
+    click.echo(f"流程 {process} 第 {from_version} 版 → 第 {to_version} 版：删除 {len(diff.removed)} 个节点，"
+               f"新增 {len(diff.added)} 个，改动 {len(diff.changed)} 个，顺序流变化 {len(diff.rerouted)} 处")
+    for sentence in diff.summary:
+        click.echo(f"  {sentence}")
+
+
+@main.command("migrate")
+@click.argument("process", type=click.Choice(["hv", "lv", "pv"]))
+@click.option("--to", "to_version", required=True, type=click.IntRange(1), help="迁移到的版本号")
+@click.option("--app", "app_nos", multiple=True, help="只迁移这些申请（可多次给出；默认为较旧版本上所有办理中的申请）")
+@click.option("--dry-run", is_flag=True, help="只判断能否迁移，不做任何改动")
+@click.option("--as", "user", default="analyst", show_default=True, help="操作人（记入审计）")
+@click.pass_context
+def migrate(ctx: click.Context, process: str, to_version: int, app_nos: tuple[str, ...], dry_run: bool,
+            user: str) -> None:
+    """Move running applications of PROCESS to version --to where that loses and repeats no work."""
+    engine = _engine(ctx)
+    plan = engine.migration_plan(process, to_version, app_nos or None)
+    if not plan.verdicts:
+        click.echo(f"没有需要迁移到流程 {process} 第 {to_version} 版的申请")
+        return
+    if dry_run:
+        click.echo(f"迁移到流程 {process} 第 {to_version} 版（试算，不做任何改动）：")
+        for v in plan.verdicts:
+            where = "、".join(v.waiting_at) or "-"
+            click.echo(f"  {v.app_no}  第 {v.from_version} 版  {'可以迁移' if v.safe else '不能迁移'}  待办 {where}  {v.reason}")
+        click.echo(f"共 {len(plan.verdicts)} 个申请：可以迁移 {len(plan.safe)} 个，不能迁移 {len(plan.unsafe)} 个")
+        return
+
+    def report(done: int, total: int) -> None:
+        if done % max(1, total // 20) == 0 or done == total:
+            click.echo(f"迁移 {done}/{total} 个申请", err=True)
+
+    result = engine.migrate(plan, user, report)
+    for app_no in result.migrated:
+        click.echo(f"  {app_no}  已迁移到第 {to_version} 版")
+    for v in result.skipped:
+        click.echo(f"  {v.app_no}  未迁移，仍在第 {v.from_version} 版办理：{v.reason}")
+    click.echo(f"共 {len(plan.verdicts)} 个申请：已迁移 {len(result.migrated)} 个，未迁移 {len(result.skipped)} 个")
+    if not result.migrated:
+        sys.exit(1)

@@ -1,0 +1,243 @@
+"""The analysts' pages: versions and drafts, the XML the modeller loads, save → problems → deploy, the
+version diff, the impact preview and the migration of running applications."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine import Engine
+from tests.conftest import PROCESSES, Staff
+
+HV = (PROCESSES / "hv.bpmn").read_text(encoding="utf-8")
+
+
+def json_post(user: Staff, url: str, body: dict[str, Any]) -> Any:
+    """POST JSON the way the modeller page does: the CSRF token in the X-CSRFToken header."""
+    return user.client.post(url, json=body, headers={"X-CSRFToken": user.csrf_token()})
+
+
+REFORM = (Path(__file__).resolve().parents[1] / "engine" / "fixtures" / "hv_reform.bpmn").read_text(encoding="utf-8")
+"""hv after the reform: 设计文件审查 and 中间检查 (with their send-backs) removed for every customer."""
+
+
+def with_unknown_operator(xml: str) -> str:
+    changed = xml.replace('serviceTaskOperator id="select_survey_mode"', 'serviceTaskOperator id="no_such_rule"')
+    assert changed != xml
+    return changed
+
+
+def with_script_task(xml: str) -> str:
+    changed = re.sub(r'<bpmn:serviceTask id="hv_select_survey_mode"(.*?)</bpmn:serviceTask>',
+                     '<bpmn:scriptTask id="hv_select_survey_mode" name="确定勘查方式" scriptFormat="python">'
+                     '<bpmn:incoming>hv_f_assigned</bpmn:incoming><bpmn:outgoing>hv_f_mode_selected</bpmn:outgoing>'
+                     '<bpmn:script>survey_mode = "solo"</bpmn:script></bpmn:scriptTask>', xml, flags=re.DOTALL)
+    assert changed != xml
+    return changed
+
+
+@pytest.fixture
+def analyst(staff: Callable[[str], Staff]) -> Staff:
+    return staff("analyst")
+
+
+def test_only_analysts_edit_and_marketing_only_reads(staff: Callable[[str], Staff]) -> None:
+    frontdesk, marketing = staff("frontdesk"), staff("marketing")
+    for url in ("/modeller/", "/modeller/hv/edit", "/modeller/hv/xml?version=1", "/modeller/hv/diff?from=1&to=1"):
+        assert frontdesk.get(url).status_code == 403, url
+    assert frontdesk.post("/modeller/drafts/1/deploy").status_code == 403
+    assert json_post(frontdesk, "/modeller/hv/drafts", {"xml": HV}).status_code == 403
+    assert marketing.get("/modeller/").status_code == 200
+    assert marketing.get("/modeller/hv/xml?version=1").status_code == 200
+    assert marketing.get("/modeller/hv/edit").status_code == 403
+    assert json_post(marketing, "/modeller/hv/drafts", {"xml": HV}).status_code == 403
+    assert marketing.get("/modeller/hv/migrate").status_code == 403
+
+
+def test_anonymous_visitors_are_sent_to_login(client: Staff) -> None:
+    response = client.get("/modeller/")
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+def test_list_shows_versions_with_running_applications(analyst: Staff, engine: Engine,
+                                                       scenarios: dict[str, Any]) -> None:
+    engine.start("hv", scenarios["hv_solo"].start, "frontdesk")
+    engine.start("hv", scenarios["hv_team"].start, "frontdesk")
+    page = analyst.get("/modeller/").get_data(as_text=True)
+    assert "流程设计" in page  # the nav link
+    hv = page[page.index('id="process-hv"'):page.index('id="process-lv"')]
+    row = re.search(r'<tr data-version="1">(.*?)</tr>', hv, re.DOTALL)
+    assert row, hv
+    assert '<td class="running">2</td>' in row.group(1)
+    assert "随系统发布的流程" in row.group(1)
+    assert "/modeller/hv/edit?version=1" in hv
+
+
+def test_nav_link_only_for_analysts(staff: Callable[[str], Staff]) -> None:
+    assert "流程设计" in staff("analyst").get("/modeller/").get_data(as_text=True)
+    assert "/modeller/" not in staff("frontdesk").get("/").get_data(as_text=True)
+
+
+def test_xml_endpoint_returns_the_version_xml(analyst: Staff, engine: Engine) -> None:
+    response = analyst.get("/modeller/hv/xml?version=1")
+    assert response.status_code == 200
+    assert response.mimetype == "application/xml"
+    assert response.get_data(as_text=True) == engine.version_xml("hv", 1)
+    assert analyst.get("/modeller/hv/xml?version=99").status_code == 404
+    assert analyst.get("/modeller/nope/xml").status_code == 404
+
+
+def test_edit_page_passes_forms_operators_and_roles_as_data(analyst: Staff) -> None:
+    page = analyst.get("/modeller/hv/edit?version=1").get_data(as_text=True)
+    assert "bpmn-modeler.production.min.js" in page
+    match = re.search(r'data-config="([^"]+)"', page)
+    assert match
+    config = json.loads(html.unescape(match.group(1)))
+    assert config["xmlUrl"] == "/modeller/hv/xml?version=1"
+    assert "hv_mid_inspection.json" in config["forms"]
+    assert {"name": "select_survey_mode", "title": "确定勘查方式"}.items() <= next(
+        o for o in config["operators"] if o["name"] == "select_survey_mode").items()
+    assert "客户经理" in config["roles"]
+    assert re.findall(r"<script(?![^>]*\bsrc=)", page) == []  # no inline scripts: data rides on data-*
+
+
+def test_saving_a_good_draft_then_deploying_makes_a_new_version(analyst: Staff, engine: Engine) -> None:
+    response = json_post(analyst, "/modeller/hv/drafts", {"xml": REFORM, "comment": "取消中间检查"})
+    assert response.status_code == 200, response.get_data(as_text=True)
+    body = response.get_json()
+    assert body["problems"] == [] and body["deployable"] is True
+    draft_id = body["draft_id"]
+    assert engine.draft(draft_id)[0].comment == "取消中间检查"
+    listing = analyst.get("/modeller/").get_data(as_text=True)
+    assert f'data-draft="{draft_id}"' in listing
+
+    deployed = json_post(analyst, f"/modeller/drafts/{draft_id}/deploy", {"comment": "改革：普通10kV取消中间检查"})
+    assert deployed.status_code == 200, deployed.get_data(as_text=True)
+    assert deployed.get_json()["version"] == 2
+    newest = engine.versions("hv")[0]
+    assert (newest.version, newest.deployed_by, newest.comment) == (2, "analyst", "改革：普通10kV取消中间检查")
+    assert 'id="hv_mid_inspection"' not in engine.version_xml("hv", 2)
+    # the deployed draft is kept; deploying it again is a conflict
+    assert json_post(analyst, f"/modeller/drafts/{draft_id}/deploy", {}).status_code == 409
+
+
+def test_deploy_by_form_redirects_to_the_list(analyst: Staff, engine: Engine) -> None:
+    draft_id = json_post(analyst, "/modeller/hv/drafts", {"xml": REFORM}).get_json()["draft_id"]
+    response = analyst.post(f"/modeller/drafts/{draft_id}/deploy", {"comment": "表单部署"})
+    assert response.status_code == 302 and response.headers["Location"].endswith("/modeller/")
+    assert engine.versions("hv")[0].comment == "表单部署"
+
+
+@pytest.mark.parametrize("broken, code", [(with_unknown_operator, "unknown_operator"), (with_script_task, "forbidden")])
+def test_a_draft_with_problems_is_kept_and_deploy_is_refused(analyst: Staff, engine: Engine,
+                                                              broken: Callable[[str], str], code: str) -> None:
+    response = json_post(analyst, "/modeller/hv/drafts", {"xml": broken(HV)})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["deployable"] is False
+    problem = next(p for p in body["problems"] if p["code"] == code)
+    assert problem["element_id"] == "hv_select_survey_mode"
+    assert re.search(r"[\u4e00-\u9fff]", problem["message"])  # a Chinese message
+    refused = json_post(analyst, f"/modeller/drafts/{body['draft_id']}/deploy", {})
+    assert refused.status_code == 400
+    reasons = refused.get_json()["error"]["problems"]
+    assert any(r["element_id"] == "hv_select_survey_mode" for r in reasons)
+    by_form = analyst.post(f"/modeller/drafts/{body['draft_id']}/deploy", {})
+    assert by_form.status_code == 400 and "hv_select_survey_mode" in by_form.get_data(as_text=True)
+    assert [v.version for v in engine.versions("hv")] == [1]
+
+
+def test_saving_again_updates_the_same_draft(analyst: Staff, engine: Engine) -> None:
+    first = json_post(analyst, "/modeller/hv/drafts", {"xml": with_unknown_operator(HV)}).get_json()
+    second = json_post(analyst, "/modeller/hv/drafts",
+                       {"xml": REFORM, "draft_id": first["draft_id"]}).get_json()
+    assert second["draft_id"] == first["draft_id"] and second["deployable"] is True
+    assert len(engine.drafts("hv")) == 1
+
+
+def test_save_without_csrf_token_is_refused(analyst: Staff) -> None:
+    response = analyst.client.post("/modeller/hv/drafts", json={"xml": HV})
+    assert response.status_code == 400
+
+
+def test_draft_xml_and_edit_page(analyst: Staff) -> None:
+    draft_id = json_post(analyst, "/modeller/hv/drafts", {"xml": with_unknown_operator(HV)}).get_json()["draft_id"]
+    assert "no_such_rule" in analyst.get(f"/modeller/hv/xml?draft={draft_id}").get_data(as_text=True)
+    page = analyst.get(f"/modeller/hv/edit?draft={draft_id}").get_data(as_text=True)
+    assert "unknown_operator" in page  # the stored problems are handed to the page
+    assert analyst.get(f"/modeller/lv/edit?draft={draft_id}").status_code == 404
+
+
+def test_diff_page_shows_the_summary(analyst: Staff, staff: Callable[[str], Staff], engine: Engine) -> None:
+    draft = engine.save_draft("hv", REFORM.encode(), "analyst")
+    engine.deploy_draft(draft.id, "analyst", "取消中间检查")
+    if not hasattr(Engine, "version_diff"):
+        pytest.skip("Engine.version_diff not built yet")
+    diff = engine.version_diff("hv", 1, 2)
+    assert diff.summary
+    for user in (analyst, staff("marketing")):
+        page = user.get("/modeller/hv/diff?from=1&to=2").get_data(as_text=True)
+        for sentence in diff.summary:
+            assert str(sentence).replace('"', "&#34;") in page or str(sentence) in page
+        assert 'data-xml-url="/modeller/hv/xml?version=1"' in page
+        assert 'data-xml-url="/modeller/hv/xml?version=2"' in page
+
+
+def test_impact_page_renders(analyst: Staff, engine: Engine, scenarios: dict[str, Any]) -> None:
+    engine.start("hv", scenarios["hv_solo"].start, "frontdesk")
+    draft_id = json_post(analyst, "/modeller/hv/drafts", {"xml": REFORM}).get_json()["draft_id"]
+    response = analyst.get(f"/modeller/drafts/{draft_id}/impact")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    report = engine.impact_preview("hv", REFORM.encode())
+    assert report.applications
+    for sentence in report.summary:
+        assert sentence in page
+    for app in report.applications:
+        assert f'data-app-no="{app.app_no}"' in page
+
+
+def test_impact_of_a_broken_draft_lists_its_problems(analyst: Staff) -> None:
+    draft_id = json_post(analyst, "/modeller/hv/drafts", {"xml": with_unknown_operator(HV)}).get_json()["draft_id"]
+    page = analyst.get(f"/modeller/drafts/{draft_id}/impact").get_data(as_text=True)
+    assert "未通过校验" in page and "no_such_rule" in page
+
+
+def test_migrate_pages(analyst: Staff, engine: Engine, scenarios: dict[str, Any]) -> None:
+    started = engine.start("hv", scenarios["hv_solo"].start, "frontdesk")
+    draft = engine.save_draft("hv", REFORM.encode(), "analyst")
+    engine.deploy_draft(draft.id, "analyst")
+    page = analyst.get("/modeller/hv/migrate?to=2")
+    assert page.status_code == 200 and "迁移" in page.get_data(as_text=True)
+    if not hasattr(Engine, "migration_plan"):
+        pytest.skip("Engine.migration_plan not built yet")
+    app_no = started.app_no
+    plan_page = analyst.post("/modeller/hv/migrate/plan", {"to": "2", "status": "running", "app_nos": ""})
+    assert plan_page.status_code == 200
+    text = plan_page.get_data(as_text=True)
+    assert f'data-app-no="{app_no}"' in text
+    plan = engine.migration_plan("hv", 2)
+    if not hasattr(Engine, "migrate"):
+        pytest.skip("Engine.migrate not built yet")
+    run = analyst.post("/modeller/hv/migrate/run", {"to": "2", "app_nos": app_no})
+    assert run.status_code == 200 and run.mimetype == "application/x-ndjson"
+    lines = [json.loads(line) for line in run.get_data(as_text=True).splitlines() if line.strip()]
+    assert lines[0]["done"] == 0
+    result = lines[-1]["result"]
+    safe = {v.app_no for v in plan.safe}
+    assert set(result["migrated"]) == safe & {app_no}
+    if app_no in safe:
+        assert engine.application(app_no).version == 2
+    else:
+        assert engine.application(app_no).version == 1 and result["skipped"]
+
+
+def test_unknown_draft_is_404(analyst: Staff) -> None:
+    assert analyst.get("/modeller/drafts/999/impact").status_code == 404
+    assert json_post(analyst, "/modeller/drafts/999/deploy", {}).status_code == 404

@@ -1,0 +1,408 @@
+"""The process analysts' pages (流程设计): edit a diagram, save drafts, deploy, compare versions, preview the
+impact of a draft and move running applications to a new version.
+
+The modeller itself is bpmn-js in the browser (``static/modeller.js``); this blueprint only serves the XML,
+the choices its side panel offers (forms, operators, roles) and turns each action into one engine call.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from engine import (
+    ROLES,
+    BaozhuangError,
+    DiagramRejected,
+    DraftInfo,
+    Engine,
+    InvalidInput,
+    MigrationPlan,
+    NotFound,
+    Reason,
+    VersionInfo,
+)
+
+from . import engine_of
+from .applications import STATUSES, VARIANTS
+from .auth import current_user, roles_required
+
+bp = Blueprint("modeller", __name__, url_prefix="/modeller")
+
+ANALYST = ("analyst",)
+READERS = ("analyst", "marketing")
+"""营销部 may read the versions and their differences; only 流程分析员 edits, deploys and migrates."""
+
+MAX_COMMENT = 500
+
+
+def _process(process_key: str) -> str:
+    if process_key not in VARIANTS:
+        raise NotFound(f"没有这个流程：{process_key}（hv、lv 或 pv）")
+    return process_key
+
+
+def _int_arg(name: str, label: str, source: Mapping[str, Any] | None = None) -> int | None:
+    raw = (source if source is not None else request.args).get(name)
+    text = str(raw).strip() if raw is not None else ""
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise InvalidInput(f"{label}“{text}”不是整数") from None
+
+
+def problem_dicts(problems: tuple[Any, ...]) -> list[dict[str, Any]]:
+    """Deploy-gate reasons as JSON for the page's overlays and list."""
+    out = []
+    for r in problems:
+        reason = r if isinstance(r, Reason) else Reason(str(r[0]), str(r[1]), r[2] if len(r) > 2 else None)
+        out.append({"code": reason.code, "message": reason.message, "element_id": reason.element_id})
+    return out
+
+
+# ----------------------------------------------------------------------------- the list
+
+
+@dataclass(frozen=True)
+class ProcessOverview:
+    """One process on the list page: its versions and the analysts' drafts."""
+
+    key: str
+    title: str
+    versions: list[VersionInfo]
+    drafts: list[DraftInfo]
+
+    @property
+    def newest(self) -> VersionInfo | None:
+        """The newest deployed version (versions come newest first)."""
+        return self.versions[0] if self.versions else None
+
+
+@bp.route("/")
+@roles_required(*READERS)
+def index() -> Any:
+    """Every process with its versions (and the applications still on each) and its drafts."""
+    engine = engine_of(current_app)
+    overviews = [ProcessOverview(key, f"{title}业扩报装", engine.versions(key), engine.drafts(key))
+                 for key, title in VARIANTS.items()]
+    people = {u.username: u.display_name for u in engine.users()}
+    return render_template("modeller/index.html", overviews=overviews, people=people,
+                           may_edit="analyst" in current_user().roles)
+
+
+# ----------------------------------------------------------------------------- the modeller
+
+
+@bp.route("/<process_key>/xml")
+@roles_required(*READERS)
+def xml(process_key: str) -> Any:
+    """The XML of a version (``?version=N``, default the newest) or of a draft (``?draft=ID``, analysts)."""
+    engine = engine_of(current_app)
+    _process(process_key)
+    draft_id = _int_arg("draft", "草稿编号")
+    if draft_id is not None:
+        if "analyst" not in current_user().roles:
+            return render_template("error.html", status=403, title="您没有权限进行此操作",
+                                   message="只有流程分析员可以查看草稿", fields={}, reasons=[]), 403
+        info, text = engine.draft(draft_id)
+        if info.process_key != process_key:
+            raise NotFound(f"草稿 {draft_id} 不属于流程 {process_key}")
+    else:
+        version = _int_arg("version", "版本号")
+        if version is None:
+            newest = engine.latest_version(process_key)
+            if newest is None:
+                raise NotFound(f"流程 {process_key} 尚未部署")
+            version = newest.version
+        text = engine.version_xml(process_key, version)
+    response = Response(text, mimetype="application/xml")
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _forms(engine: Engine) -> list[str]:
+    return sorted(p.name for p in (engine.config.processes_dir / "forms").glob("*.json"))
+
+
+@bp.route("/<process_key>/edit")
+@roles_required(*ANALYST)
+def edit(process_key: str) -> Any:
+    """The modeller on a version (``?version=N``, default the newest) or a draft (``?draft=ID``)."""
+    engine = engine_of(current_app)
+    _process(process_key)
+    draft_id = _int_arg("draft", "草稿编号")
+    draft: DraftInfo | None = None
+    version = _int_arg("version", "版本号")
+    if draft_id is not None:
+        draft, _ = engine.draft(draft_id)
+        if draft.process_key != process_key:
+            raise NotFound(f"草稿 {draft_id} 不属于流程 {process_key}")
+        xml_url = url_for(".xml", process_key=process_key, draft=draft_id)
+    else:
+        if version is None:
+            newest = engine.latest_version(process_key)
+            if newest is None:
+                raise NotFound(f"流程 {process_key} 尚未部署")
+            version = newest.version
+        engine.version_xml(process_key, version)  # 404 for a version that does not exist
+        xml_url = url_for(".xml", process_key=process_key, version=version)
+    operators = [{"name": name, "title": str(getattr(op, "title", name)),
+                  "params": [*getattr(op, "required", ()), *getattr(op, "optional", ())],
+                  "required": list(getattr(op, "required", ()))}
+                 for name, op in engine.registry.items()]
+    config = {
+        "process": process_key,
+        "xmlUrl": xml_url,
+        "moddleUrl": url_for("static", filename="spiffworkflow-moddle.json"),
+        "saveUrl": url_for(".save", process_key=process_key),
+        "deployUrl": url_for(".deploy", draft_id=0).replace("/0/", "/{id}/"),
+        "impactUrl": url_for(".impact", draft_id=0).replace("/0/", "/{id}/"),
+        "editUrl": url_for(".edit", process_key=process_key),
+        "draftId": draft.id if draft else None,
+        "problems": problem_dicts(draft.problems) if draft else [],
+        "deployable": bool(draft and draft.deployable),
+        "deployedVersion": draft.deployed_version if draft else None,
+        "forms": _forms(engine),
+        "operators": operators,
+        "roles": list(ROLES.values()),
+    }
+    return render_template("modeller/edit.html", process_key=process_key, title=VARIANTS[process_key],
+                           draft=draft, version=version, config=json.dumps(config, ensure_ascii=False))
+
+
+def _payload() -> Mapping[str, Any]:
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise InvalidInput("请求内容应为 JSON 对象")
+        return body
+    return request.form
+
+
+def _comment(body: Mapping[str, Any]) -> str:
+    comment = str(body.get("comment") or "").strip()
+    if len(comment) > MAX_COMMENT:
+        raise InvalidInput(f"说明最多 {MAX_COMMENT} 个字")
+    return comment
+
+
+@bp.route("/<process_key>/drafts", methods=["POST"])
+@roles_required(*ANALYST)
+def save(process_key: str) -> Any:
+    """Keep the edited diagram as a draft; answer with every problem the deploy gate finds."""
+    _process(process_key)
+    body = _payload()
+    xml_text = body.get("xml")
+    if not isinstance(xml_text, str) or not xml_text.strip():
+        raise InvalidInput("没有收到流程图（xml）")
+    draft_id = _int_arg("draft_id", "草稿编号", body)
+    info = engine_of(current_app).save_draft(process_key, xml_text.encode("utf-8"), current_user().username,
+                                             _comment(body), draft_id)
+    return jsonify({"draft_id": info.id, "problems": problem_dicts(info.problems), "deployable": info.deployable,
+                    "saved_at": info.saved_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    "edit_url": url_for(".edit", process_key=process_key, draft=info.id),
+                    "impact_url": url_for(".impact", draft_id=info.id)})
+
+
+@bp.route("/drafts/<int:draft_id>/deploy", methods=["POST"])
+@roles_required(*ANALYST)
+def deploy(draft_id: int) -> Any:
+    """Deploy a draft that passes the gate as the process's next version (400 with the reasons otherwise)."""
+    body = _payload()
+    engine = engine_of(current_app)
+    try:
+        version = engine.deploy_draft(draft_id, current_user().username, _comment(body))
+    except DiagramRejected as exc:
+        if not request.is_json:
+            raise
+        reasons = [{"code": r.code, "message": r.message, "element_id": r.element_id} for r in exc.reasons]
+        return jsonify({"error": {"status": 400, "message": exc.message, "problems": reasons}}), 400
+    message = f"已部署 {VARIANTS.get(version.process_key, version.process_key)}流程第 {version.version} 版"
+    if request.is_json:
+        return jsonify({"process_key": version.process_key, "version": version.version, "message": message,
+                        "index_url": url_for(".index")})
+    flash(message, "success")
+    return redirect(url_for(".index"))
+
+
+# ----------------------------------------------------------------------------- versions compared
+
+
+@bp.route("/<process_key>/diff")
+@roles_required(*READERS)
+def diff(process_key: str) -> Any:
+    """Two versions: what changed in words, and side by side with the changes marked."""
+    engine = engine_of(current_app)
+    _process(process_key)
+    versions = engine.versions(process_key)
+    if not versions:
+        raise NotFound(f"流程 {process_key} 尚未部署")
+    to_version = _int_arg("to", "目标版本") or versions[0].version
+    from_version = _int_arg("from", "起始版本") or max(1, to_version - 1)
+    known = {v.version for v in versions}
+    for v in (from_version, to_version):
+        if v not in known:
+            raise NotFound(f"流程 {process_key} 没有第 {v} 版")
+    result = engine.version_diff(process_key, from_version, to_version)
+    markers = {"added": [c.node_id for c in result.added], "removed": [c.node_id for c in result.removed],
+               "changed": [c.node_id for c in result.changed]}
+    for flow in result.rerouted:  # the detail starts with 新增： or 删除： for a flow that only one side has
+        kind = "added" if flow.detail.startswith("新增") else "removed" if flow.detail.startswith("删除") else "changed"
+        markers[kind].append(flow.flow_id)
+    return render_template("modeller/diff.html", process_key=process_key, title=VARIANTS[process_key],
+                           versions=versions, from_version=from_version, to_version=to_version, diff=result,
+                           markers=json.dumps(markers, ensure_ascii=False),
+                           from_url=url_for(".xml", process_key=process_key, version=from_version),
+                           to_url=url_for(".xml", process_key=process_key, version=to_version))
+
+
+# ----------------------------------------------------------------------------- impact of a draft
+
+
+@bp.route("/drafts/<int:draft_id>/impact")
+@roles_required(*ANALYST)
+def impact(draft_id: int) -> Any:
+    """Replay the current version's applications on the draft: whose path changes, the hours saved."""
+    engine = engine_of(current_app)
+    draft, xml_text = engine.draft(draft_id)
+    report = None
+    problems: list[str] = []
+    try:
+        report = engine.impact_preview(draft.process_key, xml_text.encode("utf-8"))
+    except DiagramRejected as exc:
+        problems = [str(r) for r in exc.reasons]
+    names = _node_names(engine, draft.process_key, xml_text if report is not None else None)
+    return render_template("modeller/impact.html", draft=draft, report=report, problems=problems, names=names,
+                           title=VARIANTS.get(draft.process_key, draft.process_key), statuses=STATUSES)
+
+
+def _node_names(engine: Engine, process_key: str, draft_xml: str | None) -> dict[str, str]:
+    """Node id → name from the newest version and the draft when it passed the gate (the draft's names win)."""
+    from .applications import diagram_names
+
+    names: dict[str, str] = {}
+    newest = engine.latest_version(process_key)
+    if newest is not None:
+        names.update(diagram_names(engine.version_xml(process_key, newest.version)).nodes)
+    if draft_xml is not None:
+        names.update(diagram_names(draft_xml).nodes)
+    return names
+
+
+# ----------------------------------------------------------------------------- migration
+
+
+def _migration_target(engine: Engine, process_key: str, source: Mapping[str, Any]) -> int:
+    _process(process_key)
+    newest = engine.latest_version(process_key)
+    if newest is None:
+        raise NotFound(f"流程 {process_key} 尚未部署")
+    to_version = _int_arg("to", "目标版本", source) or newest.version
+    engine.version_xml(process_key, to_version)  # 404 for an unknown version
+    return to_version
+
+
+@dataclass(frozen=True)
+class Choice:
+    """Which applications the analyst asked about: typed numbers, else every one with a status."""
+
+    app_nos: list[str] | None
+    status: str
+
+
+def _choice(source: Mapping[str, Any]) -> Choice:
+    text = str(source.get("app_nos") or "")
+    typed = [part for part in text.replace("，", ",").replace(",", " ").split() if part]
+    status = str(source.get("status") or "running")
+    if status not in ("running", "error"):
+        raise InvalidInput(f"只能迁移在办或异常的申请，不能按状态“{status}”筛选")
+    return Choice(typed or None, status)
+
+
+def _migrate_page(process_key: str, to_version: int, plan: MigrationPlan | None, chosen: Mapping[str, Any]) -> Any:
+    engine = engine_of(current_app)
+    return render_template("modeller/migrate.html", process_key=process_key, title=VARIANTS[process_key],
+                           versions=engine.versions(process_key), to_version=to_version, plan=plan,
+                           statuses={k: STATUSES[k] for k in ("running", "error")}, chosen=chosen,
+                           names=_node_names(engine, process_key, None) if plan is not None else {})
+
+
+@bp.route("/<process_key>/migrate")
+@roles_required(*ANALYST)
+def migrate(process_key: str) -> Any:
+    """Choose which running applications to move to a version."""
+    to_version = _migration_target(engine_of(current_app), process_key, request.args)
+    return _migrate_page(process_key, to_version, None, {})
+
+
+@bp.route("/<process_key>/migrate/plan", methods=["POST"])
+@roles_required(*ANALYST)
+def migrate_plan(process_key: str) -> Any:
+    """The dry run: every chosen application, safe to move or not, and why."""
+    engine = engine_of(current_app)
+    to_version = _migration_target(engine, process_key, request.form)
+    choice = _choice(request.form)
+    plan = engine.migration_plan(process_key, to_version, choice.app_nos, status=choice.status)
+    return _migrate_page(process_key, to_version, plan, request.form)
+
+
+@bp.route("/<process_key>/migrate/run", methods=["POST"])
+@roles_required(*ANALYST)
+def migrate_run(process_key: str) -> Any:
+    """Migrate the safe applications of a fresh plan, streaming NDJSON progress lines and then the result."""
+    engine = engine_of(current_app)
+    body = _payload()
+    to_version = _migration_target(engine, process_key, body)
+    choice = _choice(body)
+    # The plan is made again now: what was safe when the analyst looked may have moved on since.
+    plan = engine.migration_plan(process_key, to_version, choice.app_nos, status=choice.status)
+    by = current_user().username
+    log = current_app.logger
+    lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
+
+    def progress(done: int, total: int) -> None:
+        lines.put({"done": done, "total": total, "app_no": plan.verdicts[done - 1].app_no})
+
+    def work() -> None:
+        try:
+            result = engine.migrate(plan, by, progress=progress)
+            lines.put({"result": {"migrated": list(result.migrated),
+                                  "skipped": [{"app_no": v.app_no, "reason": v.reason} for v in result.skipped]}})
+        except BaozhuangError as exc:
+            lines.put({"error": exc.message})
+        except Exception:  # the request has answered already: the page gets a last line, the log the cause
+            log.exception("migration of %s to version %s failed", process_key, to_version)
+            lines.put({"error": "迁移中断，系统已记录，请联系管理员"})
+        finally:
+            lines.put(None)
+
+    def stream() -> Iterator[str]:
+        yield json.dumps({"done": 0, "total": len(plan.verdicts), "app_no": ""}) + "\n"
+        worker = threading.Thread(target=work, name="baozhuang-migrate", daemon=True)
+        worker.start()
+        while (line := lines.get()) is not None:
+            yield json.dumps(line, ensure_ascii=False) + "\n"
+        worker.join()
+
+    response = Response(stream(), mimetype="application/x-ndjson")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Accel-Buffering"] = "no"
+    return response
