@@ -68,14 +68,11 @@ def date_arg(name: str, problems: list[str], label: str) -> date | None:
         return None
 
 
-@bp.route("/")
-@login_required
-def index() -> Any:
-    """Search applications by number, customer, variant, status and date of acceptance."""
-    problems: list[str] = []
+def criteria_from_args(problems: list[str]) -> SearchCriteria:
+    """Search criteria from the query string (unknown variants/statuses ignored, bad dates reported)."""
     status = request.args.get("status", "")
     process_key = request.args.get("variant", "")
-    criteria = SearchCriteria(
+    return SearchCriteria(
         app_no=(request.args.get("app_no") or "").strip()[:32],
         customer=(request.args.get("customer") or "").strip()[:100],
         process_key=process_key if process_key in VARIANTS else "",
@@ -83,6 +80,14 @@ def index() -> Any:
         created_from=date_arg("created_from", problems, "受理起始日期"),
         created_to=date_arg("created_to", problems, "受理截止日期"),
     )
+
+
+@bp.route("/")
+@login_required
+def index() -> Any:
+    """Search applications by number, customer, variant, status and date of acceptance."""
+    problems: list[str] = []
+    criteria = criteria_from_args(problems)
     page_no = request.args.get("page", "1")
     page = search(engine_of(current_app), criteria, int(page_no) if page_no.isdigit() else 1)
     args = {k: v for k, v in request.args.items() if k != "page" and v}

@@ -16,12 +16,12 @@ from engine.forms import FormDefinition
 
 from . import engine_of
 from .applications import (
+    criteria_from_args,
     PER_PAGE,
     STATUSES,
     VARIANTS,
     SearchCriteria,
     data_sections,
-    date_arg,
     diagram_names,
 )
 from .auth import roles_required
@@ -57,16 +57,7 @@ def index() -> Any:
     """Search applications by number, customer, variant, acceptance date, status and who acted on them."""
     engine = engine_of(current_app)
     problems: list[str] = []
-    status = request.args.get("status", "")
-    process_key = request.args.get("variant", "")
-    criteria = SearchCriteria(
-        app_no=(request.args.get("app_no") or "").strip()[:32],
-        customer=(request.args.get("customer") or "").strip()[:100],
-        process_key=process_key if process_key in VARIANTS else "",
-        status=status if status in STATUSES else "",
-        created_from=date_arg("created_from", problems, "受理起始日期"),
-        created_to=date_arg("created_to", problems, "受理截止日期"),
-    )
+    criteria = criteria_from_args(problems)
     users = engine.users()
     actor = (request.args.get("actor") or "").strip()
     if actor and actor not in {u.username for u in users}:
