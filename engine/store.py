@@ -213,6 +213,16 @@ class Notification(Base):
     read_at: Mapped[datetime | None]
 
 
+class DashboardSnapshot(Base):
+    """The supervision dashboard's figures for one default view, computed by the worker (too slow live
+    at a province's size); the page reads them while they are fresh (see engine.supervision)."""
+
+    __tablename__ = "dashboard_snapshots"
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    generated_at: Mapped[datetime]
+    body: Mapped[str] = mapped_column(Text)
+
+
 class CalendarDay(Base):
     """A day of the official holiday schedule an administrator entered (a holiday or a make-up working day)."""
 

@@ -14,20 +14,21 @@ import math
 import statistics
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, case, func, or_, select
 
 from .service import Engine
-from .store import Application, AuditEvent, Notification, WorkItem
+from .store import Application, AuditEvent, DashboardSnapshot, Notification, WorkItem
 from .workdays import CalendarNotCovered, WorkingCalendar
 
 APPS = cast(Table, Application.__table__)
 ITEMS = cast(Table, WorkItem.__table__)
 EVENTS = cast(Table, AuditEvent.__table__)
 NOTIFICATIONS = cast(Table, Notification.__table__)
+SNAPSHOTS = cast(Table, DashboardSnapshot.__table__)
 
 MAX_PERIOD_DAYS = 400
 """The longest period a dashboard may ask for: the per-row queries below stay bounded."""
@@ -425,6 +426,102 @@ def dashboard(engine: Engine, period: Period, process_key: str | None = None,
         late_entries=late_entries(engine, period, late_limit, process_key), slowest=tuple(slowest))
 
 
+# ----------------------------------------------------------------------------- precomputed views
+
+SNAPSHOT_VARIANTS = ("", "hv", "lv", "pv")
+"""The default views the worker precomputes: the last :data:`SNAPSHOT_PERIOD_DAYS` days, all and each variant."""
+SNAPSHOT_PERIOD_DAYS = 90
+SNAPSHOT_LATE_LIMIT = timedelta(days=1)
+SNAPSHOT_MAX_AGE = timedelta(minutes=15)
+"""A precomputed view older than this is not shown: the page computes the figures itself."""
+SNAPSHOT_REFRESH_AFTER = timedelta(minutes=5)
+"""The worker recomputes the views when the newest is older than this."""
+
+
+def snapshot_key(period: Period, process_key: str | None, late_limit: timedelta) -> str:
+    """The key of a precomputed view: its period, variant and 体外循环 limit."""
+    return f"{period.first.isoformat()}/{period.last.isoformat()}/{process_key or '*'}/{late_limit.total_seconds():g}"
+
+
+def refresh_snapshots(engine: Engine, today: date | None = None, force: bool = False) -> int:
+    """Recompute the default views (the EXPENSIVE queries, once per view) and store them; returns how many
+    were written (none while the newest is younger than :data:`SNAPSHOT_REFRESH_AFTER`, unless forced)."""
+    now = engine.now()
+    period = Period.last_days(today or now.date(), SNAPSHOT_PERIOD_DAYS)
+    if not force:
+        with engine.store.reading() as s:
+            newest = s.connection().execute(select(func.max(SNAPSHOTS.c.generated_at))).scalar()
+        if newest is not None and now - newest < SNAPSHOT_REFRESH_AFTER:
+            return 0
+    written = 0
+    for variant in SNAPSHOT_VARIANTS:
+        figures = dashboard(engine, period, variant or None, SNAPSHOT_LATE_LIMIT)
+        key = snapshot_key(period, variant or None, SNAPSHOT_LATE_LIMIT)
+        body = json.dumps(_snapshot_json(figures), ensure_ascii=False, separators=(",", ":"))
+        with engine.store.transaction() as s:
+            conn = s.connection()
+            conn.execute(SNAPSHOTS.delete().where(SNAPSHOTS.c.key == key))
+            conn.execute(SNAPSHOTS.insert().values(key=key, generated_at=figures.generated_at, body=body))
+        written += 1
+    with engine.store.transaction() as s:  # views of earlier days are never asked for again
+        s.connection().execute(SNAPSHOTS.delete().where(SNAPSHOTS.c.generated_at < now - SNAPSHOT_MAX_AGE * 4))
+    return written
+
+
+def cached_dashboard(engine: Engine, period: Period, process_key: str | None = None,
+                     late_limit: timedelta = timedelta(days=1), max_age: timedelta = SNAPSHOT_MAX_AGE) -> Dashboard:
+    """The dashboard from the worker's precomputed view when there is a fresh one for exactly this period,
+    variant and limit (open tasks are always counted live: one GROUP BY); otherwise computed now."""
+    key = snapshot_key(period, process_key, late_limit)
+    with engine.store.reading() as s:
+        row = s.connection().execute(select(SNAPSHOTS.c.generated_at, SNAPSHOTS.c.body)
+                                     .where(SNAPSHOTS.c.key == key)).one_or_none()
+    if row is None or engine.now() - row.generated_at > max_age:
+        return dashboard(engine, period, process_key, late_limit)
+    figures = _snapshot_from_json(json.loads(row.body))
+    return replace(figures, open_nodes=tuple(open_tasks_by_due_state(engine, process_key)))
+
+
+def _snapshot_json(d: Dashboard) -> dict[str, Any]:
+    """A dashboard as JSON-ready values (dates, datetimes and the limit as text and seconds)."""
+    late = d.late_entries
+    return {
+        "period": [d.period.first.isoformat(), d.period.last.isoformat()], "process_key": d.process_key,
+        "generated_at": d.generated_at.isoformat(), "duration_unit": d.duration_unit,
+        "open_nodes": [[n.process_key, n.node_id, n.node_name, dict(n.counts)] for n in d.open_nodes],
+        "durations": [asdict(x) for x in d.durations], "on_time": [asdict(x) for x in d.on_time],
+        "end_to_end": [asdict(x) for x in d.end_to_end], "slowest": [asdict(x) for x in d.slowest],
+        "satisfaction": [d.satisfaction.count, d.satisfaction.average,
+                         [[k, v] for k, v in d.satisfaction.distribution.items()]],
+        "late_entries": {
+            "limit": late.limit.total_seconds(), "considered": late.considered, "office_share": late.office_share,
+            "late": [[e.app_no, e.process_key, e.created_by, e.first_contact_at.isoformat(), e.created_at.isoformat(),
+                      e.lag_hours] for e in late.late],
+            "acceptors": [asdict(a) for a in late.acceptors]},
+    }
+
+
+def _snapshot_from_json(body: Mapping[str, Any]) -> Dashboard:
+    """The inverse of :func:`_snapshot_json`."""
+    late = body["late_entries"]
+    count, average, distribution = body["satisfaction"]
+    return Dashboard(
+        period=Period(date.fromisoformat(body["period"][0]), date.fromisoformat(body["period"][1])),
+        process_key=body["process_key"], generated_at=datetime.fromisoformat(body["generated_at"]),
+        duration_unit=body["duration_unit"],
+        open_nodes=tuple(OpenNode(k, n, name, counts) for k, n, name, counts in body["open_nodes"]),
+        durations=tuple(NodeDuration(**x) for x in body["durations"]),
+        on_time=tuple(NodeOnTime(**x) for x in body["on_time"]),
+        end_to_end=tuple(EndToEnd(**x) for x in body["end_to_end"]),
+        satisfaction=Satisfaction(count, average, {int(k): v for k, v in distribution}),
+        late_entries=LateEntryReport(
+            timedelta(seconds=late["limit"]), late["considered"],
+            tuple(LateEntry(no, key, by, datetime.fromisoformat(first), datetime.fromisoformat(created), lag)
+                  for no, key, by, first, created, lag in late["late"]),
+            late["office_share"], tuple(AcceptorPattern(**a) for a in late["acceptors"])),
+        slowest=tuple(NodeDuration(**x) for x in body["slowest"]))
+
+
 def _variant_order(process_key: str) -> tuple[int, str]:
     """HV first (its end-to-end figure matters most), then LV, PV, anything else."""
     order = {"hv": 0, "lv": 1, "pv": 2}
@@ -491,6 +588,7 @@ def unread_notification_count(engine: Engine, username: str, roles: Iterable[str
 __all__ = [
     "CALENDAR_HOURS", "DUE_STATES", "due_soon_before", "working_days", "AcceptorPattern", "Dashboard", "DurationMeasure", "EndToEnd",
     "LateEntry", "LateEntryReport", "LateEntryRule", "NodeDuration", "NodeOnTime", "OpenNode", "Period",
+    "cached_dashboard", "refresh_snapshots", "snapshot_key",
     "PublicProgress", "PublicStep", "Satisfaction", "dashboard", "end_to_end_on_time", "late_entries",
     "node_durations", "node_on_time", "open_tasks_by_due_state", "percentile", "public_progress",
     "satisfaction", "unread_notification_count",

@@ -306,17 +306,71 @@ def demo(ctx: click.Context, count: int, backdate_days: int) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="监听地址")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535), help="端口")
 @click.option("--threads", default=8, show_default=True, type=click.IntRange(1, 64), help="工作线程数")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="工作进程数（共用一个端口；多进程时请使用 PostgreSQL）")
 @click.pass_context
-def serve(ctx: click.Context, host: str, port: int, threads: int) -> None:
+def serve(ctx: click.Context, host: str, port: int, threads: int, workers: int) -> None:
     """Serve the web UI with waitress (a production WSGI server; the Flask debugger is never on)."""
     from waitress import serve as waitress_serve
 
     from webui import create_app
 
-    app = create_app(engine=_engine(ctx))
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
-    click.echo(f"业扩报装网页已启动：http://{shown}:{port}/  （Ctrl-C 停止；演示用户密码 baozhuang）")
-    waitress_serve(app, host=host, port=port, threads=threads, ident="baozhuang")
+    if workers == 1:
+        app = create_app(engine=_engine(ctx))
+        click.echo(f"业扩报装网页已启动：http://{shown}:{port}/  （Ctrl-C 停止；演示用户密码 baozhuang）")
+        waitress_serve(app, host=host, port=port, threads=threads, ident="baozhuang")
+        return
+    _engine(ctx).dispose()  # settings checked once, before any process starts
+    _serve_forked(ctx, host, port, threads, workers,
+                  f"业扩报装网页已启动（{workers} 个进程）：http://{shown}:{port}/  （Ctrl-C 停止；演示用户密码 baozhuang）")
+
+
+def _serve_forked(ctx: click.Context, host: str, port: int, threads: int, workers: int, banner: str) -> None:
+    """Several waitress processes accepting on one listening socket. Each builds its own app and engine after
+    the fork (no connection is shared); they share nothing else, the database's revision checks and row
+    locks keep concurrent steps consistent. SIGTERM or Ctrl-C stops them all."""
+    import os
+    import signal
+    import socket
+
+    from waitress import serve as waitress_serve
+
+    from webui import create_app
+
+    listener = socket.create_server((host, port), backlog=1024, reuse_port=False)
+    children: list[int] = []
+    for _ in range(workers):
+        pid = os.fork()
+        if pid == 0:
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            try:
+                waitress_serve(create_app(engine=_engine(ctx)), sockets=[listener], threads=threads,
+                               ident="baozhuang")
+            finally:
+                os._exit(0)
+        children.append(pid)
+    listener.close()
+    click.echo(banner)
+
+    def stop(signum: int, frame: Any) -> None:
+        for child in children:
+            try:
+                os.kill(child, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    while children:  # when one process ends (stopped or crashed), stop the others too
+        try:
+            pid, _ = os.wait()
+        except ChildProcessError:
+            break
+        if pid in children:
+            children.remove(pid)
+            stop(signal.SIGTERM, None)
 
 
 @main.command("token")
@@ -440,6 +494,13 @@ def _print_sweep(engine: Engine) -> None:
     click.echo(f"{stamp}  时限巡检：预警 {result.warnings} 个任务，超期督办 {result.escalations} 个任务")
 
 
+def _refresh_dashboard(engine: Engine) -> None:
+    """Precompute the supervision dashboard's default views when they are getting old (slow at scale)."""
+    from engine.supervision import refresh_snapshots
+
+    refresh_snapshots(engine)
+
+
 @main.command()
 @click.option("--once", is_flag=True, help="只巡检一次")
 @click.option("--interval", default=60.0, show_default=True, type=click.FloatRange(min=0.1),
@@ -464,6 +525,7 @@ def worker(ctx: click.Context, once: bool, interval: float) -> None:
         while True:
             try:
                 _print_sweep(engine)
+                _refresh_dashboard(engine)
             except (BaozhuangError, OSError) as exc:
                 # Keep running: an administrator can fix the cause (import a calendar, restart a channel).
                 click.echo(f"错误：{getattr(exc, 'message', exc)}", err=True)

@@ -20,7 +20,7 @@ from engine.supervision import (
     Dashboard,
     NodeDuration,
     Period,
-    dashboard,
+    cached_dashboard,
 )
 
 from . import engine_of
@@ -87,8 +87,8 @@ def read_filters(today: date) -> Filters:
 
 def _figures(filters: Filters) -> Dashboard:
     engine = engine_of(current_app)
-    return dashboard(engine, filters.period, filters.process_key or None,
-                     late_limit=timedelta(days=filters.late_limit_days))
+    return cached_dashboard(engine, filters.period, filters.process_key or None,
+                            late_limit=timedelta(days=filters.late_limit_days))
 
 
 @bp.route("/")

@@ -19,4 +19,4 @@ def test_init_twice_changes_nothing(bare_engine: Engine) -> None:
     bare_engine.init_schema()
     bare_engine.init_schema()
     with bare_engine.store.sa_engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0006"
+        assert MigrationContext.configure(conn).get_current_revision() == "0008"

@@ -13,7 +13,14 @@ from sqlalchemy import update
 from engine import Engine
 from engine.demo import Scenario, Step, drive
 from engine.store import WorkItem
-from engine.supervision import Period, dashboard, percentile
+from engine.supervision import (
+    SNAPSHOT_PERIOD_DAYS,
+    Period,
+    cached_dashboard,
+    dashboard,
+    percentile,
+    refresh_snapshots,
+)
 
 from ..conftest import Clock, Staff
 
@@ -267,6 +274,18 @@ def test_the_dashboard_figures_straight_from_the_engine(known: KnownData, engine
     assert [e.process_key for e in figures.end_to_end] == ["hv"]
     assert figures.late_entries.late == ()
     assert figures.satisfaction.average == 3.5
+
+
+def test_the_workers_precomputed_views_show_the_same_figures(known: KnownData, engine: Engine) -> None:
+    period = Period.last_days(known.today, SNAPSHOT_PERIOD_DAYS)
+    assert refresh_snapshots(engine, known.today, force=True) == 4
+    assert refresh_snapshots(engine, known.today) == 0  # still fresh: nothing recomputed
+    for variant in (None, "hv"):
+        assert cached_dashboard(engine, period, variant) == dashboard(engine, period, variant)
+    with engine.store.transaction() as s:  # the page reads the stored view, not the tables
+        s.execute(update(WorkItem).where(WorkItem.status == "completed").values(node_name="改过"))
+    names = {d.node_name for d in cached_dashboard(engine, period, "hv").durations}
+    assert names and "改过" not in names
 
 
 def test_percentile_interpolates_between_ranks() -> None:
