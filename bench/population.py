@@ -194,7 +194,7 @@ class Cloner:
         rng, plan = self.rng, self.plan
         key = rng.choices(self.variants, self.weights)[0]
         span = timedelta(days=plan.span_days)
-        created = self.now - span + span * (index + rng.random()) / plan.applications
+        created = self.now - span + span * ((index + rng.random()) / plan.applications)
         recent = self.now - created < span * plan.open_share
         if recent and rng.random() < 0.85 or (not recent and rng.random() < plan.stuck_share):
             template = rng.choice(self.by_variant[key])
