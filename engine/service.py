@@ -805,7 +805,8 @@ class Engine:
         item = conn.execute(by_id, {"id": task_id}).mappings().one_or_none() if len(task_id) == 36 else None
         if item is None and 6 <= len(task_id) < 36:
             q = select(ITEMS).with_for_update() if lock else select(ITEMS)
-            matches = conn.execute(q.where(ITEMS.c.id.startswith(task_id)).limit(2)).mappings().all()
+            # autoescape: a % or _ in what was typed is a character, not a LIKE wildcard matching any task
+            matches = conn.execute(q.where(ITEMS.c.id.startswith(task_id, autoescape=True)).limit(2)).mappings().all()
             if len(matches) > 1:
                 raise InvalidInput(f"任务编号前缀 {task_id} 不唯一，请输入更长的编号")
             item = matches[0] if matches else None

@@ -115,6 +115,8 @@ def _json_object(allowed: frozenset[str]) -> dict[str, Any]:
         raise InvalidInput(f"请求体不是有效的 JSON（第 {exc.lineno} 行第 {exc.colno} 列附近）") from exc
     except ValueError as exc:  # bad encoding, NaN/Infinity
         raise InvalidInput(f"请求体不是有效的 JSON：{exc}") from exc
+    except RecursionError as exc:  # [[[[…]]]] thousands deep: the parser gives up, the client is wrong
+        raise InvalidInput("请求体的 JSON 嵌套层数过深") from exc
     if not isinstance(body, dict):
         raise InvalidInput("请求体必须是一个 JSON 对象（键值对），而不是数组或单个值")
     unknown = sorted(set(body) - allowed)
