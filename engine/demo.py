@@ -9,15 +9,21 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
+from .dispatch import Appointment
 from .errors import Conflict
 from .service import Engine
 from .views import StepResult
 
 DEMO_PASSWORD = "baozhuang"
+DEMO_STATIONS: tuple[tuple[str, str, str], ...] = (
+    ("CQ", "城区供电所", "urban"),
+    ("XZ", "乡镇供电所", "rural"),
+)
+DEMO_DISPATCHER = "fielddispatch"
 DEMO_USERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("frontdesk", "柜台受理员 张敏", ("front_desk",)),
     ("manager1", "客户经理 李强", ("customer_manager",)),
@@ -30,7 +36,11 @@ DEMO_USERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("archive", "档案 吴丽", ("archive",)),
     ("auditor", "稽查 郑华", ("auditor",)),
     ("analyst", "流程分析员 冯涛", ("analyst",)),
+    (DEMO_DISPATCHER, "工单调度员 何平", ("field_dispatch",)),
+    ("service", "客户服务 林娜", ("customer_service",)),
+    ("station1", "城区供电所所长 马军", ("station_head",)),
 )
+DEMO_USER_STATIONS = {"station1": "CQ"}
 
 
 class DemoClock:
@@ -82,15 +92,41 @@ def load_scenarios(path: Path) -> list[Scenario]:
 
 
 def create_demo_users(engine: Engine) -> list[str]:
-    """Create the demo users that do not exist yet; return their names."""
+    """Create the demo stations and the demo users that do not exist yet; return the users' names."""
+    for code, name, area in DEMO_STATIONS:
+        try:
+            engine.field_work.create_station(code, name, area)
+        except Conflict:
+            continue
     created = []
     for username, display, roles in DEMO_USERS:
         try:
-            engine.create_user(username, display, roles, DEMO_PASSWORD)
+            engine.create_user(username, display, roles, DEMO_PASSWORD, DEMO_USER_STATIONS.get(username))
         except Conflict:
             continue
         created.append(username)
     return created
+
+
+def do_field_work(engine: Engine, task_id: str, worker: str) -> None:
+    """Do a task's site work as an office would: the dispatcher books the first station and day with
+    capacity left (a fixed-time appointment an hour or more ahead), the worker checks in and out."""
+    job = engine.field_work.find(task_id)
+    if job is None or job.status in ("finished", "cancelled"):
+        return
+    if job.status == "waiting":
+        # From tomorrow: a clock that moves on while we work must not leave the booking in the past.
+        first = engine.now().date() + timedelta(days=1)
+        board = engine.field_work.board(first, 14)
+        free = [(d, st.code) for d in board.days for st in board.stations if board.cell(st.code, d, job.kind).remaining > 0]
+        day, station = free[0] if free else (first, DEMO_STATIONS[0][0])
+        appointment = Appointment(station, day, "fixed", "客户联系人", "13800000000", start=time(9, 30), worker=worker)
+        job = engine.field_work.schedule(job.id, DEMO_DISPATCHER, appointment,
+                                         override_reason="" if free else "演示数据：两周内各所均已约满")
+    if job.status == "scheduled":
+        job = engine.field_work.check_in(job.id, job.worker or worker, "已到达现场，客户在场")
+    if job.status == "on_site":
+        engine.field_work.check_out(job.id, job.worker or worker, "现场作业完成")
 
 
 def actor_for(engine: Engine, role: str, assignee: str | None) -> str:
@@ -116,7 +152,9 @@ def drive(engine: Engine, scenario: Scenario, stop_after: int | None = None,
             open_nodes = ", ".join(t.node_id for t in result.ready_tasks) or "无"
             raise AssertionError(f"{scenario.name}: 期望待办 {step.node}，实际待办 {open_nodes}（状态 {result.status}）")
         task = matches[0]
-        result = engine.complete(task.id, actor_for(engine, task.role, task.assignee), step.data)
+        actor = actor_for(engine, task.role, task.assignee)
+        do_field_work(engine, task.id, actor)
+        result = engine.complete(task.id, actor, step.data)
         yield result
 
 

@@ -20,8 +20,10 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
 from . import expressions
+from .dispatch import JOB_KINDS
 from .errors import DiagramRejected, Reason
 from .forms import FormDefinition, check_schema
+from .meetings import REVIEW_FORMS
 from .roles import role_for_lane
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -273,10 +275,25 @@ def _check_nodes(
         if kind == "startEvent" and form_name:
             start_forms.append(form_name)
         assignee = props.get("assignee") or None
+        reasons.extend(_check_markers(node_id, kind, props))
         if kind == "serviceTask":
             reasons.extend(_check_operator(el, operators, element_ids))
         nodes[node_id] = NodeInfo(node_id, el.get("name") or node_id, kind, role, form_name, assignee, props)
     return nodes, reasons, loaded, (start_forms[0] if start_forms else None)
+
+
+def _check_markers(node_id: str, kind: str, props: Mapping[str, str]) -> list[Reason]:
+    """Site work (fieldJob) and meeting decisions (reviewMeeting) mark person tasks with a known kind."""
+    reasons = []
+    for name, known in (("fieldJob", JOB_KINDS), ("reviewMeeting", REVIEW_FORMS)):
+        value = props.get(name)
+        if value is None:
+            continue
+        if kind not in PERSON_TASKS:
+            reasons.append(Reason("bad_marker", f"{name} 只能标在人工任务上", node_id))
+        elif value not in known:
+            reasons.append(Reason("bad_marker", f"{name}={value!r} 未知（可用：{'、'.join(known)}）", node_id))
+    return reasons
 
 
 def _check_operator(task: etree._Element, operators: Mapping[str, Any], element_ids: set[str]) -> list[Reason]:

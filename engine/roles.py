@@ -15,6 +15,9 @@ ROLES: Mapping[str, str] = MappingProxyType(
         "metering": "计量",
         "dispatch": "调度",
         "archive": "档案",
+        "field_dispatch": "工单调度员",
+        "customer_service": "客户服务",
+        "station_head": "班所负责人",
         "auditor": "稽查",
         "analyst": "流程分析员",
     }

@@ -36,6 +36,7 @@ from handlers.numbering import application_number
 from . import audit, expressions, schema
 from .audit import PendingEvent
 from .config import EngineConfig
+from .dispatch import FieldWork
 from .documents import DocumentFiles
 from .errors import (
     Conflict,
@@ -50,6 +51,7 @@ from .errors import (
 )
 from .forms import FormDefinition
 from .loading import ParsedDiagram, forms_from_directory, validate_diagram
+from .meetings import Authority, ReviewMeetings
 from .permissions import refusal
 from .replay import RecordedEvent
 from .replay import replay as replay_application
@@ -236,6 +238,8 @@ class Engine:
         self.calendars = CalendarSource(self.store)
         self.time_limits = TimeLimits(self.store, self.config, self.calendars, self.notifier, self.now,
                                       self._audit_only, self._roles_of)
+        self.field_work = FieldWork(self.store, self.now, self.calendars.get, self._audit_only, self._roles_of)
+        self.meetings = ReviewMeetings(self)
 
     # ----------------------------------------------------------------- schema & users
 
@@ -249,8 +253,9 @@ class Engine:
         with self.store.sa_engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
 
-    def create_user(self, username: str, display_name: str, roles: Iterable[str], password: str) -> UserInfo:
-        """Add a member of staff."""
+    def create_user(self, username: str, display_name: str, roles: Iterable[str], password: str,
+                    station: str | None = None) -> UserInfo:
+        """Add a member of staff (field staff may belong to a station, 班所)."""
         roles = tuple(roles)
         unknown = [r for r in roles if r not in ROLES]
         if unknown:
@@ -261,7 +266,7 @@ class Engine:
             if s.scalar(select(User).where(User.username == username)) is not None:
                 raise Conflict(f"用户 {username} 已存在")
             user = User(username=username, display_name=display_name, password_hash=hash_password(password),
-                        roles=",".join(roles), active=True, created_at=self.now())
+                        roles=",".join(roles), station=station, active=True, created_at=self.now())
             s.add(user)
         return _user_info(user)
 
@@ -422,6 +427,18 @@ class Engine:
         self._diagrams[version_id] = diagram
         return diagram
 
+    def marked_nodes(self, prop: str) -> dict[str, tuple[str, FormDefinition | None]]:
+        """Nodes of every deployed version carrying a diagram property (e.g. reviewMeeting): node id →
+        (the property's value, the node's form)."""
+        marked: dict[str, tuple[str, FormDefinition | None]] = {}
+        with self.store.reading() as s:
+            for version_id in s.scalars(select(ProcessVersion.id).order_by(ProcessVersion.id)):
+                diagram = self._diagram(s, version_id)
+                for node in diagram.nodes.values():
+                    if node.properties.get(prop):
+                        marked[node.id] = (node.properties[prop], diagram.form_for(node.id))
+        return marked
+
     def start_form(self, process_key: str) -> FormDefinition | None:
         """The acceptance form of the newest version of a process."""
         with self.store.reading() as s:
@@ -512,6 +529,13 @@ class Engine:
     def complete(self, task_id: str, user: str, data: Mapping[str, Any],
                  uploads: Iterable[Upload] = ()) -> StepResult:
         """Submit a user task's form (and its documents); the process runs on until it waits again."""
+        return self.complete_with(task_id, user, data, uploads)
+
+    def complete_with(self, task_id: str, user: str, data: Mapping[str, Any], uploads: Iterable[Upload] = (),
+                      authority: Authority | None = None) -> StepResult:
+        """Complete a task under another authority than its assignee's (a meeting deciding it): the
+        authority says which roles may decide, what the audit event records, and what else to write in the
+        same transaction."""
         uploads = tuple(uploads)
         with self.store.transaction() as s:
             conn = s.connection()
@@ -519,13 +543,19 @@ class Engine:
             roles = self._roles_of(conn, user)
             if item["status"] != "ready":
                 raise Conflict(_already_done(item))
-            reason = refusal(_task_info(item), user, roles)
+            if authority is None:
+                reason = refusal(_task_info(item), user, roles)
+            else:
+                reason = authority.refusal(item["node_name"], user, roles)
             if reason:
                 raise Forbidden(reason)
             app = AppRow(*conn.execute(APP_BY_ID_LOCKED, {"id": item["application_id"]}).one())
             if app.status == "error":
                 raise WorkflowFailure(f"申请 {app.app_no} 处于异常状态，请先处理：{app.error_message}")
             diagram = self._diagram(s, app.version_id)
+            node = diagram.nodes.get(item["node_id"])
+            if node is not None and node.properties.get("fieldJob"):
+                self.field_work.require_finished(conn, item["id"])
             form = diagram.form_for(item["node_id"])
             clean = form.validate(data) if form else dict(data)
             received = [v for value in clean.values() if isinstance(value, list) for v in value if isinstance(v, str)]
@@ -538,6 +568,9 @@ class Engine:
                 payload: dict[str, Any] = {"data": clean}
                 if stored:
                     payload["documents"] = stored
+                if authority is not None:
+                    payload.update(authority.record)
+                    authority.also(conn)
                 events = [PendingEvent("task.completed", user, self.now(), payload, item["node_id"], item["id"])]
                 result = self._advance_and_persist(conn, app, diagram, live, run, events, user, completed=item["id"])
             except BaseException:
@@ -654,6 +687,7 @@ class Engine:
 
         new_items = []
         closed = []
+        field_kinds: dict[str, str] = {}
         for tid, name, old, new in changes.transitions:
             task = wf.tasks.get(tid)
             if task is None or not task.task_spec.manual:
@@ -666,6 +700,8 @@ class Engine:
                     assignee = str(value) if value else None
                 limit = task_limit(node, name, task.data, self.config.time_limit_overrides,
                                    self.calendars.get(conn), now)
+                if node is not None and node.properties.get("fieldJob"):
+                    field_kinds[name] = node.properties["fieldJob"]
                 new_items.append({
                     "id": str(tid), "application_id": app.id, "app_no": app.app_no, "process_key": app.process_key,
                     "customer_name": app.customer_name, "node_id": name, "node_name": node.name if node else name,
@@ -686,9 +722,15 @@ class Engine:
                 closed.append((str(tid), "completed" if new == COMPLETED else "cancelled"))
         if new_items:
             conn.execute(INSERT_ITEMS, new_items)
+            if field_kinds:
+                self.field_work.jobs_ready(conn, [i for i in new_items if i["node_id"] in field_kinds], field_kinds,
+                                           now)
         for item_id, status in closed:
             params = {"item_id": item_id, "status": status, "at": now, "actor": actor}
             conn.execute(COMPLETE_ITEM if item_id == completed else CLOSE_ITEM, params)
+        cancelled = [item_id for item_id, status in closed if status == "cancelled"]
+        if cancelled and any(n.properties.get("fieldJob") for n in diagram.nodes.values()):
+            self.field_work.jobs_cancelled(conn, cancelled, now)
 
         if error:
             status = "error"
@@ -1364,7 +1406,7 @@ def _sha(data: bytes) -> str:
 
 
 def _user_info(u: User) -> UserInfo:
-    return UserInfo(u.username, u.display_name, tuple(r for r in u.roles.split(",") if r), u.active)
+    return UserInfo(u.username, u.display_name, tuple(r for r in u.roles.split(",") if r), u.active, u.station)
 
 
 def _version_info(r: ProcessVersion) -> VersionInfo:

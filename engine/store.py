@@ -44,6 +44,7 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(128))
     password_hash: Mapped[str] = mapped_column(String(256))
     roles: Mapped[str] = mapped_column(String(256))
+    station: Mapped[str | None] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
 
@@ -249,6 +250,129 @@ class SequenceCounter(Base):
     __tablename__ = "sequences"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[int]
+
+
+class Station(Base):
+    """A field station (班所) that sends crews to site; urban and rural stations differ in capacity."""
+
+    __tablename__ = "stations"
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    area: Mapped[str] = mapped_column(String(8))  # urban | rural
+    created_at: Mapped[datetime]
+
+
+class StationDay(Base):
+    """One station's capacity (承载力) for one kind of field job on one day, and how much is booked.
+    A row exists once a day is adjusted or booked; otherwise the area's default applies."""
+
+    __tablename__ = "station_days"
+    station_code: Mapped[str] = mapped_column(ForeignKey("stations.code"), primary_key=True)
+    day: Mapped[date] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    capacity: Mapped[int]
+    booked: Mapped[int] = mapped_column(default=0)
+    adjusted_by: Mapped[str | None] = mapped_column(String(64))
+    adjusted_at: Mapped[datetime | None]
+
+
+class FieldJob(Base):
+    """The site work behind one BPMN user task (same id as its work item): scheduled by the dispatcher,
+    checked in and out by the field worker; the task can be completed only after check-out."""
+
+    __tablename__ = "field_jobs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    app_no: Mapped[str] = mapped_column(String(32))
+    customer_name: Mapped[str] = mapped_column(String(256))
+    node_id: Mapped[str] = mapped_column(String(128))
+    node_name: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # waiting|scheduled|on_site|finished|cancelled
+    created_at: Mapped[datetime]
+    station_code: Mapped[str | None] = mapped_column(ForeignKey("stations.code"))
+    day: Mapped[date | None]
+    half: Mapped[str | None] = mapped_column(String(2))  # am | pm
+    mode: Mapped[str | None] = mapped_column(String(8))  # fixed | window | deadline
+    starts_at: Mapped[datetime | None]
+    ends_at: Mapped[datetime | None]
+    due_by: Mapped[datetime | None]
+    contact_name: Mapped[str | None] = mapped_column(String(64))
+    contact_phone: Mapped[str | None] = mapped_column(String(32))
+    worker: Mapped[str | None] = mapped_column(String(64), index=True)
+    overbooked: Mapped[bool] = mapped_column(default=False)
+    scheduled_by: Mapped[str | None] = mapped_column(String(64))
+    scheduled_at: Mapped[datetime | None]
+    checked_in_at: Mapped[datetime | None]
+    check_in_note: Mapped[str | None] = mapped_column(Text)
+    checked_out_at: Mapped[datetime | None]
+    check_out_note: Mapped[str | None] = mapped_column(Text)
+    __table_args__ = (Index("ix_field_jobs_station_day", "station_code", "day"),)
+
+
+class FieldJobEvent(Base):
+    """What happened to a field job, in order: scheduled, rescheduled (with the reason), override, check-in…"""
+
+    __tablename__ = "field_job_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("field_jobs.id"), index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(Text, default="")
+    payload: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class Callback(Base):
+    """The customer callback (回访) after a site job; issues raised stay open until someone closes them."""
+
+    __tablename__ = "callbacks"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job_id: Mapped[str] = mapped_column(ForeignKey("field_jobs.id"), unique=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    app_no: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), index=True)  # open | issue_open | closed
+    created_at: Mapped[datetime]
+    reached: Mapped[bool | None]
+    satisfied: Mapped[bool | None]
+    issues: Mapped[str] = mapped_column(Text, default="")
+    recorded_by: Mapped[str | None] = mapped_column(String(64))
+    recorded_at: Mapped[datetime | None]
+    closed_by: Mapped[str | None] = mapped_column(String(64))
+    closed_at: Mapped[datetime | None]
+    close_note: Mapped[str] = mapped_column(Text, default="")
+
+
+class ReviewMeeting(Base):
+    """A weekly design-review meeting (设计审查例会): the reviews gathered, who attended, the minutes."""
+
+    __tablename__ = "review_meetings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    week_start: Mapped[date] = mapped_column(index=True)
+    chair: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # open | closed
+    created_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None]
+    attendees: Mapped[str] = mapped_column(Text, default="[]")
+    notes: Mapped[str] = mapped_column(Text, default="")
+
+
+class MeetingItem(Base):
+    """One design review on a meeting's agenda and the decision taken on it."""
+
+    __tablename__ = "meeting_items"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    meeting_id: Mapped[int] = mapped_column(ForeignKey("review_meetings.id"), index=True)
+    task_id: Mapped[str] = mapped_column(String(36))
+    app_no: Mapped[str] = mapped_column(String(32))
+    customer_name: Mapped[str] = mapped_column(String(256))
+    position: Mapped[int]
+    decision: Mapped[str | None] = mapped_column(String(16))  # pass | fail
+    opinion: Mapped[str] = mapped_column(Text, default="")
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None]
+    __table_args__ = (UniqueConstraint("meeting_id", "task_id"),)
 
 
 def make_engine(url: str) -> SAEngine:

@@ -51,6 +51,7 @@ class UserInfo:
     display_name: str
     roles: tuple[str, ...]
     active: bool
+    station: str | None = None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine import Engine, MigrationPlan, NotFound, StepResult
-from engine.demo import Scenario, Step, actor_for, drive, load_scenarios
+from engine.demo import Scenario, Step, actor_for, do_field_work, drive, load_scenarios
 
 from ..conftest import PROCESSES, Clock
 from . import diagrams
@@ -40,6 +40,7 @@ def carry_on(engine: Engine, result: StepResult, steps: tuple[Step, ...]) -> tup
     for step in steps:
         task = next((t for t in result.ready_tasks if t.node_id == step.node), None)
         assert task is not None, f"期望待办 {step.node}，实际 {[t.node_id for t in result.ready_tasks]}"
+        do_field_work(engine, task.id, actor_for(engine, task.role, task.assignee))
         result = engine.complete(task.id, actor_for(engine, task.role, task.assignee), step.data)
         assert result.status != "error", result.error_message
         seen.append(step.node)

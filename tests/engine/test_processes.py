@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from engine import Engine
-from engine.demo import Scenario, actor_for, load_scenarios
+from engine.demo import Scenario, actor_for, do_field_work, load_scenarios
 
 from ..conftest import PROCESSES
 
@@ -26,6 +26,7 @@ def run_with_reload(engine: Engine, scenario: Scenario) -> tuple[Any, list[str],
             engine.forget_cached_workflows()
         task = next((t for t in result.ready_tasks if t.node_id == step.node), None)
         assert task is not None, f"{scenario.name} 第 {index + 1} 步：期望 {step.node}，待办 {[t.node_id for t in result.ready_tasks]}"
+        do_field_work(engine, task.id, actor_for(engine, task.role, task.assignee))
         result = engine.complete(task.id, actor_for(engine, task.role, task.assignee), step.data)
         assert result.status != "error", result.error_message
         seen.append(step.node)

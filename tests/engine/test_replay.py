@@ -11,11 +11,12 @@ from sqlalchemy import select
 
 import handlers
 from engine import Engine
-from engine.demo import actor_for, drive, load_scenarios
+from engine.demo import actor_for, do_field_work, drive, load_scenarios
 from engine.store import Application, AuditEvent, WorkflowTaskRow
 from handlers.errors import HandlerError
 
 from ..conftest import PROCESSES, Clock, make_engine
+from ..databases import database_url
 
 SCENARIOS = load_scenarios(PROCESSES / "paths.json")
 BY_NAME = {s.name: s for s in SCENARIOS}
@@ -120,7 +121,7 @@ def test_a_handler_failure_and_its_retry_replay(tmp_path: Path, clock: Clock) ->
 
     registry["select_survey_mode"] = handlers.Operator("select_survey_mode", flaky, real.required, real.optional,
                                                        real.title)
-    engine = Engine({"database_url": f"sqlite:///{tmp_path / 'r.db'}", "documents_dir": tmp_path / "d"},
+    engine = Engine({"database_url": database_url(tmp_path, "r.db"), "documents_dir": tmp_path / "d"},
                     clock=clock, registry=registry)
     engine.init_schema()
     engine.deploy_shipped("system")
@@ -131,6 +132,7 @@ def test_a_handler_failure_and_its_retry_replay(tmp_path: Path, clock: Clock) ->
     assert result.status == "error"
     result = engine.retry(result.app_no, "marketing")
     task = result.ready_tasks[0]
+    do_field_work(engine, task.id, actor_for(engine, task.role, task.assignee))
     engine.complete(task.id, actor_for(engine, task.role, task.assignee), BY_NAME["hv_solo"].steps[0].data)
     report = engine.replay(result.app_no)
     assert report.verified, report.message

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from engine import Engine, Forbidden, FormValidationError, InvalidInput, Upload
-from engine.demo import actor_for, drive, load_scenarios
+from engine.demo import actor_for, do_field_work, drive, load_scenarios
 
 from ..conftest import PROCESSES
 
@@ -64,6 +64,7 @@ def test_supervisor_reassigns_to_someone_with_the_role(engine: Engine) -> None:
     moved = engine.reassign(task.id, other, "marketing")
     assert moved.assignee == other
     with pytest.raises(Forbidden):
+        do_field_work(engine, task.id, task.assignee or "manager1")
         engine.complete(task.id, task.assignee or "manager1", SCENARIOS["hv_solo"].steps[0].data)
     assert any(e.kind == "task.reassigned" for e in engine.application(task.app_no).history)
 

@@ -10,11 +10,12 @@ import pytest
 
 import handlers
 from engine import Engine, StepResult, Upload
-from engine.demo import actor_for, create_demo_users, drive
+from engine.demo import actor_for, create_demo_users, do_field_work, drive
 from handlers.errors import HandlerError
 from webui import create_app
 
 from ..conftest import Clock, Staff
+from ..databases import database_url
 
 STEP = {"hours": 2, "minutes": 15}
 """Every scenario step below takes this long, so each timeline entry says 2小时15分."""
@@ -136,7 +137,7 @@ def test_error_status_shows_the_message(tmp_path: Any, clock: Clock, scenarios: 
     registry = dict(handlers.build_registry())
     good = registry["select_survey_mode"]
     registry["select_survey_mode"] = handlers.Operator(good.name, broken, good.required, good.optional, good.title)
-    engine = Engine({"database_url": f"sqlite:///{tmp_path / 'err.db'}", "documents_dir": tmp_path / "docs"},
+    engine = Engine({"database_url": database_url(tmp_path, "err.db"), "documents_dir": tmp_path / "docs"},
                     registry=registry, clock=clock)
     engine.init_schema()
     engine.deploy_shipped("system")
@@ -207,6 +208,7 @@ def test_upload_is_listed_and_downloads_with_a_utf8_filename(engine: Engine, clo
     step = scenario.steps[5]
     (task,) = [t for t in result.ready_tasks if t.node_id == step.node == "hv_completion_request"]
     content = b"%PDF-1.4 fake report"
+    do_field_work(engine, task.id, actor_for(engine, task.role, task.assignee))
     engine.complete(task.id, actor_for(engine, task.role, task.assignee), step.data,
                     [Upload("completion_report", "竣工报告.pdf", "application/pdf", content)])
     (doc,) = engine.application(result.app_no).documents

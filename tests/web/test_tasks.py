@@ -9,7 +9,7 @@ from typing import Any, Callable
 from werkzeug.datastructures import MultiDict
 
 from engine import Engine, TaskInfo
-from engine.demo import Scenario, drive
+from engine.demo import Scenario, actor_for, do_field_work, drive
 from webui import formdata
 from webui.tasks import waited
 
@@ -19,10 +19,11 @@ Actor = Callable[[str], Staff]
 
 
 def reach(engine: Engine, scenario: Scenario, node: str) -> TaskInfo:
-    """Drive a scenario until a task of the node is ready, and return that task."""
+    """Drive a scenario until a task of the node is ready (its site work, if any, done), and return it."""
     for result in drive(engine, scenario):
         for task in result.ready_tasks:
             if task.node_id == node:
+                do_field_work(engine, task.id, actor_for(engine, task.role, task.assignee))
                 return task
     raise AssertionError(f"{scenario.name} never reaches {node}")
 
@@ -278,6 +279,7 @@ def test_completing_a_completed_task_is_a_conflict(engine: Engine, scenarios: di
     scenario = scenarios["hv_solo"]
     task = reach(engine, scenario, "hv_site_survey_solo")
     manager = staff("manager1")
+    do_field_work(engine, task.id, "manager1")
     engine.complete(task.id, "manager1", scenario.steps[0].data)
     response = manager.post(f"/tasks/{task.id}", as_form(scenario.steps[0].data))
     assert response.status_code == 409 and "已由" in response.get_data(as_text=True)
