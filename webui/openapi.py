@@ -23,9 +23,13 @@ def _nullable(kind: str, description: str, **extra: Any) -> dict[str, Any]:
     return {"type": [kind, "null"], "description": description, **extra}
 
 
+LOCAL_DATETIME = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?$"
+"""ISO 8601 local time without an offset: "format": "date-time" (RFC 3339) would promise an offset we do not send."""
+
+
 def _datetime(description: str, nullable: bool = False) -> dict[str, Any]:
     kind: str | list[str] = ["string", "null"] if nullable else "string"
-    return {"type": kind, "format": "date-time",
+    return {"type": kind, "pattern": LOCAL_DATETIME,
             "description": f"{description}（ISO 8601，服务器本地时间即北京时间，不带时区后缀）"}
 
 
