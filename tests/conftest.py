@@ -1,4 +1,5 @@
-"""Shared fixtures: a fresh engine on its own SQLite database per test, a settable clock, actors."""
+"""Shared fixtures: a fresh engine on its own database per test (SQLite, or PostgreSQL: see tests/databases.py),
+a settable clock, actors."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ import pytest
 
 from engine import Engine
 from engine.demo import create_demo_users, load_scenarios
+
+from .databases import SERVER_URL, created_databases, database_url, drop_all, drop_databases
 
 REPO = Path(__file__).resolve().parent.parent
 PROCESSES = REPO / "processes"
@@ -28,14 +31,33 @@ class Clock:
         self.now += timedelta(**kwargs)
 
 
+def pytest_report_header() -> str:
+    return f"databases: PostgreSQL, one per test, on {SERVER_URL}" if SERVER_URL else "databases: SQLite, one per test"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_databases() -> Iterator[None]:
+    """On PostgreSQL, drop whatever databases the session created."""
+    yield
+    drop_all()
+
+
+@pytest.fixture(autouse=True)
+def _test_databases() -> Iterator[None]:
+    """On PostgreSQL, drop the databases a test created when it ends (those of wider fixtures stay)."""
+    before = set(created_databases())
+    yield
+    drop_databases([name for name in created_databases() if name not in before])
+
+
 @pytest.fixture
 def clock() -> Clock:
     return Clock(datetime(2026, 11, 23, 9, 0, 0))
 
 
 def make_engine(tmp_path: Path, clock: Clock, **overrides: Any) -> Engine:
-    """An engine on a fresh SQLite database with the shipped processes deployed and demo users."""
-    config = {"database_url": f"sqlite:///{tmp_path / 'test.db'}", "documents_dir": tmp_path / "documents"}
+    """An engine on a fresh database with the shipped processes deployed and demo users."""
+    config = {"database_url": database_url(tmp_path, "test.db"), "documents_dir": tmp_path / "documents"}
     config.update(overrides)
     engine = Engine(config, clock=clock)
     engine.init_schema()
@@ -54,7 +76,7 @@ def engine(tmp_path: Path, clock: Clock) -> Iterator[Engine]:
 @pytest.fixture
 def bare_engine(tmp_path: Path, clock: Clock) -> Iterator[Engine]:
     """An engine with the schema but nothing deployed (for gate and deploy tests)."""
-    eng = Engine({"database_url": f"sqlite:///{tmp_path / 'bare.db'}", "documents_dir": tmp_path / "docs"},
+    eng = Engine({"database_url": database_url(tmp_path, "bare.db"), "documents_dir": tmp_path / "docs"},
                  clock=clock)
     eng.init_schema()
     yield eng

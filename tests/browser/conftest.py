@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 
+from ..databases import database_url
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "screenshots"
 CHROMIUM = os.environ.get("BAOZHUANG_CHROMIUM", "/usr/bin/chromium")
@@ -37,7 +39,7 @@ class LiveServer:
         self.root = root
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.db = f"sqlite:///{root / 'browser.db'}"
+        self.db = database_url(root, "browser.db", empty=True)
         self.base = [str(BAOZHUANG), "--db", self.db, "--documents", str(root / "documents")]
         self.process: subprocess.Popen[bytes] | None = None
 

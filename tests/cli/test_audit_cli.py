@@ -10,12 +10,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from lxml import etree
+from sqlalchemy import text
 
 from engine import Engine
 from engine.demo import drive, load_scenarios
 from webui.cli import main
 
 from ..conftest import PROCESSES, Clock
+from ..databases import database_url
 from ..engine.test_audit import APP_EVENT, sql
 
 SCENARIOS = {s.name: s for s in load_scenarios(PROCESSES / "paths.json")}
@@ -123,7 +125,7 @@ def test_audit_replay_verifies_and_reports_divergence(tmp_path: Path) -> None:
     from engine.demo import create_demo_users, drive, load_scenarios
     from webui.cli import main
 
-    db = f"sqlite:///{tmp_path / 'r.db'}"
+    db = database_url(tmp_path, "r.db")
     engine = Engine({"database_url": db, "documents_dir": tmp_path / "docs"})
     engine.init_schema()
     engine.deploy_shipped("system")
@@ -138,9 +140,8 @@ def test_audit_replay_verifies_and_reports_divergence(tmp_path: Path) -> None:
     ok = runner.invoke(main, [*base, "audit", "replay", last.app_no, "--steps"])
     assert ok.exit_code == 0 and "verified" in ok.output and ok.output.count("✓") == len(scenario.steps) + 1
     with engine.store.transaction() as s:
-        s.connection().exec_driver_sql(
-            "UPDATE wf_tasks SET payload = replace(payload, '\"capacity_kw\":', '\"capacity_kw_x\":') "
-            "WHERE payload LIKE '%\"capacity_kw\":%'")
+        s.execute(text("UPDATE wf_tasks SET payload = replace(payload, :old, :new) WHERE payload LIKE :pattern"),
+                  {"old": '"capacity_kw":', "new": '"capacity_kw_x":', "pattern": '%"capacity_kw":%'})
     bad = runner.invoke(main, [*base, "audit", "replay", last.app_no])
     assert bad.exit_code == 1 and "diverged" in bad.output and "不一致" in bad.output
     engine.dispose()

@@ -29,6 +29,7 @@ from engine.demo import DEMO_USERS, Scenario, actor_for, load_scenarios
 from webui.cli import main
 
 from ..conftest import PROCESSES, REPO
+from ..databases import database_url
 
 MIWG = REPO.parent / "shared" / "corpus" / "miwg"
 MIWG_FILES = sorted(MIWG.rglob("*.bpmn"))
@@ -71,7 +72,7 @@ class Workspace:
 
     @property
     def db_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.root / 'x.db'}"
+        return self.database_url or database_url(self.root, "x.db", empty=True)
 
     @property
     def documents(self) -> Path:
@@ -144,6 +145,7 @@ def ws(prepared: Path, tmp_path: Path) -> Workspace:
     """A private copy of the prepared database, free to change."""
     root = tmp_path / "ws"
     shutil.copytree(prepared, root)
+    database_url(root, "x.db", copy_of=Workspace(prepared).db_url)
     return Workspace(root)
 
 
@@ -513,7 +515,8 @@ def test_a_malformed_database_url_is_a_clear_error(tmp_path: Path) -> None:
 def test_the_console_script_initialises_and_validates(tmp_path: Path) -> None:
     script = Path(sys.executable).with_name("baozhuang")
     assert script.is_file(), f"{script} 不存在：先在 venv 中 pip install -e ."
-    common = [str(script), "--db", f"sqlite:///{tmp_path / 'x.db'}", "--documents", str(tmp_path / "documents")]
+    common = [str(script), "--db", database_url(tmp_path, "x.db", empty=True),
+              "--documents", str(tmp_path / "documents")]
     # The installed wrapper, running this checkout's code (the editable install may point at another clone).
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     init = subprocess.run([*common, "init"], capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env,

@@ -20,6 +20,7 @@ from engine.demo import load_scenarios
 from webui.cli import main
 
 from ..conftest import PROCESSES
+from ..databases import database_url
 
 HV_SOLO = next(s for s in load_scenarios(PROCESSES / "paths.json") if s.name == "hv_solo")
 
@@ -39,7 +40,7 @@ class Cli:
 
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.db = f"sqlite:///{root / 'w.db'}"
+        self.db = database_url(root, "w.db", empty=True)
 
     def run(self, *args: str) -> Result:
         result = CliRunner().invoke(main, ["--db", self.db, "--documents", str(self.root / "docs"), *args])

@@ -15,6 +15,7 @@ from engine.demo import create_demo_users
 from engine.store import AuditEvent, WorkflowTaskRow
 from handlers.errors import HandlerError
 
+from ..databases import database_url
 from .diagrams import FORM, loop, process, user_task
 
 
@@ -28,7 +29,7 @@ def forms_dir(tmp_path: Path) -> Path:
 
 def setup_engine(tmp_path: Path, clock: Any, xml: str, forms_dir: Path, **config: Any) -> Engine:
     registry = config.pop("registry", None)
-    eng = Engine({"database_url": f"sqlite:///{tmp_path / 'rt.db'}", "documents_dir": tmp_path / "docs", **config},
+    eng = Engine({"database_url": database_url(tmp_path, "rt.db"), "documents_dir": tmp_path / "docs", **config},
                  clock=clock, registry=registry)
     eng.init_schema()
     create_demo_users(eng)

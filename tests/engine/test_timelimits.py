@@ -17,6 +17,7 @@ from engine import Engine, Forbidden, SweepResult, TaskInfo
 from engine.demo import Scenario, create_demo_users, drive
 
 from ..conftest import Clock, make_engine
+from ..databases import database_url
 
 
 class RecordingNotifier:
@@ -91,7 +92,7 @@ def test_lv_limits_follow_the_customer_class(engine: Engine, scenarios: dict[str
 def live_engine(tmp_path: Path) -> Iterator[tuple[Engine, RecordingNotifier]]:
     """An engine on the real clock (time-machine moves it) with a recording notifier."""
     notifier = RecordingNotifier()
-    engine = Engine({"database_url": f"sqlite:///{tmp_path / 'live.db'}", "documents_dir": tmp_path / "docs"},
+    engine = Engine({"database_url": database_url(tmp_path, "live.db"), "documents_dir": tmp_path / "docs"},
                     notifier=notifier)
     engine.init_schema()
     engine.deploy_shipped("system")
@@ -185,7 +186,7 @@ def test_two_workers_racing_send_each_warning_and_escalation_once(tmp_path: Path
     setup = make_engine(tmp_path, clock)
     apps = [setup.start("hv", scenarios["hv_solo"].start, "frontdesk").app_no for _ in range(4)]
     setup.dispose()
-    url = f"sqlite:///{tmp_path / 'test.db'}"
+    url = setup.config.database_url
     notifiers = [RecordingNotifier(delay=0.02), RecordingNotifier(delay=0.02)]
     workers = [Engine({"database_url": url, "documents_dir": tmp_path / "documents"}, clock=clock, notifier=n)
                for n in notifiers]
