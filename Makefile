@@ -1,5 +1,5 @@
 # The two commands of the README.
-.PHONY: run test bench setup
+.PHONY: run test test-pg bench setup
 
 setup:
 	@bash scripts/setup.sh
@@ -10,6 +10,11 @@ run: setup
 test: setup
 	@.venv/bin/python -m mypy
 	@.venv/bin/python -m pytest
+
+# The same suite on PostgreSQL: a throwaway server on 127.0.0.1:55432 (scripts/pg.sh), one database per test.
+test-pg: setup
+	@url=$${BAOZHUANG_TEST_DATABASE_URL:-$$(bash scripts/pg.sh start)} && echo "==> the tests on PostgreSQL: $$url" && \
+	  BAOZHUANG_TEST_DATABASE_URL=$$url .venv/bin/python -m pytest
 
 bench: setup
 	@.venv/bin/python -m bench.run
