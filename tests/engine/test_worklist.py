@@ -53,6 +53,14 @@ def test_filters_search_and_pagination(engine: Engine) -> None:
     assert engine.task_page("marketing", scope="all", search="%").total == 0  # LIKE wildcards are literal
 
 
+def test_customer_search_ignores_latin_case_on_every_database(engine: Engine) -> None:
+    start = {**SCENARIOS["lv_residential"].start, "customer_name": "Sunrise 光伏合作社"}
+    app_no = engine.start("lv", start, "frontdesk").app_no
+    for term in ("sunrise", "SUNRISE", "Sunrise 光伏"):
+        assert [t.app_no for t in engine.task_page("marketing", scope="all", search=term).items] == [app_no]
+        assert [a.app_no for a in engine.search_applications(customer=term).items] == [app_no]
+
+
 def test_supervisor_reassigns_to_someone_with_the_role(engine: Engine) -> None:
     result = started(engine, "hv_solo")
     task = result.ready_tasks[0]
