@@ -304,7 +304,8 @@ def appointment_from_form(form: Mapping[str, Any]) -> Appointment:
 class FieldWork:
     """Field jobs, station capacity, check-ins and callbacks, over the engine's store."""
 
-    def __init__(self, store: Store, clock: Callable[[], datetime], calendar: Callable[[], WorkingCalendar],
+    def __init__(self, store: Store, clock: Callable[[], datetime],
+                 calendar: Callable[[Connection | None], WorkingCalendar],
                  audit_only: Callable[[Connection, int, PendingEvent], None],
                  roles_of: Callable[[Connection, str], list[str]]) -> None:
         self.store, self.clock, self.calendar = store, clock, calendar
@@ -431,7 +432,7 @@ class FieldWork:
             raise InvalidInput("看板天数应在 1–31 之间")
         dates = tuple(start + timedelta(days=i) for i in range(days))
         stations = tuple(self.stations())
-        calendar = self.calendar()
+        calendar = self.calendar(None)
         with self.store.reading() as s:
             stored = {(r.station_code, r.day, r.kind): r for r in s.connection().execute(
                 select(DAYS).where(DAYS.c.day >= dates[0], DAYS.c.day <= dates[-1]))}
@@ -520,7 +521,7 @@ class FieldWork:
                 with conn.begin_nested():
                     conn.execute(insert(DAYS).values(
                         station_code=station.code, day=day, kind=kind, booked=0,
-                        capacity=_default_capacity(station.area, kind, day, self.calendar())))
+                        capacity=_default_capacity(station.area, kind, day, self.calendar(conn))))
             except IntegrityError:
                 pass  # another dispatcher created the row first: fine, it is the same default
         taken = conn.execute(update(DAYS).where(*key, DAYS.c.booked < DAYS.c.capacity)
@@ -567,11 +568,15 @@ class FieldWork:
             own = conn.execute(select(USERS.c.station).where(USERS.c.username == by)).scalar_one_or_none()
             if DISPATCHER_ROLE not in roles and not (STATION_HEAD_ROLE in roles and own == station_code):
                 raise Forbidden("只有本班所负责人或工单调度员可以调整承载力")
-            if conn.execute(select(STATIONS.c.code).where(STATIONS.c.code == station_code)).one_or_none() is None:
+            area = conn.execute(select(STATIONS.c.area).where(STATIONS.c.code == station_code)).scalar_one_or_none()
+            if area is None:
                 raise NotFound(f"班所不存在：{station_code}")
+            calendar = self.calendar(conn)
             for (day, kind), capacity in sorted(values.items()):
                 key = (DAYS.c.station_code == station_code, DAYS.c.day == day, DAYS.c.kind == kind)
                 row = conn.execute(select(DAYS.c.booked, DAYS.c.capacity).where(*key).with_for_update()).one_or_none()
+                if row is None and capacity == _default_capacity(area, kind, day, calendar):
+                    continue  # the standard capacity stands: nothing declared
                 if row is None:
                     conn.execute(insert(DAYS).values(station_code=station_code, day=day, kind=kind, capacity=capacity,
                                                      booked=0, adjusted_by=by, adjusted_at=now))
@@ -721,7 +726,7 @@ class FieldWork:
     def daily_summary(self, username: str, day: date) -> DailySummary:
         """Yesterday's finished steps, today's appointments, applications near their limits and the
         problems raised, for one customer manager's applications."""
-        calendar = self.calendar()
+        calendar = self.calendar(None)
         since = calendar.previous_workday(day)
         start, end = datetime.combine(since, time.min), datetime.combine(day, time.min)
         now = self.clock()

@@ -28,7 +28,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, engine: Engine | None
 
     from . import api, applications, audit, auth, documents, errors, tasks, vendor
     from . import exports, notices, public, supervision
-    from . import modeller
+    from . import callbacks, fieldwork, meetings, modeller
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(tasks.bp)
@@ -41,6 +41,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, engine: Engine | None
     app.register_blueprint(public.bp)
     app.register_blueprint(vendor.bp)
     app.register_blueprint(modeller.bp)
+    app.register_blueprint(fieldwork.bp)
+    app.register_blueprint(callbacks.bp)
+    app.register_blueprint(meetings.bp)
     csrf.exempt(api.bp)  # token-authenticated: no cookies, so no cross-site forgery to guard against
     app.register_blueprint(api.bp)
     errors.register(app)

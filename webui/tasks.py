@@ -236,7 +236,7 @@ def task(task_id: str) -> Any:
         documents=_documents(form, app), sections=_earlier_data(engine, app, form), names=names,
         field_names={f.name for f in fields} | {str(d.get("key")) for d in (form.documents if form else ())},
         can_release=task.claimed_by == user.username,
-        can_claim=not task.claimed_by and not task.assignee,
+        can_claim=not task.claimed_by and not task.assignee, job=engine.field_work.find(task.id),
     ), 400 if errors else 200
 
 
