@@ -19,7 +19,7 @@ from engine import ROLES, ApplicationInfo, FormValidationError, InvalidInput, St
 
 from . import engine_of, openapi
 from .auth import current_user
-from .errors import error_response
+from .errors import NUL_MESSAGE, contains_nul, error_response
 
 bp = Blueprint("api", __name__, url_prefix=openapi.API_PREFIX)
 
@@ -119,6 +119,8 @@ def _json_object(allowed: frozenset[str]) -> dict[str, Any]:
         raise InvalidInput("请求体的 JSON 嵌套层数过深") from exc
     if not isinstance(body, dict):
         raise InvalidInput("请求体必须是一个 JSON 对象（键值对），而不是数组或单个值")
+    if contains_nul(body):
+        raise InvalidInput(NUL_MESSAGE)
     unknown = sorted(set(body) - allowed)
     if unknown:
         _fail({key: f"{key}：不认识的字段（可用：{'、'.join(sorted(allowed))}）" for key in unknown})

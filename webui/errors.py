@@ -65,8 +65,35 @@ def error_response(status: int, message: str, *, fields: dict[str, str] | None =
                            message=message, fields=fields or {}, reasons=reasons or []), status
 
 
+NUL_MESSAGE = "请求中含有空字符（NUL），这不是任何字段的有效内容，请删除后重试"
+
+
+def contains_nul(value: Any) -> bool:
+    """Whether a string anywhere in a parsed JSON value holds NUL (walked without recursion: depth is the client's)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def register(app: Flask) -> None:
     """Install the handlers."""
+
+    @app.before_request
+    def refuse_nul() -> None:
+        # PostgreSQL can neither store nor compare text holding NUL (psycopg raises DataError: a 500), and no
+        # field needs one: refuse it in the path, the query and form fields up front, as bad input.
+        if contains_nul([request.path, *request.args.keys(), *request.args.values(), *request.form.keys(),
+                         *request.form.values()]):
+            raise InvalidInput(NUL_MESSAGE)
 
     @app.errorhandler(BaozhuangError)
     def engine_error(exc: BaozhuangError) -> Any:

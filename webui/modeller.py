@@ -213,6 +213,8 @@ def save(process_key: str) -> Any:
     xml_text = body.get("xml")
     if not isinstance(xml_text, str) or not xml_text.strip():
         raise InvalidInput("没有收到流程图（xml）")
+    if "\x00" in xml_text:  # never XML, and PostgreSQL cannot keep it as a draft
+        raise InvalidInput("流程图含有空字符（NUL），不是有效的 XML")
     draft_id = _int_arg("draft_id", "草稿编号", body)
     info = engine_of(current_app).save_draft(process_key, xml_text.encode("utf-8"), current_user().username,
                                              _comment(body), draft_id)

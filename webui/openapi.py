@@ -243,7 +243,7 @@ PATHS: dict[str, Any] = {
             "description": "状态、当前环节、已办结环节及时间、异常说明与申请数据。",
             "tags": ["申请"],
             "parameters": [APP_NO],
-            "responses": {"200": _json(_ref("Application"), "申请"), **_errors(401, 404)},
+            "responses": {"200": _json(_ref("Application"), "申请"), **_errors(400, 401, 404)},
         },
     },
     "/tasks": {

@@ -4,6 +4,7 @@ and every application can still be finished."""
 
 from __future__ import annotations
 
+import http.client
 import threading
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,8 +52,8 @@ def complete_next(server: LiveServer, engine: Engine, walk: Walk, tokens: dict[s
     walk.in_flight = task["id"]
     try:
         status, body = server.request("POST", f"{API}/tasks/{task['id']}/complete", {"data": data}, tokens[actor])
-    except OSError:
-        return False  # the answer never came: the completion may or may not have been committed
+    except (OSError, http.client.HTTPException):
+        return False  # no whole answer came: the completion may or may not have been committed
     walk.in_flight = None
     assert status == 200, (status, body)
     walk.accepted.append((task["id"], task["node_id"]))

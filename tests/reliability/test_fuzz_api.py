@@ -282,3 +282,20 @@ def test_json_nested_too_deep_is_a_400(api: Callable[[str], Api], engine: Engine
     error = assert_chinese_error(api("frontdesk").post_raw("/applications", b"[" * 100_000 + b"]" * 100_000), 400)
     assert "嵌套" in error["message"]
     assert engine.applications() == []
+
+
+def test_nul_characters_anywhere_are_a_400_not_a_database_error(api: Callable[[str], Api], engine: Engine,
+                                                                 scenarios: dict[str, Scenario]) -> None:
+    """PostgreSQL refuses NUL in text; SQLite takes it. Either way it is bad input, refused before the database."""
+    desk = api("frontdesk")
+    started = desk.post("/applications", {"process": "lv", "data": dict(scenarios["lv_residential"].start)})
+    app_no, task_id = started.get_json()["app_no"], started.get_json()["ready_tasks"][0]["id"]
+    fingerprint = Fingerprint(engine)
+    before = fingerprint(app_no)
+    for response in (desk.get("/tasks?q=%00"), desk.get("/tasks?node=a%00b"), desk.get("/tasks?process=%00"),
+                     desk.get("/tasks/%00abcdef"), desk.get("/applications/LV%00"),
+                     desk.post(f"/tasks/{task_id}/complete", {"data": {"signed": True, "signed_on": "2026-11-23\x00"}}),
+                     desk.post("/applications", {"process": "lv", "data": {**scenarios["lv_residential"].start,
+                                                                           "customer_name": "张\x00伟"}})):
+        assert "空字符" in assert_chinese_error(response, 400)["message"]
+    assert fingerprint(app_no) == before
