@@ -16,6 +16,7 @@ import click
 from engine import BaozhuangError, DiagramRejected, Engine, FormValidationError, StepResult, TaskInfo
 from engine.config import load_config
 from engine.demo import DEMO_PASSWORD, DEMO_USERS, DemoClock, create_demo_users, run_demo
+from engine.dispatch import appointment_from_form
 
 
 def _fail(message: str) -> NoReturn:
@@ -634,3 +635,75 @@ def migrate(ctx: click.Context, process: str, to_version: int, app_nos: tuple[st
     click.echo(f"共 {len(plan.verdicts)} 个申请：已迁移 {len(result.migrated)} 个，未迁移 {len(result.skipped)} 个")
     if not result.migrated:
         sys.exit(1)
+
+
+@main.group()
+def fieldjob() -> None:
+    """Site work: book a task's field job, report arrival and finish (what 派工调度 and 现场作业 do)."""
+
+
+@fieldjob.command("list")
+@click.option("--status", type=click.Choice(["waiting", "scheduled", "on_site", "finished", "cancelled"]),
+              default=None, help="状态（默认：未完工的）")
+@click.option("--station", default=None, help="班所编码")
+@click.pass_context
+def fieldjob_list(ctx: click.Context, status: str | None, station: str | None) -> None:
+    """Field jobs by status and station."""
+    jobs = _engine(ctx).field_work.jobs(status=status or ("waiting", "scheduled", "on_site"), station=station)
+    for j in jobs:
+        late = "  迟到" if j.late else ""
+        click.echo(f"  {j.id}  {j.app_no}  {j.node_name}  {j.status_name}  {j.appointment_text}  "
+                   f"{j.station_code or '-'}  {j.worker or '-'}{late}")
+    click.echo(f"共 {len(jobs)} 项")
+
+
+@fieldjob.command("book")
+@click.argument("task_id")
+@click.option("--station", required=True, help="班所编码")
+@click.option("--day", required=True, help="作业日期 2026-11-24")
+@click.option("--mode", type=click.Choice(["fixed", "window", "deadline"]), required=True,
+              help="fixed 约时 / window 限时 / deadline 限期")
+@click.option("--start", default="", help="到达时间或时段开始 09:30")
+@click.option("--end", default="", help="时段结束（限时）")
+@click.option("--deadline", default="", help="期限（限期）")
+@click.option("--contact", "contact_name", required=True, help="客户联系人")
+@click.option("--phone", "contact_phone", required=True, help="联系电话")
+@click.option("--worker", default="", help="作业人员（默认：任务的承办人）")
+@click.option("--override", default="", help="超出承载力时强制派工的原因")
+@click.option("--reason", default="", help="改约原因（已预约的作业改约时必填）")
+@click.option("--as", "user", required=True, help="工单调度员")
+@click.pass_context
+def fieldjob_book(ctx: click.Context, task_id: str, user: str, override: str, reason: str, **form: str) -> None:
+    """Book (or, with --reason, change) the appointment of a task's field job."""
+    engine = _engine(ctx)
+    task_id = engine.task(task_id).id  # a unique prefix will do, as for complete
+    work = engine.field_work
+    appointment = appointment_from_form(form)
+    job = work.reschedule(task_id, user, appointment, reason, override) if reason else \
+        work.schedule(task_id, user, appointment, override)
+    click.echo(f"已{'改约' if reason else '预约'}：{job.app_no} {job.node_name}  {job.appointment_text}  "
+               f"{job.station_code}{'  （超承载力）' if job.overbooked else ''}")
+
+
+@fieldjob.command("checkin")
+@click.argument("task_id")
+@click.option("--note", required=True, help="现场情况")
+@click.option("--as", "user", required=True, help="作业人员")
+@click.pass_context
+def fieldjob_checkin(ctx: click.Context, task_id: str, note: str, user: str) -> None:
+    """Report arrival on site."""
+    engine = _engine(ctx)
+    job = engine.field_work.check_in(engine.task(task_id).id, user, note)
+    click.echo(f"已到达现场：{job.app_no} {job.node_name}{'（迟到）' if job.due_by and job.checked_in_at and job.checked_in_at > job.due_by else ''}")
+
+
+@fieldjob.command("checkout")
+@click.argument("task_id")
+@click.option("--note", required=True, help="作业结果")
+@click.option("--as", "user", required=True, help="作业人员")
+@click.pass_context
+def fieldjob_checkout(ctx: click.Context, task_id: str, note: str, user: str) -> None:
+    """Report the work finished: the task can now be completed, a callback is opened."""
+    engine = _engine(ctx)
+    job = engine.field_work.check_out(engine.task(task_id).id, user, note)
+    click.echo(f"作业结束：{job.app_no} {job.node_name}；现在可以办理该环节（complete），客户回访已生成")

@@ -109,12 +109,15 @@ class Person:
         return self.page.goto(self.server.url + path)
 
     def login(self, username: str, password: str = "baozhuang") -> "Person":
+        # Leave the current page first: a late response of it (the diagram's JSON, say) would set the old
+        # session cookie again after clear_cookies, and the login page would then show someone signed in.
+        self.page.goto("about:blank")
         self.page.context.clear_cookies()
         self.go("/login")
         self.page.fill("input[name=username]", username)
         self.page.fill("input[name=password]", password)
-        self.page.click("button[type=submit]")
-        self.page.wait_for_load_state()
+        with self.page.expect_navigation():  # wait for the POST's answer, not the login page already loaded
+            self.page.locator("main button[type=submit]").click()
         assert "/login" not in self.page.url, f"login as {username} failed"
         return self
 

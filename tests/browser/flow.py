@@ -18,7 +18,7 @@ from typing import Any
 
 from engine import Engine
 from engine.config import load_config
-from engine.demo import DEMO_USERS
+from engine.demo import DEMO_USERS, do_field_work
 
 from .conftest import ARTIFACTS, REPO, LiveServer, Person
 
@@ -193,8 +193,8 @@ _readers: dict[str, Engine] = {}
 
 
 def _reader(server: LiveServer) -> Engine:
-    """An engine on the live server's database, only to read which tasks are open (what `baozhuang show`
-    prints, without starting a process for every look)."""
+    """An engine on the live server's database, to read which tasks are open (what `baozhuang show` prints,
+    without starting a process for every look) and to clear site work out of the way."""
     engine = _readers.get(server.db)
     if engine is None:
         engine = Engine(load_config({"database_url": server.db, "documents_dir": str(server.root / "documents")}))
@@ -259,11 +259,18 @@ def do_task(person: Person, app_no: str, task: OpenTask, data: dict[str, Any], *
     assert_clean(person, f"application page after {task.node_id}")
 
 
+def finish_site_work(server: LiveServer, task: OpenTask) -> None:
+    """Book, check in and check out a site task's field job (what the dispatcher and worker do on their
+    own pages — tests/browser/test_fieldwork.py drives those pages; here it only clears the way)."""
+    do_field_work(_reader(server), task.id, task.actor)
+
+
 def run_path(person: Person, server: LiveServer, app_no: str, steps: list[list[Any]]) -> None:
     """Do a path's steps in order through the browser."""
     for node_id, data in steps:
         tasks = open_tasks(server, app_no)
         assert node_id in tasks, f"expected {node_id} open, open: {sorted(tasks)}"
+        finish_site_work(server, tasks[node_id])
         do_task(person, app_no, tasks[node_id], data)
 
 

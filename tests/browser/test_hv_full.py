@@ -11,6 +11,7 @@ from .flow import (
     assert_clean,
     diagram_shot,
     do_task,
+    finish_site_work,
     open_tasks,
     wait_for_diagram,
 )
@@ -43,6 +44,7 @@ def test_hv_application_from_acceptance_to_the_end(person: Person, live_server: 
             shots = {"list_shot": "hv-02-task-list", "form_shot": "hv-03-task-form-supply-plan"}
         if node_id == "hv_install_meter":
             shots = {"list_shot": "hv-05-task-list-metering"}
+        finish_site_work(live_server, task)
         do_task(person, app_no, task, data, **shots)
 
         # the application page names who holds what is open next

@@ -11,6 +11,7 @@ from .flow import (
     PATHS,
     assert_clean,
     fill_form,
+    finish_site_work,
     flash_text,
     open_acceptance,
     open_task,
@@ -24,6 +25,7 @@ def test_task_form_with_a_missing_and_a_bad_value_is_shown_again_then_corrected(
         person: Person, live_server: LiveServer, tmp_path: Path) -> None:
     app_no = start_with_cli(live_server, tmp_path, "hv_solo", customer_name="校验测试精工有限公司")
     task = open_tasks(live_server, app_no)["hv_site_survey_solo"]
+    finish_site_work(live_server, task)
     good = dict(PATHS["hv_solo"]["steps"][0][1])  # survey_date, survey_findings, load_confirmed
     page = person.page
 

@@ -17,7 +17,7 @@ import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -527,3 +527,30 @@ def test_the_console_script_initialises_and_validates(tmp_path: Path) -> None:
                            timeout=60, cwd=tmp_path, env=env, check=False)
     assert check.returncode == 0, check.stderr
     assert "✓" in check.stdout and "流程 hv" in check.stdout
+
+
+# ----------------------------------------------------------------------------- field work
+
+
+def test_a_site_task_is_booked_reported_and_then_completed_from_the_terminal(ws: Workspace) -> None:
+    scenario = SCENARIOS["hv_solo"]
+    app_no, task_id = ws.start(scenario)  # hv_site_survey_solo, assigned to manager1
+    data = ws.write("survey.json", dict(scenario.steps[0].data))
+    assert "现场作业待预约" in ws.fails("complete", task_id, "--as", "manager1", "--data", data)
+    assert task_id in ws.ok("fieldjob", "list").output
+    today = date.today()
+    monday = today + timedelta(days=7 - today.weekday())
+    booking = ("--station", "XZ", "--mode", "fixed", "--start", "09:30", "--contact", "赵工",
+               "--phone", "13600001234")
+    assert "日期格式" in ws.fails("fieldjob", "book", task_id[:8], "--day", "2026-02-30", *booking,
+                                "--as", "fielddispatch")
+    assert "工单调度员" in ws.fails("fieldjob", "book", task_id[:8], "--day", monday.isoformat(), *booking,
+                                 "--as", "manager1")
+    out = ws.ok("fieldjob", "book", task_id[:8], "--day", monday.isoformat(), *booking, "--as", "fielddispatch").output
+    assert "已预约" in out and "约时" in out
+    out = ws.ok("fieldjob", "book", task_id, "--day", (monday + timedelta(days=1)).isoformat(), *booking,
+                "--reason", "客户改期", "--as", "fielddispatch").output
+    assert "已改约" in out
+    assert "已到达现场" in ws.ok("fieldjob", "checkin", task_id, "--note", "到达", "--as", "manager1").output
+    assert "可以办理" in ws.ok("fieldjob", "checkout", task_id, "--note", "完成", "--as", "manager1").output
+    assert app_no in ws.ok("complete", task_id, "--as", "manager1", "--data", data).output
