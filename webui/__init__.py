@@ -23,6 +23,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, engine: Engine | None
     settings = load_settings(config, Path(app.instance_path))
     app.config.update(settings)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable in JSON
+    # An id holding "%2F" must be a 404 like any unknown id, not a redirect to a path with the slashes merged.
+    app.url_map.merge_slashes = False
     app.extensions["baozhuang.engine"] = engine or Engine(load_config(settings["ENGINE"]))
     csrf.init_app(app)
 

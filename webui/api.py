@@ -16,6 +16,7 @@ from typing import Any
 from flask import Blueprint, current_app, g, jsonify, make_response, render_template, request, url_for
 
 from engine import ROLES, ApplicationInfo, FormValidationError, InvalidInput, StepResult, TaskInfo
+from engine.dispatch import DISPATCHER_ROLE, FieldJobInfo, appointment_from_form
 
 from . import engine_of, openapi
 from .auth import current_user
@@ -240,6 +241,77 @@ def complete(task_id: str) -> Any:
         _fail(errors)
     result = engine_of(current_app).complete(task_id, current_user().username, data)
     return jsonify(step_result_json(result))
+
+
+# ----------------------------------------------------------------- field work
+
+
+def field_job_json(job: FieldJobInfo) -> dict[str, Any]:
+    """A field job with its kind, status and appointment in words."""
+    body: dict[str, Any] = plain(job)
+    body.update(kind_name=job.kind_name, status_name=job.status_name, appointment_text=job.appointment_text)
+    return body
+
+
+@bp.get("/fieldjobs")
+def field_jobs() -> Any:
+    """My open field jobs (all of them for a dispatcher)."""
+    user = current_user()
+    open_statuses = ("waiting", "scheduled", "on_site")
+    worker = None if DISPATCHER_ROLE in user.roles else user.username
+    jobs = engine_of(current_app).field_work.jobs(status=open_statuses, worker=worker)
+    return jsonify({"items": [field_job_json(j) for j in jobs]})
+
+
+@bp.get("/fieldjobs/<task_id>")
+def field_job(task_id: str) -> Any:
+    """One field job."""
+    engine = engine_of(current_app)
+    return jsonify(field_job_json(engine.field_work.job(engine.task(task_id).id)))
+
+
+@bp.post("/fieldjobs/<task_id>/appointment")
+def book_field_job(task_id: str) -> Any:
+    """Book a job's appointment, or change it (with a reason)."""
+    engine = engine_of(current_app)
+    body = _json_object(frozenset(openapi.SCHEMAS["Appointment"]["properties"]))
+    wrong = {key: f"{key}：应为字符串" for key, value in body.items() if not isinstance(value, str)}
+    if wrong:
+        _fail(wrong)
+    job_id = engine.task(task_id).id
+    appointment = appointment_from_form(body)
+    user = current_user().username
+    override = str(body.get("override_reason") or "")
+    if body.get("reason"):
+        job = engine.field_work.reschedule(job_id, user, appointment, str(body["reason"]), override)
+    else:
+        job = engine.field_work.schedule(job_id, user, appointment, override)
+    return jsonify(field_job_json(job))
+
+
+@bp.post("/fieldjobs/<task_id>/check-in")
+def check_in(task_id: str) -> Any:
+    """Report arrival on site."""
+    engine = engine_of(current_app)
+    note = _note()
+    return jsonify(field_job_json(engine.field_work.check_in(engine.task(task_id).id, current_user().username, note)))
+
+
+@bp.post("/fieldjobs/<task_id>/check-out")
+def check_out(task_id: str) -> Any:
+    """Report the work finished; the task can then be completed."""
+    engine = engine_of(current_app)
+    note = _note()
+    return jsonify(field_job_json(engine.field_work.check_out(engine.task(task_id).id, current_user().username,
+                                                               note)))
+
+
+def _note() -> str:
+    body = _json_object(frozenset({"note"}))
+    note = body.get("note")
+    if not isinstance(note, str):
+        _fail({"note": "note：必填，应为字符串（现场情况）"})
+    return str(note)
 
 
 # ----------------------------------------------------------------- description

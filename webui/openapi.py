@@ -210,6 +210,78 @@ SCHEMAS: dict[str, Any] = {
     },
 }
 
+_TEXT = {"type": "string", "maxLength": 2000}
+SCHEMAS.update({
+    "FieldJob": {
+        "type": "object",
+        "description": "一项现场作业（与其任务同一编号）：预约、到达、结束",
+        "required": ["id", "app_no", "customer_name", "node_id", "node_name", "role", "kind", "kind_name", "status",
+                     "status_name", "created_at", "station_code", "day", "half", "mode", "starts_at", "ends_at",
+                     "due_by", "appointment_text", "contact_name", "contact_phone", "worker", "overbooked",
+                     "checked_in_at", "check_in_note", "checked_out_at", "check_out_note", "late"],
+        "properties": {
+            "id": {"type": "string", "description": "任务编号（UUID）"},
+            "app_no": {"type": "string"}, "customer_name": {"type": "string"},
+            "node_id": {"type": "string"}, "node_name": {"type": "string"},
+            "role": {"type": "string", "description": "作业人员的角色键"},
+            "kind": {"type": "string", "enum": ["survey", "mid_inspection", "completion_inspection", "connect",
+                                                "pv_commissioning"]},
+            "kind_name": {"type": "string"},
+            "status": {"type": "string", "enum": ["waiting", "scheduled", "on_site", "finished", "cancelled"]},
+            "status_name": {"type": "string"},
+            "created_at": _datetime("生成时间"),
+            "station_code": _nullable("string", "班所编码"),
+            "day": _nullable("string", "作业日期", pattern=r"^\d{4}-\d{2}-\d{2}$"),
+            "half": _nullable("string", "派工单：am 上午 / pm 下午"),
+            "mode": _nullable("string", "预约方式：fixed 约时 / window 限时 / deadline 限期"),
+            "starts_at": _datetime("约定到达时间或时段开始", nullable=True),
+            "ends_at": _datetime("时段结束", nullable=True),
+            "due_by": _datetime("最迟到达（逾期未到达即迟到）", nullable=True),
+            "appointment_text": {"type": "string", "description": "预约的中文说明"},
+            "contact_name": _nullable("string", "客户联系人"),
+            "contact_phone": _nullable("string", "联系电话"),
+            "worker": _nullable("string", "作业人员"),
+            "overbooked": {"type": "boolean", "description": "超出班所承载力派工（原因见作业记录）"},
+            "scheduled_by": _nullable("string", "预约人"),
+            "checked_in_at": _datetime("到达现场时间", nullable=True),
+            "check_in_note": _nullable("string", "到达时的现场情况"),
+            "checked_out_at": _datetime("作业结束时间", nullable=True),
+            "check_out_note": _nullable("string", "作业结果"),
+            "late": {"type": "boolean", "description": "已过预约时间仍未到达"},
+        },
+    },
+    "FieldJobList": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "items": _ref("FieldJob")}},
+    },
+    "Appointment": {
+        "type": "object",
+        "description": "预约（工单调度员）：已预约的作业带 reason 即为改约",
+        "required": ["station", "day", "mode", "contact_name", "contact_phone"],
+        "additionalProperties": False,
+        "properties": {
+            "station": {"type": "string", "description": "班所编码"},
+            "day": {"type": "string", "description": "作业日期 2026-11-24"},
+            "mode": {"type": "string", "enum": ["fixed", "window", "deadline"]},
+            "start": {"type": "string", "description": "到达时间或时段开始 09:30"},
+            "end": {"type": "string", "description": "时段结束（限时）"},
+            "deadline": {"type": "string", "description": "期限（限期）"},
+            "half": {"type": "string", "enum": ["am", "pm"], "description": "派工单（限期）"},
+            "contact_name": {"type": "string"}, "contact_phone": {"type": "string"},
+            "worker": {"type": "string", "description": "作业人员（默认：任务的承办人）"},
+            "override_reason": {**_TEXT, "description": "超出承载力仍派工的原因（记入作业记录）"},
+            "reason": {**_TEXT, "description": "改约原因"},
+        },
+    },
+    "SiteReport": {
+        "type": "object",
+        "required": ["note"],
+        "additionalProperties": False,
+        "properties": {"note": {**_TEXT, "description": "现场情况（到达）或作业结果（结束）"}},
+    },
+})
+
 RESPONSES: dict[str, Any] = {
     "BadRequest": _json(_ref("Error"), "请求有误：JSON 无效、不是对象，或表单校验失败（fields 逐字段说明）"),
     "Unauthorized": {
@@ -303,6 +375,56 @@ PATHS: dict[str, Any] = {
             "responses": {"200": _json(_ref("StepResult"), "已办理"), **_errors(400, 401, 403, 404, 409)},
         },
     },
+    "/fieldjobs": {
+        "get": {
+            "operationId": "listFieldJobs",
+            "summary": "我的现场作业",
+            "description": "派给我的未完工作业；工单调度员得到全部未完工作业。",
+            "tags": ["现场作业"],
+            "responses": {"200": _json(_ref("FieldJobList"), "现场作业"), **_errors(401)},
+        },
+    },
+    "/fieldjobs/{task_id}": {
+        "get": {
+            "operationId": "getFieldJob",
+            "summary": "一项现场作业",
+            "tags": ["现场作业"],
+            "parameters": [TASK_ID],
+            "responses": {"200": _json(_ref("FieldJob"), "现场作业"), **_errors(400, 401, 404)},
+        },
+    },
+    "/fieldjobs/{task_id}/appointment": {
+        "post": {
+            "operationId": "bookFieldJob",
+            "summary": "预约派工或改约",
+            "description": "工单调度员预约（约时、限时、限期）；超出承载力须给出 override_reason；改约须给出 reason。",
+            "tags": ["现场作业"],
+            "parameters": [TASK_ID],
+            "requestBody": {"required": True, "content": {JSON: {"schema": _ref("Appointment")}}},
+            "responses": {"200": _json(_ref("FieldJob"), "已预约"), **_errors(400, 401, 403, 404, 409)},
+        },
+    },
+    "/fieldjobs/{task_id}/check-in": {
+        "post": {
+            "operationId": "checkInFieldJob",
+            "summary": "到达现场（第一次电话汇报）",
+            "tags": ["现场作业"],
+            "parameters": [TASK_ID],
+            "requestBody": {"required": True, "content": {JSON: {"schema": _ref("SiteReport")}}},
+            "responses": {"200": _json(_ref("FieldJob"), "已到达"), **_errors(400, 401, 403, 404, 409)},
+        },
+    },
+    "/fieldjobs/{task_id}/check-out": {
+        "post": {
+            "operationId": "checkOutFieldJob",
+            "summary": "作业结束（第二次电话汇报）",
+            "description": "之后方可办理该任务；同时生成客户回访。",
+            "tags": ["现场作业"],
+            "parameters": [TASK_ID],
+            "requestBody": {"required": True, "content": {JSON: {"schema": _ref("SiteReport")}}},
+            "responses": {"200": _json(_ref("FieldJob"), "已结束"), **_errors(400, 401, 403, 404, 409)},
+        },
+    },
     "/openapi.json": {
         "get": {
             "operationId": "getOpenApi",
@@ -337,7 +459,7 @@ def document() -> dict[str, Any]:
         },
         "servers": [{"url": API_PREFIX}],
         "security": [{"bearerAuth": []}],
-        "tags": [{"name": "申请"}, {"name": "任务"}, {"name": "说明"}],
+        "tags": [{"name": "申请"}, {"name": "任务"}, {"name": "现场作业"}, {"name": "说明"}],
         "paths": PATHS,
         "components": {
             "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
