@@ -183,4 +183,24 @@ def run_demo(engine: Engine, count: int, progress: Callable[[int], Any] | None =
         made.append((last.app_no, last.status, f"{scenario.title}：{where}"))
         if progress:
             progress(i + 1)
+    stage_field_work(engine)
     return made
+
+
+def stage_field_work(engine: Engine) -> None:
+    """Give the dispatcher's board something to show: book every other waiting site job for the next day
+    (a fixed time or an afternoon window), and record the first callbacks, one with an issue left open."""
+    # The next day, not today: a demo clock moves on with every read and could pass midnight before booking.
+    day = engine.now().date() + timedelta(days=1)
+    waiting = engine.field_work.jobs(status="waiting")
+    for n, job in enumerate(waiting[::2]):
+        station = DEMO_STATIONS[n % len(DEMO_STATIONS)][0]
+        if n % 2 == 0:
+            appointment = Appointment(station, day, "fixed", "客户联系人", "13800000000", start=time(8, 30))
+        else:
+            appointment = Appointment(station, day, "window", "客户联系人", "13800000000", start=time(14),
+                                      end=time(17))
+        engine.field_work.schedule(job.id, DEMO_DISPATCHER, appointment, override_reason="演示：加派")
+    for n, callback in enumerate(engine.field_work.callbacks("open")[:3]):
+        issue = "客户反映现场作业后未告知下一步办理事项" if n == 0 else ""
+        engine.field_work.record_callback(callback.id, "service", True, not issue, issue)
