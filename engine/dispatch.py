@@ -364,6 +364,11 @@ class FieldWork:
             conn.execute(insert(JOB_EVENTS).values(job_id=job["id"], at=now, actor="system", kind="cancelled",
                                                    reason="流程已越过该环节", payload="{}"))
 
+    def worker_changed(self, conn: Connection, task_id: str, old: str | None, new: str) -> None:
+        """A task handed to another person: its site work, not yet started, goes with it."""
+        conn.execute(update(JOBS).where(JOBS.c.id == task_id, JOBS.c.status.in_(("waiting", "scheduled")),
+                                        or_(JOBS.c.worker.is_(None), JOBS.c.worker == old)).values(worker=new))
+
     def require_finished(self, conn: Connection, task_id: str) -> None:
         """Conflict unless the task's field job has been checked out (the work on site is done)."""
         status = conn.execute(select(JOBS.c.status).where(JOBS.c.id == task_id)).scalar_one_or_none()

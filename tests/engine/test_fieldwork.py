@@ -237,3 +237,14 @@ def test_the_daily_summary_gathers_a_managers_day(engine: Engine, clock: Clock) 
     assert [j.id for j in engine.field_work.daily_summary(manager, TOMORROW).late_jobs] == [booked.id]
     stranger = engine.field_work.daily_summary("planning", TOMORROW)
     assert stranger.appointments == () and stranger.finished == ()
+
+
+def test_a_reassigned_task_takes_its_site_work_to_the_new_person(engine: Engine) -> None:
+    task = survey_task(engine)
+    engine.field_work.schedule(task.id, "fielddispatch", booking())
+    other = "manager2" if task.assignee == "manager1" else "manager1"
+    engine.reassign(task.id, other, "marketing")
+    assert engine.field_work.job(task.id).worker == other
+    with pytest.raises(Forbidden):
+        engine.field_work.check_in(task.id, task.assignee, "原来的人")
+    assert engine.field_work.check_in(task.id, other, "接手后到达").status == "on_site"
