@@ -592,6 +592,7 @@ class Engine:
                 raise InvalidInput(f"{to_user} 没有「{ROLES.get(item['role'], item['role'])}」角色，不能接手该任务")
             conn.execute(update(ITEMS).where(ITEMS.c.id == item["id"]).values(
                 assignee=to_user, claimed_by=None, claimed_at=None))
+            self.field_work.worker_changed(conn, item["id"], item["assignee"] or item["claimed_by"], to_user)
             self._audit_only(conn, item["application_id"], PendingEvent(
                 "task.reassigned", by, self.now(), {"task": item["id"], "from": item["assignee"] or item["claimed_by"],
                                                     "to": to_user}, item["node_id"], item["id"]))
