@@ -25,9 +25,9 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import Engine as SAEngine
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError, ProgrammingError
+from sqlalchemy.exc import ArgumentError, DataError, NoSuchModuleError, OperationalError, ProgrammingError
 
-from .errors import ConfigurationError
+from .errors import ConfigurationError, InvalidInput
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 
@@ -446,9 +446,15 @@ _MISSING_SCHEMA = ("no such table", "does not exist", "unable to open database")
 
 @contextmanager
 def _schema_errors(url: str) -> Iterator[None]:
-    """A database that was never initialised, or cannot be opened, is a configuration problem."""
+    """A database that was never initialised, or cannot be opened, is a configuration problem.
+
+    A value the database refuses (PostgreSQL: a NUL character, text longer than its column; SQLite accepts
+    both) came from outside: it is bad input, not a server error."""
     try:
         yield
+    except DataError as exc:
+        text = str(exc.orig) if exc.orig is not None else str(exc)
+        raise InvalidInput(f"数据无法保存：含有不允许的字符（如 NUL）或超出长度（{text}）") from exc
     except (OperationalError, ProgrammingError) as exc:
         text = str(exc.orig) if exc.orig is not None else str(exc)
         if any(marker in text for marker in _MISSING_SCHEMA):
