@@ -24,12 +24,23 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    inspect,
+    select,
+    text,
+)
 
 from engine import Engine
 from engine.audit import GENESIS, event_hash
@@ -42,6 +53,9 @@ WF_TASKS = cast(Table, WorkflowTaskRow.__table__)
 EVENTS = cast(Table, AuditEvent.__table__)
 DOCUMENTS = cast(Table, Document.__table__)
 BULK_TABLES = ("applications", "work_items", "wf_tasks", "audit_events", "documents")
+PENDING_INDEXES = Table("bench_pending_indexes", MetaData(), Column("name", String(128), primary_key=True),
+                        Column("statement", Text, nullable=False))
+"""Indexes a load dropped and has not rebuilt yet (kept in the database so a rerun can finish the job)."""
 
 VARIANT_WEIGHTS = {"lv": 0.6, "pv": 0.25, "hv": 0.15}
 """Most applications are low-voltage residential and small business; HV is the long, heavy path."""
@@ -289,8 +303,9 @@ class BulkWriter:
                 else:
                     conn.execute(insert(table), rows)
 
-    def drop_indexes(self) -> list[str]:
-        """Drop the secondary indexes of the bulk tables; return the statements that recreate them."""
+    def drop_indexes(self) -> None:
+        """Drop the secondary indexes of the bulk tables, first noting their definitions in PENDING_INDEXES
+        (same transaction), so that an interrupted load can still rebuild them (restore_indexes)."""
         with self.engine.store.sa_engine.begin() as conn:
             if self.dialect == "postgresql":
                 found = conn.execute(text(
@@ -301,20 +316,55 @@ class BulkWriter:
                 found = conn.execute(text(
                     "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
                     "AND tbl_name IN ('applications', 'work_items', 'wf_tasks', 'audit_events', 'documents')")).all()
+            PENDING_INDEXES.create(conn, checkfirst=True)
+            if found:
+                conn.execute(insert(PENDING_INDEXES), [{"name": name, "statement": sql} for name, sql in found])
             for name, _ in found:
                 conn.execute(text(f'DROP INDEX "{name}"'))
-        return [sql for _, sql in found]
 
-    def create_indexes(self, statements: Iterable[str]) -> None:
-        """Rebuild the dropped indexes, then fix identity sequences and refresh planner statistics."""
-        with self.engine.store.sa_engine.begin() as conn:
-            for sql in statements:
-                conn.execute(text(sql))
+    def restore_indexes(self, progress: Callable[[str], None] = print) -> int:
+        """Create every index a load dropped (PENDING_INDEXES) and every index of the models that is missing
+        (databases filled before the definitions were noted), one commit each, so an interrupted rebuild
+        resumes; then fix identity sequences and refresh planner statistics. Returns the indexes built."""
+        sa_engine = self.engine.store.sa_engine
+        with sa_engine.begin() as conn:
+            pending = (conn.execute(select(PENDING_INDEXES.c.name, PENDING_INDEXES.c.statement)).all()
+                       if inspect(conn).has_table(PENDING_INDEXES.name) else [])
+        built = 0
+        for name, statement in pending:
+            t0 = time.perf_counter()
+            with sa_engine.begin() as conn:
+                self._tune(conn)
+                if name not in self._existing_indexes(conn):
+                    conn.execute(text(statement))
+                    built += 1
+                    progress(f"  index {name} in {time.perf_counter() - t0:.1f} s")
+                conn.execute(PENDING_INDEXES.delete().where(PENDING_INDEXES.c.name == name))
+        for table in (APPS, ITEMS, WF_TASKS, EVENTS, DOCUMENTS):
+            for index in sorted(table.indexes, key=lambda i: str(i.name)):
+                t0 = time.perf_counter()
+                with sa_engine.begin() as conn:
+                    if index.name in self._existing_indexes(conn):
+                        continue
+                    self._tune(conn)
+                    index.create(conn)
+                built += 1
+                progress(f"  index {index.name} (missing) in {time.perf_counter() - t0:.1f} s")
+        with sa_engine.begin() as conn:
+            PENDING_INDEXES.drop(conn, checkfirst=True)
             if self.dialect == "postgresql":
-                for table in ("applications", "audit_events"):
-                    conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                                      f"(SELECT max(id) FROM {table}))"))
+                for table_name in ("applications", "audit_events"):
+                    conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table_name}', 'id'), "
+                                      f"(SELECT max(id) FROM {table_name}))"))
         self.engine.optimize()
+        return built
+
+    def _existing_indexes(self, conn: Connection) -> set[str]:
+        return {str(ix["name"]) for t in BULK_TABLES for ix in inspect(conn).get_indexes(t)}
+
+    def _tune(self, conn: Connection) -> None:
+        if self.dialect == "postgresql":  # sort in memory: builds on 7.7M work items take seconds, not minutes
+            conn.execute(text("SET LOCAL maintenance_work_mem = '512MB'"))
 
 
 def populate(engine: Engine, plan: Plan, now: datetime, progress: Callable[[str], None] = print,
@@ -328,7 +378,7 @@ def populate(engine: Engine, plan: Plan, now: datetime, progress: Callable[[str]
         first_app = int(conn.execute(select(APPS.c.id).order_by(APPS.c.id.desc()).limit(1)).scalar() or 0) + 1
         first_event = int(conn.execute(select(EVENTS.c.id).order_by(EVENTS.c.id.desc()).limit(1)).scalar() or 0) + 1
     writer = BulkWriter(engine)
-    recreate = writer.drop_indexes()
+    writer.drop_indexes()
     cloner = Cloner(templates, plan, now, first_app, first_event)
     counts = dict.fromkeys(BULK_TABLES, 0)
     buffers: dict[str, list[dict[str, Any]]] = {name: [] for name in BULK_TABLES}
@@ -350,7 +400,7 @@ def populate(engine: Engine, plan: Plan, now: datetime, progress: Callable[[str]
                 progress(f"  {index + 1:,} applications ({rate:,.0f}/s)")
     t2 = time.perf_counter()
     progress(f"  rows written in {t2 - t1:.1f} s: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
-    writer.create_indexes(recreate)
+    writer.restore_indexes(progress)
     progress(f"  indexes rebuilt and statistics refreshed in {time.perf_counter() - t2:.1f} s")
     return counts
 
