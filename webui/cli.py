@@ -340,6 +340,10 @@ def _serve_forked(ctx: click.Context, host: str, port: int, threads: int, worker
     from webui import create_app
 
     listener = socket.create_server((host, port), backlog=1024, reuse_port=False)
+    # No process accepts before every process has built its app: otherwise the first one ready takes every
+    # connection queued meanwhile, and keep-alive clients stay on it while the others idle.
+    ready_r, ready_w = os.pipe()
+    go_r, go_w = os.pipe()
     children: list[int] = []
     for _ in range(workers):
         pid = os.fork()
@@ -347,12 +351,25 @@ def _serve_forked(ctx: click.Context, host: str, port: int, threads: int, worker
             signal.signal(signal.SIGINT, signal.SIG_DFL)
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             try:
-                waitress_serve(create_app(engine=_engine(ctx)), sockets=[listener], threads=threads,
-                               ident="baozhuang")
+                os.close(ready_r)
+                os.close(go_w)
+                app = create_app(engine=_engine(ctx))
+                os.write(ready_w, b"r")
+                os.close(ready_w)
+                if os.read(go_r, 1):
+                    waitress_serve(app, sockets=[listener], threads=threads, ident="baozhuang")
             finally:
                 os._exit(0)
         children.append(pid)
     listener.close()
+    os.close(ready_w)
+    os.close(go_r)
+    started = 0
+    while started < workers and os.read(ready_r, 1):  # b"" when every child has gone
+        started += 1
+    os.write(go_w, b"g" * workers)
+    os.close(ready_r)
+    os.close(go_w)
     click.echo(banner)
 
     def stop(signum: int, frame: Any) -> None:
