@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 
-from .store import Store
+from .store import POSTGRESQL_ONLY_INDEXES, Store
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -18,6 +19,11 @@ def alembic_config(url: str) -> Config:
     cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
     cfg.set_main_option("sqlalchemy.url", url)
     return cfg
+
+
+def include_object(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+    """Alembic's include_object hook: the PostgreSQL-only indexes of migration 0009 are not the models'."""
+    return not (type_ == "index" and name in POSTGRESQL_ONLY_INDEXES)
 
 
 def upgrade(store: Store) -> None:

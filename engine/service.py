@@ -52,6 +52,7 @@ from .errors import (
 from .forms import FormDefinition
 from .loading import ParsedDiagram, forms_from_directory, validate_diagram
 from .meetings import Authority, ReviewMeetings
+from .namesearch import name_contains
 from .permissions import refusal
 from .replay import RecordedEvent
 from .replay import replay as replay_application
@@ -943,7 +944,7 @@ class Engine:
                     prefix = term.upper()  # a range, not LIKE, so that the app_no index serves it on every database
                     cond += [ITEMS.c.app_no >= prefix, ITEMS.c.app_no < prefix + "~"]
                 else:
-                    cond.append(ITEMS.c.customer_name.icontains(term, autoescape=True))
+                    cond.append(name_contains(ITEMS.c.customer_name, term, conn.dialect.name))
             total = conn.execute(select(func.count()).select_from(ITEMS).where(*cond)).scalar_one()
             rows = conn.execute(select(ITEMS).where(*cond).order_by(ITEMS.c.created_at, ITEMS.c.id)
                                 .limit(per_page).offset((page - 1) * per_page)).mappings().all()
@@ -1040,7 +1041,7 @@ class Engine:
             prefix = app_no.strip().upper()
             cond += [APPS.c.app_no >= prefix, APPS.c.app_no < prefix + "~"]
         if customer and customer.strip():
-            cond.append(APPS.c.customer_name.icontains(customer.strip(), autoescape=True))
+            cond.append(name_contains(APPS.c.customer_name, customer.strip(), self.store.sa_engine.dialect.name))
         cond += application_conditions(process_key=process_key, status=status, created_from=created_from,
                                        created_to=created_to)
         if actor and actor.strip():

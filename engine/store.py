@@ -31,6 +31,12 @@ from .errors import ConfigurationError, InvalidInput
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 
+POSTGRESQL_ONLY_INDEXES = frozenset({"ix_applications_customer_grams", "ix_work_items_open_customer_grams",
+                                     "ix_work_items_open_pool"})
+"""Indexes migration 0009 creates on PostgreSQL only (over a SQL function, partial with INCLUDE columns):
+the models do not declare them, schema comparisons skip them (engine.schema.include_object)."""
+
+
 class Base(DeclarativeBase):
     """Declarative base of every table."""
 
