@@ -325,7 +325,8 @@ class BulkWriter:
     def restore_indexes(self, progress: Callable[[str], None] = print) -> int:
         """Create every index a load dropped (PENDING_INDEXES) and every index of the models that is missing
         (databases filled before the definitions were noted), one commit each, so an interrupted rebuild
-        resumes; then fix identity sequences and refresh planner statistics. Returns the indexes built."""
+        resumes; then fix identity sequences, vacuum (PostgreSQL) and refresh planner statistics. Returns the
+        indexes built."""
         sa_engine = self.engine.store.sa_engine
         with sa_engine.begin() as conn:
             pending = (conn.execute(select(PENDING_INDEXES.c.name, PENDING_INDEXES.c.statement)).all()
@@ -356,6 +357,11 @@ class BulkWriter:
                 for table_name in ("applications", "audit_events"):
                     conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table_name}', 'id'), "
                                       f"(SELECT max(id) FROM {table_name}))"))
+        if self.dialect == "postgresql":
+            # Freshly copied pages are not marked all-visible until autovacuum reaches them, which at this
+            # size takes a while; until then no count can be answered from an index alone.
+            with sa_engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text(f"VACUUM (ANALYZE) {', '.join(BULK_TABLES)}"))
         self.engine.optimize()
         return built
 
