@@ -25,9 +25,16 @@ from sqlalchemy import (
     event,
 )
 from sqlalchemy.engine import Engine as SAEngine
-from sqlalchemy.exc import ArgumentError, DataError, NoSuchModuleError, OperationalError, ProgrammingError
+from sqlalchemy.exc import (
+    ArgumentError,
+    DataError,
+    IntegrityError,
+    NoSuchModuleError,
+    OperationalError,
+    ProgrammingError,
+)
 
-from .errors import ConfigurationError, InvalidInput
+from .errors import ConfigurationError, Conflict, InvalidInput
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 
@@ -461,6 +468,10 @@ def _schema_errors(url: str) -> Iterator[None]:
     except DataError as exc:
         text = str(exc.orig) if exc.orig is not None else str(exc)
         raise InvalidInput(f"数据无法保存：含有不允许的字符（如 NUL）或超出长度（{text}）") from exc
+    except IntegrityError as exc:
+        # A unique key taken by a transaction that committed first (two deploys of one process, two new users
+        # of one name at the same moment on PostgreSQL; SQLite queues writers instead): the other one won.
+        raise Conflict("与他人同时进行的操作冲突，对方已先完成；请刷新后重试") from exc
     except (OperationalError, ProgrammingError) as exc:
         text = str(exc.orig) if exc.orig is not None else str(exc)
         if any(marker in text for marker in _MISSING_SCHEMA):

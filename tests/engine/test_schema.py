@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from engine import Engine
+from engine import Conflict, Engine
 from engine.schema import include_object
-from engine.store import Base
+from engine.store import Base, User
 
 
 def test_migrations_match_the_models(bare_engine: Engine) -> None:
@@ -22,3 +25,17 @@ def test_init_twice_changes_nothing(bare_engine: Engine) -> None:
     bare_engine.init_schema()
     with bare_engine.store.sa_engine.connect() as conn:
         assert MigrationContext.configure(conn).get_current_revision() == "0009"
+
+
+def test_a_unique_key_taken_first_by_another_transaction_is_a_conflict_and_nothing_is_written(
+        bare_engine: Engine) -> None:
+    # What two simultaneous deploys of one process (or two new users of one name) meet on PostgreSQL.
+    bare_engine.create_user("twin", "甲", ["front_desk"], "pw")
+    with pytest.raises(Conflict, match="对方已先完成"):
+        with bare_engine.store.transaction() as s:
+            s.add(User(username="other", display_name="乙", password_hash="x", roles="front_desk", active=True,
+                       created_at=datetime(2026, 11, 23)))
+            s.flush()
+            s.add(User(username="twin", display_name="丙", password_hash="x", roles="front_desk", active=True,
+                       created_at=datetime(2026, 11, 23)))
+    assert [u.username for u in bare_engine.users()] == ["twin"]
