@@ -495,10 +495,13 @@ class FieldWork:
                     raise FormValidationError(
                         f"{worker} 不是「{ROLES.get(job['role'], job['role'])}」人员，不能承担该作业",
                         {"worker": "人员角色不符"})
+            starts_at, ends_at, due_by, half = _times(appt)
+            if due_by < now:
+                raise FormValidationError(f"约定的时间（{due_by:%m月%d日 %H:%M}）已过，请另约",
+                                          {"start" if appt.mode != "deadline" else "deadline": "约定的时间已过"})
             if change_reason is not None:
                 self._release(conn, job)
             overbooked = self._take_slot(conn, station, appt.day, job["kind"], override_reason)
-            starts_at, ends_at, due_by, half = _times(appt)
             values = {"status": "scheduled", "station_code": appt.station, "day": appt.day, "half": half,
                       "mode": appt.mode, "starts_at": starts_at, "ends_at": ends_at, "due_by": due_by,
                       "contact_name": appt.contact_name, "contact_phone": appt.contact_phone, "worker": worker,

@@ -138,6 +138,15 @@ def test_a_job_not_checked_in_by_its_appointment_is_late(engine: Engine, clock: 
     assert engine.field_work.job_history(task.id)[-1].payload["late"] is True
 
 
+def test_an_appointment_already_past_is_refused(engine: Engine, clock: Clock) -> None:
+    task = survey_task(engine)  # the clock says Monday 09:00
+    with pytest.raises(FormValidationError, match="已过"):
+        engine.field_work.schedule(task.id, "fielddispatch", booking(day=date(2026, 11, 23), start=time(8, 30)))
+    assert engine.field_work.job(task.id).status == "waiting"
+    booked = engine.field_work.schedule(task.id, "fielddispatch", booking(day=date(2026, 11, 23), start=time(10)))
+    assert booked.status == "scheduled" and not booked.late
+
+
 def test_booking_forms_are_read_with_every_problem_named() -> None:
     with pytest.raises(FormValidationError) as info:
         appointment_from_form({"mode": "window", "day": "2026-13-01", "start": "10:00", "end": "09:00",
