@@ -24,7 +24,7 @@ def test_init_twice_changes_nothing(bare_engine: Engine) -> None:
     bare_engine.init_schema()
     bare_engine.init_schema()
     with bare_engine.store.sa_engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0009"
+        assert MigrationContext.configure(conn).get_current_revision() == "0010"
 
 
 def test_a_unique_key_taken_first_by_another_transaction_is_a_conflict_and_nothing_is_written(
