@@ -19,9 +19,9 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
-from sqlalchemy import Connection, Table, insert, or_, select, update
+from sqlalchemy import Connection, Table, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from .audit import PendingEvent
@@ -380,11 +380,10 @@ class FieldWork:
 
     def job(self, job_id: str) -> FieldJobInfo:
         """One field job (its id is the task's id)."""
-        with self.store.reading() as s:
-            row = s.connection().execute(select(JOBS).where(JOBS.c.id == job_id.strip())).mappings().one_or_none()
-        if row is None:
+        job = self.find(job_id)
+        if job is None:
             raise NotFound(f"现场作业不存在：{job_id}")
-        return self._info(row, self.clock())
+        return job
 
     def find(self, task_id: str) -> FieldJobInfo | None:
         """The field job of a task, or None when the task is not site work."""
@@ -622,7 +621,7 @@ class FieldWork:
             if job["worker"] and job["worker"] != by:
                 raise Forbidden(f"该作业派给了 {job['worker']}，只有作业人员本人可以汇报")
             item = conn.execute(select(ITEMS).where(ITEMS.c.id == job["id"])).mappings().one()
-            reason = refusal(_ItemView(item), by, roles, claimed_counts=False) if not job["worker"] else None
+            reason = refusal(_ItemView(item["role"], item["assignee"], item["claimed_by"], item["node_name"]), by, roles, claimed_counts=False) if not job["worker"] else None
             if reason:
                 raise Forbidden(reason)
             if job["status"] != expected:
@@ -660,6 +659,12 @@ class FieldWork:
         with self.store.reading() as s:
             rows = s.connection().execute(q.order_by(CALLBACKS.c.created_at, CALLBACKS.c.id).limit(limit)).mappings()
             return [_callback_info(r) for r in rows]
+
+    def callback_counts(self) -> dict[str, int]:
+        """How many callbacks are in each status (open, issue_open, closed)."""
+        with self.store.reading() as s:
+            rows = s.connection().execute(select(CALLBACKS.c.status, func.count()).group_by(CALLBACKS.c.status))
+            return {status: int(n) for status, n in rows}
 
     def callback(self, callback_id: int) -> CallbackInfo:
         """One callback."""
@@ -799,20 +804,13 @@ class FieldWork:
             row["checked_out_at"], row["check_out_note"], late)
 
 
-@dataclass(frozen=True)
-class _ItemView:
+class _ItemView(NamedTuple):
     """The fields of a work item the permission rule reads."""
 
     role: str
     assignee: str | None
     claimed_by: str | None
     node_name: str
-
-    def __init__(self, item: Row) -> None:
-        object.__setattr__(self, "role", item["role"])
-        object.__setattr__(self, "assignee", item["assignee"])
-        object.__setattr__(self, "claimed_by", item["claimed_by"])
-        object.__setattr__(self, "node_name", item["node_name"])
 
 
 def _default_capacity(area: str, kind: str, day: date, calendar: WorkingCalendar) -> int:

@@ -27,7 +27,8 @@ def index() -> Any:
     which = request.args.get("list", "todo")
     if which not in LISTS:
         raise InvalidInput("未知的列表（todo、issues 或 closed）")
-    counts = {key: len(engine.field_work.callbacks(statuses, limit=1000)) for key, statuses in LISTS.items()}
+    by_status = engine.field_work.callback_counts()
+    counts = {key: sum(by_status.get(status, 0) for status in statuses) for key, statuses in LISTS.items()}
     return render_template("callbacks/index.html", items=engine.field_work.callbacks(LISTS[which]), which=which,
                            counts=counts)
 
