@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -115,18 +115,26 @@ def do_field_work(engine: Engine, task_id: str, worker: str) -> None:
     if job is None or job.status in ("finished", "cancelled"):
         return
     if job.status == "waiting":
-        # From tomorrow: a clock that moves on while we work must not leave the booking in the past.
-        first = engine.now().date() + timedelta(days=1)
-        board = engine.field_work.board(first, 14)
-        free = [(d, st.code) for d in board.days for st in board.stations if board.cell(st.code, d, job.kind).remaining > 0]
-        day, station = free[0] if free else (first, DEMO_STATIONS[0][0])
+        day, station, override = _free_slot(engine, job.kind)
         appointment = Appointment(station, day, "fixed", "客户联系人", "13800000000", start=time(9, 30), worker=worker)
-        job = engine.field_work.schedule(job.id, DEMO_DISPATCHER, appointment,
-                                         override_reason="" if free else "演示数据：两周内各所均已约满")
+        job = engine.field_work.schedule(job.id, DEMO_DISPATCHER, appointment, override_reason=override)
     if job.status == "scheduled":
         job = engine.field_work.check_in(job.id, job.worker or worker, "已到达现场，客户在场")
     if job.status == "on_site":
         engine.field_work.check_out(job.id, job.worker or worker, "现场作业完成")
+
+
+def _free_slot(engine: Engine, kind: str) -> tuple[date, str, str]:
+    """The first station and day from tomorrow with capacity left for a kind of job, and the override
+    reason to give when two weeks are full. From tomorrow: a demo clock moves on with every read and
+    must not leave a booking in the past."""
+    first = engine.now().date() + timedelta(days=1)
+    board = engine.field_work.board(first, 14)
+    for day in board.days:
+        for station in board.stations:
+            if board.cell(station.code, day, kind).remaining > 0:
+                return day, station.code, ""
+    return first, DEMO_STATIONS[0][0], "演示数据：两周内各所均已约满"
 
 
 def actor_for(engine: Engine, role: str, assignee: str | None) -> str:
@@ -188,19 +196,17 @@ def run_demo(engine: Engine, count: int, progress: Callable[[int], Any] | None =
 
 
 def stage_field_work(engine: Engine) -> None:
-    """Give the dispatcher's board something to show: book every other waiting site job for the next day
-    (a fixed time or an afternoon window), and record the first callbacks, one with an issue left open."""
-    # The next day, not today: a demo clock moves on with every read and could pass midnight before booking.
-    day = engine.now().date() + timedelta(days=1)
+    """Give the dispatcher's board something to show: book every other waiting site job where capacity is
+    left (a fixed time or an afternoon window), and record the first callbacks, one with an issue left open."""
     waiting = engine.field_work.jobs(status="waiting")
     for n, job in enumerate(waiting[::2]):
-        station = DEMO_STATIONS[n % len(DEMO_STATIONS)][0]
+        day, station, override = _free_slot(engine, job.kind)
         if n % 2 == 0:
             appointment = Appointment(station, day, "fixed", "客户联系人", "13800000000", start=time(8, 30))
         else:
             appointment = Appointment(station, day, "window", "客户联系人", "13800000000", start=time(14),
                                       end=time(17))
-        engine.field_work.schedule(job.id, DEMO_DISPATCHER, appointment, override_reason="演示：加派")
+        engine.field_work.schedule(job.id, DEMO_DISPATCHER, appointment, override_reason=override)
     for n, callback in enumerate(engine.field_work.callbacks("open")[:3]):
         issue = "客户反映现场作业后未告知下一步办理事项" if n == 0 else ""
         engine.field_work.record_callback(callback.id, "service", True, not issue, issue)
