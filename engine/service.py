@@ -141,7 +141,14 @@ USER_BY_TOKEN = (select(USERS.c.username, USERS.c.display_name, USERS.c.roles, U
 APP_COLUMNS = (APPS.c.id, APPS.c.app_no, APPS.c.process_key, APPS.c.version_id, APPS.c.customer_name,
                APPS.c.status, APPS.c.revision, APPS.c.audit_seq, APPS.c.audit_head, APPS.c.wf_meta,
                APPS.c.error_message)
-APP_BY_ID_LOCKED = select(*APP_COLUMNS).where(APPS.c.id == bindparam("id")).with_for_update()
+# A completion reads the task, its application and the user's roles in one round trip, locking the task's
+# row and then the application's (the order claims and releases take them in).
+TASK_FOR_STEP = (select(ITEMS, *(c.label(f"app__{c.name}") for c in APP_COLUMNS),
+                        select(USERS.c.roles).where(USERS.c.username == bindparam("username"),
+                                                    USERS.c.active.is_(True)).scalar_subquery().label("user__roles"))
+                 .join_from(ITEMS, APPS, APPS.c.id == ITEMS.c.application_id)
+                 .where(ITEMS.c.id == bindparam("id"))
+                 .with_for_update(of=[ITEMS, APPS]))
 INSERT_TASK_ROWS = insert(WF_TASKS)
 UPDATE_TASK_ROWS = (update(WF_TASKS).where(WF_TASKS.c.application_id == bindparam("a"),
                                            WF_TASKS.c.task_id == bindparam("t")).values(payload=bindparam("p")))
@@ -545,8 +552,7 @@ class Engine:
         uploads = tuple(uploads)
         with self.store.transaction() as s:
             conn = s.connection()
-            item = self._item(conn, task_id, lock=True)
-            roles = self._roles_of(conn, user)
+            item, roles, app = self._task_for_step(conn, task_id, user)
             if item["status"] != "ready":
                 raise Conflict(_already_done(item))
             if authority is None:
@@ -555,7 +561,6 @@ class Engine:
                 reason = authority.refusal(item["node_name"], user, roles)
             if reason:
                 raise Forbidden(reason)
-            app = AppRow(*conn.execute(APP_BY_ID_LOCKED, {"id": item["application_id"]}).one())
             if app.status == "error":
                 raise WorkflowFailure(f"申请 {app.app_no} 处于异常状态，请先处理：{app.error_message}")
             diagram = self._diagram(s, app.version_id)
@@ -864,6 +869,21 @@ class Engine:
         if item is None:
             raise NotFound(f"任务不存在：{task_id}")
         return dict(item)
+
+    def _task_for_step(self, conn: Connection, task_id: str, username: str
+                       ) -> tuple[dict[str, Any], list[str], AppRow]:
+        """The task (locked), the user's roles and the task's application (locked), in one statement."""
+        task_id = task_id.strip()
+        if len(task_id) != 36:
+            task_id = self._item(conn, task_id, lock=True)["id"]  # a prefix: find the whole id first
+        row = conn.execute(TASK_FOR_STEP, {"id": task_id, "username": username}).mappings().one_or_none()
+        if row is None:
+            raise NotFound(f"任务不存在：{task_id}")
+        if row["user__roles"] is None:
+            raise NotFound(f"用户不存在或已停用：{username}")
+        item = {name: value for name, value in row.items() if "__" not in name}
+        app = AppRow(*(row[f"app__{c.name}"] for c in APP_COLUMNS))
+        return item, row["user__roles"].split(","), app
 
     def _app_row(self, conn: Connection, where: Any, lock: bool = False) -> AppRow:
         q = select(APPS.c.id, APPS.c.app_no, APPS.c.process_key, APPS.c.version_id, APPS.c.customer_name,
