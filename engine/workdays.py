@@ -94,6 +94,9 @@ class WorkingCalendar:
     def __init__(self, entered: Iterable[EnteredDay] = (), confirmed_years: Iterable[int] = ()) -> None:
         self.entered: dict[date, EnteredDay] = {d.day: d for d in entered}
         self.confirmed_years = frozenset(confirmed_years)
+        # A calendar never changes once built (new entries build a new one), so each day is looked up once:
+        # due dates count working days one by one on every step.
+        self._days: dict[date, DayStatus] = {}
 
     # ------------------------------------------------------------------ one day, one year
 
@@ -109,6 +112,12 @@ class WorkingCalendar:
 
     def day(self, d: date) -> DayStatus:
         """A day's status and where it came from; CalendarNotCovered when no source knows it."""
+        known = self._days.get(d)
+        if known is None:
+            known = self._days[d] = self._look_up(d)
+        return known
+
+    def _look_up(self, d: date) -> DayStatus:
         entered = self.entered.get(d)
         if entered is not None:
             return DayStatus(d, entered.workday, entered.name, SOURCE_ENTERED)
