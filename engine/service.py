@@ -68,6 +68,7 @@ from .runtime import (
     advance,
     complete_user_task,
     error_tasks,
+    ready_user_tasks,
     reset_for_retry,
     state_name,
     trace,
@@ -766,7 +767,12 @@ class Engine:
         app.status = status
         self.codec.commit(wf, live.snapshot, changes)
         live.revision = app.revision
-        open_items = conn.execute(OPEN_ITEMS, {"app_id": app.id}).mappings().all()
+        if {str(t.id) for t in ready_user_tasks(wf)} == {i["id"] for i in new_items}:
+            # every task waiting now opened in this step: the rows just written are the open items
+            # (all created now, so in the query's order by id), no need to read them back
+            open_items: Any = sorted(new_items, key=lambda i: i["id"])
+        else:
+            open_items = conn.execute(OPEN_ITEMS, {"app_id": app.id}).mappings().all()
         return StepResult(app.app_no, status, tuple(_task_info(i) for i in open_items), error)
 
     def _audit_only(self, conn: Connection, app_id: int, event: PendingEvent) -> None:

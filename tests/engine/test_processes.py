@@ -29,6 +29,8 @@ def run_with_reload(engine: Engine, scenario: Scenario) -> tuple[Any, list[str],
         do_field_work(engine, task.id, actor_for(engine, task.role, task.assignee))
         result = engine.complete(task.id, actor_for(engine, task.role, task.assignee), step.data)
         assert result.status != "error", result.error_message
+        # the step's answer lists exactly the tasks the database holds open, in the task lists' order
+        assert list(result.ready_tasks) == engine.tasks(app_no=result.app_no)
         seen.append(step.node)
         parallel_widths.append(len(result.ready_tasks))
     return result, seen, parallel_widths
