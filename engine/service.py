@@ -163,6 +163,7 @@ SAVE_APP = update(APPS).where(APPS.c.id == bindparam("app_id"), APPS.c.revision 
     status=bindparam("status"), error_message=bindparam("error"), updated_at=bindparam("at"),
     completed_at=bindparam("completed_at"), wf_meta=bindparam("meta"), audit_seq=bindparam("seq"),
     audit_head=bindparam("head"), revision=bindparam("next_revision"))
+INSERT_DOCUMENT = insert(cast(Table, Document.__table__))
 OPEN_ITEMS = (select(ITEMS).where(ITEMS.c.application_id == bindparam("app_id"), ITEMS.c.status == "ready")
               .order_by(ITEMS.c.created_at, ITEMS.c.id))
 
@@ -207,22 +208,23 @@ class _NoServices:
 class _Services:
     """What handlers may ask of the engine, bound to one transaction."""
 
-    def __init__(self, engine: "Engine", session: Session, app: Any) -> None:
-        self.engine, self.session, self.app = engine, session, app
+    def __init__(self, engine: "Engine", conn: Connection, app: Any) -> None:
+        self.engine, self.conn, self.app = engine, conn, app
 
     def manager_workloads(self) -> Mapping[str, int]:
-        managers = [u.username for u in self.session.scalars(select(User).where(User.active.is_(True)))
+        managers = [u.username for u in self.conn.execute(select(USERS.c.username, USERS.c.roles)
+                                                          .where(USERS.c.active.is_(True)).order_by(USERS.c.id))
                     if "customer_manager" in u.roles.split(",")]
-        counts = dict(self.session.execute(
-            select(WorkItem.assignee, func.count()).where(WorkItem.status == "ready", WorkItem.assignee.in_(managers))
-            .group_by(WorkItem.assignee)).all())
+        counts: dict[str | None, int] = dict(self.conn.execute(
+            select(ITEMS.c.assignee, func.count()).where(ITEMS.c.status == "ready", ITEMS.c.assignee.in_(managers))
+            .group_by(ITEMS.c.assignee)).tuples().all())
         return {m: int(counts.get(m, 0)) for m in managers}
 
     def save_document(self, kind: str, filename: str, media_type: str, content: bytes) -> str:
         doc_id, rel, digest = self.engine.files.write(content)
-        self.session.add(Document(id=doc_id, application_id=self.app.id, kind=kind, filename=filename,
-                                  media_type=media_type, sha256=digest, size=len(content), path=rel,
-                                  created_at=self.engine.now()))
+        self.conn.execute(INSERT_DOCUMENT, {"id": doc_id, "application_id": self.app.id, "kind": kind,
+                                            "filename": filename, "media_type": media_type, "sha256": digest,
+                                            "size": len(content), "path": rel, "created_at": self.engine.now()})
         return doc_id
 
 
@@ -427,11 +429,12 @@ class Engine:
                                                         .group_by(Application.version_id))}
             return [replace(_version_info(r), running=int(running.get(r.id, 0))) for r in s.scalars(q)]
 
-    def _diagram(self, s: Session, version_id: int) -> ParsedDiagram:
+    def _diagram(self, s: Session | Connection, version_id: int) -> ParsedDiagram:
         cached = self._diagrams.get(version_id)
         if cached is not None:
             return cached
-        row = s.get(ProcessVersion, version_id)
+        versions = cast(Table, ProcessVersion.__table__)
+        row = s.execute(select(versions).where(versions.c.id == version_id)).one_or_none()
         if row is None:
             raise NotFound(f"流程版本不存在：{version_id}")
         forms = json.loads(row.forms_json)
@@ -501,7 +504,7 @@ class Engine:
                 "created_by": by, "created_at": now, "updated_at": now, "completed_at": None,
                 "first_contact_at": _parse_time(clean.get("first_contact_at")), "revision": 0, "wf_meta": "{}",
                 "error_message": None, "audit_seq": 0, "audit_head": ""}).scalar_one()
-            run = self._run_context(s, app)
+            run = self._run_context(conn, app)
             wf = self.codec.new_workflow(diagram, ScriptEngine(self.registry, run))
             for task in wf.get_tasks(state=READY):
                 task.data.update(clean)
@@ -551,8 +554,7 @@ class Engine:
         authority says which roles may decide, what the audit event records, and what else to write in the
         same transaction."""
         uploads = tuple(uploads)
-        with self.store.transaction() as s:
-            conn = s.connection()
+        with self.store.begin() as conn:
             item, roles, app = self._task_for_step(conn, task_id, user)
             if item["status"] != "ready":
                 raise Conflict(_already_done(item))
@@ -564,16 +566,16 @@ class Engine:
                 raise Forbidden(reason)
             if app.status == "error":
                 raise WorkflowFailure(f"申请 {app.app_no} 处于异常状态，请先处理：{app.error_message}")
-            diagram = self._diagram(s, app.version_id)
+            diagram = self._diagram(conn, app.version_id)
             node = diagram.nodes.get(item["node_id"])
             if node is not None and node.properties.get("fieldJob"):
                 self.field_work.require_finished(conn, item["id"])
             form = diagram.form_for(item["node_id"])
             clean = form.validate(data) if form else dict(data)
             received = [v for value in clean.values() if isinstance(value, list) for v in value if isinstance(v, str)]
-            stored = self._store_uploads(s, app, form, uploads, received)
+            stored = self._store_uploads(conn, app, form, uploads, received)
             live = self._checkout(conn, app, diagram)
-            run = self._run_context(s, app)
+            run = self._run_context(conn, app)
             live.wf.script_engine = ScriptEngine(self.registry, run)
             try:
                 complete_user_task(live.wf, UUID(item["id"]), clean)
@@ -610,7 +612,7 @@ class Engine:
                                                     "to": to_user}, item["node_id"], item["id"]))
             return _task_info({**item, "assignee": to_user, "claimed_by": None, "claimed_at": None})
 
-    def _store_uploads(self, s: Session, app: AppRow, form: FormDefinition | None, uploads: tuple[Upload, ...],
+    def _store_uploads(self, conn: Connection, app: AppRow, form: FormDefinition | None, uploads: tuple[Upload, ...],
                        received: Iterable[str] = ()) -> list[dict[str, Any]]:
         """Check and keep the documents submitted with a task. A required document must be there: uploaded
         now or earlier, or recorded as received on paper (ticked in one of the form's checklist fields)."""
@@ -629,13 +631,15 @@ class Engine:
         given = {up.key for up in uploads} | set(received)
         missing = [key for key, doc in wanted.items() if doc.get("required") and key not in given]
         # most steps want no document: ask the database for earlier uploads only when one may be missing
-        earlier = set(s.scalars(select(Document.kind).where(Document.application_id == app.id))) if missing else set()
+        documents = cast(Table, Document.__table__)
+        earlier = (set(conn.execute(select(documents.c.kind).where(documents.c.application_id == app.id)).scalars())
+                   if missing else set())
         for key in missing:
             if f"upload:{key}" not in earlier:
                 errors.setdefault(key, f"{wanted[key].get('title', key)}：必须上传")
         if errors:
             raise FormValidationError(f"上传的资料有 {len(errors)} 处问题：{'；'.join(errors.values())}", errors)
-        services = _Services(self, s, app)
+        services = _Services(self, conn, app)
         stored = []
         for up in uploads:
             name = Path(up.filename.replace("\\", "/")).name[:200] or f"{up.key}{UPLOAD_TYPES[up.media_type]}"
@@ -646,17 +650,16 @@ class Engine:
 
     def retry(self, app_no: str, by: str) -> StepResult:
         """Run again the tasks that failed (a handler error, say) after the cause is fixed."""
-        with self.store.transaction() as s:
-            conn = s.connection()
+        with self.store.begin() as conn:
             self._roles_of(conn, by)
             app = self._app_row(conn, APPS.c.app_no == app_no.strip(), lock=True)
-            diagram = self._diagram(s, app.version_id)
+            diagram = self._diagram(conn, app.version_id)
             live = self._checkout(conn, app, diagram)
             failed = error_tasks(live.wf)
             if not failed:
                 self._checkin(app.id, live)
                 raise Conflict(f"申请 {app_no} 没有出错的任务可重试")
-            run = self._run_context(s, app)
+            run = self._run_context(conn, app)
             live.wf.script_engine = ScriptEngine(self.registry, run)
             try:
                 for task in failed:
@@ -834,8 +837,8 @@ class Engine:
         with self._lock:
             self._live.clear()
 
-    def _run_context(self, s: Session | None, app: AppRow) -> RunContext:
-        services = _Services(self, s, app) if s is not None else _NoServices()
+    def _run_context(self, conn: Connection | None, app: AppRow) -> RunContext:
+        services = _Services(self, conn, app) if conn is not None else _NoServices()
         return RunContext(app.app_no, app.process_key, self.config.policy, services, self.now)
 
     def _next_app_no(self, s: Session, process_key: str, now: datetime) -> str:
@@ -1131,7 +1134,7 @@ class Engine:
             content = handlers.render_pdf(html)
             app = s.get(Application, doc.application_id)
             assert app is not None
-            pdf_id = _Services(self, s, app).save_document(doc.kind, pdf_name, "application/pdf", content)
+            pdf_id = _Services(self, s.connection(), app).save_document(doc.kind, pdf_name, "application/pdf", content)
             s.flush()
             self._audit_only(s.connection(), app.id, PendingEvent(
                 "document.rendered", by, self.now(), {"from": doc.id, "document": pdf_id, "filename": pdf_name}))
@@ -1157,7 +1160,7 @@ class Engine:
 
         def workloads() -> Mapping[str, int]:
             with self.store.reading() as session:
-                return _Services(self, session, app).manager_workloads()
+                return _Services(self, session.connection(), app).manager_workloads()
 
         return replay_application(app_no=app.app_no, process_key=app.process_key, diagram=diagram, events=events,
                                   registry=self.registry, settings=self.config.policy, workloads=workloads,
@@ -1236,7 +1239,7 @@ class Engine:
 
         def workloads() -> Mapping[str, int]:
             with self.store.reading() as session:
-                return _Services(self, session, None).manager_workloads()
+                return _Services(self, session.connection(), None).manager_workloads()
 
         return preview(process_key=process_key, base_version=base_version, base=base, draft=draft,
                        histories=histories, registry=self.registry, settings=self.config.policy,

@@ -24,7 +24,7 @@ from sqlalchemy import (
     create_engine,
     event,
 )
-from sqlalchemy.engine import Engine as SAEngine
+from sqlalchemy.engine import Connection, Engine as SAEngine
 from sqlalchemy.exc import (
     ArgumentError,
     DataError,
@@ -437,6 +437,13 @@ class Store:
                 yield session
         finally:
             session.close()
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A unit of work on a plain connection (no ORM session): the hot paths, where the session's own
+        bookkeeping costs more than their statements."""
+        with _schema_errors(self.url), self.sa_engine.begin() as conn:
+            yield conn
 
     @contextmanager
     def reading(self) -> Iterator[Session]:
