@@ -215,9 +215,10 @@ class _Services:
         managers = [u.username for u in self.conn.execute(select(USERS.c.username, USERS.c.roles)
                                                           .where(USERS.c.active.is_(True)).order_by(USERS.c.id))
                     if "customer_manager" in u.roles.split(",")]
-        counts: dict[str | None, int] = dict(self.conn.execute(
-            select(ITEMS.c.assignee, func.count()).where(ITEMS.c.status == "ready", ITEMS.c.assignee.in_(managers))
-            .group_by(ITEMS.c.assignee)).tuples().all())
+        counts = {row.assignee: int(row.n) for row in self.conn.execute(
+            select(ITEMS.c.assignee, func.count().label("n")).where(ITEMS.c.status == "ready",
+                                                                      ITEMS.c.assignee.in_(managers))
+            .group_by(ITEMS.c.assignee))}
         return {m: int(counts.get(m, 0)) for m in managers}
 
     def save_document(self, kind: str, filename: str, media_type: str, content: bytes) -> str:
