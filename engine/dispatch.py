@@ -621,7 +621,8 @@ class FieldWork:
             if job["worker"] and job["worker"] != by:
                 raise Forbidden(f"该作业派给了 {job['worker']}，只有作业人员本人可以汇报")
             item = conn.execute(select(ITEMS).where(ITEMS.c.id == job["id"])).mappings().one()
-            reason = refusal(_ItemView(item["role"], item["assignee"], item["claimed_by"], item["node_name"]), by, roles, claimed_counts=False) if not job["worker"] else None
+            view = _ItemView(item["role"], item["assignee"], item["claimed_by"], item["node_name"])
+            reason = None if job["worker"] else refusal(view, by, roles, claimed_counts=False)
             if reason:
                 raise Forbidden(reason)
             if job["status"] != expected:

@@ -135,6 +135,8 @@ ITEM_BY_ID = select(ITEMS).where(ITEMS.c.id == bindparam("id"))
 ITEM_BY_ID_LOCKED = ITEM_BY_ID.with_for_update()
 ROLES_OF_USER = select(USERS.c.roles, USERS.c.active).where(USERS.c.username == bindparam("username"))
 TOKENS = cast(Table, ApiToken.__table__)
+VERSIONS = cast(Table, ProcessVersion.__table__)
+DOCUMENTS = cast(Table, Document.__table__)
 USER_BY_TOKEN = (select(USERS.c.username, USERS.c.display_name, USERS.c.roles, USERS.c.active, USERS.c.station)
                  .join_from(TOKENS, USERS, TOKENS.c.username == USERS.c.username)
                  .where(TOKENS.c.token_hash == bindparam("digest"), TOKENS.c.revoked.is_(False),
@@ -163,7 +165,7 @@ SAVE_APP = update(APPS).where(APPS.c.id == bindparam("app_id"), APPS.c.revision 
     status=bindparam("status"), error_message=bindparam("error"), updated_at=bindparam("at"),
     completed_at=bindparam("completed_at"), wf_meta=bindparam("meta"), audit_seq=bindparam("seq"),
     audit_head=bindparam("head"), revision=bindparam("next_revision"))
-INSERT_DOCUMENT = insert(cast(Table, Document.__table__))
+INSERT_DOCUMENT = insert(DOCUMENTS)
 OPEN_ITEMS = (select(ITEMS).where(ITEMS.c.application_id == bindparam("app_id"), ITEMS.c.status == "ready")
               .order_by(ITEMS.c.created_at, ITEMS.c.id))
 
@@ -434,8 +436,7 @@ class Engine:
         cached = self._diagrams.get(version_id)
         if cached is not None:
             return cached
-        versions = cast(Table, ProcessVersion.__table__)
-        row = s.execute(select(versions).where(versions.c.id == version_id)).one_or_none()
+        row = s.execute(select(VERSIONS).where(VERSIONS.c.id == version_id)).one_or_none()
         if row is None:
             raise NotFound(f"流程版本不存在：{version_id}")
         forms = json.loads(row.forms_json)
@@ -632,8 +633,7 @@ class Engine:
         given = {up.key for up in uploads} | set(received)
         missing = [key for key, doc in wanted.items() if doc.get("required") and key not in given]
         # most steps want no document: ask the database for earlier uploads only when one may be missing
-        documents = cast(Table, Document.__table__)
-        earlier = (set(conn.execute(select(documents.c.kind).where(documents.c.application_id == app.id)).scalars())
+        earlier = (set(conn.execute(select(DOCUMENTS.c.kind).where(DOCUMENTS.c.application_id == app.id)).scalars())
                    if missing else set())
         for key in missing:
             if f"upload:{key}" not in earlier:
@@ -1077,12 +1077,11 @@ class Engine:
         if actor and actor.strip():
             events = cast(Table, AuditEvent.__table__)
             cond.append(APPS.c.id.in_(select(events.c.application_id).where(events.c.actor == actor.strip())))
-        versions = cast(Table, ProcessVersion.__table__)
         with self.store.reading() as s:
             conn = s.connection()
             total = conn.execute(select(func.count()).select_from(APPS).where(*cond)).scalar_one()
             rows = conn.execute(
-                select(APPS, versions.c.version).join(versions, versions.c.id == APPS.c.version_id).where(*cond)
+                select(APPS, VERSIONS.c.version).join(VERSIONS, VERSIONS.c.id == APPS.c.version_id).where(*cond)
                 .order_by(APPS.c.created_at.desc(), APPS.c.id.desc()).limit(per_page).offset((page - 1) * per_page)
             ).mappings().all()
         items = tuple(ApplicationInfo(
