@@ -43,9 +43,9 @@ from sqlalchemy import (
 )
 
 from engine import Engine
-from engine.audit import GENESIS, event_hash
-from engine.demo import DemoClock, drive, load_scenarios
-from engine.store import Application, AuditEvent, Document, WorkflowTaskRow, WorkItem
+from engine.casework.audit import GENESIS, event_hash
+from cli.demo import DemoClock, drive, load_scenarios
+from engine.store.models import Application, AuditEvent, Document, WorkflowTaskRow, WorkItem
 
 APPS = cast(Table, Application.__table__)
 ITEMS = cast(Table, WorkItem.__table__)

@@ -20,9 +20,9 @@ from sqlalchemy import event
 import handlers
 from bench.population import deploy_without_site_work
 from engine import Engine
-from engine.demo import Scenario, Step, actor_for, create_demo_users, load_scenarios
-from engine.loading import forms_from_directory, validate_diagram
-from engine.runtime import RunContext, ScriptEngine, StateCodec, complete_user_task, ready_user_tasks
+from cli.demo import Scenario, Step, actor_for, create_demo_users, load_scenarios
+from engine.kernel.loading import forms_from_directory, validate_diagram
+from engine.kernel.runtime import RunContext, ScriptEngine, StateCodec, complete_user_task, ready_user_tasks
 
 REPO = Path(__file__).resolve().parent.parent
 PROCESSES = REPO / "processes"

@@ -24,11 +24,11 @@ from typing import Any, cast
 from sqlalchemy import Table, func, select
 
 from engine import Engine
-from engine.demo import create_demo_users
-from engine.store import Application, WorkItem
-from engine.supervision import Period, cached_dashboard, dashboard, refresh_snapshots
+from cli.demo import create_demo_users
+from engine.store.models import Application, WorkItem
+from engine.oversight.supervision import Period, cached_dashboard, dashboard, refresh_snapshots
 
-from .population import BulkWriter, Plan, deploy_without_site_work, populate
+from bench.population import BulkWriter, Plan, deploy_without_site_work, populate
 
 REPO = Path(__file__).resolve().parent.parent
 APPS = cast(Table, Application.__table__)

@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import insert
 
 from engine import Engine
-from engine.demo import create_demo_users
-from engine.store import Application, ProcessVersion, WorkItem
+from cli.demo import create_demo_users
+from engine.store.models import Application, ProcessVersion, WorkItem
 
 NODES = {
     "hv": [("hv_site_survey_solo", "现场勘查（客户经理）", "customer_manager"),

@@ -32,10 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from engine import Engine
-from engine.demo import DEMO_USERS, Scenario, actor_for, load_scenarios
+from cli.demo import DEMO_USERS, Scenario, actor_for, load_scenarios
 
-from .population import deploy_without_site_work
-from .scale import open_engine
+from bench.population import deploy_without_site_work
+from bench.scale import open_engine
 
 REPO = Path(__file__).resolve().parent.parent
 TARGET_PER_SECOND = 200.0

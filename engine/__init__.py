@@ -18,9 +18,9 @@ from .errors import (
     Reason,
     WorkflowFailure,
 )
-from .roles import ROLES
-from .service import Engine
-from .views import (
+from .vocabulary import ROLES
+from .facade import Engine
+from .results import (
     ApplicationImpact,
     ApplicationInfo,
     ApplicationPage,
@@ -49,7 +49,7 @@ from .views import (
     VersionDiff,
     VersionInfo,
 )
-from .workdays import CalendarNotCovered, WorkingCalendar, YearStatus
+from .timelimits.calendar import CalendarNotCovered, WorkingCalendar, YearStatus
 
 __all__ = [
     "Engine",

@@ -10,9 +10,9 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from engine import Engine
-from engine.demo import create_demo_users, load_scenarios
+from cli.demo import create_demo_users, load_scenarios
 
-from .databases import SERVER_URL, created_databases, database_url, drop_all, drop_databases
+from tests.databases import SERVER_URL, created_databases, database_url, drop_all, drop_databases
 
 REPO = Path(__file__).resolve().parent.parent
 PROCESSES = REPO / "processes"

@@ -57,8 +57,8 @@ class _Server:
     def schema_template(self) -> str:
         """A database migrated to the newest schema, built on first use."""
         if self.template is None:
-            from engine.schema import upgrade
-            from engine.store import Store
+            from engine.store.schema import upgrade
+            from engine.store.models import Store
 
             name = f"tmpl_{self.session_tag}"
             self.create(name, "template0", per_test=False)

@@ -12,7 +12,7 @@ from flask_wtf.csrf import CSRFProtect
 from engine import Engine
 from engine.config import REPO_ROOT, load_config
 
-from .settings import load_settings
+from webui.settings import load_settings
 
 csrf = CSRFProtect()
 
@@ -28,9 +28,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, engine: Engine | None
     app.extensions["baozhuang.engine"] = engine or Engine(load_config(settings["ENGINE"]))
     csrf.init_app(app)
 
-    from . import api, applications, audit, auth, documents, errors, tasks, vendor
-    from . import exports, notices, public, supervision
-    from . import callbacks, fieldwork, meetings, modeller
+    from webui import api, applications, audit, auth, documents, errors, tasks, vendor
+    from webui import exports, notices, public, supervision
+    from webui import callbacks, fieldwork, meetings, modeller
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(tasks.bp)

@@ -16,11 +16,11 @@ from typing import Any
 from flask import Blueprint, current_app, g, jsonify, make_response, render_template, request, url_for
 
 from engine import ROLES, ApplicationInfo, FormValidationError, InvalidInput, StepResult, TaskInfo
-from engine.dispatch import DISPATCHER_ROLE, FieldJobInfo, appointment_from_form
+from engine.fieldwork.jobs import DISPATCHER_ROLE, FieldJobInfo, appointment_from_form
 
-from . import engine_of, openapi
-from .auth import current_user
-from .errors import NUL_MESSAGE, contains_nul, error_response
+from webui import engine_of, openapi
+from webui.auth import current_user
+from webui.errors import NUL_MESSAGE, contains_nul, error_response
 
 bp = Blueprint("api", __name__, url_prefix=openapi.API_PREFIX)
 

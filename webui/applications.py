@@ -13,11 +13,11 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from lxml import etree
 
 from engine import ApplicationInfo, ApplicationPage, DocumentInfo, Engine, HistoryEntry, TaskInfo
-from engine.forms import FormDefinition
+from engine.kernel.forms import FormDefinition
 
-from . import engine_of, formdata
-from .paging import page_numbers
-from .auth import login_required
+from webui import engine_of, formdata
+from webui.paging import page_numbers
+from webui.auth import login_required
 
 bp = Blueprint("applications", __name__, url_prefix="/applications")
 

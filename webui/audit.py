@@ -12,10 +12,10 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, render_template, request
 
 from engine import ApplicationPage, BaozhuangError, Engine, ReplayReport, ReplayStep
-from engine.forms import FormDefinition
+from engine.kernel.forms import FormDefinition
 
-from . import engine_of
-from .applications import (
+from webui import engine_of
+from webui.applications import (
     criteria_from_args,
     PER_PAGE,
     STATUSES,
@@ -24,8 +24,8 @@ from .applications import (
     data_sections,
     diagram_names,
 )
-from .auth import roles_required
-from .paging import page_numbers
+from webui.auth import roles_required
+from webui.paging import page_numbers
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
 

@@ -10,7 +10,7 @@ from flask import Blueprint, Flask, abort, current_app, g, redirect, render_temp
 
 from engine import NotFound, UserInfo
 
-from . import engine_of
+from webui import engine_of
 
 bp = Blueprint("auth", __name__)
 F = TypeVar("F", bound=Callable[..., Any])

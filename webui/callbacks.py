@@ -8,10 +8,10 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from engine import Conflict, FormValidationError, InvalidInput
-from engine.dispatch import CALLBACK_ROLE
+from engine.fieldwork.jobs import CALLBACK_ROLE
 
-from . import engine_of
-from .auth import current_user, roles_required
+from webui import engine_of
+from webui.auth import current_user, roles_required
 
 bp = Blueprint("callbacks", __name__, url_prefix="/callbacks")
 

@@ -9,8 +9,8 @@ from flask import Blueprint, Response, current_app, send_file
 
 from engine import DocumentInfo
 
-from . import engine_of
-from .auth import current_user, login_required
+from webui import engine_of
+from webui.auth import current_user, login_required
 
 bp = Blueprint("documents", __name__, url_prefix="/documents")
 

@@ -9,10 +9,10 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request, stream_with_context
 
 from engine import InvalidInput
-from engine.exports import LogRecord, to_csv, to_xes
+from engine.oversight.exports import LogRecord, to_csv, to_xes
 
-from . import engine_of
-from .auth import roles_required
+from webui import engine_of
+from webui.auth import roles_required
 
 bp = Blueprint("exports", __name__, url_prefix="/audit")
 

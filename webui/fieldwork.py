@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from engine import Conflict, Forbidden, FormValidationError, InvalidInput
-from engine.dispatch import (
+from engine.fieldwork.jobs import (
     DISPATCHER_ROLE,
     HALVES,
     JOB_KINDS,
@@ -18,10 +18,10 @@ from engine.dispatch import (
     STATION_HEAD_ROLE,
     appointment_from_form,
 )
-from engine.roles import ROLES
+from engine.vocabulary import ROLES
 
-from . import engine_of
-from .auth import current_user, login_required, roles_required
+from webui import engine_of
+from webui.auth import current_user, login_required, roles_required
 
 bp = Blueprint("fieldwork", __name__, url_prefix="/fieldwork")
 

@@ -10,10 +10,10 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from engine import Forbidden, InvalidInput
-from engine.meetings import DECISIONS, MEETING_ROLES, Decision
+from engine.fieldwork.meetings import DECISIONS, MEETING_ROLES, Decision
 
-from . import engine_of
-from .auth import current_user, roles_required
+from webui import engine_of
+from webui.auth import current_user, roles_required
 
 bp = Blueprint("meetings", __name__, url_prefix="/meetings")
 

@@ -39,9 +39,9 @@ from engine import (
     VersionInfo,
 )
 
-from . import engine_of
-from .applications import STATUSES, VARIANTS
-from .auth import current_user, roles_required
+from webui import engine_of
+from webui.applications import STATUSES, VARIANTS
+from webui.auth import current_user, roles_required
 
 bp = Blueprint("modeller", __name__, url_prefix="/modeller")
 
@@ -298,7 +298,7 @@ def impact(draft_id: int) -> Any:
 
 def _node_names(engine: Engine, process_key: str, draft_xml: str | None) -> dict[str, str]:
     """Node id → name from the newest version and the draft when it passed the gate (the draft's names win)."""
-    from .applications import diagram_names
+    from webui.applications import diagram_names
 
     names: dict[str, str] = {}
     newest = engine.latest_version(process_key)

@@ -9,10 +9,10 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 
-from engine.supervision import unread_notification_count
+from engine.oversight.supervision import unread_notification_count
 
-from . import engine_of
-from .auth import current_user, login_required, safe_next
+from webui import engine_of
+from webui.auth import current_user, login_required, safe_next
 
 bp = Blueprint("notices", __name__, url_prefix="/notices")
 

@@ -25,9 +25,9 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, render_template, request
 
 from engine import NotFound
-from engine.supervision import PublicProgress, public_progress
+from engine.oversight.supervision import PublicProgress, public_progress
 
-from . import engine_of
+from webui import engine_of
 
 bp = Blueprint("public", __name__)
 

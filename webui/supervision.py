@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 
 from engine import InvalidInput
-from engine.supervision import (
+from engine.oversight.supervision import (
     DUE_STATES,
     MAX_PERIOD_DAYS,
     Dashboard,
@@ -23,9 +23,9 @@ from engine.supervision import (
     cached_dashboard,
 )
 
-from . import engine_of
-from .applications import VARIANTS
-from .auth import roles_required
+from webui import engine_of
+from webui.applications import VARIANTS
+from webui.auth import roles_required
 
 bp = Blueprint("supervision", __name__, url_prefix="/supervision")
 

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
-from engine.permissions import refusal
+from engine.casework.permissions import refusal
 from engine import (
     ApplicationInfo,
     Conflict,
@@ -23,13 +23,13 @@ from engine import (
     Upload,
     UserInfo,
 )
-from engine.forms import FormDefinition
+from engine.kernel.forms import FormDefinition
 
-from . import engine_of, formdata
-from .applications import diagram_names
-from .paging import page_numbers
-from .auth import current_user, login_required, roles_required, safe_next
-from .formdata import Field
+from webui import engine_of, formdata
+from webui.applications import diagram_names
+from webui.paging import page_numbers
+from webui.auth import current_user, login_required, roles_required, safe_next
+from webui.formdata import Field
 
 bp = Blueprint("tasks", __name__)
 

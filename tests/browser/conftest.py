@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from ..databases import database_url
+from tests.databases import database_url
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "screenshots"

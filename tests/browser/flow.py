@@ -3,7 +3,7 @@ form field by field according to the input the page shows, submit, and read the 
 
 The only thing read outside the browser is which task is open and who holds it (from the database, as
 `baozhuang show` prints it), to know whom to log in as — the rule is the engine's: a task with an assignee is done by that person, any other by
-someone with the task's role (engine.demo.actor_for).
+someone with the task's role (cli.demo.actor_for).
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 
 from engine import Engine
 from engine.config import load_config
-from engine.demo import DEMO_USERS, do_field_work
+from cli.demo import DEMO_USERS, do_field_work
 
-from .conftest import ARTIFACTS, REPO, LiveServer, Person
+from tests.browser.conftest import ARTIFACTS, REPO, LiveServer, Person
 
 PATHS: dict[str, dict[str, Any]] = {p["key"]: p for p in json.loads((REPO / "processes" / "paths.json").read_text())}
 DISPLAY_NAMES = {username: display for username, display, _ in DEMO_USERS}
@@ -183,7 +183,7 @@ class OpenTask:
 
     @property
     def actor(self) -> str:
-        """Who does it: its holder, else the demo user of its role (engine.demo.actor_for)."""
+        """Who does it: its holder, else the demo user of its role (cli.demo.actor_for)."""
         if self.holder:
             return self.holder
         return next(u for u, _, roles in DEMO_USERS if self.role in roles)

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from engine import Engine
-from engine.demo import drive, load_scenarios
+from cli.demo import drive, load_scenarios
 
-from .conftest import ARTIFACTS, REPO, LiveServer, Person
-from .flow import assert_clean
+from tests.browser.conftest import ARTIFACTS, REPO, LiveServer, Person
+from tests.browser.flow import assert_clean
 
 CUSTOMER = "稽查重放精密制造有限公司"
 COMPLETED = "#replay-diagram .djs-element.completed"

@@ -10,11 +10,11 @@ import pytest
 from sqlalchemy import update
 
 from engine import Engine
-from engine.demo import DemoClock, run_demo
-from engine.store import WorkItem
+from cli.demo import DemoClock, run_demo
+from engine.store.models import WorkItem
 
-from .conftest import LiveServer, Person
-from .flow import assert_clean
+from tests.browser.conftest import LiveServer, Person
+from tests.browser.flow import assert_clean
 
 CHARTS = ("chart-open", "chart-durations", "chart-on-time", "chart-end-to-end", "chart-satisfaction")
 

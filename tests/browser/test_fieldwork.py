@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from datetime import date
 
-from engine.dispatch import DEFAULT_CAPACITY
+from engine.fieldwork.jobs import DEFAULT_CAPACITY
 from pathlib import Path
 
-from .conftest import LiveServer, Person
-from .flow import PATHS, _reader, assert_clean, fill_form, flash_text, open_tasks, start_with_cli, submit
+from tests.browser.conftest import LiveServer, Person
+from tests.browser.flow import PATHS, _reader, assert_clean, fill_form, flash_text, open_tasks, start_with_cli, submit
 
 
 def test_dispatcher_books_worker_checks_in_and_out_and_the_callback_appears(

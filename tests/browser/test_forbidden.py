@@ -6,8 +6,8 @@ import json
 import re
 from pathlib import Path
 
-from .conftest import LiveServer, Person
-from .flow import PATHS, assert_clean, open_tasks, start_with_cli
+from tests.browser.conftest import LiveServer, Person
+from tests.browser.flow import PATHS, assert_clean, open_tasks, start_with_cli
 
 _METERING_LINE = re.compile(r"^\s+(\S+)\s+(\S+)\s+.*（lv_construct_connect）\s+角色 metering\s", re.MULTILINE)
 

@@ -3,8 +3,8 @@ who holds it, contract and meter in parallel, to power-on, archiving and the fol
 
 from __future__ import annotations
 
-from .conftest import LiveServer, Person
-from .flow import (
+from tests.browser.conftest import LiveServer, Person
+from tests.browser.flow import (
     DISPLAY_NAMES,
     PATHS,
     accept_through_ui,

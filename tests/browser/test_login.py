@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .conftest import Person
+from tests.browser.conftest import Person
 
 
 def test_login_shows_my_task_list_and_logout_returns_to_login(person: Person) -> None:

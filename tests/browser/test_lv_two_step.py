@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .conftest import LiveServer, Person
-from .flow import (
+from tests.browser.conftest import LiveServer, Person
+from tests.browser.flow import (
     PATHS,
     accept_through_ui,
     assert_clean,

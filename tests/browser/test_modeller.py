@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from .conftest import REPO, LiveServer, Person
-from .flow import (
+from tests.browser.conftest import REPO, LiveServer, Person
+from tests.browser.flow import (
     PATHS,
     assert_clean,
     diagram_shot,

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .conftest import LiveServer, Person
-from .flow import (
+from tests.browser.conftest import LiveServer, Person
+from tests.browser.flow import (
     PATHS,
     assert_clean,
     fill_form,

@@ -13,12 +13,12 @@ from lxml import etree
 from sqlalchemy import text
 
 from engine import Engine
-from engine.demo import drive, load_scenarios
-from webui.cli import main
+from cli.demo import drive, load_scenarios
+from cli.main import main
 
-from ..conftest import PROCESSES, Clock
-from ..databases import database_url
-from ..engine.test_audit import APP_EVENT, sql
+from tests.conftest import PROCESSES, Clock
+from tests.databases import database_url
+from tests.engine.test_audit import APP_EVENT, sql
 
 SCENARIOS = {s.name: s for s in load_scenarios(PROCESSES / "paths.json")}
 XES = "{http://www.xes-standard.org/}"
@@ -122,8 +122,8 @@ def test_audit_replay_verifies_and_reports_divergence(tmp_path: Path) -> None:
     from click.testing import CliRunner
 
     from engine import Engine
-    from engine.demo import create_demo_users, drive, load_scenarios
-    from webui.cli import main
+    from cli.demo import create_demo_users, drive, load_scenarios
+    from cli.main import main
 
     db = database_url(tmp_path, "r.db")
     engine = Engine({"database_url": db, "documents_dir": tmp_path / "docs"})

@@ -25,11 +25,11 @@ import pytest
 from click.testing import CliRunner, Result
 
 from engine import Engine, NotFound
-from engine.demo import DEMO_USERS, Scenario, actor_for, load_scenarios
-from webui.cli import main
+from cli.demo import DEMO_USERS, Scenario, actor_for, load_scenarios
+from cli.main import main
 
-from ..conftest import PROCESSES, REPO
-from ..databases import database_url
+from tests.conftest import PROCESSES, REPO
+from tests.databases import database_url
 
 MIWG = REPO.parent / "shared" / "corpus" / "miwg"
 MIWG_FILES = sorted(MIWG.rglob("*.bpmn"))

@@ -6,9 +6,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from engine import Engine
-from webui.cli import main
+from cli.main import main
 
-from ..engine.test_migration import SENDBACK, deploy_fixture, start_and_stop
+from tests.engine.test_migration import SENDBACK, deploy_fixture, start_and_stop
 
 
 def baozhuang(engine: Engine, *args: str) -> Result:

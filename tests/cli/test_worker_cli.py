@@ -16,11 +16,11 @@ import time_machine
 from click.testing import CliRunner, Result
 
 from engine import Engine
-from engine.demo import load_scenarios
-from webui.cli import main
+from cli.demo import load_scenarios
+from cli.main import main
 
-from ..conftest import PROCESSES
-from ..databases import database_url
+from tests.conftest import PROCESSES
+from tests.databases import database_url
 
 HV_SOLO = next(s for s in load_scenarios(PROCESSES / "paths.json") if s.name == "hv_solo")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from engine import Reason
 
-from .diagrams import loop, process, simple, user_task
+from tests.engine.diagrams import loop, process, simple, user_task
 
 SECRET = "TOP-SECRET"
 

@@ -13,10 +13,10 @@ import pytest
 from sqlalchemy import text
 
 from engine import Engine, NotFound
-from engine.auditlog import verify_chains
-from engine.demo import drive, load_scenarios
+from engine.oversight.verification import verify_chains
+from cli.demo import drive, load_scenarios
 
-from ..conftest import PROCESSES, Clock
+from tests.conftest import PROCESSES, Clock
 
 SCENARIOS = {s.name: s for s in load_scenarios(PROCESSES / "paths.json")}
 PATHS = {"lv_residential": None, "hv_solo": 4, "pv_380v": 3, "lv_non_residential": None, "hv_team": 2}

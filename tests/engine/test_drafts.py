@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from engine import Conflict, DiagramRejected, Engine
-from engine.demo import drive, load_scenarios
+from cli.demo import drive, load_scenarios
 
-from ..conftest import PROCESSES
+from tests.conftest import PROCESSES
 
 HV = (PROCESSES / "hv.bpmn").read_bytes()
 

@@ -14,10 +14,10 @@ import pytest
 from lxml import etree
 
 from engine import Engine, InvalidInput, NotFound
-from engine.demo import Scenario, actor_for, drive, load_scenarios
-from engine.exports import CHINA_TIME, CSV_COLUMNS, CaseInfo, _case_records, _Node, event_log, to_csv, to_xes
+from cli.demo import Scenario, actor_for, drive, load_scenarios
+from engine.oversight.exports import CHINA_TIME, CSV_COLUMNS, CaseInfo, _case_records, _Node, event_log, to_csv, to_xes
 
-from ..conftest import PROCESSES, Clock
+from tests.conftest import PROCESSES, Clock
 
 SCENARIOS = {s.name: s for s in load_scenarios(PROCESSES / "paths.json")}
 XES = "{http://www.xes-standard.org/}"

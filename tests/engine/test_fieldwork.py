@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from engine import Conflict, Engine, Forbidden, FormValidationError, InvalidInput
-from engine.dispatch import DEFAULT_CAPACITY, JOB_KINDS, Appointment, appointment_from_form
-from engine.demo import actor_for, do_field_work, drive, load_scenarios
+from engine.fieldwork.jobs import DEFAULT_CAPACITY, JOB_KINDS, Appointment, appointment_from_form
+from cli.demo import actor_for, do_field_work, drive, load_scenarios
 
-from ..conftest import PROCESSES, Clock, make_engine
+from tests.conftest import PROCESSES, Clock, make_engine
 
 SCENARIOS = {s.name: s for s in load_scenarios(PROCESSES / "paths.json")}
 TOMORROW = date(2026, 11, 24)  # the test clock starts on Monday 2026-11-23 09:00

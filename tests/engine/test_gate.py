@@ -9,8 +9,8 @@ import pytest
 
 from engine import DiagramRejected, Engine
 
-from .diagrams import FORM, loop, simple
-from .hostile import HOSTILE, SECRET, Hostile, hostile_ids
+from tests.engine.diagrams import FORM, loop, simple
+from tests.engine.hostile import HOSTILE, SECRET, Hostile, hostile_ids
 
 REPO = Path(__file__).resolve().parents[2]
 MIWG = REPO.parent / "shared" / "corpus" / "miwg"

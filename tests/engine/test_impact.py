@@ -10,8 +10,8 @@ from lxml import etree
 from sqlalchemy import func, select
 
 from engine import DiagramRejected, Engine, ImpactReport
-from engine.demo import Scenario, drive
-from engine.store import Application, AuditEvent, ProcessVersion, WorkItem
+from cli.demo import Scenario, drive
+from engine.store.models import Application, AuditEvent, ProcessVersion, WorkItem
 from tests.conftest import PROCESSES, Clock
 
 REFORM = Path(__file__).parent / "fixtures" / "hv_reform.bpmn"

@@ -8,10 +8,10 @@ from typing import Any
 import pytest
 
 from engine import Conflict, Engine, Forbidden, FormValidationError
-from engine.demo import actor_for, drive, load_scenarios
-from engine.meetings import Decision
+from cli.demo import actor_for, drive, load_scenarios
+from engine.fieldwork.meetings import Decision
 
-from ..conftest import PROCESSES
+from tests.conftest import PROCESSES
 
 SCENARIOS = {s.name: s for s in load_scenarios(PROCESSES / "paths.json")}
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from engine import Engine, MigrationPlan, NotFound, StepResult
-from engine.demo import Scenario, Step, actor_for, do_field_work, drive, load_scenarios
+from cli.demo import Scenario, Step, actor_for, do_field_work, drive, load_scenarios
 
-from ..conftest import PROCESSES, Clock
-from . import diagrams
+from tests.conftest import PROCESSES, Clock
+from tests.engine import diagrams
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SCENARIOS = {s.name: s for s in load_scenarios(PROCESSES / "paths.json")}

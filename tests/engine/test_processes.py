@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from engine import Engine
-from engine.demo import Scenario, actor_for, do_field_work, load_scenarios
+from cli.demo import Scenario, actor_for, do_field_work, load_scenarios
 
-from ..conftest import PROCESSES
+from tests.conftest import PROCESSES
 
 SCENARIOS = load_scenarios(PROCESSES / "paths.json")
 

@@ -11,12 +11,12 @@ from sqlalchemy import select
 
 import handlers
 from engine import Engine
-from engine.demo import actor_for, do_field_work, drive, load_scenarios
-from engine.store import Application, AuditEvent, WorkflowTaskRow
+from cli.demo import actor_for, do_field_work, drive, load_scenarios
+from engine.store.models import Application, AuditEvent, WorkflowTaskRow
 from handlers.errors import HandlerError
 
-from ..conftest import PROCESSES, Clock, make_engine
-from ..databases import database_url
+from tests.conftest import PROCESSES, Clock, make_engine
+from tests.databases import database_url
 
 SCENARIOS = load_scenarios(PROCESSES / "paths.json")
 BY_NAME = {s.name: s for s in SCENARIOS}
@@ -125,7 +125,7 @@ def test_a_handler_failure_and_its_retry_replay(tmp_path: Path, clock: Clock) ->
                     clock=clock, registry=registry)
     engine.init_schema()
     engine.deploy_shipped("system")
-    from engine.demo import create_demo_users
+    from cli.demo import create_demo_users
 
     create_demo_users(engine)
     result = engine.start("hv", BY_NAME["hv_solo"].start, "frontdesk")

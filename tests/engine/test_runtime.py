@@ -11,12 +11,12 @@ from sqlalchemy import func, select
 
 import handlers
 from engine import Conflict, Engine, Forbidden, FormValidationError
-from engine.demo import create_demo_users
-from engine.store import AuditEvent, WorkflowTaskRow
+from cli.demo import create_demo_users
+from engine.store.models import AuditEvent, WorkflowTaskRow
 from handlers.errors import HandlerError
 
-from ..databases import database_url
-from .diagrams import FORM, loop, process, user_task
+from tests.databases import database_url
+from tests.engine.diagrams import FORM, loop, process, user_task
 
 
 @pytest.fixture
@@ -246,7 +246,7 @@ def test_running_applications_stay_on_their_version(tmp_path: Path, clock: Any, 
 def test_the_script_engine_itself_refuses_code(tmp_path: Path, clock: Any, forms_dir: Path) -> None:
     from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 
-    from engine.runtime import RunContext, ScriptEngine, StateCodec
+    from engine.kernel.runtime import RunContext, ScriptEngine, StateCodec
 
     eng = setup_engine(tmp_path, clock, loop(), forms_dir)
     diagram = eng.validate(loop().encode(), "t.bpmn", forms_dir)

@@ -9,8 +9,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from engine import Conflict, Engine
-from engine.schema import include_object
-from engine.store import Base, User
+from engine.store.schema import include_object
+from engine.store.models import Base, User
 
 
 def test_migrations_match_the_models(bare_engine: Engine) -> None:

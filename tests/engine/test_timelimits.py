@@ -14,10 +14,10 @@ import pytest
 import time_machine
 
 from engine import Engine, Forbidden, SweepResult, TaskInfo
-from engine.demo import Scenario, create_demo_users, drive
+from cli.demo import Scenario, create_demo_users, drive
 
-from ..conftest import Clock, make_engine
-from ..databases import database_url
+from tests.conftest import Clock, make_engine
+from tests.databases import database_url
 
 
 class RecordingNotifier:
@@ -240,7 +240,7 @@ def test_two_workers_racing_send_each_warning_and_escalation_once(tmp_path: Path
 def test_the_deploy_gate_checks_time_limit_expressions(bare_engine: Engine, tmp_path: Path) -> None:
     from engine import DiagramRejected
 
-    from .diagrams import FORM, simple, user_task
+    from tests.engine.diagrams import FORM, simple, user_task
 
     forms = tmp_path / "forms"
     forms.mkdir()

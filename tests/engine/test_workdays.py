@@ -7,7 +7,7 @@ from datetime import date, datetime
 import pytest
 
 from engine import CalendarNotCovered, ConfigurationError, Engine, InvalidInput, WorkingCalendar, YearStatus
-from engine.workdays import EnteredDay, parse_schedule
+from engine.timelimits.calendar import EnteredDay, parse_schedule
 
 CAL = WorkingCalendar()
 

@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 
 from engine import Engine, Forbidden, FormValidationError, InvalidInput, Upload
-from engine.demo import actor_for, do_field_work, drive, load_scenarios
+from cli.demo import actor_for, do_field_work, drive, load_scenarios
 
-from ..conftest import PROCESSES
+from tests.conftest import PROCESSES
 
 SCENARIOS = {s.name: s for s in load_scenarios(PROCESSES / "paths.json")}
 

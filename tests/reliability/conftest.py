@@ -27,7 +27,7 @@ from sqlalchemy import MetaData, func, select
 
 from engine import Engine
 
-from ..conftest import REPO
+from tests.conftest import REPO
 
 API = "/api/v1"
 BAOZHUANG = Path(sys.executable).with_name("baozhuang")

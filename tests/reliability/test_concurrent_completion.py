@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from engine import BaozhuangError, Conflict, Engine
-from engine.demo import Scenario
+from cli.demo import Scenario
 
-from .conftest import API, LiveServer
+from tests.reliability.conftest import API, LiveServer
 
 ROUNDS = 30
 HTTP_ROUNDS = 15

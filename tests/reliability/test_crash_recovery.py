@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine import Engine
-from engine.demo import Scenario, actor_for, do_field_work
+from cli.demo import Scenario, actor_for, do_field_work
 
-from .conftest import API, LiveServer
+from tests.reliability.conftest import API, LiveServer
 
 THREADS = 4
 PATHS = ("lv_residential", "lv_small_micro", "lv_non_residential", "lv_non_residential_works")

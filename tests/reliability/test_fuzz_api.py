@@ -16,10 +16,10 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from engine import Engine
-from engine.demo import Scenario, actor_for, do_field_work
+from cli.demo import Scenario, actor_for, do_field_work
 
-from ..conftest import PROCESSES
-from .conftest import CHINESE, Api, Fingerprint, assert_chinese_error
+from tests.conftest import PROCESSES
+from tests.reliability.conftest import CHINESE, Api, Fingerprint, assert_chinese_error
 
 EXAMPLES_PER_FORM = 12
 EXAMPLES = 60

@@ -18,12 +18,12 @@ from flask import Flask
 
 from engine import DiagramRejected, Engine, Reason
 from webui import create_app
-from webui.cli import main
+from cli.main import main
 
-from ..conftest import PROCESSES, Clock, Staff, make_engine
-from ..engine.diagrams import FORM, simple
-from ..engine.hostile import HOSTILE, SECRET, Hostile, hostile_ids
-from .conftest import CHINESE
+from tests.conftest import PROCESSES, Clock, Staff, make_engine
+from tests.engine.diagrams import FORM, simple
+from tests.engine.hostile import HOSTILE, SECRET, Hostile, hostile_ids
+from tests.reliability.conftest import CHINESE
 
 
 @pytest.fixture(scope="module")

@@ -20,9 +20,9 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from engine import Engine
-from engine.demo import Scenario
+from cli.demo import Scenario
 
-from .conftest import API
+from tests.reliability.conftest import API
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 

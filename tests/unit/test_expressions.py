@@ -12,9 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import expressions
+from engine.kernel import expressions
 from engine.errors import ExpressionError, InvalidInput
-from engine.expressions import ALLOWED_FUNCTIONS, CompiledExpression, check, compile_expression, evaluate
+from engine.kernel.expressions import ALLOWED_FUNCTIONS, CompiledExpression, check, compile_expression, evaluate
 
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 

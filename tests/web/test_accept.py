@@ -6,10 +6,10 @@ import re
 from typing import Callable
 
 from engine import Engine
-from engine.demo import Scenario
+from cli.demo import Scenario
 
-from ..conftest import Staff
-from .test_tasks import as_form, field_error, flashes
+from tests.conftest import Staff
+from tests.web.test_tasks import as_form, field_error, flashes
 
 Actor = Callable[[str], Staff]
 

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator
 
 from engine import Engine
-from engine.demo import Scenario, actor_for
+from cli.demo import Scenario, actor_for
 
 API = "/api/v1"
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from engine import Engine
-from engine.demo import drive, load_scenarios
+from cli.demo import drive, load_scenarios
 
-from ..conftest import PROCESSES
-from .test_api import Channel, channel, conforms, spec  # noqa: F401  (fixtures)
+from tests.conftest import PROCESSES
+from tests.web.test_api import Channel, channel, conforms, spec  # noqa: F401  (fixtures)
 
 SCENARIOS = {s.name: s for s in load_scenarios(PROCESSES / "paths.json")}
 BOOKING = {"station": "CQ", "day": "2026-11-24", "mode": "fixed", "start": "10:00", "contact_name": "周先生",

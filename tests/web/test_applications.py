@@ -10,12 +10,12 @@ import pytest
 
 import handlers
 from engine import Engine, StepResult, Upload
-from engine.demo import actor_for, create_demo_users, do_field_work, drive
+from cli.demo import actor_for, create_demo_users, do_field_work, drive
 from handlers.errors import HandlerError
 from webui import create_app
 
-from ..conftest import Clock, Staff
-from ..databases import database_url
+from tests.conftest import Clock, Staff
+from tests.databases import database_url
 
 STEP = {"hours": 2, "minutes": 15}
 """Every scenario step below takes this long, so each timeline entry says 2小时15分."""

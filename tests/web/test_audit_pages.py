@@ -14,12 +14,12 @@ from sqlalchemy import text
 
 import handlers
 from engine import Engine, ReplayReport, ReplayStep, StepResult
-from engine.demo import drive
+from cli.demo import drive
 from handlers import Operator
 from webui import create_app
 from webui.audit import REPLAY_OK, replay_payload, replay_verdict
 
-from ..conftest import Clock, Staff
+from tests.conftest import Clock, Staff
 
 
 def run(engine: Engine, clock: Clock, scenario: Any, stop_after: int | None = None) -> StepResult:

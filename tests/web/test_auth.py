@@ -6,7 +6,7 @@ from typing import Callable
 
 from flask import Flask
 
-from ..conftest import Staff
+from tests.conftest import Staff
 
 
 def test_anonymous_visitors_are_sent_to_login(client: Staff) -> None:

@@ -10,9 +10,9 @@ import pytest
 from lxml import etree
 
 from engine import Engine
-from engine.demo import drive, load_scenarios
+from cli.demo import drive, load_scenarios
 
-from ..conftest import PROCESSES, Clock, Staff
+from tests.conftest import PROCESSES, Clock, Staff
 
 SCENARIOS = {s.name: s for s in load_scenarios(PROCESSES / "paths.json")}
 XES = "{http://www.xes-standard.org/}"

@@ -7,10 +7,10 @@ import re
 from typing import Any, Callable
 
 from engine import Engine
-from engine.demo import do_field_work, drive, load_scenarios
-from engine.dispatch import appointment_from_form
+from cli.demo import do_field_work, drive, load_scenarios
+from engine.fieldwork.jobs import appointment_from_form
 
-from ..conftest import PROCESSES, Staff
+from tests.conftest import PROCESSES, Staff
 
 Actor = Callable[[str], Staff]
 SCENARIOS = {s.name: s for s in load_scenarios(PROCESSES / "paths.json")}

@@ -8,9 +8,9 @@ from typing import Any
 import pytest
 
 from engine import Engine
-from engine.demo import DEMO_USERS, Scenario, drive
+from cli.demo import DEMO_USERS, Scenario, drive
 
-from ..conftest import Clock, Staff
+from tests.conftest import Clock, Staff
 
 CSRF_VALUE = re.compile(r'name="csrf_token" value="[^"]+"')
 

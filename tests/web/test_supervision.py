@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import update
 
 from engine import Engine
-from engine.demo import Scenario, Step, drive
-from engine.store import WorkItem
-from engine.supervision import (
+from cli.demo import Scenario, Step, drive
+from engine.store.models import WorkItem
+from engine.oversight.supervision import (
     SNAPSHOT_PERIOD_DAYS,
     Period,
     cached_dashboard,
@@ -22,7 +22,7 @@ from engine.supervision import (
     refresh_snapshots,
 )
 
-from ..conftest import Clock, Staff
+from tests.conftest import Clock, Staff
 
 TWO_HOURS = timedelta(hours=2)
 SLOW_SURVEY = timedelta(days=7)  # Monday → Monday: 5 working days against a limit of 2

@@ -9,11 +9,11 @@ from typing import Any, Callable
 from werkzeug.datastructures import MultiDict
 
 from engine import Engine, TaskInfo
-from engine.demo import Scenario, actor_for, do_field_work, drive
+from cli.demo import Scenario, actor_for, do_field_work, drive
 from webui import formdata
 from webui.tasks import waited
 
-from ..conftest import Clock, Staff
+from tests.conftest import Clock, Staff
 
 Actor = Callable[[str], Staff]
 

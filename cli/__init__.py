@@ -1,0 +1,5 @@
+"""The `baozhuang` command line."""
+
+from .main import main
+
+__all__ = ["main"]

@@ -1,0 +1,465 @@
+"""Hardened XML loading and the deploy-time validation gate.
+
+A diagram reaches SpiffWorkflow only as an lxml tree we parsed ourselves (no DTD, no entities,
+no network, size-limited), and only after every check below has passed.  Every problem found is
+reported at once, as a :class:`Reason` naming the element, so an analyst can fix them in one go.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from lxml import etree
+from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+
+from . import expressions
+from ..fieldwork.jobs import JOB_KINDS
+from ..errors import DiagramRejected, Reason
+from .forms import FormDefinition, check_schema
+from ..fieldwork.meetings import REVIEW_FORMS
+from ..vocabulary import role_for_lane
+
+BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
+NS = {"bpmn": BPMN_NS, "spiffworkflow": SPIFF_NS}
+DEFAULT_MAX_BYTES = 2 * 1024 * 1024
+
+#: Elements that would run code, or that this engine does not execute.
+FORBIDDEN = {
+    "scriptTask": "脚本任务不允许：上传的流程图不得执行代码",
+    "script": "脚本不允许：上传的流程图不得执行代码",
+    "businessRuleTask": "业务规则任务（DMN）暂不支持",
+    "callActivity": "调用活动暂不支持：每个流程必须自成一体",
+    "adHocSubProcess": "自由子流程暂不支持",
+    "transaction": "事务子流程暂不支持",
+    "subProcess": "子流程暂不支持",
+    "multiInstanceLoopCharacteristics": "多实例循环暂不支持",
+    "standardLoopCharacteristics": "标准循环暂不支持",
+    "complexGateway": "复杂网关暂不支持",
+}
+FORBIDDEN_SPIFF = {
+    "preScript": "前置脚本（preScript）不允许：上传的流程图不得执行代码",
+    "postScript": "后置脚本（postScript）不允许：上传的流程图不得执行代码",
+}
+FLOW_NODES = {
+    "startEvent", "endEvent", "userTask", "manualTask", "serviceTask", "task", "sendTask",
+    "receiveTask", "exclusiveGateway", "parallelGateway", "inclusiveGateway", "eventBasedGateway",
+    "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
+} | set(FORBIDDEN)
+WAIT_STATES = {"userTask", "manualTask", "receiveTask", "intermediateCatchEvent", "eventBasedGateway"}
+PERSON_TASKS = {"userTask", "manualTask"}
+
+_DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """What the engine needs to know about one flow node of a deployed diagram."""
+
+    id: str
+    name: str
+    kind: str
+    role: str | None
+    form: str | None
+    assignee: str | None
+    properties: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ParsedDiagram:
+    """A diagram that passed the gate: its spec, forms and node table."""
+
+    process_id: str
+    name: str
+    xml: bytes
+    sha256: str
+    spec: Any
+    subprocess_specs: Mapping[str, Any]
+    forms: Mapping[str, FormDefinition]
+    nodes: Mapping[str, NodeInfo]
+    start_form: str | None
+    flows: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+
+    def form_for(self, node_id: str) -> FormDefinition | None:
+        """The form of a node, if it has one."""
+        node = self.nodes.get(node_id)
+        if node is None or node.form is None:
+            return None
+        return self.forms.get(node.form)
+
+
+FormSource = Callable[[str], Any]
+"""Looks a form definition up by file name: returns the parsed JSON, or None if there is none."""
+
+
+def parse_xml(data: bytes, max_bytes: int = DEFAULT_MAX_BYTES) -> etree._ElementTree:
+    """Parse untrusted XML safely, or raise DiagramRejected with the reason."""
+    if len(data) > max_bytes:
+        raise DiagramRejected([Reason("too_large", f"文件过大：{len(data)} 字节，上限 {max_bytes} 字节")])
+    if not data.strip():
+        raise DiagramRejected([Reason("empty", "文件为空")])
+    if _DOCTYPE.search(data):
+        raise DiagramRejected([Reason("doctype", "不允许 DOCTYPE 或实体声明（可能是 XML 外部实体或实体膨胀攻击）")])
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, dtd_validation=False,
+        huge_tree=False, remove_comments=False, collect_ids=False,
+    )
+    try:
+        tree = etree.ElementTree(etree.fromstring(data, parser))
+    except etree.XMLSyntaxError as exc:
+        raise DiagramRejected([Reason("not_xml", f"不是格式正确的 XML：第 {exc.lineno} 行：{exc.msg}")]) from exc
+    if tree.docinfo.doctype or tree.docinfo.internalDTD is not None:
+        raise DiagramRejected([Reason("doctype", "不允许 DOCTYPE 或实体声明")])
+    root = tree.getroot()
+    if root.tag != f"{{{BPMN_NS}}}definitions":
+        raise DiagramRejected([Reason("not_bpmn", f"不是 BPMN 2.0 文件：根元素是 {root.tag}，应为 bpmn:definitions")])
+    return tree
+
+
+def _local(tag: Any) -> str:
+    return etree.QName(tag).localname if isinstance(tag, str) else ""
+
+
+def _properties(node: etree._Element) -> dict[str, str]:
+    props = {}
+    for prop in node.xpath("./bpmn:extensionElements/spiffworkflow:properties/spiffworkflow:property", namespaces=NS):
+        props[prop.get("name", "")] = prop.get("value", "")
+    return props
+
+
+def validate_diagram(
+    data: bytes,
+    *,
+    filename: str,
+    forms: FormSource,
+    operators: Mapping[str, Any],
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> ParsedDiagram:
+    """Run every check of the deploy-time gate; return the parsed diagram or raise DiagramRejected."""
+    try:
+        tree = parse_xml(data, max_bytes)
+    except DiagramRejected as exc:
+        raise DiagramRejected(exc.reasons, filename) from None
+    reasons: list[Reason] = []
+    root = tree.getroot()
+
+    schema_reasons = _check_xsd(tree)
+    reasons.extend(schema_reasons)
+
+    processes = root.findall(f"{{{BPMN_NS}}}process")
+    executable = [p for p in processes if p.get("isExecutable", "false").lower() == "true"]
+    if len(processes) == 1 and not executable:
+        executable = processes
+    if len(executable) != 1:
+        reasons.append(Reason("process_count", f"必须恰有一个可执行流程（isExecutable=\"true\"），实际 {len(executable)} 个"))
+        raise DiagramRejected(reasons, filename)
+    process = executable[0]
+
+    element_ids = {el.get("id") for el in root.iter()
+                   if isinstance(el.tag, str) and el.get("id") and etree.QName(el).namespace != SPIFF_NS}
+    nodes, node_reasons, loaded_forms, start_form = _check_nodes(process, forms, operators, element_ids)
+    reasons.extend(node_reasons)
+    reasons.extend(_check_expressions(process))
+    reasons.extend(_check_graph(process))
+    if reasons:
+        raise DiagramRejected(reasons, filename)
+
+    # Only now does SpiffWorkflow see the tree: it has no scripts, entities or unknown operators.
+    try:
+        parser = SpiffBpmnParser(validator=None)
+        parser.add_bpmn_xml(tree, filename)
+        pid = process.get("id")
+        spec = parser.get_spec(pid)
+        subprocess_specs = parser.get_subprocess_specs(pid)
+    except ValidationException as exc:
+        raise DiagramRejected([Reason("spiff", f"流程解析失败：{exc}", exc.id or None)], filename) from exc
+    except (SpiffWorkflowException, KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise DiagramRejected([Reason("spiff", f"流程解析失败：{exc.__class__.__name__}: {exc}")], filename) from exc
+
+    flows: dict[tuple[str, str], tuple[str, ...]] = {}
+    for flow in process.findall(f"{{{BPMN_NS}}}sequenceFlow"):
+        key = (flow.get("sourceRef", ""), flow.get("targetRef", ""))
+        flows[key] = flows.get(key, ()) + (flow.get("id", ""),)
+    return ParsedDiagram(
+        flows=flows,
+        process_id=pid,
+        name=process.get("name") or pid,
+        xml=data,
+        sha256=hashlib.sha256(data).hexdigest(),
+        spec=spec,
+        subprocess_specs=subprocess_specs,
+        forms=loaded_forms,
+        nodes=nodes,
+        start_form=start_form,
+    )
+
+
+def _check_xsd(tree: etree._ElementTree) -> list[Reason]:
+    schema = VALIDATOR.validator
+    # SpiffWorkflow's own preprocessing (bpmn-js correlation quirk) works on a copy, not on the tree we keep.
+    candidate = etree.ElementTree(etree.fromstring(etree.tostring(tree)))
+    VALIDATOR.preprocess(candidate)
+    if schema.validate(candidate):
+        return []
+    out = []
+    for err in list(schema.error_log)[:20]:
+        out.append(Reason("schema", f"不符合 BPMN 2.0 schema：第 {err.line} 行：{err.message}"))
+    return out
+
+
+def _check_nodes(
+    process: etree._Element,
+    forms: FormSource,
+    operators: Mapping[str, Any],
+    element_ids: set[str],
+) -> tuple[dict[str, NodeInfo], list[Reason], dict[str, FormDefinition], str | None]:
+    reasons: list[Reason] = []
+    nodes: dict[str, NodeInfo] = {}
+    loaded: dict[str, FormDefinition] = {}
+    start_forms: list[str] = []
+
+    lanes: dict[str, str] = {}
+    for lane in process.iter(f"{{{BPMN_NS}}}lane"):
+        lane_name = lane.get("name") or ""
+        if role_for_lane(lane_name) is None:
+            reasons.append(Reason("unknown_role", f"泳道「{lane_name}」不是已知角色", lane.get("id")))
+        for ref in lane.findall(f"{{{BPMN_NS}}}flowNodeRef"):
+            lanes[(ref.text or "").strip()] = lane_name
+
+    def load_form(name: str, element_id: str) -> str | None:
+        if name in loaded:
+            return name
+        schema = forms(name)
+        if schema is None:
+            reasons.append(Reason("missing_form", f"找不到表单定义 {name}", element_id))
+            return None
+        problems = check_schema(name, schema)
+        for problem in problems:
+            reasons.append(Reason("bad_form", problem, element_id))
+        if problems:
+            return None
+        loaded[name] = FormDefinition(name, schema)
+        return name
+
+    for el in process.iter():
+        if not isinstance(el.tag, str):
+            continue
+        ns, kind = etree.QName(el).namespace, _local(el.tag)
+        el_id = el.get("id") or el.getparent().get("id")
+        if ns == BPMN_NS and kind in FORBIDDEN:
+            reasons.append(Reason("forbidden", FORBIDDEN[kind], el_id))
+        if ns == SPIFF_NS and kind in FORBIDDEN_SPIFF:
+            owner = el.getparent().getparent()
+            reasons.append(Reason("forbidden", FORBIDDEN_SPIFF[kind], owner.get("id") if owner is not None else None))
+        if ns != BPMN_NS or kind not in FLOW_NODES or kind in FORBIDDEN:
+            continue
+        node_id = el.get("id", "")
+        props = _properties(el)
+        lane_name = lanes.get(node_id)
+        role = role_for_lane(lane_name) if lane_name else None
+        form_name = props.get("formJsonSchemaFilename") or None
+        if form_name:
+            form_name = load_form(form_name, node_id)
+        if kind in PERSON_TASKS:
+            if role is None:
+                reasons.append(Reason("no_lane", "人工任务必须放在某个角色泳道中", node_id))
+            if not props.get("formJsonSchemaFilename"):
+                reasons.append(Reason("no_form", "人工任务必须指定表单（formJsonSchemaFilename）", node_id))
+        if kind == "startEvent" and form_name:
+            start_forms.append(form_name)
+        assignee = props.get("assignee") or None
+        reasons.extend(_check_markers(node_id, kind, props))
+        if kind == "serviceTask":
+            reasons.extend(_check_operator(el, operators, element_ids))
+        nodes[node_id] = NodeInfo(node_id, el.get("name") or node_id, kind, role, form_name, assignee, props)
+    return nodes, reasons, loaded, (start_forms[0] if start_forms else None)
+
+
+def _check_markers(node_id: str, kind: str, props: Mapping[str, str]) -> list[Reason]:
+    """Site work (fieldJob) and meeting decisions (reviewMeeting) mark person tasks with a known kind."""
+    reasons = []
+    for name, known in (("fieldJob", JOB_KINDS), ("reviewMeeting", REVIEW_FORMS)):
+        value = props.get(name)
+        if value is None:
+            continue
+        if kind not in PERSON_TASKS:
+            reasons.append(Reason("bad_marker", f"{name} 只能标在人工任务上", node_id))
+        elif value not in known:
+            reasons.append(Reason("bad_marker", f"{name}={value!r} 未知（可用：{'、'.join(known)}）", node_id))
+    return reasons
+
+
+def _check_operator(task: etree._Element, operators: Mapping[str, Any], element_ids: set[str]) -> list[Reason]:
+    task_id = task.get("id")
+    ops = task.xpath("./bpmn:extensionElements/spiffworkflow:serviceTaskOperator", namespaces=NS)
+    if len(ops) != 1:
+        return [Reason("no_operator", "服务任务必须恰有一个 serviceTaskOperator", task_id)]
+    op = ops[0]
+    name = op.get("id", "")
+    if name not in operators:
+        return [Reason("unknown_operator", f"服务任务调用了未注册的处理器 {name!r}", task_id)]
+    out = []
+    if name in element_ids:
+        out.append(Reason("operator_id_clash", f"处理器名 {name!r} 与图中某元素 id 相同（解析器会混淆）", task_id))
+    given = {p.get("id", "") for p in op.xpath(".//spiffworkflow:parameter", namespaces=NS)}
+    operator = operators[name]
+    missing = sorted(set(operator.required) - given)
+    unknown = sorted(given - set(operator.required) - set(operator.optional))
+    if missing:
+        out.append(Reason("missing_parameter", f"处理器 {name} 缺少参数：{'、'.join(missing)}", task_id))
+    if unknown:
+        out.append(Reason("unknown_parameter", f"处理器 {name} 没有参数：{'、'.join(unknown)}", task_id))
+    return out
+
+
+def _check_expressions(process: etree._Element) -> list[Reason]:
+    reasons = []
+    found: list[tuple[str | None, str, str]] = []
+    for el in process.iter():
+        if not isinstance(el.tag, str):
+            continue
+        kind = _local(el.tag)
+        owner = el.getparent()
+        owner_id = owner.get("id") if owner is not None else None
+        if kind in ("conditionExpression", "timeDate", "timeDuration", "timeCycle", "completionCondition",
+                    "loopCardinality", "loopCondition", "messagePath", "formalExpression"):
+            found.append((owner_id if kind != "conditionExpression" else owner_id, kind, el.text or ""))
+        elif kind == "parameter" and etree.QName(el).namespace == SPIFF_NS and "value" in el.attrib:
+            task = el.getparent().getparent().getparent().getparent()
+            found.append((task.get("id") if task is not None else None, "parameter", el.get("value", "")))
+        elif (kind == "property" and etree.QName(el).namespace == SPIFF_NS
+              and el.get("name") in ("assignee", "timeLimit")):
+            task = el.getparent().getparent().getparent()
+            found.append((task.get("id") if task is not None else None, el.get("name", ""), el.get("value", "")))
+    for element_id, kind, source in found:
+        for problem in expressions.check(source.strip()):
+            reasons.append(Reason("expression", f"表达式 {source.strip()!r} 不允许：{problem}", element_id))
+    return reasons
+
+
+def _check_graph(process: etree._Element) -> list[Reason]:
+    kinds: dict[str, str] = {}
+    for el in process:
+        if isinstance(el.tag, str) and _local(el.tag) in FLOW_NODES:
+            kinds[el.get("id", "")] = _local(el.tag)
+    succ: dict[str, set[str]] = {n: set() for n in kinds}
+    pred: dict[str, set[str]] = {n: set() for n in kinds}
+    reasons = []
+    for flow in process.findall(f"{{{BPMN_NS}}}sequenceFlow"):
+        src, dst = flow.get("sourceRef", ""), flow.get("targetRef", "")
+        for end in (src, dst):
+            if end not in kinds:
+                reasons.append(Reason("dangling_flow", f"顺序流引用了不存在的节点 {end!r}", flow.get("id")))
+        if src in kinds and dst in kinds:
+            succ[src].add(dst)
+            pred[dst].add(src)
+    for el in process.findall(f"{{{BPMN_NS}}}boundaryEvent"):
+        host = el.get("attachedToRef", "")
+        if host in kinds:
+            succ[host].add(el.get("id", ""))
+            pred[el.get("id", "")].add(host)
+        else:
+            reasons.append(Reason("dangling_boundary", f"边界事件依附的节点 {host!r} 不存在", el.get("id")))
+    starts = [n for n, k in kinds.items() if k == "startEvent"]
+    ends = [n for n, k in kinds.items() if k == "endEvent"]
+    if not starts:
+        reasons.append(Reason("no_start", "流程没有开始事件"))
+    if not ends:
+        reasons.append(Reason("no_end", "流程没有结束事件"))
+    reachable = _closure(starts, succ)
+    finishing = _closure(ends, pred)
+    for node in kinds:
+        if node not in reachable:
+            reasons.append(Reason("unreachable", "从开始事件无法到达该节点", node))
+        elif node not in finishing:
+            reasons.append(Reason("dead_end", "该节点无法到达任何结束事件", node))
+    for component in _cycles(succ):
+        if not any(kinds[n] in WAIT_STATES for n in component):
+            first = sorted(component)[0]
+            members = "、".join(sorted(component))
+            reasons.append(Reason("busy_loop", f"循环 {members} 中没有等待节点（人工任务或捕获事件），会无限空转", first))
+    return reasons
+
+
+def _closure(seeds: list[str], edges: Mapping[str, set[str]]) -> set[str]:
+    seen = set(seeds)
+    stack = list(seeds)
+    while stack:
+        for nxt in edges.get(stack.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return seen
+
+
+def _cycles(succ: Mapping[str, set[str]]) -> list[set[str]]:
+    """Strongly connected components that form a cycle (Tarjan, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    on_stack: set[str] = set()
+    stack: list[str] = []
+    out: list[set[str]] = []
+    counter = 0
+    for root in succ:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(succ[root])))]
+        index[root] = low[root] = counter
+        counter += 1
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            advanced = False
+            for child in children:
+                if child not in index:
+                    index[child] = low[child] = counter
+                    counter += 1
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(succ.get(child, ())))))
+                    advanced = True
+                    break
+                if child in on_stack:
+                    low[node] = min(low[node], index[child])
+            if advanced:
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.add(member)
+                    if member == node:
+                        break
+                if len(component) > 1 or node in succ.get(node, ()):
+                    out.append(component)
+    return out
+
+
+def forms_from_directory(directory: Any) -> FormSource:
+    """A FormSource reading ``<directory>/<name>`` (names may not leave the directory)."""
+    from pathlib import Path
+
+    base = Path(directory).resolve()
+
+    def read(name: str) -> Any:
+        path = (base / name).resolve()
+        if base not in path.parents or not path.is_file():
+            return None
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+
+    return read

@@ -1,0 +1,595 @@
+"""Read-only figures for supervision (监管看板) and for the customer's own view of progress (办事公开).
+
+Every function takes the :class:`Engine` and reads its tables through ``engine.store`` with SQLAlchemy Core;
+nothing here writes.  Counting is done in SQL (GROUP BY over indexed columns); durations, percentiles and
+lags are worked out in Python over rows limited by a period, because medians and date arithmetic are not
+portable SQL.  The queries marked EXPENSIVE scan every work item or application of the period: keep the
+period bounded (the dashboard caps it at :data:`MAX_PERIOD_DAYS`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from datetime import date, datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, case, func, or_, select
+
+from ..facade import Engine
+from ..store.models import Application, AuditEvent, DashboardSnapshot, Notification, WorkItem
+from ..timelimits.calendar import CalendarNotCovered, WorkingCalendar
+
+APPS = cast(Table, Application.__table__)
+ITEMS = cast(Table, WorkItem.__table__)
+EVENTS = cast(Table, AuditEvent.__table__)
+NOTIFICATIONS = cast(Table, Notification.__table__)
+SNAPSHOTS = cast(Table, DashboardSnapshot.__table__)
+
+MAX_PERIOD_DAYS = 400
+"""The longest period a dashboard may ask for: the per-row queries below stay bounded."""
+
+DUE_STATES: dict[str, str] = {
+    "on_time": "时限内",
+    "due_soon": "临期（1个工作日内）",
+    "overdue": "已超期",
+    "no_limit": "无时限",
+    "clock_stopped": "客户办理中（停表）",
+}
+"""How an open task stands against its time limit, in the order the dashboard shows them."""
+
+
+FOLLOW_UP_NODES = ("hv_follow_up",)
+"""The 回访 nodes whose completed form carries ``satisfaction_score`` (1–5)."""
+
+SATISFACTION_FIELD = "satisfaction_score"
+SLOWEST_COUNT = 5
+
+
+# ----------------------------------------------------------------------------- periods and measures
+
+
+@dataclass(frozen=True)
+class Period:
+    """From the start of ``first`` to the end of ``last`` (whole days, both included)."""
+
+    first: date
+    last: date
+
+    @property
+    def start(self) -> datetime:
+        """The first instant of the period."""
+        return datetime.combine(self.first, datetime.min.time())
+
+    @property
+    def end(self) -> datetime:
+        """The first instant after the period."""
+        return datetime.combine(self.last + timedelta(days=1), datetime.min.time())
+
+    @classmethod
+    def last_days(cls, today: date, days: int = 90) -> "Period":
+        """The ``days`` days up to and including today."""
+        return cls(today - timedelta(days=days - 1), today)
+
+
+@dataclass(frozen=True)
+class DurationMeasure:
+    """How long a step took, in the unit the dashboard reports: calendar hours unless a working calendar
+    is given (then working days, the unit of the time limits)."""
+
+    unit: str
+    between: Callable[[datetime, datetime], float]
+
+
+CALENDAR_HOURS = DurationMeasure("小时", lambda start, end: max(0.0, (end - start).total_seconds() / 3600))
+
+
+def working_days(calendar: WorkingCalendar) -> DurationMeasure:
+    """Durations in working days of the official calendar (fractions of a working day count)."""
+    return DurationMeasure("工作日", lambda start, end: max(0.0, calendar.working_days_between(start, end)))
+
+
+def due_soon_before(calendar: WorkingCalendar, now: datetime) -> datetime:
+    """An open task due before this moment is 临期: the same time on the next working day."""
+    try:
+        return datetime.combine(calendar.next_workday(now.date()), now.time())
+    except CalendarNotCovered:
+        return now + timedelta(days=1)
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0–100) by linear interpolation between closest ranks (numpy's default)."""
+    if not values:
+        raise ValueError("percentile of no values")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * q / 100
+    low, high = math.floor(rank), math.ceil(rank)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+# ----------------------------------------------------------------------------- result types
+
+
+@dataclass(frozen=True)
+class OpenNode:
+    """The open tasks of one node, counted by how they stand against their time limit."""
+
+    process_key: str
+    node_id: str
+    node_name: str
+    counts: Mapping[str, int]
+
+    @property
+    def total(self) -> int:
+        """All open tasks of the node."""
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True)
+class NodeDuration:
+    """How long one node's completed tasks took (ready → completed) over the period."""
+
+    process_key: str
+    node_id: str
+    node_name: str
+    count: int
+    median: float
+    p90: float
+
+
+@dataclass(frozen=True)
+class NodeOnTime:
+    """How many of one node's completed tasks that had a time limit met it."""
+
+    process_key: str
+    node_id: str
+    node_name: str
+    with_limit: int
+    on_time: int
+
+    @property
+    def rate(self) -> float | None:
+        """The share completed on or before the due time (None without limited tasks)."""
+        return self.on_time / self.with_limit if self.with_limit else None
+
+
+@dataclass(frozen=True)
+class EndToEnd:
+    """Applications of one variant finished in the period: on time only if every limited node was."""
+
+    process_key: str
+    finished: int
+    with_limit: int
+    on_time: int
+
+    @property
+    def rate(self) -> float | None:
+        """The share of finished applications with limits where every node met its limit."""
+        return self.on_time / self.with_limit if self.with_limit else None
+
+
+@dataclass(frozen=True)
+class Satisfaction:
+    """The 回访 scores given in the period."""
+
+    count: int
+    average: float | None
+    distribution: Mapping[int, int]
+
+
+@dataclass(frozen=True)
+class LateEntry:
+    """An application recorded later than the customer first applied (体外循环 suspicion)."""
+
+    app_no: str
+    process_key: str
+    created_by: str
+    first_contact_at: datetime
+    created_at: datetime
+    lag_hours: float
+
+
+@dataclass(frozen=True)
+class AcceptorPattern:
+    """One acceptor's applications in the period and how often they were entered late."""
+
+    username: str
+    applications: int
+    late: int
+    median_lag_hours: float
+    others_share: float | None  # None when nobody else accepted anything: nothing to compare with
+    flagged: bool
+
+    @property
+    def share(self) -> float:
+        """The share of this acceptor's applications entered later than the limit."""
+        return self.late / self.applications if self.applications else 0.0
+
+
+@dataclass(frozen=True)
+class LateEntryRule:
+    """When an acceptor's pattern is flagged: enough applications, several late ones, and a late share far
+    above the rest of the office (both in points and as a multiple)."""
+
+    min_applications: int = 3
+    min_late: int = 2
+    min_excess: float = 0.3
+    min_ratio: float = 2.0
+
+    def flags(self, applications: int, late: int, others_share: float | None) -> bool:
+        """Whether these figures are unusual (never without colleagues to compare with)."""
+        if others_share is None or applications < self.min_applications or late < self.min_late:
+            return False
+        share = late / applications
+        return share - others_share >= self.min_excess and share >= self.min_ratio * others_share
+
+
+@dataclass(frozen=True)
+class LateEntryReport:
+    """体外循环: applications accepted later than ``limit`` after first contact, and per-acceptor patterns."""
+
+    limit: timedelta
+    considered: int
+    late: tuple[LateEntry, ...]
+    office_share: float
+    acceptors: tuple[AcceptorPattern, ...]
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """Everything the supervision dashboard shows for one period and variant."""
+
+    period: Period
+    process_key: str | None
+    generated_at: datetime
+    duration_unit: str
+    open_nodes: tuple[OpenNode, ...]
+    durations: tuple[NodeDuration, ...]
+    on_time: tuple[NodeOnTime, ...]
+    end_to_end: tuple[EndToEnd, ...]
+    satisfaction: Satisfaction
+    late_entries: LateEntryReport
+    slowest: tuple[NodeDuration, ...] = field(default=())
+
+
+# ----------------------------------------------------------------------------- queries
+
+
+def open_tasks_by_due_state(engine: Engine, process_key: str | None = None,
+                            now: datetime | None = None) -> list[OpenNode]:
+    """Open tasks now, per node and due state: one GROUP BY over the ready rows (index on status). A task
+    is 临期 once the time-limit sweep has warned about it, or when it is due within one working day."""
+    now = now or engine.now()
+    soon = due_soon_before(engine.calendar(), now)
+    state = case((ITEMS.c.clock_stopped.is_(True), "clock_stopped"), (ITEMS.c.due_at.is_(None), "no_limit"),
+                 (ITEMS.c.due_at < now, "overdue"),
+                 (or_(ITEMS.c.warned_at.is_not(None), ITEMS.c.due_at < soon), "due_soon"),
+                 else_="on_time").label("state")
+    q = (select(ITEMS.c.process_key, ITEMS.c.node_id, func.min(ITEMS.c.node_name), state, func.count())
+         .where(ITEMS.c.status == "ready").group_by(ITEMS.c.process_key, ITEMS.c.node_id, state))
+    if process_key:
+        q = q.where(ITEMS.c.process_key == process_key)
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    names: dict[tuple[str, str], str] = {}
+    with engine.store.reading() as s:
+        for key, node_id, name, due_state, n in s.connection().execute(q):
+            counts.setdefault((key, node_id), dict.fromkeys(DUE_STATES, 0))[due_state] = int(n)
+            names[(key, node_id)] = name
+    nodes = [OpenNode(key, node_id, names[(key, node_id)], c) for (key, node_id), c in counts.items()]
+    return sorted(nodes, key=lambda n: (n.process_key, -n.total, n.node_name))
+
+
+def _completed_items(engine: Engine, period: Period, process_key: str | None) -> list[Any]:
+    """EXPENSIVE: every task completed in the period (five columns each), for durations and on-time rates."""
+    columns = [ITEMS.c.process_key, ITEMS.c.node_id, ITEMS.c.node_name, ITEMS.c.created_at,
+               ITEMS.c.completed_at, ITEMS.c.due_at, ITEMS.c.clock_stopped]
+    conditions = [ITEMS.c.status == "completed", ITEMS.c.created_at < period.end,
+                  ITEMS.c.completed_at >= period.start, ITEMS.c.completed_at < period.end]
+    if process_key:
+        conditions.append(ITEMS.c.process_key == process_key)
+    q = select(*columns).where(and_(*conditions))
+    with engine.store.reading() as s:
+        return list(s.connection().execute(q))
+
+
+def node_durations(rows: Iterable[Any], measure: DurationMeasure = CALENDAR_HOURS) -> list[NodeDuration]:
+    """Median and 90th percentile of ready → completed per node (rows from the completed-items query)."""
+    spans: dict[tuple[str, str], list[float]] = defaultdict(list)
+    names: dict[tuple[str, str], str] = {}
+    for r in rows:
+        key = (r.process_key, r.node_id)
+        spans[key].append(measure.between(r.created_at, r.completed_at))
+        names[key] = r.node_name
+    out = [NodeDuration(k[0], k[1], names[k], len(v), statistics.median(v), percentile(v, 90))
+           for k, v in spans.items()]
+    return sorted(out, key=lambda d: (d.process_key, d.node_name))
+
+
+def node_on_time(rows: Iterable[Any]) -> list[NodeOnTime]:
+    """Per node: completed tasks that had a limit, and those completed on or before it (clock-stopped
+    customer steps are not held to a limit)."""
+    limited: dict[tuple[str, str], int] = defaultdict(int)
+    met: dict[tuple[str, str], int] = defaultdict(int)
+    names: dict[tuple[str, str], str] = {}
+    for r in rows:
+        key = (r.process_key, r.node_id)
+        names[key] = r.node_name
+        if r.due_at is None or r.clock_stopped:
+            limited.setdefault(key, 0)
+            continue
+        limited[key] += 1
+        met[key] += r.completed_at <= r.due_at
+    out = [NodeOnTime(k[0], k[1], names[k], limited[k], met[k]) for k in limited]
+    return sorted(out, key=lambda n: (n.process_key, n.node_name))
+
+
+def end_to_end_on_time(engine: Engine, period: Period, process_key: str | None = None) -> list[EndToEnd]:
+    """Per variant, the applications finished in the period and those where every limited node met its
+    limit: one GROUP BY per application over its completed tasks (EXPENSIVE: scans the period's finished
+    applications)."""
+    limited = func.count(ITEMS.c.due_at)
+    late = func.sum(case((ITEMS.c.completed_at > ITEMS.c.due_at, 1), else_=0))
+    join_on = and_(ITEMS.c.application_id == APPS.c.id, ITEMS.c.status == "completed",
+                   ITEMS.c.clock_stopped.is_not(True))
+    q = (select(APPS.c.process_key, limited, late)
+         .select_from(APPS.outerjoin(ITEMS, join_on))
+         .where(APPS.c.status == "completed", APPS.c.completed_at >= period.start, APPS.c.completed_at < period.end)
+         .group_by(APPS.c.id, APPS.c.process_key))
+    if process_key:
+        q = q.where(APPS.c.process_key == process_key)
+    tally: dict[str, list[int]] = {}
+    with engine.store.reading() as s:
+        for key, n_limited, n_late in s.connection().execute(q):
+            t = tally.setdefault(key, [0, 0, 0])
+            t[0] += 1
+            if n_limited:
+                t[1] += 1
+                t[2] += not n_late
+    return [EndToEnd(k, *t) for k, t in sorted(tally.items(), key=lambda kv: _variant_order(kv[0]))]
+
+
+def satisfaction(engine: Engine, period: Period, process_key: str | None = None) -> Satisfaction:
+    """回访 scores of the follow-up tasks completed in the period, read from their task.completed events
+    (found through the application index of the audit table, then matched by task id)."""
+    q = (select(EVENTS.c.payload)
+         .select_from(ITEMS.join(EVENTS, and_(EVENTS.c.application_id == ITEMS.c.application_id,
+                                              EVENTS.c.task_id == ITEMS.c.id, EVENTS.c.kind == "task.completed")))
+         .where(ITEMS.c.node_id.in_(FOLLOW_UP_NODES), ITEMS.c.status == "completed",
+                ITEMS.c.completed_at >= period.start, ITEMS.c.completed_at < period.end))
+    if process_key:
+        q = q.where(ITEMS.c.process_key == process_key)
+    scores: list[int] = []
+    with engine.store.reading() as s:
+        for (payload,) in s.connection().execute(q):
+            value = (json.loads(payload).get("data") or {}).get(SATISFACTION_FIELD)
+            if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 5:
+                scores.append(value)
+    distribution = {score: scores.count(score) for score in range(1, 6)}
+    return Satisfaction(len(scores), statistics.fmean(scores) if scores else None, distribution)
+
+
+def late_entries(engine: Engine, period: Period, limit: timedelta = timedelta(days=1),
+                 process_key: str | None = None, rule: LateEntryRule = LateEntryRule()) -> LateEntryReport:
+    """体外循环: applications accepted in the period whose recorded acceptance lagged the customer's first
+    contact by more than ``limit``, and each acceptor's share of such applications against the rest of the
+    office (EXPENSIVE: reads the period's applications, by the created_at index)."""
+    q = (select(APPS.c.app_no, APPS.c.process_key, APPS.c.created_by, APPS.c.first_contact_at, APPS.c.created_at)
+         .where(APPS.c.created_at >= period.start, APPS.c.created_at < period.end,
+                APPS.c.first_contact_at.is_not(None)))
+    if process_key:
+        q = q.where(APPS.c.process_key == process_key)
+    with engine.store.reading() as s:
+        rows = list(s.connection().execute(q))
+    lags: dict[str, list[float]] = defaultdict(list)
+    late: list[LateEntry] = []
+    limit_hours = limit.total_seconds() / 3600
+    for r in rows:
+        lag = max(0.0, (r.created_at - r.first_contact_at).total_seconds() / 3600)
+        lags[r.created_by].append(lag)
+        if lag > limit_hours:
+            late.append(LateEntry(r.app_no, r.process_key, r.created_by, r.first_contact_at, r.created_at, lag))
+    total, total_late = len(rows), len(late)
+    acceptors = []
+    for username, values in lags.items():
+        n, n_late = len(values), sum(v > limit_hours for v in values)
+        others, others_late = total - n, total_late - n_late
+        others_share = others_late / others if others else None
+        acceptors.append(AcceptorPattern(username, n, n_late, statistics.median(values), others_share,
+                                         rule.flags(n, n_late, others_share)))
+    acceptors.sort(key=lambda a: (not a.flagged, -a.share, a.username))
+    late.sort(key=lambda e: -e.lag_hours)
+    return LateEntryReport(limit, total, tuple(late), total_late / total if total else 0.0, tuple(acceptors))
+
+
+def dashboard(engine: Engine, period: Period, process_key: str | None = None,
+              late_limit: timedelta = timedelta(days=1), measure: DurationMeasure | None = None) -> Dashboard:
+    """Every figure of the supervision dashboard for one period and (optionally) one variant. Durations are
+    in working days; where the calendar does not cover the period, in calendar hours (the unit says which)."""
+    rows = _completed_items(engine, period, process_key)
+    measure = measure or working_days(engine.calendar())
+    try:
+        durations = node_durations(rows, measure)
+    except CalendarNotCovered:
+        measure = CALENDAR_HOURS
+        durations = node_durations(rows, measure)
+    slowest = sorted(durations, key=lambda d: -d.median)[:SLOWEST_COUNT]
+    return Dashboard(
+        period=period, process_key=process_key, generated_at=engine.now(), duration_unit=measure.unit,
+        open_nodes=tuple(open_tasks_by_due_state(engine, process_key)),
+        durations=tuple(durations), on_time=tuple(node_on_time(rows)),
+        end_to_end=tuple(end_to_end_on_time(engine, period, process_key)),
+        satisfaction=satisfaction(engine, period, process_key),
+        late_entries=late_entries(engine, period, late_limit, process_key), slowest=tuple(slowest))
+
+
+# ----------------------------------------------------------------------------- precomputed views
+
+SNAPSHOT_VARIANTS = ("", "hv", "lv", "pv")
+"""The default views the worker precomputes: the last :data:`SNAPSHOT_PERIOD_DAYS` days, all and each variant."""
+SNAPSHOT_PERIOD_DAYS = 90
+SNAPSHOT_LATE_LIMIT = timedelta(days=1)
+SNAPSHOT_MAX_AGE = timedelta(minutes=15)
+"""A precomputed view older than this is not shown: the page computes the figures itself."""
+SNAPSHOT_REFRESH_AFTER = timedelta(minutes=5)
+"""The worker recomputes the views when the newest is older than this."""
+
+
+def snapshot_key(period: Period, process_key: str | None, late_limit: timedelta) -> str:
+    """The key of a precomputed view: its period, variant and 体外循环 limit."""
+    return f"{period.first.isoformat()}/{period.last.isoformat()}/{process_key or '*'}/{late_limit.total_seconds():g}"
+
+
+def refresh_snapshots(engine: Engine, today: date | None = None, force: bool = False) -> int:
+    """Recompute the default views (the EXPENSIVE queries, once per view) and store them; returns how many
+    were written (none while the newest is younger than :data:`SNAPSHOT_REFRESH_AFTER`, unless forced)."""
+    now = engine.now()
+    period = Period.last_days(today or now.date(), SNAPSHOT_PERIOD_DAYS)
+    if not force:
+        with engine.store.reading() as s:
+            newest = s.connection().execute(select(func.max(SNAPSHOTS.c.generated_at))).scalar()
+        if newest is not None and now - newest < SNAPSHOT_REFRESH_AFTER:
+            return 0
+    written = 0
+    for variant in SNAPSHOT_VARIANTS:
+        figures = dashboard(engine, period, variant or None, SNAPSHOT_LATE_LIMIT)
+        key = snapshot_key(period, variant or None, SNAPSHOT_LATE_LIMIT)
+        body = json.dumps(_snapshot_json(figures), ensure_ascii=False, separators=(",", ":"))
+        with engine.store.transaction() as s:
+            conn = s.connection()
+            conn.execute(SNAPSHOTS.delete().where(SNAPSHOTS.c.key == key))
+            conn.execute(SNAPSHOTS.insert().values(key=key, generated_at=figures.generated_at, body=body))
+        written += 1
+    with engine.store.transaction() as s:  # views of earlier days are never asked for again
+        s.connection().execute(SNAPSHOTS.delete().where(SNAPSHOTS.c.generated_at < now - SNAPSHOT_MAX_AGE * 4))
+    return written
+
+
+def cached_dashboard(engine: Engine, period: Period, process_key: str | None = None,
+                     late_limit: timedelta = timedelta(days=1), max_age: timedelta = SNAPSHOT_MAX_AGE) -> Dashboard:
+    """The dashboard from the worker's precomputed view when there is a fresh one for exactly this period,
+    variant and limit (open tasks are always counted live: one GROUP BY); otherwise computed now."""
+    key = snapshot_key(period, process_key, late_limit)
+    with engine.store.reading() as s:
+        row = s.connection().execute(select(SNAPSHOTS.c.generated_at, SNAPSHOTS.c.body)
+                                     .where(SNAPSHOTS.c.key == key)).one_or_none()
+    if row is None or engine.now() - row.generated_at > max_age:
+        return dashboard(engine, period, process_key, late_limit)
+    figures = _snapshot_from_json(json.loads(row.body))
+    return replace(figures, open_nodes=tuple(open_tasks_by_due_state(engine, process_key)))
+
+
+def _snapshot_json(d: Dashboard) -> dict[str, Any]:
+    """A dashboard as JSON-ready values (dates, datetimes and the limit as text and seconds)."""
+    late = d.late_entries
+    return {
+        "period": [d.period.first.isoformat(), d.period.last.isoformat()], "process_key": d.process_key,
+        "generated_at": d.generated_at.isoformat(), "duration_unit": d.duration_unit,
+        "open_nodes": [[n.process_key, n.node_id, n.node_name, dict(n.counts)] for n in d.open_nodes],
+        "durations": [asdict(x) for x in d.durations], "on_time": [asdict(x) for x in d.on_time],
+        "end_to_end": [asdict(x) for x in d.end_to_end], "slowest": [asdict(x) for x in d.slowest],
+        "satisfaction": [d.satisfaction.count, d.satisfaction.average,
+                         [[k, v] for k, v in d.satisfaction.distribution.items()]],
+        "late_entries": {
+            "limit": late.limit.total_seconds(), "considered": late.considered, "office_share": late.office_share,
+            "late": [[e.app_no, e.process_key, e.created_by, e.first_contact_at.isoformat(), e.created_at.isoformat(),
+                      e.lag_hours] for e in late.late],
+            "acceptors": [asdict(a) for a in late.acceptors]},
+    }
+
+
+def _snapshot_from_json(body: Mapping[str, Any]) -> Dashboard:
+    """The inverse of :func:`_snapshot_json`."""
+    late = body["late_entries"]
+    count, average, distribution = body["satisfaction"]
+    return Dashboard(
+        period=Period(date.fromisoformat(body["period"][0]), date.fromisoformat(body["period"][1])),
+        process_key=body["process_key"], generated_at=datetime.fromisoformat(body["generated_at"]),
+        duration_unit=body["duration_unit"],
+        open_nodes=tuple(OpenNode(k, n, name, counts) for k, n, name, counts in body["open_nodes"]),
+        durations=tuple(NodeDuration(**x) for x in body["durations"]),
+        on_time=tuple(NodeOnTime(**x) for x in body["on_time"]),
+        end_to_end=tuple(EndToEnd(**x) for x in body["end_to_end"]),
+        satisfaction=Satisfaction(count, average, {int(k): v for k, v in distribution}),
+        late_entries=LateEntryReport(
+            timedelta(seconds=late["limit"]), late["considered"],
+            tuple(LateEntry(no, key, by, datetime.fromisoformat(first), datetime.fromisoformat(created), lag)
+                  for no, key, by, first, created, lag in late["late"]),
+            late["office_share"], tuple(AcceptorPattern(**a) for a in late["acceptors"])),
+        slowest=tuple(NodeDuration(**x) for x in body["slowest"]))
+
+
+def _variant_order(process_key: str) -> tuple[int, str]:
+    """HV first (its end-to-end figure matters most), then LV, PV, anything else."""
+    order = {"hv": 0, "lv": 1, "pv": 2}
+    return order.get(process_key, 9), process_key
+
+
+# ----------------------------------------------------------------------------- 办事公开
+
+
+@dataclass(frozen=True)
+class PublicStep:
+    """A step as the customer sees it: its name and a date, nothing about who."""
+
+    name: str
+    on: date | None
+    customer_acting: bool = False  # the step waits for the customer (the utility's clock is stopped)
+
+
+@dataclass(frozen=True)
+class PublicProgress:
+    """Where an application stands, for the customer: finished steps with dates, current steps with their
+    due dates.  Deliberately nothing else (no staff, no data, no ids)."""
+
+    accepted_on: date
+    finished: tuple[PublicStep, ...]
+    current: tuple[PublicStep, ...]
+    completed_on: date | None
+
+
+def public_progress(engine: Engine, app_no: str) -> PublicProgress | None:
+    """The customer's view of one application (None if there is no such application): one indexed read of
+    the application row and one of its tasks."""
+    with engine.store.reading() as s:
+        conn = s.connection()
+        app = conn.execute(select(APPS.c.id, APPS.c.created_at, APPS.c.completed_at, APPS.c.status)
+                           .where(APPS.c.app_no == app_no)).one_or_none()
+        if app is None:
+            return None
+        items = conn.execute(select(ITEMS.c.node_name, ITEMS.c.status, ITEMS.c.completed_at, ITEMS.c.due_at,
+                                    ITEMS.c.clock_stopped)
+                             .where(ITEMS.c.application_id == app.id, ITEMS.c.status.in_(("ready", "completed")))
+                             .order_by(ITEMS.c.created_at, ITEMS.c.completed_at)).all()
+    finished = sorted((PublicStep(i.node_name, i.completed_at.date()) for i in items
+                       if i.status == "completed" and i.completed_at is not None),
+                      key=lambda step: step.on or date.min)
+    current = tuple(PublicStep(i.node_name, i.due_at.date() if i.due_at else None, bool(i.clock_stopped))
+                    for i in items if i.status == "ready")
+    return PublicProgress(app.created_at.date(), tuple(finished), current,
+                          app.completed_at.date() if app.status == "completed" and app.completed_at else None)
+
+
+# ----------------------------------------------------------------------------- notifications
+
+
+def unread_notification_count(engine: Engine, username: str, roles: Iterable[str]) -> int:
+    """How many notifications addressed to a person or one of their roles are unread: one COUNT over the
+    (username, read_at) and (role, read_at) indexes."""
+    addressed = or_(NOTIFICATIONS.c.username == username, NOTIFICATIONS.c.role.in_(list(roles)))
+    with engine.store.reading() as s:
+        return int(s.connection().execute(select(func.count()).select_from(NOTIFICATIONS)
+                                          .where(addressed, NOTIFICATIONS.c.read_at.is_(None))).scalar_one())
+
+
+__all__ = [
+    "CALENDAR_HOURS", "DUE_STATES", "due_soon_before", "working_days", "AcceptorPattern", "Dashboard", "DurationMeasure", "EndToEnd",
+    "LateEntry", "LateEntryReport", "LateEntryRule", "NodeDuration", "NodeOnTime", "OpenNode", "Period",
+    "cached_dashboard", "refresh_snapshots", "snapshot_key",
+    "PublicProgress", "PublicStep", "Satisfaction", "dashboard", "end_to_end_on_time", "late_entries",
+    "node_durations", "node_on_time", "open_tasks_by_due_state", "percentile", "public_progress",
+    "satisfaction", "unread_notification_count",
+]
