@@ -114,7 +114,7 @@ def facade_engine(tmp: Path, registry: Mapping[str, handlers.Operator]) -> Engin
     engine = Engine({"database_url": f"sqlite:///{tmp / 'bench.db'}", "documents_dir": tmp / "docs",
                      "max_loop_iterations": 500}, registry=registry)
     engine.init_schema()
-    engine.deploy_shipped("bench")
+    engine.deploy_shipped()
     # The in-memory run has no dispatcher: compare like with like (a step's cost, not the site work around it).
     deploy_without_site_work(engine)
     create_demo_users(engine)

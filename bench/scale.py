@@ -53,7 +53,7 @@ def open_engine(url: str) -> Engine:
     """The engine on the benchmark database, schema current, processes deployed, demo users present."""
     engine = Engine({"database_url": url, "documents_dir": REPO / "instance" / "bench" / "documents"})
     engine.init_schema()
-    engine.deploy_shipped("bench")
+    engine.deploy_shipped()
     create_demo_users(engine)
     return engine
 

@@ -80,7 +80,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         engine = Engine({"database_url": f"sqlite:///{Path(tmp) / 'tasks.db'}", "documents_dir": Path(tmp) / "d"})
         engine.init_schema()
-        engine.deploy_shipped("bench")
+        engine.deploy_shipped()
         create_demo_users(engine)
         t0 = time.perf_counter()
         fill(engine, args.n)

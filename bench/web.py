@@ -211,7 +211,7 @@ def main() -> None:
         raise SystemExit("give --db (or BAOZHUANG_BENCH_WEB_DB), e.g. postgresql+psycopg://user@127.0.0.1/bench")
     engine = open_engine(args.db)
     deploy_without_site_work(engine)
-    tokens = {user: engine.create_api_token(user, "bench") for user, _, _ in DEMO_USERS}
+    tokens = {user: engine.create_api_token(user, "bench", by="admin") for user, _, _ in DEMO_USERS}
     count = args.applications or int(args.clients * args.duration * 3)
     t0 = time.perf_counter()
     works = prepare(engine, count)

@@ -13,10 +13,10 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from engine.fieldwork.jobs import Appointment
-from engine.errors import Conflict
-from engine.facade import Engine
-from engine.results import StepResult
+from engine import Appointment
+from engine import Conflict
+from engine import Engine
+from engine import StepResult
 
 DEMO_PASSWORD = "baozhuang"
 DEMO_STATIONS: tuple[tuple[str, str, str], ...] = (
@@ -39,6 +39,7 @@ DEMO_USERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     (DEMO_DISPATCHER, "工单调度员 何平", ("field_dispatch",)),
     ("service", "客户服务 林娜", ("customer_service",)),
     ("station1", "城区供电所所长 马军", ("station_head",)),
+    ("admin", "系统管理员 韩雪", ("administrator",)),
 )
 DEMO_USER_STATIONS = {"station1": "CQ"}
 

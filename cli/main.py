@@ -14,9 +14,9 @@ from typing import Any, Callable, NoReturn
 import click
 
 from engine import BaozhuangError, DiagramRejected, Engine, FormValidationError, StepResult, TaskInfo
-from engine.config import load_config
+from engine import load_config
 from cli.demo import DEMO_PASSWORD, DEMO_USERS, DemoClock, create_demo_users, run_demo
-from engine.fieldwork.jobs import appointment_from_form
+from engine import appointment_from_form
 
 
 def _fail(message: str) -> NoReturn:
@@ -109,7 +109,7 @@ def init(ctx: click.Context, no_demo_users: bool) -> None:
     """Create/upgrade the database, deploy the shipped processes, create demo users."""
     engine = _engine(ctx)
     engine.init_schema()
-    deployed = engine.deploy_shipped("system")
+    deployed = engine.deploy_shipped()
     for v in deployed:
         click.echo(f"已部署 {v.process_key} 第 {v.version} 版（{v.name}）")
     if not deployed:
@@ -153,7 +153,7 @@ def validate(ctx: click.Context, files: tuple[str, ...]) -> None:
 @main.command()
 @click.argument("files", nargs=-1, required=True)
 @click.option("--comment", default="", help="版本说明")
-@click.option("--as", "user", default="system", help="部署人")
+@click.option("--as", "user", required=True, help="部署人（流程分析员的用户名）")
 @click.pass_context
 def deploy(ctx: click.Context, files: tuple[str, ...], comment: str, user: str) -> None:
     """Validate and deploy diagrams as new versions; nothing is deployed if any is rejected."""
@@ -394,10 +394,11 @@ def _serve_forked(ctx: click.Context, host: str, port: int, threads: int, worker
 @main.command("token")
 @click.argument("username")
 @click.option("--name", default="api", show_default=True, help="渠道名称，例如 网上国网、95598")
+@click.option("--as", "by", required=True, help="签发人（系统管理员的用户名）")
 @click.pass_context
-def token(ctx: click.Context, username: str, name: str) -> None:
+def token(ctx: click.Context, username: str, name: str, by: str) -> None:
     """Issue an API token acting as USERNAME (shown once; only its hash is stored)."""
-    value = _engine(ctx).create_api_token(username, name)
+    value = _engine(ctx).create_api_token(username, name, by=by)
     click.echo(f"已为 {username}（{name}）签发 API 令牌，请妥善保存（只显示这一次）：")
     click.echo(value)
 
@@ -421,12 +422,16 @@ def audit() -> None:
     """稽查：校验审计链、导出流程挖掘事件日志。"""
 
 
+AS_AUDITOR = click.option("--as", "by", required=True, help="稽查人员（稽查或营销部的用户名）")
+
+
 @audit.command("verify")
 @click.argument("app_nos", nargs=-1)
+@AS_AUDITOR
 @click.pass_context
-def audit_verify(ctx: click.Context, app_nos: tuple[str, ...]) -> None:
+def audit_verify(ctx: click.Context, app_nos: tuple[str, ...], by: str) -> None:
     """Check the hash chain of every application (or of APP_NO...); exit 1 if any is broken."""
-    verdicts = _engine(ctx).verify_all(app_nos or None, progress=_progress_printer("已校验"))
+    verdicts = _engine(ctx).verify_all(app_nos or None, progress=_progress_printer("已校验"), by=by)
     checked = broken = 0
     for v in verdicts:
         checked += 1
@@ -443,10 +448,11 @@ def audit_verify(ctx: click.Context, app_nos: tuple[str, ...]) -> None:
 @click.argument("app_no")
 @click.option("--rerun", is_flag=True, help="按今日规则重新调用处理器，看哪些决定会不同")
 @click.option("--steps", "show_steps", is_flag=True, help="逐步列出")
+@AS_AUDITOR
 @click.pass_context
-def audit_replay(ctx: click.Context, app_no: str, rerun: bool, show_steps: bool) -> None:
+def audit_replay(ctx: click.Context, app_no: str, rerun: bool, show_steps: bool, by: str) -> None:
     """Re-execute APP_NO from its recorded inputs; print "verified" or the first step that diverges."""
-    report = _engine(ctx).replay(app_no, "rerun" if rerun else "recorded")
+    report = _engine(ctx).replay(app_no, "rerun" if rerun else "recorded", by=by)
     if show_steps:
         for step in report.steps:
             mark = "✓" if step.matches else "✗"
@@ -464,11 +470,13 @@ def audit_replay(ctx: click.Context, app_no: str, rerun: bool, show_steps: bool)
 @click.option("--from", "created_from", type=click.DateTime(["%Y-%m-%d"]), help="受理日期起（含），YYYY-MM-DD")
 @click.option("--to", "created_to", type=click.DateTime(["%Y-%m-%d"]), help="受理日期止（含），YYYY-MM-DD")
 @click.option("-o", "--output", required=True, help="写入的文件")
+@AS_AUDITOR
 @click.pass_context
 def audit_export(ctx: click.Context, fmt: str, app_nos: tuple[str, ...], process_key: str | None,
-                 status: str | None, created_from: datetime | None, created_to: datetime | None, output: str) -> None:
+                 status: str | None, created_from: datetime | None, created_to: datetime | None, output: str,
+                 by: str) -> None:
     """Write the event log of the matching applications for process mining (one trace per application)."""
-    from engine.oversight.exports import to_csv, to_xes
+    from engine import to_csv, to_xes
 
     counts = [0, 0]
 
@@ -478,8 +486,9 @@ def audit_export(ctx: click.Context, fmt: str, app_nos: tuple[str, ...], process
 
     report = _progress_printer("已导出")
     records = _engine(ctx).event_log(app_nos=app_nos or None, process_key=process_key, status=status,
-                        created_from=created_from.date() if created_from else None,
-                        created_to=created_to.date() if created_to else None, progress=progress)
+                                     created_from=created_from.date() if created_from else None,
+                                     created_to=created_to.date() if created_to else None, progress=progress,
+                                     by=by)
     target = Path(output)
     partial = target.with_name(target.name + ".partial")
     try:
@@ -514,9 +523,7 @@ def _print_sweep(engine: Engine) -> None:
 
 def _refresh_dashboard(engine: Engine) -> None:
     """Precompute the supervision dashboard's default views when they are getting old (slow at scale)."""
-    from engine.oversight.supervision import refresh_snapshots
-
-    refresh_snapshots(engine)
+    engine.supervision.refresh_snapshots()
 
 
 @main.command()
@@ -537,7 +544,10 @@ def worker(ctx: click.Context, once: bool, interval: float) -> None:
     def stop(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, stop)  # `kill` from scripts/run.sh stops it like Ctrl-C
+    # `kill` from scripts/run.sh stops it like Ctrl-C; and Ctrl-C stops it even when it was started with SIGINT
+    # ignored (a background job of a script), as serve does.
+    previous = signal.signal(signal.SIGTERM, stop)
+    previous_int = signal.signal(signal.SIGINT, stop)
     click.echo(f"时限巡检已启动：每 {interval:g} 秒一次（Ctrl-C 停止）")
     try:
         while True:
@@ -552,6 +562,7 @@ def worker(ctx: click.Context, once: bool, interval: float) -> None:
         click.echo("时限巡检已停止")
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 @main.command()
@@ -590,7 +601,7 @@ def calendar_show(ctx: click.Context, year: int) -> None:
 
 @calendar.command("import")
 @click.argument("file")
-@click.option("--by", default="admin", show_default=True, help="录入人")
+@click.option("--as", "--by", "by", required=True, help="录入人（系统管理员或营销部的用户名）")
 @click.pass_context
 def calendar_import(ctx: click.Context, file: str, by: str) -> None:
     """Enter a year's official schedule from FILE ({"year": 2027, "days": [{"date", "workday", "name"}]})."""
@@ -607,10 +618,11 @@ def calendar_import(ctx: click.Context, file: str, by: str) -> None:
 @click.argument("process", type=click.Choice(["hv", "lv", "pv"]))
 @click.argument("from_version", type=click.IntRange(1))
 @click.argument("to_version", type=click.IntRange(1))
+@click.option("--as", "by", required=True, help="查看人（流程分析员或营销部的用户名）")
 @click.pass_context
-def diff_versions(ctx: click.Context, process: str, from_version: int, to_version: int) -> None:
+def diff_versions(ctx: click.Context, process: str, from_version: int, to_version: int, by: str) -> None:
     """Show what changed in PROCESS from version FROM_VERSION to TO_VERSION."""
-    diff = _engine(ctx).version_diff(process, from_version, to_version)
+    diff = _engine(ctx).version_diff(process, from_version, to_version, by=by)
     click.echo(f"流程 {process} 第 {from_version} 版 → 第 {to_version} 版：删除 {len(diff.removed)} 个节点，"
                f"新增 {len(diff.added)} 个，改动 {len(diff.changed)} 个，顺序流变化 {len(diff.rerouted)} 处")
     for sentence in diff.summary:
@@ -622,13 +634,13 @@ def diff_versions(ctx: click.Context, process: str, from_version: int, to_versio
 @click.option("--to", "to_version", required=True, type=click.IntRange(1), help="迁移到的版本号")
 @click.option("--app", "app_nos", multiple=True, help="只迁移这些申请（可多次给出；默认为较旧版本上所有办理中的申请）")
 @click.option("--dry-run", is_flag=True, help="只判断能否迁移，不做任何改动")
-@click.option("--as", "user", default="analyst", show_default=True, help="操作人（记入审计）")
+@click.option("--as", "user", required=True, help="操作人（流程分析员的用户名，记入审计）")
 @click.pass_context
 def migrate(ctx: click.Context, process: str, to_version: int, app_nos: tuple[str, ...], dry_run: bool,
             user: str) -> None:
     """Move running applications of PROCESS to version --to where that loses and repeats no work."""
     engine = _engine(ctx)
-    plan = engine.migration_plan(process, to_version, app_nos or None)
+    plan = engine.migration_plan(process, to_version, app_nos or None, by=user)
     if not plan.verdicts:
         click.echo(f"没有需要迁移到流程 {process} 第 {to_version} 版的申请")
         return

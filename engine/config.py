@@ -1,4 +1,8 @@
-"""Engine settings: defaults, overridden by the mapping the application passes in."""
+"""Engine settings: defaults → ``<instance>/config.json`` → ``BAOZHUANG_*`` environment → the caller's mapping.
+
+The instance directory (database, documents, secret key) defaults to ``instance/`` under the working
+directory — never beside the installed code; the shipped diagrams come with the package (``processes``).
+"""
 
 from __future__ import annotations
 
@@ -6,21 +10,27 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Mapping
 
+import processes
 from handlers.errors import HandlerError
 from handlers.settings import PolicySettings
 
 from .errors import ConfigurationError
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
+
+def default_instance_dir() -> Path:
+    """``instance/`` under the working directory."""
+    return Path.cwd() / "instance"
 
 
 @dataclass(frozen=True)
 class EngineConfig:
-    """Everything the engine needs to run; see README for each setting."""
+    """Everything the engine needs to run; see README for each setting. ``database_url`` and
+    ``documents_dir`` default to places inside ``instance_dir``."""
 
-    database_url: str = f"sqlite:///{REPO_ROOT / 'instance' / 'baozhuang.db'}"
-    documents_dir: Path = REPO_ROOT / "instance" / "documents"
-    processes_dir: Path = REPO_ROOT / "processes"
+    instance_dir: Path = field(default_factory=default_instance_dir)
+    database_url: str = ""
+    documents_dir: Path | None = None
+    processes_dir: Path = processes.DIRECTORY
     max_loop_iterations: int = 100
     max_diagram_bytes: int = 2 * 1024 * 1024
     workflow_cache_size: int = 256
@@ -29,6 +39,26 @@ class EngineConfig:
     time_limit_overrides: Mapping[str, int] = field(default_factory=dict)
     # How many working days before a due date the holder is warned.
     warning_lead_working_days: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.database_url:
+            object.__setattr__(self, "database_url", f"sqlite:///{self.instance_dir / 'baozhuang.db'}")
+        if self.documents_dir is None:
+            object.__setattr__(self, "documents_dir", self.instance_dir / "documents")
+
+    @property
+    def documents(self) -> Path:
+        """Where documents are kept (set by __post_init__)."""
+        assert self.documents_dir is not None
+        return self.documents_dir
+
+    def prepare_directories(self) -> None:
+        """Check the shipped diagrams are where the settings say, and create a SQLite database's folder."""
+        if not (self.processes_dir / "forms").is_dir():
+            raise ConfigurationError(f"找不到流程目录 {self.processes_dir}（应含 hv.bpmn 等流程图和 forms/ 表单）："
+                                     "请检查 processes_dir 配置或 BAOZHUANG_PROCESSES_DIR 环境变量")
+        if self.database_url.startswith("sqlite:///"):
+            Path(self.database_url[len("sqlite:///"):]).parent.mkdir(parents=True, exist_ok=True)
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any] | None) -> "EngineConfig":
@@ -43,7 +73,7 @@ class EngineConfig:
                 mapping["policy"] = PolicySettings.from_mapping(mapping["policy"] or {})
             except HandlerError as exc:
                 raise ConfigurationError(f"policy 配置有误：{exc.message}") from exc
-        for key in ("documents_dir", "processes_dir"):
+        for key in ("documents_dir", "processes_dir", "instance_dir"):
             if key in mapping:
                 mapping[key] = Path(mapping[key])
         for key in ("max_loop_iterations", "max_diagram_bytes", "workflow_cache_size"):
@@ -68,25 +98,36 @@ class EngineConfig:
 
 
 ENV_PREFIX = "BAOZHUANG_"
-ENV_KEYS = ("database_url", "documents_dir", "processes_dir", "max_loop_iterations", "max_diagram_bytes")
+ENV_KEYS = ("instance_dir", "database_url", "documents_dir", "processes_dir", "max_loop_iterations",
+            "max_diagram_bytes")
 
 
 def load_config(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> EngineConfig:
-    """Defaults → instance/config.json → BAOZHUANG_* environment variables → the given mapping."""
+    """Defaults → <instance>/config.json → BAOZHUANG_* environment variables → the given mapping."""
     import json
     import os
 
+    env = os.environ if environ is None else environ
     merged: dict[str, Any] = {}
-    instance_file = REPO_ROOT / "instance" / "config.json"
+    instance_dir = resolve_instance_dir(overrides, env)
+    instance_file = instance_dir / "config.json"
     if instance_file.is_file():
         try:
             merged.update(json.loads(instance_file.read_text(encoding="utf-8")))
         except ValueError as exc:
             raise ConfigurationError(f"{instance_file} 不是有效的 JSON：{exc}") from exc
-    env = os.environ if environ is None else environ
     for key in ENV_KEYS:
         value = env.get(ENV_PREFIX + key.upper())
         if value:
             merged[key] = int(value) if key.startswith("max_") and value.isdigit() else value
     merged.update(overrides or {})
+    merged.setdefault("instance_dir", instance_dir)
     return EngineConfig.from_mapping(merged)
+
+
+def resolve_instance_dir(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> Path:
+    """The instance directory: given in the mapping, else ``BAOZHUANG_INSTANCE_DIR``, else ./instance."""
+    import os
+
+    env = os.environ if environ is None else environ
+    return Path((overrides or {}).get("instance_dir") or env.get(ENV_PREFIX + "INSTANCE_DIR") or default_instance_dir())

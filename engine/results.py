@@ -4,9 +4,30 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, Mapping, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Mapping, TypeVar
+
+if TYPE_CHECKING:
+    from .kernel.forms import FormDefinition
+    from .kernel.loading import NodeInfo
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DiagramSummary:
+    """A diagram that passed the deploy-time gate, as a person is told of it: its nodes and forms."""
+
+    process_id: str
+    name: str
+    sha256: str
+    nodes: Mapping[str, "NodeInfo"]
+    forms: Mapping[str, "FormDefinition"]
+    start_form: str | None
+
+    def form_for(self, node_id: str) -> "FormDefinition | None":
+        """The form of a node, if it has one."""
+        node = self.nodes.get(node_id)
+        return self.forms.get(node.form) if node is not None and node.form else None
 
 
 @dataclass(frozen=True)

@@ -1,27 +1,56 @@
-"""The roles of domain.md; a BPMN lane's name is the Chinese name of exactly one role."""
+"""The words the engine is written in: roles, processes, statuses and event kinds.
+
+Each is a ``StrEnum``: a member *is* its string (``Role.MARKETING == "marketing"``), so the values stored in
+the database, the diagrams and the forms stay plain strings while the code names them once, here.
+A BPMN lane's name is the Chinese name of exactly one role.
+"""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from types import MappingProxyType
 from typing import Mapping
 
-ROLES: Mapping[str, str] = MappingProxyType(
-    {
-        "front_desk": "受理员",
-        "customer_manager": "客户经理",
-        "survey_team": "勘查组",
-        "marketing": "营销部",
-        "planning": "发展策划",
-        "metering": "计量",
-        "dispatch": "调度",
-        "archive": "档案",
-        "field_dispatch": "工单调度员",
-        "customer_service": "客户服务",
-        "station_head": "班所负责人",
-        "auditor": "稽查",
-        "analyst": "流程分析员",
-    }
-)
+
+class Role(StrEnum):
+    """A role of domain.md; staff hold one or more."""
+
+    FRONT_DESK = "front_desk"
+    CUSTOMER_MANAGER = "customer_manager"
+    SURVEY_TEAM = "survey_team"
+    MARKETING = "marketing"
+    PLANNING = "planning"
+    METERING = "metering"
+    DISPATCH = "dispatch"
+    ARCHIVE = "archive"
+    FIELD_DISPATCH = "field_dispatch"
+    CUSTOMER_SERVICE = "customer_service"
+    STATION_HEAD = "station_head"
+    AUDITOR = "auditor"
+    ANALYST = "analyst"
+    ADMINISTRATOR = "administrator"
+
+
+ROLES: Mapping[str, str] = MappingProxyType({
+    Role.FRONT_DESK: "受理员",
+    Role.CUSTOMER_MANAGER: "客户经理",
+    Role.SURVEY_TEAM: "勘查组",
+    Role.MARKETING: "营销部",
+    Role.PLANNING: "发展策划",
+    Role.METERING: "计量",
+    Role.DISPATCH: "调度",
+    Role.ARCHIVE: "档案",
+    Role.FIELD_DISPATCH: "工单调度员",
+    Role.CUSTOMER_SERVICE: "客户服务",
+    Role.STATION_HEAD: "班所负责人",
+    Role.AUDITOR: "稽查",
+    Role.ANALYST: "流程分析员",
+    Role.ADMINISTRATOR: "系统管理员",
+})
+"""Role key → its Chinese name (a lane's name)."""
+
+SUPERVISOR_ROLE = Role.MARKETING
+"""营销部 supervises: sees every task, reassigns, receives escalations."""
 
 ROLE_BY_LANE_NAME: Mapping[str, str] = MappingProxyType({name: key for key, name in ROLES.items()})
 
@@ -34,3 +63,67 @@ def role_for_lane(lane_name: str | None) -> str | None:
     if name in ROLES:
         return name
     return ROLE_BY_LANE_NAME.get(name)
+
+
+class ProcessKey(StrEnum):
+    """The shipped processes: high voltage, low voltage, distributed PV."""
+
+    HV = "hv"
+    LV = "lv"
+    PV = "pv"
+
+
+PROCESS_NAMES: Mapping[str, str] = MappingProxyType({
+    ProcessKey.HV: "高压", ProcessKey.LV: "低压", ProcessKey.PV: "分布式光伏",
+})
+SHIPPED: tuple[str, ...] = tuple(ProcessKey)
+
+
+class AppStatus(StrEnum):
+    """Where an application stands."""
+
+    RUNNING = "running"
+    ERROR = "error"
+    COMPLETED = "completed"
+
+
+class TaskStatus(StrEnum):
+    """A work item's status."""
+
+    READY = "ready"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class EventKind(StrEnum):
+    """The kind of an audit event (the hash chain records these strings)."""
+
+    APPLICATION_STARTED = "application.started"
+    APPLICATION_COMPLETED = "application.completed"
+    APPLICATION_ERROR = "application.error"
+    APPLICATION_RETRIED = "application.retried"
+    APPLICATION_MIGRATED = "application.migrated"
+    TASK_READY = "task.ready"
+    TASK_CLAIMED = "task.claimed"
+    TASK_RELEASED = "task.released"
+    TASK_REASSIGNED = "task.reassigned"
+    TASK_COMPLETED = "task.completed"
+    TASK_WARNED = "task.warned"
+    TASK_ESCALATED = "task.escalated"
+    SERVICE_CALLED = "service.called"
+    ENGINE_TRANSITIONS = "engine.transitions"
+    DOCUMENT_RENDERED = "document.rendered"
+    CALLBACK_RECORDED = "callback.recorded"
+    CALLBACK_CLOSED = "callback.closed"
+    FIELDJOB_SCHEDULED = "fieldjob.scheduled"
+    FIELDJOB_RESCHEDULED = "fieldjob.rescheduled"
+    FIELDJOB_CHECKED_IN = "fieldjob.checked_in"
+    FIELDJOB_CHECKED_OUT = "fieldjob.checked_out"
+
+
+INPUT_KINDS: tuple[str, ...] = (EventKind.APPLICATION_STARTED, EventKind.TASK_COMPLETED,
+                                EventKind.APPLICATION_RETRIED, EventKind.APPLICATION_MIGRATED)
+"""The events that feed a workflow (replay and impact preview re-run these)."""
+
+SYSTEM = "system"
+"""The actor of what the engine does by itself (a task becoming ready, a handler call)."""

@@ -9,10 +9,10 @@ from typing import Any, Callable, Iterator
 
 import pytest
 
-from engine import Engine
 from cli.demo import create_demo_users, load_scenarios
+from engine import Engine
 
-from tests.databases import SERVER_URL, created_databases, database_url, drop_all, drop_databases
+from tests.databases import SERVER_URL, created_databases, database_url, drop_all, drop_databases, fast_hasher
 
 REPO = Path(__file__).resolve().parent.parent
 PROCESSES = REPO / "processes"
@@ -56,13 +56,13 @@ def clock() -> Clock:
 
 
 def make_engine(tmp_path: Path, clock: Clock, **overrides: Any) -> Engine:
-    """An engine on a fresh database with the shipped processes deployed and demo users."""
-    config = {"database_url": database_url(tmp_path, "test.db"), "documents_dir": tmp_path / "documents"}
+    """An engine on a fresh copy of the seeded database: the shipped processes deployed, the demo users there
+    (another ``processes_dir`` gets its diagrams deployed on top)."""
+    config = {"database_url": database_url(tmp_path, "test.db", seeded=True), "documents_dir": tmp_path / "documents"}
     config.update(overrides)
-    engine = Engine(config, clock=clock)
-    engine.init_schema()
-    engine.deploy_shipped("system")
-    create_demo_users(engine)
+    engine = Engine(config, clock=clock, password_hasher=fast_hasher())  # type: ignore[arg-type]
+    if "processes_dir" in overrides:
+        engine.deploy_shipped()
     return engine
 
 
@@ -75,10 +75,11 @@ def engine(tmp_path: Path, clock: Clock) -> Iterator[Engine]:
 
 @pytest.fixture
 def bare_engine(tmp_path: Path, clock: Clock) -> Iterator[Engine]:
-    """An engine with the schema but nothing deployed (for gate and deploy tests)."""
+    """An engine with the schema and the demo users but nothing deployed (for gate and deploy tests)."""
     eng = Engine({"database_url": database_url(tmp_path, "bare.db"), "documents_dir": tmp_path / "docs"},
-                 clock=clock)
+                 clock=clock, password_hasher=fast_hasher())  # type: ignore[arg-type]
     eng.init_schema()
+    create_demo_users(eng)
     yield eng
     eng.dispose()
 

@@ -10,7 +10,7 @@ from flask import Flask
 from flask_wtf.csrf import CSRFProtect
 
 from engine import Engine
-from engine.config import REPO_ROOT, load_config
+from engine import load_config, resolve_instance_dir
 
 from webui.settings import load_settings
 
@@ -19,7 +19,9 @@ csrf = CSRFProtect()
 
 def create_app(config: Mapping[str, Any] | None = None, *, engine: Engine | None = None) -> Flask:
     """Build the application: settings, the engine, one blueprint per area, error pages."""
-    app = Flask(__name__, instance_path=str(Path(REPO_ROOT) / "instance"), instance_relative_config=False)
+    engine_settings = (config or {}).get("ENGINE") or {}
+    instance = engine.config.instance_dir if engine is not None else resolve_instance_dir(engine_settings)
+    app = Flask(__name__, instance_path=str(Path(instance).resolve()), instance_relative_config=False)
     settings = load_settings(config, Path(app.instance_path))
     app.config.update(settings)
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable in JSON

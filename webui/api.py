@@ -16,7 +16,7 @@ from typing import Any
 from flask import Blueprint, current_app, g, jsonify, make_response, render_template, request, url_for
 
 from engine import ROLES, ApplicationInfo, FormValidationError, InvalidInput, StepResult, TaskInfo
-from engine.fieldwork.jobs import DISPATCHER_ROLE, FieldJobInfo, appointment_from_form
+from engine import DISPATCHER_ROLE, FieldJobInfo, appointment_from_form
 
 from webui import engine_of, openapi
 from webui.auth import current_user

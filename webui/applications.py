@@ -13,7 +13,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from lxml import etree
 
 from engine import ApplicationInfo, ApplicationPage, DocumentInfo, Engine, HistoryEntry, TaskInfo
-from engine.kernel.forms import FormDefinition
+from engine import FormDefinition
 
 from webui import engine_of, formdata
 from webui.paging import page_numbers

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, render_template, request
 
 from engine import ApplicationPage, BaozhuangError, Engine, ReplayReport, ReplayStep
-from engine.kernel.forms import FormDefinition
+from engine import FormDefinition
 
 from webui import engine_of
 from webui.applications import (
@@ -24,7 +24,7 @@ from webui.applications import (
     data_sections,
     diagram_names,
 )
-from webui.auth import roles_required
+from webui.auth import current_user, roles_required
 from webui.paging import page_numbers
 
 bp = Blueprint("audit", __name__, url_prefix="/audit")
@@ -181,7 +181,7 @@ def replay(app_no: str) -> Any:
     nodes = diagram_names(engine.application_xml(app.app_no)).nodes
     report, replay_error = None, None
     try:
-        report = engine.replay(app.app_no, "recorded")
+        report = engine.replay(app.app_no, "recorded", by=current_user().username)
     except BaozhuangError as exc:  # the page still shows the chain verdict; the failure is the replay verdict
         replay_error = exc.message
     steps = [{"number": n, "title": step_title(s, nodes), "kind_label": STEP_KINDS.get(s.kind, s.kind),
@@ -202,7 +202,7 @@ def replay_json(app_no: str) -> Any:
     """Every step of an application's replay (``?mode=rerun``: by today's rules) and its diagram XML."""
     engine = engine_of(current_app)
     app = engine.application(app_no)
-    report = engine.replay(app.app_no, _mode_arg())
+    report = engine.replay(app.app_no, _mode_arg(), by=current_user().username)
     start, by_node = engine.application_forms(app.app_no)
     people = {u.username: u.display_name for u in engine.users()}
     response = jsonify(replay_payload(report, engine.application_xml(app.app_no), start, by_node, people))

@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from engine import Conflict, FormValidationError, InvalidInput
-from engine.fieldwork.jobs import CALLBACK_ROLE
+from engine import CALLBACK_ROLE
 
 from webui import engine_of
 from webui.auth import current_user, roles_required

@@ -9,10 +9,10 @@ from typing import Any
 from flask import Blueprint, Response, current_app, request, stream_with_context
 
 from engine import InvalidInput
-from engine.oversight.exports import LogRecord, to_csv, to_xes
+from engine import LogRecord, to_csv, to_xes
 
 from webui import engine_of
-from webui.auth import roles_required
+from webui.auth import current_user, roles_required
 
 bp = Blueprint("exports", __name__, url_prefix="/audit")
 
@@ -40,7 +40,8 @@ def _records() -> Iterator[LogRecord]:
     return engine_of(current_app).event_log(
         app_nos=[n for n in args.getlist("app") if n.strip()] or None,
         process_key=args.get("process") or None, status=args.get("status") or None,
-        created_from=_date(args.get("from"), "from"), created_to=_date(args.get("to"), "to"))
+        created_from=_date(args.get("from"), "from"), created_to=_date(args.get("to"), "to"),
+        by=current_user().username)
 
 
 def _date(value: str | None, name: str) -> date | None:

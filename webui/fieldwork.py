@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from engine import Conflict, Forbidden, FormValidationError, InvalidInput
-from engine.fieldwork.jobs import (
+from engine import (
     DISPATCHER_ROLE,
     HALVES,
     JOB_KINDS,
@@ -18,7 +18,7 @@ from engine.fieldwork.jobs import (
     STATION_HEAD_ROLE,
     appointment_from_form,
 )
-from engine.vocabulary import ROLES
+from engine import ROLES
 
 from webui import engine_of
 from webui.auth import current_user, login_required, roles_required

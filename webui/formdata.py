@@ -17,7 +17,7 @@ from typing import Any
 
 from werkzeug.datastructures import MultiDict
 
-from engine.kernel.forms import FormDefinition
+from engine import FormDefinition
 
 CHINA_UTC_OFFSET = "+08:00"
 """Times typed into a datetime-local input are Beijing time (China has one time zone)."""

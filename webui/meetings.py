@@ -10,7 +10,7 @@ from typing import Any
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from engine import Forbidden, InvalidInput
-from engine.fieldwork.meetings import DECISIONS, MEETING_ROLES, Decision
+from engine import DECISIONS, MEETING_ROLES, Decision
 
 from webui import engine_of
 from webui.auth import current_user, roles_required

@@ -263,7 +263,7 @@ def diff(process_key: str) -> Any:
     for v in (from_version, to_version):
         if v not in known:
             raise NotFound(f"流程 {process_key} 没有第 {v} 版")
-    result = engine.version_diff(process_key, from_version, to_version)
+    result = engine.version_diff(process_key, from_version, to_version, by=current_user().username)
     markers = {"added": [c.node_id for c in result.added], "removed": [c.node_id for c in result.removed],
                "changed": [c.node_id for c in result.changed]}
     for flow in result.rerouted:  # the detail starts with 新增： or 删除： for a flow that only one side has
@@ -288,7 +288,7 @@ def impact(draft_id: int) -> Any:
     report = None
     problems: list[str] = []
     try:
-        report = engine.impact_preview(draft.process_key, xml_text.encode("utf-8"))
+        report = engine.impact_preview(draft.process_key, xml_text.encode("utf-8"), by=current_user().username)
     except DiagramRejected as exc:
         problems = [str(r) for r in exc.reasons]
     names = _node_names(engine, draft.process_key, xml_text if report is not None else None)
@@ -362,7 +362,8 @@ def migrate_plan(process_key: str) -> Any:
     engine = engine_of(current_app)
     to_version = _migration_target(engine, process_key, request.form)
     choice = _choice(request.form)
-    plan = engine.migration_plan(process_key, to_version, choice.app_nos, status=choice.status)
+    plan = engine.migration_plan(process_key, to_version, choice.app_nos, status=choice.status,
+                                 by=current_user().username)
     return _migrate_page(process_key, to_version, plan, request.form)
 
 
@@ -375,7 +376,8 @@ def migrate_run(process_key: str) -> Any:
     to_version = _migration_target(engine, process_key, body)
     choice = _choice(body)
     # The plan is made again now: what was safe when the analyst looked may have moved on since.
-    plan = engine.migration_plan(process_key, to_version, choice.app_nos, status=choice.status)
+    plan = engine.migration_plan(process_key, to_version, choice.app_nos, status=choice.status,
+                                 by=current_user().username)
     by = current_user().username
     log = current_app.logger
     lines: queue.Queue[dict[str, Any] | None] = queue.Queue()

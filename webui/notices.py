@@ -9,7 +9,6 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 
-from engine.oversight.supervision import unread_notification_count
 
 from webui import engine_of
 from webui.auth import current_user, login_required, safe_next
@@ -26,7 +25,7 @@ def unread_count() -> dict[str, Any]:
     user = g.get("user")
     if user is None:
         return {"unread_notices": 0}
-    return {"unread_notices": unread_notification_count(engine_of(current_app), user.username, user.roles)}
+    return {"unread_notices": engine_of(current_app).unread_notifications(user.username, user.roles)}
 
 
 @bp.route("/")

@@ -25,7 +25,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, render_template, request
 
 from engine import NotFound
-from engine.oversight.supervision import PublicProgress, public_progress
+from engine import PublicProgress
 
 from webui import engine_of
 
@@ -107,7 +107,7 @@ def lookup(app_no: str, digits: str) -> PublicProgress | None:
         return None
     if phone_tail(data) != digits:
         return None
-    return public_progress(engine, app_no)
+    return engine.public_progress(app_no)
 
 
 @bp.after_request

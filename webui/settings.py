@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 from engine import ConfigurationError
-from engine.config import REPO_ROOT
 
 DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": None,  # generated once into instance/secret_key when not given
@@ -62,4 +61,4 @@ def _instance_secret(instance_path: Path) -> str:
     return secret
 
 
-__all__ = ["load_settings", "REPO_ROOT"]
+__all__ = ["load_settings"]

@@ -14,13 +14,12 @@ from urllib.parse import urlencode
 from flask import Blueprint, current_app, jsonify, render_template, request, url_for
 
 from engine import InvalidInput
-from engine.oversight.supervision import (
+from engine import (
     DUE_STATES,
     MAX_PERIOD_DAYS,
     Dashboard,
     NodeDuration,
     Period,
-    cached_dashboard,
 )
 
 from webui import engine_of
@@ -87,8 +86,8 @@ def read_filters(today: date) -> Filters:
 
 def _figures(filters: Filters) -> Dashboard:
     engine = engine_of(current_app)
-    return cached_dashboard(engine, filters.period, filters.process_key or None,
-                            late_limit=timedelta(days=filters.late_limit_days))
+    return engine.supervision.cached_dashboard(filters.period, filters.process_key or None,
+                                               late_limit=timedelta(days=filters.late_limit_days))
 
 
 @bp.route("/")

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
-from engine.casework.permissions import refusal
+from engine import refusal
 from engine import (
     ApplicationInfo,
     Conflict,
@@ -23,7 +23,7 @@ from engine import (
     Upload,
     UserInfo,
 )
-from engine.kernel.forms import FormDefinition
+from engine import FormDefinition
 
 from webui import engine_of, formdata
 from webui.applications import diagram_names

@@ -11,33 +11,24 @@ task that the history cannot supply, that application's replay stops there. Noth
 from __future__ import annotations
 
 import json
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from SpiffWorkflow.exceptions import SpiffWorkflowException
+from sqlalchemy import select
 
 import handlers
-from handlers.errors import HandlerError
 
-from ..errors import BaozhuangError
+from ..casework.documents import manager_workloads
+from ..definitions.versions import Definitions
+from ..errors import InvalidInput
+from ..kernel.interpreter import Interpreter, NextRecordedResult, NoDocuments, RecordedEvent, group_events
 from ..kernel.loading import PERSON_TASKS, ParsedDiagram
-from ..oversight.replay import RecordedEvent, _NoDocuments, group_events
-from ..kernel.runtime import (
-    Guard,
-    RunContext,
-    ScriptEngine,
-    ServiceCall,
-    StateCodec,
-    advance,
-    complete_user_task,
-    error_tasks,
-    ready_user_tasks,
-    reset_for_retry,
-)
+from ..kernel.runtime import RunContext
 from ..results import ApplicationImpact, ImpactReport, NodeImpact
+from ..store import Store
+from ..store.tables import APPS, EVENTS, ITEMS
+from ..vocabulary import EventKind, TaskStatus
 
 
 @dataclass(frozen=True)
@@ -49,27 +40,6 @@ class History:
     events: Sequence[RecordedEvent]
     hours: Mapping[str, float]  # task id → ready→completed hours of a completed user task
     open_nodes: tuple[str, ...]  # user tasks waiting now (running applications)
-
-
-class _PreviewScriptEngine(ScriptEngine):
-    """Hands each service task the next result recorded for its node; today's handler if none is left."""
-
-    def __init__(self, registry: Mapping[str, handlers.Operator], run: RunContext,
-                 events: Sequence[RecordedEvent]) -> None:
-        super().__init__(registry, run)
-        self.recorded: dict[str, deque[Any]] = {}
-        for ev in events:
-            if ev.kind == "service.called" and ev.node_id:
-                self.recorded.setdefault(ev.node_id, deque()).append(ev.payload.get("result"))
-
-    def call_service(self, task: Any, operation_name: str = "", operation_params: Any = None, **_: Any) -> str:
-        queue = self.recorded.get(task.task_spec.name)
-        if not queue:
-            return super().call_service(task, operation_name, operation_params)
-        result = queue.popleft()
-        params = {name: spec["value"] for name, spec in (operation_params or {}).items()}
-        self.run.calls.append(ServiceCall(str(task.id), task.task_spec.name, operation_name, params, result))
-        return json.dumps(result, ensure_ascii=False)
 
 
 def preview(
@@ -85,9 +55,7 @@ def preview(
     max_iterations: int,
 ) -> ImpactReport:
     """Replay every history on the draft and sum up which paths change and the time saved."""
-    codec = StateCodec()
-    impacts = [_replay_one(h, base, draft, codec, registry, settings, workloads, max_iterations)
-               for h in histories]
+    impacts = [_replay_one(h, base, draft, registry, settings, workloads, max_iterations) for h in histories]
     changed = [i for i in impacts if i.changed]
     nodes = _node_summary(base, draft, histories, impacts)
     return ImpactReport(process_key, base_version, tuple(impacts), len(changed), len(impacts) - len(changed),
@@ -99,18 +67,16 @@ def _is_person_task(diagram: ParsedDiagram, node_id: str) -> bool:
     return node is not None and node.kind in PERSON_TASKS
 
 
-def _replay_one(history: History, base: ParsedDiagram, draft: ParsedDiagram, codec: StateCodec,
+def _replay_one(history: History, base: ParsedDiagram, draft: ParsedDiagram,
                 registry: Mapping[str, handlers.Operator], settings: handlers.PolicySettings,
                 workloads: Callable[[], Mapping[str, int]], max_iterations: int) -> ApplicationImpact:
     """One application: its recorded path, the draft's path for the same inputs, and what differs."""
     groups = group_events(history.events)
     inputs = [g.input for g in groups]
-    path_before = tuple(ev.node_id or "" for ev in inputs if ev.kind == "task.completed")
+    path_before = tuple(ev.node_id or "" for ev in inputs if ev.kind == EventKind.TASK_COMPLETED)
     clock_now: list[datetime] = [inputs[0].at if inputs else datetime(2000, 1, 1)]
-    run = RunContext(history.app_no, draft.process_id, settings, _NoDocuments(workloads), lambda: clock_now[0])
-    script_engine = _PreviewScriptEngine(registry, run, history.events)
-    guard = Guard({}, max_iterations)
-    wf: Any = None
+    run = RunContext(history.app_no, draft.process_id, settings, NoDocuments(workloads), lambda: clock_now[0])
+    machine = Interpreter(draft, NextRecordedResult(registry, run, history.events), max_iterations)
     path_after: list[str] = []
     skipped: list[str] = []
     saved = 0.0
@@ -118,45 +84,37 @@ def _replay_one(history: History, base: ParsedDiagram, draft: ParsedDiagram, cod
     demanded: list[str] = []
     for index, ev in enumerate(inputs):
         clock_now[0] = ev.at
-        if ev.kind == "application.started":
-            wf = codec.new_workflow(draft, script_engine)
-            for task in wf.get_tasks(state=16):
-                task.data.update(ev.payload.get("data", {}))
-        elif wf is None:
+        if ev.kind == EventKind.APPLICATION_STARTED:
+            machine.start(ev.payload.get("data", {}))
+        elif not machine.started:
             stop = "记录中缺少受理事件，无法重放"
             break
-        elif ev.kind == "application.retried":
-            for task in error_tasks(wf):
-                reset_for_retry(task)
-        elif ev.kind == "task.completed":
+        elif ev.kind == EventKind.APPLICATION_RETRIED:
+            machine.retry()
+        elif ev.kind == EventKind.TASK_COMPLETED:
             node = ev.node_id or ""
-            ready = [t for t in ready_user_tasks(wf) if t.task_spec.name == node]
-            if ready:
-                try:
-                    complete_user_task(wf, ready[0].id, ev.payload.get("data", {}))
-                except (SpiffWorkflowException, BaozhuangError) as exc:  # a finding about the draft, not a crash
-                    stop = f"按新流程图办理「{_name(draft, node)}」失败：{exc}"
+            if node in machine.ready_nodes():
+                problem = machine.complete(node, ev.payload.get("data", {}))
+                if problem is not None:  # a finding about the draft, not a crash
+                    stop = f"按新流程图办理「{_name(draft, node)}」失败：{problem.split('：', 1)[-1]}"
                     break
                 path_after.append(node)
             else:
-                later = {e.node_id for e in inputs[index:] if e.kind == "task.completed"}
-                demanded = [t.task_spec.name for t in ready_user_tasks(wf) if t.task_spec.name not in later]
+                later = {e.node_id for e in inputs[index:] if e.kind == EventKind.TASK_COMPLETED}
+                demanded = [n for n in machine.ready_nodes() if n not in later]
                 if demanded and _is_person_task(draft, node):
                     break  # the draft waits for work the history never did: nothing further applies
                 demanded = []
                 skipped.append(node)
                 saved += history.hours.get(ev.task_id or "", 0.0)
                 continue
-        try:
-            error = advance(wf, guard)
-        except HandlerError as exc:
-            error = exc.message
+        error = machine.advance()
         if error and groups[index].outcome != "error":  # failing where the live run failed is no change
             stop = f"按新流程图重放时出错：{error}"
             break
     open_after: tuple[str, ...] = ()
-    if stop is None and not demanded and wf is not None:
-        open_after = tuple(dict.fromkeys(t.task_spec.name for t in ready_user_tasks(wf)))
+    if stop is None and not demanded and machine.started:
+        open_after = tuple(dict.fromkeys(machine.ready_nodes()))
         demanded = [n for n in open_after if n not in history.open_nodes and n not in path_before]
         skipped.extend(n for n in history.open_nodes if n not in open_after)
     new_nodes = tuple(dict.fromkeys(n for n in demanded if n not in path_before))
@@ -188,7 +146,7 @@ def _node_summary(base: ParsedDiagram, draft: ParsedDiagram, histories: Sequence
         total = 0.0
         for history in histories:
             hours = [history.hours.get(ev.task_id or "", 0.0) for ev in history.events
-                     if ev.kind == "task.completed" and ev.node_id == node_id]
+                     if ev.kind == EventKind.TASK_COMPLETED and ev.node_id == node_id]
             if hours:
                 passing += 1
                 total += sum(hours)
@@ -220,3 +178,50 @@ def _sentences(impacts: Sequence[ApplicationImpact], changed: Sequence[Applicati
     if failed:
         out.append(f"{len(failed)} 个申请无法按新流程图重放，见各申请的说明")
     return tuple(out)
+
+
+class ImpactPreview:
+    """Loads the recorded applications of a process's newest version and previews a draft on them."""
+
+    def __init__(self, store: Store, definitions: Definitions, registry: Mapping[str, handlers.Operator],
+                 settings: handlers.PolicySettings, max_iterations: int) -> None:
+        self.store, self.definitions, self.registry = store, definitions, registry
+        self.settings, self.max_iterations = settings, max_iterations
+
+    def preview(self, process_key: str, draft_xml: bytes, *, limit: int = 500) -> ImpactReport:
+        """Replay the newest version's recorded applications on a draft: which paths change, the time saved."""
+        if limit < 1:
+            raise InvalidInput(f"重放的申请数至少为 1（收到 {limit}）")
+        draft = self.definitions.parse(draft_xml, f"{process_key}.draft.bpmn")
+        if draft.process_id != process_key:
+            raise InvalidInput(f"草稿的流程标识为 {draft.process_id}，与要预览的流程 {process_key} 不符")
+        with self.store.read() as conn:
+            row = self.definitions.newest_row(conn, process_key)
+            base, base_version = self.definitions.diagram(conn, row.id), row.version
+            apps = conn.execute(select(APPS.c.id, APPS.c.app_no, APPS.c.status)
+                                .where(APPS.c.version_id == row.id)
+                                .order_by(APPS.c.created_at.desc(), APPS.c.id.desc()).limit(limit)).all()
+            ids = [a.id for a in apps]
+            events: dict[int, list[RecordedEvent]] = {i: [] for i in ids}
+            for e in conn.execute(select(EVENTS).where(EVENTS.c.application_id.in_(ids))
+                                  .order_by(EVENTS.c.application_id, EVENTS.c.seq)):
+                events[e.application_id].append(RecordedEvent(e.seq, e.at, e.actor, e.kind, e.node_id, e.task_id,
+                                                              json.loads(e.payload)))
+            hours: dict[int, dict[str, float]] = {i: {} for i in ids}
+            open_nodes: dict[int, list[str]] = {i: [] for i in ids}
+            for item in conn.execute(select(ITEMS.c.application_id, ITEMS.c.id, ITEMS.c.node_id, ITEMS.c.status,
+                                            ITEMS.c.created_at, ITEMS.c.completed_at)
+                                     .where(ITEMS.c.application_id.in_(ids)).order_by(ITEMS.c.created_at, ITEMS.c.id)):
+                if item.status == TaskStatus.COMPLETED and item.completed_at is not None:
+                    hours[item.application_id][item.id] = (item.completed_at - item.created_at).total_seconds() / 3600
+                elif item.status == TaskStatus.READY:
+                    open_nodes[item.application_id].append(item.node_id)
+        histories = [History(a.app_no, a.status, events[a.id], hours[a.id], tuple(open_nodes[a.id])) for a in apps]
+
+        def workloads() -> Mapping[str, int]:
+            with self.store.read() as conn:
+                return manager_workloads(conn)
+
+        return preview(process_key=process_key, base_version=base_version, base=base, draft=draft,
+                       histories=histories, registry=self.registry, settings=self.settings,
+                       workloads=workloads, max_iterations=self.max_iterations)

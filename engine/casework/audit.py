@@ -10,21 +10,19 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Mapping, Protocol, cast
+from typing import Any, Mapping, Protocol
 
-from sqlalchemy import Connection, Table, insert, select
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
-from ..store.models import Application, AuditEvent
+from ..errors import NotFound
+
+from ..kernel.canonical import canonical
+from ..store.tables import APPS, EVENTS
 from ..results import AuditVerdict
 
 GENESIS = "0" * 64
-INSERT_EVENTS = insert(cast(Table, AuditEvent.__table__))
-
-
-def canonical(value: Any) -> str:
-    """Canonical JSON: sorted keys, no whitespace, UTF-8 kept."""
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+INSERT_EVENTS = insert(EVENTS)
 
 
 def event_hash(prev_hash: str, seq: int, at: datetime, actor: str, kind: str,
@@ -74,12 +72,40 @@ def append(conn: Connection | Session, app: ChainHead, events: list[PendingEvent
     app.audit_head = head
 
 
-def verify(session: Session, app: Application) -> AuditVerdict:
+LOCK_CHAIN_HEAD = (select(APPS.c.id, APPS.c.audit_seq, APPS.c.audit_head)
+                   .where(APPS.c.id == bindparam("app_id")).with_for_update())
+
+
+@dataclass
+class _Head:
+    id: int
+    audit_seq: int
+    audit_head: str
+
+
+def append_only(conn: Connection, app_id: int, event: PendingEvent) -> None:
+    """Append one event outside a workflow step (claims, site work, notifications): the workflow is untouched,
+    the application's chain head moves on in the same transaction."""
+    row = conn.execute(LOCK_CHAIN_HEAD, {"app_id": app_id}).one_or_none()
+    if row is None:
+        raise NotFound("申请不存在")
+    head = _Head(row.id, row.audit_seq, row.audit_head)
+    append(conn, head, [event])
+    conn.execute(update(APPS).where(APPS.c.id == app_id).values(audit_seq=head.audit_seq, audit_head=head.audit_head))
+
+
+class ChainOwner(ChainHead, Protocol):
+    """An application as the chain check sees it."""
+
+    app_no: str
+
+
+def verify(conn: Connection | Session, app: ChainOwner) -> AuditVerdict:
     """Walk an application's chain; report the first event whose content or link is wrong."""
     prev = GENESIS
     expected_seq = 0
     count = 0
-    for ev in session.scalars(select(AuditEvent).where(AuditEvent.application_id == app.id).order_by(AuditEvent.seq)):
+    for ev in conn.execute(select(EVENTS).where(EVENTS.c.application_id == app.id).order_by(EVENTS.c.seq)):
         expected_seq += 1
         count += 1
         if ev.seq != expected_seq:

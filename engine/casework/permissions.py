@@ -1,11 +1,70 @@
-"""Who may work on a task: one rule, used by the engine's checks and by pages deciding what to offer."""
+"""Who may do what: one rule for every channel (web pages, the JSON API, the command line).
+
+Two kinds of question, one module:
+
+* :func:`may` — may this person take this *action* (deploy a diagram, migrate applications, export the
+  event log…)? Decided by role, from :data:`RULES`; the engine asks it before acting, so a route or a
+  command that forgets to check is still refused (:class:`~engine.errors.Forbidden`).
+* :func:`refusal` — may this person work on this *task*? Its role, its assignee, its claimant.
+
+Pages ask the same functions to decide what to offer, so what is shown and what is allowed cannot drift.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from enum import StrEnum
+from types import MappingProxyType
 from typing import Protocol
 
-from ..vocabulary import ROLES
+from ..vocabulary import ROLES, Role
+
+
+class Action(StrEnum):
+    """Something only some roles may do."""
+
+    DEPLOY = "deploy"  # deploy a diagram version
+    EDIT_DRAFTS = "edit_drafts"  # save, delete and deploy drafts in the modeller
+    READ_DEFINITIONS = "read_definitions"  # see drafts, versions, diffs, impact previews
+    MIGRATE = "migrate"  # move running applications to another version
+    EXPORT = "export"  # the event log (CSV, XES)
+    AUDIT = "audit"  # verify hash chains, replay histories
+    SUPERVISE = "supervise"  # the dashboard, every task list, reassignment
+    IMPORT_CALENDAR = "import_calendar"  # enter next year's official holiday schedule
+    MANAGE_ACCOUNTS = "manage_accounts"  # create staff accounts, issue API tokens
+
+
+RULES: Mapping[Action, frozenset[str]] = MappingProxyType({
+    Action.DEPLOY: frozenset({Role.ANALYST}),
+    Action.EDIT_DRAFTS: frozenset({Role.ANALYST}),
+    Action.READ_DEFINITIONS: frozenset({Role.ANALYST, Role.MARKETING}),
+    Action.MIGRATE: frozenset({Role.ANALYST}),
+    Action.EXPORT: frozenset({Role.AUDITOR, Role.MARKETING}),
+    Action.AUDIT: frozenset({Role.AUDITOR, Role.MARKETING}),
+    Action.SUPERVISE: frozenset({Role.MARKETING}),
+    Action.IMPORT_CALENDAR: frozenset({Role.ADMINISTRATOR, Role.MARKETING}),
+    Action.MANAGE_ACCOUNTS: frozenset({Role.ADMINISTRATOR}),
+})
+"""Action → the roles that may take it."""
+
+ACTION_NAMES: Mapping[Action, str] = MappingProxyType({
+    Action.DEPLOY: "部署流程", Action.EDIT_DRAFTS: "编辑流程草稿", Action.READ_DEFINITIONS: "查看流程版本与草稿",
+    Action.MIGRATE: "迁移在办申请", Action.EXPORT: "导出事件日志", Action.AUDIT: "稽查核验",
+    Action.SUPERVISE: "监管督办", Action.IMPORT_CALENDAR: "导入节假日安排", Action.MANAGE_ACCOUNTS: "管理账号与令牌",
+})
+
+
+def may(roles: Iterable[str], action: Action) -> bool:
+    """Whether someone holding these roles may take the action."""
+    return not RULES[action].isdisjoint(roles)
+
+
+def action_refusal(display_name: str, roles: Iterable[str], action: Action) -> str | None:
+    """Why this person may not take the action, in Chinese; None if they may."""
+    if may(roles, action):
+        return None
+    allowed = "、".join(ROLES.get(r, r) for r in sorted(RULES[action]))
+    return f"{display_name}无权{ACTION_NAMES[action]}（需要「{allowed}」角色）"
 
 
 class TaskHolder(Protocol):

@@ -16,20 +16,23 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Table, func, insert, or_, select, update
+from sqlalchemy import Connection, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..casework.audit import PendingEvent
-from ..errors import Conflict, Forbidden, FormValidationError, InvalidInput, NotFound
+from ..casework.hooks import ClosedTask, OpeningTask, StepContext, StepHook
 from ..casework.permissions import refusal
-from ..vocabulary import ROLES
-from ..store.models import Application, Callback, FieldJob, FieldJobEvent, Station, StationDay, Store, User, WorkItem
+from ..errors import Conflict, Forbidden, FormValidationError, InvalidInput, NotFound
+from ..kernel.loading import Marker, NodeInfo
+from ..store import Store
+from ..store.tables import APPS, CALLBACKS, ITEMS, JOB_EVENTS, JOBS, STATION_DAYS as DAYS, STATIONS, USERS
 from ..timelimits.calendar import WorkingCalendar
+from ..vocabulary import ROLES, Role
 
 JOB_KINDS: Mapping[str, str] = {
     "survey": "现场勘查",
@@ -48,24 +51,17 @@ DEFAULT_CAPACITY: Mapping[str, Mapping[str, int]] = {
     "urban": {"survey": 6, "mid_inspection": 3, "completion_inspection": 4, "connect": 6, "pv_commissioning": 2},
     "rural": {"survey": 4, "mid_inspection": 2, "completion_inspection": 2, "connect": 4, "pv_commissioning": 2},
 }
-DISPATCHER_ROLE = "field_dispatch"
-CALLBACK_ROLE = "customer_service"
-STATION_HEAD_ROLE = "station_head"
-SUPERVISOR_ROLE = "marketing"
+DISPATCHER_ROLE = Role.FIELD_DISPATCH
+CALLBACK_ROLE = Role.CUSTOMER_SERVICE
+STATION_HEAD_ROLE = Role.STATION_HEAD
+SUPERVISOR_ROLE = Role.MARKETING
+FIELD_JOB = "fieldJob"
 DEADLINE_HOUR = time(18, 0)  # a 限期 appointment is due by the end of the working day
 PHONE = re.compile(r"^[0-9+\-() ]{7,20}$")
 MAX_CAPACITY = 200
 
 Row = Mapping[Any, Any]  # a result row's mapping (SQLAlchemy's RowMapping) or a plain dict
 
-JOBS = cast(Table, FieldJob.__table__)
-JOB_EVENTS = cast(Table, FieldJobEvent.__table__)
-DAYS = cast(Table, StationDay.__table__)
-STATIONS = cast(Table, Station.__table__)
-CALLBACKS = cast(Table, Callback.__table__)
-ITEMS = cast(Table, WorkItem.__table__)
-APPS = cast(Table, Application.__table__)
-USERS = cast(Table, User.__table__)
 
 
 @dataclass(frozen=True)
@@ -320,10 +316,10 @@ class FieldWork:
             raise InvalidInput("班所编码和名称不能为空（编码不超过 32 字）")
         if area not in AREAS:
             raise InvalidInput(f"区域应为 {'、'.join(AREAS)} 之一")
-        with self.store.transaction() as s:
-            if s.get(Station, code) is not None:
+        with self.store.begin() as conn:
+            if conn.execute(select(STATIONS.c.code).where(STATIONS.c.code == code)).first() is not None:
                 raise Conflict(f"班所 {code} 已存在")
-            s.add(Station(code=code, name=name, area=area, created_at=self.clock()))
+            conn.execute(insert(STATIONS), {"code": code, "name": name, "area": area, "created_at": self.clock()})
         return StationInfo(code, name, area)
 
     def stations(self) -> list[StationInfo]:
@@ -844,3 +840,34 @@ def _callback_info(r: Row) -> CallbackInfo:
                         r["contact_phone"], r["status"], r["created_at"], r["reached"], r["satisfied"], r["issues"],
                         r["recorded_by"], r["recorded_at"], r["closed_by"], r["closed_at"], r["close_note"])
 
+
+MARKERS = (Marker(FIELD_JOB, JOB_KINDS, person_tasks_only=True),)
+"""A user task marked fieldJob=<kind> is site work: a field job opens with it (the gate checks the kind)."""
+
+
+class FieldWorkHook(StepHook):
+    """Field work's part in every step: a marked task opens a site job, cannot be completed before its
+    check-out, frees its booked capacity when the process moves past it, and follows its task to a new holder."""
+
+    def __init__(self, field_work: FieldWork) -> None:
+        self.field_work = field_work
+
+    def check_completion(self, conn: Connection, item: Mapping[str, Any], node: NodeInfo | None) -> None:
+        if node is not None and node.properties.get(FIELD_JOB):
+            self.field_work.require_finished(conn, item["id"])
+
+    def tasks_opened(self, step: StepContext, opened: Sequence[OpeningTask]) -> None:
+        kinds = {o.item["node_id"]: o.node.properties[FIELD_JOB] for o in opened
+                 if o.node is not None and o.node.properties.get(FIELD_JOB)}
+        if kinds:
+            self.field_work.jobs_ready(step.conn, [o.item for o in opened if o.item["node_id"] in kinds], kinds,
+                                       step.now)
+
+    def tasks_closed(self, step: StepContext, closed: Sequence[ClosedTask]) -> None:
+        marked = {n.id for n in step.diagram.nodes.values() if n.properties.get(FIELD_JOB)}
+        cancelled = [c.id for c in closed if c.status == "cancelled" and c.node_id in marked]
+        if cancelled:
+            self.field_work.jobs_cancelled(step.conn, cancelled, step.now)
+
+    def task_reassigned(self, conn: Connection, task_id: str, old: str | None, new: str) -> None:
+        self.field_work.worker_changed(conn, task_id, old, new)

@@ -12,18 +12,20 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol
 
-from sqlalchemy import Connection, Table, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
+from ..casework.rows import find_item
 from ..errors import BaozhuangError, Conflict, Forbidden, FormValidationError, InvalidInput, NotFound
-from ..vocabulary import ROLES
-from ..store.models import MeetingItem, ReviewMeeting, WorkItem
+from ..kernel.forms import FormDefinition
+from ..kernel.loading import Marker
+from ..results import StepResult
+from ..store import Store
+from ..store.tables import AGENDA, ITEMS, MEETINGS
+from ..vocabulary import ROLES, Role, TaskStatus
 
-if TYPE_CHECKING:
-    from ..facade import Engine
-
-MEETING_ROLES = ("planning", "customer_manager", "marketing")
+MEETING_ROLES = (Role.PLANNING, Role.CUSTOMER_MANAGER, Role.MARKETING)
 DECISIONS: Mapping[str, str] = {"pass": "通过", "fail": "不通过，退回整改"}
 # How a meeting's decision fills the form of each kind of review task.
 REVIEW_FORMS: Mapping[str, Mapping[str, str]] = {
@@ -31,9 +33,16 @@ REVIEW_FORMS: Mapping[str, Mapping[str, str]] = {
                       "documents": "design_documents", "submitted_on": "design_submitted_on"},
 }
 
-MEETINGS = cast(Table, ReviewMeeting.__table__)
-AGENDA = cast(Table, MeetingItem.__table__)
-ITEMS = cast(Table, WorkItem.__table__)
+REVIEW_MEETING = "reviewMeeting"
+MARKERS = (Marker(REVIEW_MEETING, {kind: "设计文件审查" for kind in REVIEW_FORMS}, person_tasks_only=True),)
+"""A user task marked reviewMeeting=<kind> is decided at the meeting (the gate checks the kind)."""
+
+
+class CompleteTask(Protocol):
+    """Completing a task under an authority (engine.casework.steps.Steps.complete)."""
+
+    def __call__(self, task_id: str, user: str, data: Mapping[str, Any], uploads: Iterable[Any] = (),
+                 authority: Any = None) -> StepResult: ...
 
 
 @dataclass(frozen=True)
@@ -122,16 +131,19 @@ class ItemOutcome:
 class ReviewMeetings:
     """Open a meeting on the reviews waiting, decide them, close it with the minutes."""
 
-    def __init__(self, engine: "Engine") -> None:
-        self.engine = engine
+    def __init__(self, store: Store, clock: Callable[[], datetime],
+                 marked_nodes: Callable[[str], Mapping[str, tuple[str, FormDefinition | None]]],
+                 complete: CompleteTask, roles_of: Callable[[Connection, str], list[str]]) -> None:
+        self.store, self.clock, self.marked_nodes = store, clock, marked_nodes
+        self.complete, self.roles_of = complete, roles_of
 
     def open(self, week_start: date, by: str) -> MeetingInfo:
         """Open the meeting of the week containing ``week_start`` with every review task now waiting
         (and not already on another open meeting's agenda)."""
         monday = week_start - timedelta(days=week_start.weekday())
-        marked = self.engine.marked_nodes("reviewMeeting")
-        now = self.engine.now()
-        with self.engine.store.transaction() as s:
+        marked = self.marked_nodes(REVIEW_MEETING)
+        now = self.clock()
+        with self.store.transaction() as s:
             conn = s.connection()
             self._require_role(conn, by)
             if conn.execute(select(MEETINGS.c.id).where(MEETINGS.c.week_start == monday,
@@ -141,7 +153,7 @@ class ReviewMeetings:
                          .where(MEETINGS.c.status == "open"))
             waiting = conn.execute(
                 select(ITEMS.c.id, ITEMS.c.app_no, ITEMS.c.customer_name)
-                .where(ITEMS.c.status == "ready", ITEMS.c.node_id.in_(list(marked)), ITEMS.c.id.not_in(on_agenda))
+                .where(ITEMS.c.status == TaskStatus.READY, ITEMS.c.node_id.in_(list(marked)), ITEMS.c.id.not_in(on_agenda))
                 .order_by(ITEMS.c.created_at, ITEMS.c.id)).all() if marked else []
             meeting_id = conn.execute(insert(MEETINGS).returning(MEETINGS.c.id), {
                 "week_start": monday, "chair": by, "status": "open", "created_at": now, "closed_at": None,
@@ -155,14 +167,14 @@ class ReviewMeetings:
 
     def meetings(self, limit: int = 50) -> list[MeetingInfo]:
         """Meetings, newest first."""
-        with self.engine.store.reading() as s:
+        with self.store.reading() as s:
             ids = s.connection().execute(select(MEETINGS.c.id).order_by(MEETINGS.c.week_start.desc(),
                                                                         MEETINGS.c.id.desc()).limit(limit)).scalars()
             return [self._meeting(s.connection(), i) for i in ids]
 
     def meeting(self, meeting_id: int) -> MeetingInfo:
         """One meeting with its agenda."""
-        with self.engine.store.reading() as s:
+        with self.store.reading() as s:
             return self._meeting(s.connection(), meeting_id)
 
     def decide(self, meeting_id: int, decisions: Mapping[int, Decision], by: str) -> list[ItemOutcome]:
@@ -175,7 +187,7 @@ class ReviewMeetings:
         unknown = [str(i) for i in decisions if i not in items]
         if unknown:
             raise InvalidInput(f"议题不在本次例会中：{'、'.join(unknown)}")
-        marked = self.engine.marked_nodes("reviewMeeting")
+        marked = self.marked_nodes(REVIEW_MEETING)
         outcomes = []
         for item_id in sorted(decisions, key=lambda i: items[i].position):
             item, decision = items[item_id], decisions[item_id]
@@ -195,19 +207,20 @@ class ReviewMeetings:
             raise FormValidationError("请填写审查意见（不通过时写明退回原因）", {"opinion": "请填写审查意见"})
         if item.decision is not None:
             raise Conflict(f"{item.app_no} 已在会上决定")
-        task = self.engine.task(item.task_id)
-        kind, form = marked.get(task.node_id, (None, None))
+        with self.store.read() as conn:
+            task = find_item(conn, item.task_id)
+        kind, form = marked.get(task["node_id"], (None, None))
         fields = REVIEW_FORMS.get(kind or "")
         if fields is None:
-            raise InvalidInput(f"「{task.node_name}」不是会议审查的环节")
+            raise InvalidInput(f"「{task['node_name']}」不是会议审查的环节")
         data: dict[str, Any] = {fields["result"]: decision.decision, fields["opinion"]: opinion}
         if "documents" in fields:
             options = (form.schema.get("properties", {}).get(fields["documents"], {}).get("items", {}).get("enum", [])
                        if form is not None else [])
             data[fields["documents"]] = list(options) if decision.documents_checked else []
         if "submitted_on" in fields:
-            data[fields["submitted_on"]] = task.created_at.date().isoformat()
-        now = self.engine.now()
+            data[fields["submitted_on"]] = task["created_at"].date().isoformat()
+        now = self.clock()
 
         def mark(conn: Connection) -> None:
             changed = conn.execute(update(AGENDA).where(AGENDA.c.id == item.id, AGENDA.c.decision.is_(None))
@@ -217,7 +230,7 @@ class ReviewMeetings:
                 raise Conflict(f"{item.app_no} 已在会上决定")
 
         authority = Authority(MEETING_ROLES, {"meeting": meeting_id, "decided_in": "design_review_meeting"}, mark)
-        self.engine.complete_with(item.task_id, by, data, authority=authority)
+        self.complete(item.task_id, by, data, authority=authority)
 
     def close(self, meeting_id: int, by: str, attendees: Iterable[str], notes: str) -> MeetingInfo:
         """End the meeting and keep its minutes; undecided items stay waiting for the next one."""
@@ -227,7 +240,7 @@ class ReviewMeetings:
         if len(notes) > 5000 or any(len(p) > 64 for p in people) or len(people) > 50:
             raise FormValidationError("会议纪要过长（纪要不超过 5000 字，参会人员不超过 50 人）",
                                       {"notes": "过长"})
-        with self.engine.store.transaction() as s:
+        with self.store.transaction() as s:
             conn = s.connection()
             self._require_role(conn, by)
             row = conn.execute(select(MEETINGS).where(MEETINGS.c.id == meeting_id).with_for_update()).one_or_none()
@@ -236,12 +249,12 @@ class ReviewMeetings:
             if row.status != "open":
                 raise Conflict("该例会已经结束")
             conn.execute(update(MEETINGS).where(MEETINGS.c.id == meeting_id).values(
-                status="closed", closed_at=self.engine.now(), attendees=json.dumps(people, ensure_ascii=False),
+                status="closed", closed_at=self.clock(), attendees=json.dumps(people, ensure_ascii=False),
                 notes=notes.strip()))
         return self.meeting(meeting_id)
 
     def _require_role(self, conn: Connection, by: str) -> None:
-        roles = self.engine._roles_of(conn, by)
+        roles = self.roles_of(conn, by)
         if not set(MEETING_ROLES) & set(roles):
             raise Forbidden("审查例会由客户经理、发展策划或营销部组织")
 

@@ -3,6 +3,10 @@
 A diagram reaches SpiffWorkflow only as an lxml tree we parsed ourselves (no DTD, no entities,
 no network, size-limited), and only after every check below has passed.  Every problem found is
 reported at once, as a :class:`Reason` naming the element, so an analyst can fix them in one go.
+
+The gate knows no feature: a feature that reads a property of the diagram's nodes (site work,
+meeting decisions, time limits) registers a :class:`Marker` describing it, and the gate checks every
+node against the markers it is given.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,12 +23,10 @@ from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
-from . import expressions
-from ..fieldwork.jobs import JOB_KINDS
 from ..errors import DiagramRejected, Reason
-from .forms import FormDefinition, check_schema
-from ..fieldwork.meetings import REVIEW_FORMS
 from ..vocabulary import role_for_lane
+from . import expressions
+from .forms import FormDefinition, check_schema
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -57,6 +59,25 @@ WAIT_STATES = {"userTask", "manualTask", "receiveTask", "intermediateCatchEvent"
 PERSON_TASKS = {"userTask", "manualTask"}
 
 _DOCTYPE = re.compile(rb"<!\s*(DOCTYPE|ENTITY)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Marker:
+    """A node property (``spiffworkflow:property``) a feature reads, and what the gate accepts for it.
+
+    ``values``: the accepted values (value → Chinese name), or None for any; ``expression``: the value is
+    an expression of the safe language (checked as such); ``person_tasks_only``: only user/manual tasks
+    may carry it.
+    """
+
+    name: str
+    values: Mapping[str, str] | None = None
+    expression: bool = False
+    person_tasks_only: bool = False
+
+
+KERNEL_MARKERS = (Marker("assignee", expression=True), Marker("formJsonSchemaFilename"))
+"""The properties the kernel itself reads: who a task goes to, and its form."""
 
 
 @dataclass(frozen=True)
@@ -140,9 +161,11 @@ def validate_diagram(
     filename: str,
     forms: FormSource,
     operators: Mapping[str, Any],
+    markers: Sequence[Marker] = (),
     max_bytes: int = DEFAULT_MAX_BYTES,
 ) -> ParsedDiagram:
     """Run every check of the deploy-time gate; return the parsed diagram or raise DiagramRejected."""
+    known = {m.name: m for m in (*KERNEL_MARKERS, *markers)}
     try:
         tree = parse_xml(data, max_bytes)
     except DiagramRejected as exc:
@@ -164,9 +187,9 @@ def validate_diagram(
 
     element_ids = {el.get("id") for el in root.iter()
                    if isinstance(el.tag, str) and el.get("id") and etree.QName(el).namespace != SPIFF_NS}
-    nodes, node_reasons, loaded_forms, start_form = _check_nodes(process, forms, operators, element_ids)
+    nodes, node_reasons, loaded_forms, start_form = _check_nodes(process, forms, operators, element_ids, known)
     reasons.extend(node_reasons)
-    reasons.extend(_check_expressions(process))
+    reasons.extend(_check_expressions(process, known))
     reasons.extend(_check_graph(process))
     if reasons:
         raise DiagramRejected(reasons, filename)
@@ -219,6 +242,7 @@ def _check_nodes(
     forms: FormSource,
     operators: Mapping[str, Any],
     element_ids: set[str],
+    markers: Mapping[str, Marker],
 ) -> tuple[dict[str, NodeInfo], list[Reason], dict[str, FormDefinition], str | None]:
     reasons: list[Reason] = []
     nodes: dict[str, NodeInfo] = {}
@@ -275,24 +299,24 @@ def _check_nodes(
         if kind == "startEvent" and form_name:
             start_forms.append(form_name)
         assignee = props.get("assignee") or None
-        reasons.extend(_check_markers(node_id, kind, props))
+        reasons.extend(_check_markers(node_id, kind, props, markers))
         if kind == "serviceTask":
             reasons.extend(_check_operator(el, operators, element_ids))
         nodes[node_id] = NodeInfo(node_id, el.get("name") or node_id, kind, role, form_name, assignee, props)
     return nodes, reasons, loaded, (start_forms[0] if start_forms else None)
 
 
-def _check_markers(node_id: str, kind: str, props: Mapping[str, str]) -> list[Reason]:
-    """Site work (fieldJob) and meeting decisions (reviewMeeting) mark person tasks with a known kind."""
+def _check_markers(node_id: str, kind: str, props: Mapping[str, str], markers: Mapping[str, Marker]) -> list[Reason]:
+    """Each registered marker a node carries: on the kind of node it belongs to, with a known value."""
     reasons = []
-    for name, known in (("fieldJob", JOB_KINDS), ("reviewMeeting", REVIEW_FORMS)):
-        value = props.get(name)
-        if value is None:
+    for name, value in props.items():
+        marker = markers.get(name)
+        if marker is None:
             continue
-        if kind not in PERSON_TASKS:
+        if marker.person_tasks_only and kind not in PERSON_TASKS:
             reasons.append(Reason("bad_marker", f"{name} 只能标在人工任务上", node_id))
-        elif value not in known:
-            reasons.append(Reason("bad_marker", f"{name}={value!r} 未知（可用：{'、'.join(known)}）", node_id))
+        elif marker.values is not None and value not in marker.values:
+            reasons.append(Reason("bad_marker", f"{name}={value!r} 未知（可用：{'、'.join(marker.values)}）", node_id))
     return reasons
 
 
@@ -319,7 +343,7 @@ def _check_operator(task: etree._Element, operators: Mapping[str, Any], element_
     return out
 
 
-def _check_expressions(process: etree._Element) -> list[Reason]:
+def _check_expressions(process: etree._Element, markers: Mapping[str, Marker]) -> list[Reason]:
     reasons = []
     found: list[tuple[str | None, str, str]] = []
     for el in process.iter():
@@ -335,7 +359,7 @@ def _check_expressions(process: etree._Element) -> list[Reason]:
             task = el.getparent().getparent().getparent().getparent()
             found.append((task.get("id") if task is not None else None, "parameter", el.get("value", "")))
         elif (kind == "property" and etree.QName(el).namespace == SPIFF_NS
-              and el.get("name") in ("assignee", "timeLimit")):
+              and el.get("name") in markers and markers[el.get("name", "")].expression):
             task = el.getparent().getparent().getparent()
             found.append((task.get("id") if task is not None else None, el.get("name", ""), el.get("value", "")))
     for element_id, kind, source in found:

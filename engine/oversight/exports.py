@@ -21,26 +21,24 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone, tzinfo
 from itertools import groupby
-from typing import Any, cast
+from typing import Any
 from xml.sax.saxutils import quoteattr
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from ..casework.records import application_conditions
 from ..errors import InvalidInput, NotFound
 from ..kernel.loading import BPMN_NS, parse_xml
-from ..vocabulary import ROLES, role_for_lane
-from ..facade import Engine, application_conditions
-from ..store.models import Application, AuditEvent, ProcessVersion
+from ..store import Store
+from ..store.tables import APPS, EVENTS, VERSIONS
+from ..vocabulary import ROLES, SHIPPED, EventKind, role_for_lane
 
 CHINA_TIME = timezone(timedelta(hours=8), "CST")
 DEFAULT_BATCH = 100
 CSV_COLUMNS = ("case_id", "activity", "timestamp", "resource", "role", "lifecycle", "variant", "node_id")
-PROCESS_KEYS = ("hv", "lv", "pv")
+PROCESS_KEYS = SHIPPED
 
-APPS = cast(Table, Application.__table__)
-EVENTS = cast(Table, AuditEvent.__table__)
-VERSIONS = cast(Table, ProcessVersion.__table__)
 TASK_LIFECYCLE = {"task.ready": "schedule", "task.claimed": "assign", "task.reassigned": "reassign",
                   "task.completed": "complete"}
 READ_KINDS = (*TASK_LIFECYCLE, "application.started", "application.completed", "engine.transitions")
@@ -82,7 +80,7 @@ class _Node:
     role: str
 
 
-def event_log(engine: Engine, *, app_nos: Iterable[str] | None = None, process_key: str | None = None,
+def event_log(store: Store, *, app_nos: Iterable[str] | None = None, process_key: str | None = None,
               status: str | None = None, created_from: date | None = None, created_to: date | None = None,
               progress: Progress | None = None, batch_size: int = DEFAULT_BATCH,
               tz: tzinfo = CHINA_TIME) -> Iterator[LogRecord]:
@@ -100,23 +98,23 @@ def event_log(engine: Engine, *, app_nos: Iterable[str] | None = None, process_k
         cond.append(APPS.c.app_no.in_(wanted))
     cond += application_conditions(process_key=process_key, status=status, created_from=created_from,
                                    created_to=created_to)
-    with engine.store.reading() as s:
+    with store.reading() as s:
         if wanted:
             known = set(s.scalars(select(APPS.c.app_no).where(APPS.c.app_no.in_(wanted))))
             missing = [n for n in wanted if n not in known]
             if missing:
                 raise NotFound(f"申请不存在：{'、'.join(missing)}")
         total = int(s.execute(select(func.count()).select_from(APPS).where(*cond)).scalar_one())
-    return _records(engine, cond, total, progress, max(1, batch_size), tz)
+    return _records(store, cond, total, progress, max(1, batch_size), tz)
 
 
-def _records(engine: Engine, cond: list[Any], total: int, progress: Progress | None, batch_size: int,
+def _records(store: Store, cond: list[Any], total: int, progress: Progress | None, batch_size: int,
              tz: tzinfo) -> Iterator[LogRecord]:
     nodes_by_version: dict[int, Mapping[str, _Node]] = {}
     last_id = 0
     done = 0
     while True:
-        with engine.store.reading() as s:
+        with store.reading() as s:
             apps = s.execute(
                 select(APPS.c.id, APPS.c.app_no, APPS.c.process_key, APPS.c.version_id, APPS.c.status,
                        APPS.c.customer_name, APPS.c.customer_type, APPS.c.created_at, VERSIONS.c.version)

@@ -10,152 +10,39 @@ showing where they would decide differently.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from sqlalchemy import select
 
 import handlers
-from handlers.errors import HandlerError
 
-from ..casework.audit import canonical
-from ..kernel.loading import ParsedDiagram
-from ..kernel.statemigration import migrate_for_replay
-from ..kernel.runtime import (
-    Guard,
-    RunContext,
-    ScriptEngine,
-    ServiceCall,
-    Snapshot,
-    StateCodec,
-    advance,
-    complete_user_task,
-    error_tasks,
-    ready_user_tasks,
-    reset_for_retry,
-    state_name,
-    trace,
+from ..casework.documents import manager_workloads
+from ..casework.rows import app_by_number
+from ..casework.steps import Steps
+from ..definitions.versions import Definitions
+from ..errors import InvalidInput
+from ..kernel.canonical import canonical
+from ..kernel.interpreter import (
+    Interpreter,
+    NoDocuments,
+    RecordedCalls,
+    RecordedEvent,
+    Transaction,
+    Transition,
+    group_events,
 )
+from ..kernel.loading import ParsedDiagram
+from ..kernel.runtime import RunContext, state_name
 from ..results import ReplayReport, ReplayStep
+from ..store import Store
+from ..store.tables import DOCUMENTS, EVENTS
+from ..vocabulary import EventKind
 
-INPUT_KINDS = ("application.started", "task.completed", "application.retried", "application.migrated")
-
-
-@dataclass(frozen=True)
-class RecordedEvent:
-    """An audit event as the replay needs it."""
-
-    seq: int
-    at: datetime
-    actor: str
-    kind: str
-    node_id: str | None
-    task_id: str | None
-    payload: Mapping[str, Any]
-
-
-@dataclass
-class _Group:
-    """One transaction of the live run: its input event and what the engine recorded with it."""
-
-    input: RecordedEvent
-    calls: list[RecordedEvent] = field(default_factory=list)
-    transitions: list[list[str]] = field(default_factory=list)
-    outcome: str = "running"
-    error: str | None = None
-
-
-def group_events(events: Sequence[RecordedEvent]) -> list[_Group]:
-    """Split the trail into transactions: each starts with an input and carries what followed it."""
-    groups: list[_Group] = []
-    for ev in events:
-        if ev.kind in INPUT_KINDS:
-            groups.append(_Group(ev))
-            continue
-        if not groups:
-            continue
-        current = groups[-1]
-        if ev.kind == "service.called":
-            current.calls.append(ev)
-        elif ev.kind == "engine.transitions":
-            current.transitions.extend(ev.payload.get("changes", []))
-        elif ev.kind == "application.error":
-            current.outcome, current.error = "error", str(ev.payload.get("message", ""))
-        elif ev.kind == "application.completed":
-            current.outcome = "completed"
-    return groups
-
-
-class _ReplayScriptEngine(ScriptEngine):
-    """Hands each service task its recorded result (``recorded``) or calls today's handler (``rerun``)."""
-
-    def __init__(self, registry: Mapping[str, handlers.Operator], run: RunContext, mode: str) -> None:
-        super().__init__(registry, run)
-        self.mode = mode
-        self.recorded: dict[str, deque[RecordedEvent]] = {}
-        self.differences: list[str] = []
-        self.failure: str | None = None
-        self.documents: Mapping[str, str] = {}
-
-    def _by_content(self, value: Any) -> Any:
-        """A recorded result with stored document ids replaced by their content hashes."""
-        if isinstance(value, dict):
-            return {k: self._by_content(v) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._by_content(v) for v in value]
-        if isinstance(value, str) and value in self.documents:
-            return "sha256:" + self.documents[value]
-        return value
-
-    def expect(self, calls: list[RecordedEvent], failure: str | None) -> None:
-        """The handler calls recorded for the next step, and the error it ended with, if any."""
-        self.failure = failure
-        self.recorded = {}
-        for call in calls:
-            self.recorded.setdefault(call.node_id or "", deque()).append(call)
-
-    def call_service(self, task: Any, operation_name: str = "", operation_params: Any = None, **_: Any) -> str:
-        node = task.task_spec.name
-        queue = self.recorded.get(node)
-        recorded = queue.popleft() if queue else None
-        params = {name: spec["value"] for name, spec in (operation_params or {}).items()}
-        if recorded is None:
-            self.differences.append(f"节点 {node} 调用了处理器 {operation_name}，但记录中没有这次调用")
-        elif canonical(recorded.payload.get("params")) != canonical(params):
-            self.differences.append(f"节点 {node} 的处理器参数与记录不同：记录 {canonical(recorded.payload.get('params'))}，"
-                                    f"重放 {canonical(params)}")
-        if self.mode == "recorded" and recorded is not None:
-            result = recorded.payload.get("result")
-            self.run.calls.append(ServiceCall(str(task.id), node, operation_name, params, result))
-            return json.dumps(result, ensure_ascii=False)
-        if recorded is None and self.mode == "recorded" and self.failure is not None:
-            self.differences.pop()  # the live run failed right here, before anything was recorded: do so again
-            raise WorkflowTaskException(self.failure, task=task)
-        result_json = super().call_service(task, operation_name, operation_params)
-        result = json.loads(result_json)
-        if recorded is not None and canonical(self._by_content(recorded.payload.get("result"))) != canonical(result):
-            self.differences.append(f"节点 {node}：按今日规则 {operation_name} 的结果为 {canonical(result)}，"
-                                    f"当时记录为 {canonical(recorded.payload.get('result'))}")
-        return result_json
-
-
-class _NoDocuments:
-    """Services for a rerun: nothing is written; workloads are asked of the live system."""
-
-    def __init__(self, workloads: Callable[[], Mapping[str, int]]) -> None:
-        self._workloads = workloads
-
-    def manager_workloads(self) -> Mapping[str, int]:
-        return self._workloads()
-
-    def save_document(self, kind: str, filename: str, media_type: str, content: bytes) -> str:
-        # Named by content, so that a rerun's documents compare with the stored ones by their bytes.
-        return "sha256:" + hashlib.sha256(content).hexdigest()
+__all__ = ["RecordedEvent", "Replays", "compare_states", "replay"]
 
 
 def replay(
@@ -181,74 +68,54 @@ def replay(
     """
     if mode not in ("recorded", "rerun"):
         raise ValueError(f"unknown replay mode {mode!r}")
-    codec = StateCodec()
     groups = group_events(events)
-    if diagram_for_version is not None and any(g.input.kind == "application.migrated" for g in groups):
-        started = next((g.input for g in groups if g.input.kind == "application.started"), None)
+    if diagram_for_version is not None and any(g.input.kind == EventKind.APPLICATION_MIGRATED for g in groups):
+        started = next((g.input for g in groups if g.input.kind == EventKind.APPLICATION_STARTED), None)
         if started is not None and "version" in started.payload:
             diagram = diagram_for_version(int(started.payload["version"]))
     clock_now: list[datetime] = [groups[0].input.at if groups else datetime.now()]
-    run = RunContext(app_no, process_key, settings, _NoDocuments(workloads), lambda: clock_now[0])
-    script_engine = _ReplayScriptEngine(registry, run, mode)
-    script_engine.documents = documents or {}
-    wf: Any = None
-    snapshot = Snapshot({}, {}, {}, 0)
-    counts: dict[str, int] = {}
+    run = RunContext(app_no, process_key, settings, NoDocuments(workloads), lambda: clock_now[0])
+    handlers_ = RecordedCalls(registry, run, mode, documents or {})
+    machine = Interpreter(diagram, handlers_, max_iterations)
     steps: list[ReplayStep] = []
     for index, group in enumerate(groups):
         ev = group.input
         clock_now[0] = ev.at
-        script_engine.expect(group.calls, group.error if group.outcome == "error" else None)
-        script_engine.differences = []
+        handlers_.expect(group.calls, group.error if group.outcome == "error" else None)
         run.calls = []
         problem: str | None = None
-        if ev.kind == "application.started":
-            wf = codec.new_workflow(diagram, script_engine)
-            for task in wf.get_tasks(state=16):
-                task.data.update(ev.payload.get("data", {}))
-        elif wf is None:
+        if ev.kind == EventKind.APPLICATION_STARTED:
+            machine.start(ev.payload.get("data", {}))
+        elif not machine.started:
             problem = "记录中缺少受理事件，无法重放"
-        elif ev.kind == "task.completed":
-            ready = [t for t in ready_user_tasks(wf) if t.task_spec.name == ev.node_id]
-            if not ready:
-                open_nodes = "、".join(t.task_spec.name for t in ready_user_tasks(wf)) or "无"
+        elif ev.kind == EventKind.TASK_COMPLETED:
+            problem = machine.complete(ev.node_id or "", ev.payload.get("data", {}))
+            if problem is not None and "不在待办" in problem:
+                open_nodes = "、".join(machine.ready_nodes()) or "无"
                 problem = f"记录中办理了 {ev.node_id}，重放时该环节不在待办（待办：{open_nodes}）"
-            else:
-                try:
-                    complete_user_task(wf, ready[0].id, ev.payload.get("data", {}))
-                except Exception as exc:  # the replayed engine refusing an input is a finding, not a crash
-                    problem = f"重放办理 {ev.node_id} 失败：{exc}"
-        elif ev.kind == "application.retried":
-            for task in error_tasks(wf):
-                reset_for_retry(task)
-        elif ev.kind == "application.migrated":
+            elif problem is not None:
+                problem = f"重放{problem}"
+        elif ev.kind == EventKind.APPLICATION_RETRIED:
+            machine.retry()
+        elif ev.kind == EventKind.APPLICATION_MIGRATED:
             to_version = int(ev.payload.get("to_version", 0))
             if diagram_for_version is None:
                 problem = f"记录中迁移到了第 {to_version} 版，但重放时取不到该版本的流程图"
             else:
-                target = diagram_for_version(to_version)
-                problem = migrate_for_replay(codec, wf, diagram, target, to_version, counts)
-                if problem is None:
-                    diagram = target
+                problem = machine.migrate(diagram_for_version(to_version), to_version)
         error = None
-        if problem is None and wf is not None and ev.kind != "application.migrated":
-            # A migration runs no engine step: the live one did not either.
-            try:
-                error = advance(wf, Guard(counts, max_iterations))
-            except HandlerError as exc:
-                error = exc.message
-        if problem is None and wf is not None:
-            changes = codec.changes(wf, snapshot)
-            codec.commit(wf, snapshot, changes)
-            problem = _compare(group, changes.transitions, error, wf, script_engine.differences)
-        completed, active, flows = trace(wf, diagram) if wf is not None else ((), (), ())
-        node = diagram.nodes.get(ev.node_id or "")
+        if problem is None and machine.started and ev.kind != EventKind.APPLICATION_MIGRATED:
+            error = machine.advance()  # a migration runs no engine step: the live one did not either
+        if problem is None and machine.started:
+            problem = _compare(group, machine.transitions(), error, machine.is_completed(), handlers_.differences)
+        completed, active, flows = machine.trace()
+        node = machine.diagram.nodes.get(ev.node_id or "")
         steps.append(ReplayStep(
             index=index, event_seq=ev.seq, kind=ev.kind, node_id=ev.node_id, node_name=node.name if node else None,
             actor=ev.actor, at=ev.at, completed=completed, active=active, flows=flows,
-            data=_data_of(wf), matches=problem is None, difference=problem))
-        if problem is not None and (wf is None or "不在待办" in problem or "失败" in problem
-                                    or ev.kind == "application.migrated"):
+            data=machine.data(), matches=problem is None, difference=problem))
+        if problem is not None and (not machine.started or "不在待办" in problem or "失败" in problem
+                                    or ev.kind == EventKind.APPLICATION_MIGRATED):
             break  # the recorded inputs no longer apply: nothing further can be replayed
     verified = bool(steps) and all(s.matches for s in steps) and len(steps) == len(groups)
     message = ("重放核验通过：每一步的结果都与记录一致" if mode == "recorded"
@@ -259,14 +126,14 @@ def replay(
     if first is not None:
         where = f"第 {first.index + 1} 步（{first.node_name or first.kind}，审计事件 #{first.event_seq}）"
         message = f"{where}与记录不一致：{first.difference}"
-    elif verified and mode == "recorded" and stored_state is not None and wf is not None:
-        difference = compare_states(codec.full_dict(wf), stored_state)
+    elif verified and mode == "recorded" and stored_state is not None and machine.started:
+        difference = compare_states(machine.state(), stored_state)
         if difference:
             verified, message = False, f"存储的流程状态与重放结果不一致：{difference}"
     return ReplayReport(app_no, mode, verified, message, tuple(steps))
 
 
-def _compare(group: _Group, transitions: list[tuple[Any, str, int | None, int]], error: str | None, wf: Any,
+def _compare(group: Transaction, transitions: list[Transition], error: str | None, completed: bool,
              differences: list[str]) -> str | None:
     """What differs between a replayed step and its recorded transaction, in Chinese (None if nothing)."""
     if differences:
@@ -282,20 +149,10 @@ def _compare(group: _Group, transitions: list[tuple[Any, str, int | None, int]],
         if extra:
             parts.append("重放有而记录没有：" + "；".join(f"{n} {a}→{b}" for n, a, b in extra[:5]))
         return "，".join(parts)
-    outcome = "error" if error else ("completed" if wf.is_completed() else "running")
+    outcome = "error" if error else ("completed" if completed else "running")
     if outcome != group.outcome:
         return f"记录的结果为 {group.outcome}，重放结果为 {outcome}{('（' + error + '）') if error else ''}"
     return None
-
-
-def _data_of(wf: Any) -> dict[str, Any]:
-    """The application's data as it stands: the data of the most recently completed task."""
-    if wf is None:
-        return {}
-    task = wf.last_task
-    if task is None:
-        return {}
-    return json.loads(json.dumps(task.data, default=str))
 
 
 def _comparable(state: Mapping[str, Any]) -> tuple[Counter[str], str]:
@@ -340,3 +197,37 @@ def compare_states(replayed: Mapping[str, Any], stored: Mapping[str, Any]) -> st
                 f"{state_name(state)}）")
     return None
 
+
+
+class Replays:
+    """Replaying stored applications (the caller checked who may)."""
+
+    def __init__(self, store: Store, definitions: Definitions, steps: Steps, registry: Mapping[str, handlers.Operator],
+                 settings: handlers.PolicySettings, max_iterations: int) -> None:
+        self.store, self.definitions, self.steps, self.registry = store, definitions, steps, registry
+        self.settings, self.max_iterations = settings, max_iterations
+
+    def replay(self, app_no: str, mode: str = "recorded") -> ReplayReport:
+        """Re-execute an application from its recorded inputs and compare every step with the record
+        ('recorded': handler results as recorded; 'rerun': today's rules decide again)."""
+        if mode not in ("recorded", "rerun"):
+            raise InvalidInput(f"未知的重放方式：{mode}（recorded 或 rerun）")
+        with self.store.read() as conn:
+            app = app_by_number(conn, app_no)
+            diagram = self.definitions.diagram(conn, app.version_id)
+            events = [RecordedEvent(e.seq, e.at, e.actor, e.kind, e.node_id, e.task_id, json.loads(e.payload))
+                      for e in conn.execute(select(EVENTS).where(EVENTS.c.application_id == app.id)
+                                            .order_by(EVENTS.c.seq))]
+            stored = self.steps.codec.full_dict(self.steps.load(conn, app, diagram).wf)
+            documents = {doc_id: digest for doc_id, digest in
+                         conn.execute(select(DOCUMENTS.c.id, DOCUMENTS.c.sha256)
+                                      .where(DOCUMENTS.c.application_id == app.id))}
+
+        def workloads() -> Mapping[str, int]:
+            with self.store.read() as c:
+                return manager_workloads(c)
+
+        return replay(app_no=app.app_no, process_key=app.process_key, diagram=diagram, events=events,
+                      registry=self.registry, settings=self.settings, workloads=workloads,
+                      max_iterations=self.max_iterations, stored_state=stored, documents=documents, mode=mode,
+                      diagram_for_version=lambda v: self.definitions.version_diagram(app.process_key, v))

@@ -1,6 +1,7 @@
-"""Read-only figures for supervision (监管看板) and for the customer's own view of progress (办事公开).
+"""Read-only figures for supervision (监管看板).
 
-Every function takes the :class:`Engine` and reads its tables through ``engine.store`` with SQLAlchemy Core;
+Every function takes its :class:`Sources` (the store, the clock and the working calendar) and reads with
+SQLAlchemy Core;
 nothing here writes.  Counting is done in SQL (GROUP BY over indexed columns); durations, percentiles and
 lags are worked out in Python over rows limited by a period, because medians and date arithmetic are not
 portable SQL.  The queries marked EXPENSIVE scan every work item or application of the period: keep the
@@ -16,19 +17,23 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Any, cast
+from typing import Any, Protocol
 
-from sqlalchemy import Table, and_, case, func, or_, select
+from sqlalchemy import and_, case, func, or_, select
 
-from ..facade import Engine
-from ..store.models import Application, AuditEvent, DashboardSnapshot, Notification, WorkItem
+from ..store import Store
+from ..store.tables import APPS, EVENTS, ITEMS, NOTIFICATIONS, SNAPSHOTS
 from ..timelimits.calendar import CalendarNotCovered, WorkingCalendar
 
-APPS = cast(Table, Application.__table__)
-ITEMS = cast(Table, WorkItem.__table__)
-EVENTS = cast(Table, AuditEvent.__table__)
-NOTIFICATIONS = cast(Table, Notification.__table__)
-SNAPSHOTS = cast(Table, DashboardSnapshot.__table__)
+
+class Sources(Protocol):
+    """What the figures are read from."""
+
+    store: Store
+
+    def now(self) -> datetime: ...
+
+    def calendar(self) -> WorkingCalendar: ...
 
 MAX_PERIOD_DAYS = 400
 """The longest period a dashboard may ask for: the per-row queries below stay bounded."""
@@ -259,7 +264,7 @@ class Dashboard:
 # ----------------------------------------------------------------------------- queries
 
 
-def open_tasks_by_due_state(engine: Engine, process_key: str | None = None,
+def open_tasks_by_due_state(engine: Sources, process_key: str | None = None,
                             now: datetime | None = None) -> list[OpenNode]:
     """Open tasks now, per node and due state: one GROUP BY over the ready rows (index on status). A task
     is 临期 once the time-limit sweep has warned about it, or when it is due within one working day."""
@@ -283,7 +288,7 @@ def open_tasks_by_due_state(engine: Engine, process_key: str | None = None,
     return sorted(nodes, key=lambda n: (n.process_key, -n.total, n.node_name))
 
 
-def _completed_items(engine: Engine, period: Period, process_key: str | None) -> list[Any]:
+def _completed_items(engine: Sources, period: Period, process_key: str | None) -> list[Any]:
     """EXPENSIVE: every task completed in the period (five columns each), for durations and on-time rates."""
     columns = [ITEMS.c.process_key, ITEMS.c.node_id, ITEMS.c.node_name, ITEMS.c.created_at,
                ITEMS.c.completed_at, ITEMS.c.due_at, ITEMS.c.clock_stopped]
@@ -327,7 +332,7 @@ def node_on_time(rows: Iterable[Any]) -> list[NodeOnTime]:
     return sorted(out, key=lambda n: (n.process_key, n.node_name))
 
 
-def end_to_end_on_time(engine: Engine, period: Period, process_key: str | None = None) -> list[EndToEnd]:
+def end_to_end_on_time(engine: Sources, period: Period, process_key: str | None = None) -> list[EndToEnd]:
     """Per variant, the applications finished in the period and those where every limited node met its
     limit: one GROUP BY per application over its completed tasks (EXPENSIVE: scans the period's finished
     applications)."""
@@ -352,7 +357,7 @@ def end_to_end_on_time(engine: Engine, period: Period, process_key: str | None =
     return [EndToEnd(k, *t) for k, t in sorted(tally.items(), key=lambda kv: _variant_order(kv[0]))]
 
 
-def satisfaction(engine: Engine, period: Period, process_key: str | None = None) -> Satisfaction:
+def satisfaction(engine: Sources, period: Period, process_key: str | None = None) -> Satisfaction:
     """回访 scores of the follow-up tasks completed in the period, read from their task.completed events
     (found through the application index of the audit table, then matched by task id)."""
     q = (select(EVENTS.c.payload)
@@ -372,7 +377,7 @@ def satisfaction(engine: Engine, period: Period, process_key: str | None = None)
     return Satisfaction(len(scores), statistics.fmean(scores) if scores else None, distribution)
 
 
-def late_entries(engine: Engine, period: Period, limit: timedelta = timedelta(days=1),
+def late_entries(engine: Sources, period: Period, limit: timedelta = timedelta(days=1),
                  process_key: str | None = None, rule: LateEntryRule = LateEntryRule()) -> LateEntryReport:
     """体外循环: applications accepted in the period whose recorded acceptance lagged the customer's first
     contact by more than ``limit``, and each acceptor's share of such applications against the rest of the
@@ -405,7 +410,7 @@ def late_entries(engine: Engine, period: Period, limit: timedelta = timedelta(da
     return LateEntryReport(limit, total, tuple(late), total_late / total if total else 0.0, tuple(acceptors))
 
 
-def dashboard(engine: Engine, period: Period, process_key: str | None = None,
+def dashboard(engine: Sources, period: Period, process_key: str | None = None,
               late_limit: timedelta = timedelta(days=1), measure: DurationMeasure | None = None) -> Dashboard:
     """Every figure of the supervision dashboard for one period and (optionally) one variant. Durations are
     in working days; where the calendar does not cover the period, in calendar hours (the unit says which)."""
@@ -443,7 +448,7 @@ def snapshot_key(period: Period, process_key: str | None, late_limit: timedelta)
     return f"{period.first.isoformat()}/{period.last.isoformat()}/{process_key or '*'}/{late_limit.total_seconds():g}"
 
 
-def refresh_snapshots(engine: Engine, today: date | None = None, force: bool = False) -> int:
+def refresh_snapshots(engine: Sources, today: date | None = None, force: bool = False) -> int:
     """Recompute the default views (the EXPENSIVE queries, once per view) and store them; returns how many
     were written (none while the newest is younger than :data:`SNAPSHOT_REFRESH_AFTER`, unless forced)."""
     now = engine.now()
@@ -468,7 +473,7 @@ def refresh_snapshots(engine: Engine, today: date | None = None, force: bool = F
     return written
 
 
-def cached_dashboard(engine: Engine, period: Period, process_key: str | None = None,
+def cached_dashboard(engine: Sources, period: Period, process_key: str | None = None,
                      late_limit: timedelta = timedelta(days=1), max_age: timedelta = SNAPSHOT_MAX_AGE) -> Dashboard:
     """The dashboard from the worker's precomputed view when there is a fresh one for exactly this period,
     variant and limit (open tasks are always counted live: one GROUP BY); otherwise computed now."""
@@ -528,68 +533,44 @@ def _variant_order(process_key: str) -> tuple[int, str]:
     return order.get(process_key, 9), process_key
 
 
-# ----------------------------------------------------------------------------- 办事公开
-
-
-@dataclass(frozen=True)
-class PublicStep:
-    """A step as the customer sees it: its name and a date, nothing about who."""
-
-    name: str
-    on: date | None
-    customer_acting: bool = False  # the step waits for the customer (the utility's clock is stopped)
-
-
-@dataclass(frozen=True)
-class PublicProgress:
-    """Where an application stands, for the customer: finished steps with dates, current steps with their
-    due dates.  Deliberately nothing else (no staff, no data, no ids)."""
-
-    accepted_on: date
-    finished: tuple[PublicStep, ...]
-    current: tuple[PublicStep, ...]
-    completed_on: date | None
-
-
-def public_progress(engine: Engine, app_no: str) -> PublicProgress | None:
-    """The customer's view of one application (None if there is no such application): one indexed read of
-    the application row and one of its tasks."""
-    with engine.store.reading() as s:
-        conn = s.connection()
-        app = conn.execute(select(APPS.c.id, APPS.c.created_at, APPS.c.completed_at, APPS.c.status)
-                           .where(APPS.c.app_no == app_no)).one_or_none()
-        if app is None:
-            return None
-        items = conn.execute(select(ITEMS.c.node_name, ITEMS.c.status, ITEMS.c.completed_at, ITEMS.c.due_at,
-                                    ITEMS.c.clock_stopped)
-                             .where(ITEMS.c.application_id == app.id, ITEMS.c.status.in_(("ready", "completed")))
-                             .order_by(ITEMS.c.created_at, ITEMS.c.completed_at)).all()
-    finished = sorted((PublicStep(i.node_name, i.completed_at.date()) for i in items
-                       if i.status == "completed" and i.completed_at is not None),
-                      key=lambda step: step.on or date.min)
-    current = tuple(PublicStep(i.node_name, i.due_at.date() if i.due_at else None, bool(i.clock_stopped))
-                    for i in items if i.status == "ready")
-    return PublicProgress(app.created_at.date(), tuple(finished), current,
-                          app.completed_at.date() if app.status == "completed" and app.completed_at else None)
-
-
-# ----------------------------------------------------------------------------- notifications
-
-
-def unread_notification_count(engine: Engine, username: str, roles: Iterable[str]) -> int:
-    """How many notifications addressed to a person or one of their roles are unread: one COUNT over the
-    (username, read_at) and (role, read_at) indexes."""
-    addressed = or_(NOTIFICATIONS.c.username == username, NOTIFICATIONS.c.role.in_(list(roles)))
-    with engine.store.reading() as s:
-        return int(s.connection().execute(select(func.count()).select_from(NOTIFICATIONS)
-                                          .where(addressed, NOTIFICATIONS.c.read_at.is_(None))).scalar_one())
-
-
 __all__ = [
     "CALENDAR_HOURS", "DUE_STATES", "due_soon_before", "working_days", "AcceptorPattern", "Dashboard", "DurationMeasure", "EndToEnd",
     "LateEntry", "LateEntryReport", "LateEntryRule", "NodeDuration", "NodeOnTime", "OpenNode", "Period",
     "cached_dashboard", "refresh_snapshots", "snapshot_key",
-    "PublicProgress", "PublicStep", "Satisfaction", "dashboard", "end_to_end_on_time", "late_entries",
-    "node_durations", "node_on_time", "open_tasks_by_due_state", "percentile", "public_progress",
-    "satisfaction", "unread_notification_count",
+    "Satisfaction", "dashboard", "end_to_end_on_time", "late_entries",
+    "node_durations", "node_on_time", "open_tasks_by_due_state", "percentile",
+    "satisfaction", "Supervision",
 ]
+
+
+class Supervision:
+    """The dashboard's figures over one engine's store, clock and calendar."""
+
+    def __init__(self, store: Store, clock: Callable[[], datetime], calendar: Callable[[], WorkingCalendar]) -> None:
+        self.store, self._clock, self._calendar = store, clock, calendar
+
+    def now(self) -> datetime:
+        """The engine's clock."""
+        return self._clock()
+
+    def calendar(self) -> WorkingCalendar:
+        """The working calendar."""
+        return self._calendar()
+
+    def dashboard(self, period: Period, process_key: str | None = None, late_limit: timedelta = timedelta(days=1),
+                  measure: DurationMeasure | None = None) -> Dashboard:
+        """Every figure of the dashboard for a period, computed now."""
+        return dashboard(self, period, process_key, late_limit, measure)
+
+    def cached_dashboard(self, period: Period, process_key: str | None = None,
+                         late_limit: timedelta = timedelta(days=1), max_age: timedelta = SNAPSHOT_MAX_AGE) -> Dashboard:
+        """The dashboard from the worker's snapshot while it is fresh, else computed now."""
+        return cached_dashboard(self, period, process_key, late_limit, max_age)
+
+    def refresh_snapshots(self, today: date | None = None, force: bool = False) -> int:
+        """Recompute the default views the worker keeps (see refresh_snapshots)."""
+        return refresh_snapshots(self, today, force)
+
+    def open_tasks_by_due_state(self, process_key: str | None = None, now: datetime | None = None) -> list[OpenNode]:
+        """Open tasks per node by how they stand against their limits."""
+        return open_tasks_by_due_state(self, process_key, now)

@@ -1,34 +1,33 @@
 """Checking the audit trail of many applications at once: every hash chain, streamed in batches.
 
-The chain check itself lives in :func:`engine.audit.verify`; this module only walks applications in id
+The chain check itself lives in :func:`engine.casework.audit.verify`; this module only walks applications in id
 order, a batch per read session, so that checking a whole database keeps memory flat.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import func, select
 
 from ..casework import audit
 from ..errors import NotFound
-from ..facade import Engine
-from ..store.models import Application
 from ..results import AuditVerdict
-
-APPS = cast(Table, Application.__table__)
+from ..store import Store
+from ..store.models import Application
+from ..store.tables import APPS
 DEFAULT_BATCH = 200
 
 Progress = Callable[[int, int], Any]
 
 
-def verify_chains(engine: Engine, app_nos: Iterable[str] | None = None,
+def verify_chains(store: Store, app_nos: Iterable[str] | None = None,
                   progress: Progress | None = None, *, batch_size: int = DEFAULT_BATCH) -> Iterator[AuditVerdict]:
     """Check the hash chain of every application (id order), or of the given ones; unknown numbers raise
     NotFound before anything is checked. ``progress(done, total)`` is called after each application."""
     wanted = _unique(app_nos) if app_nos is not None else None
-    with engine.store.reading() as s:
+    with store.reading() as s:
         if wanted is None:
             total = int(s.execute(select(func.count()).select_from(APPS)).scalar_one())
         else:
@@ -37,16 +36,16 @@ def verify_chains(engine: Engine, app_nos: Iterable[str] | None = None,
             if missing:
                 raise NotFound(f"申请不存在：{'、'.join(missing)}")
             total = len(wanted)
-    return _walk(engine, wanted, total, progress, max(1, batch_size))
+    return _walk(store, wanted, total, progress, max(1, batch_size))
 
 
-def _walk(engine: Engine, wanted: list[str] | None, total: int, progress: Progress | None,
+def _walk(store: Store, wanted: list[str] | None, total: int, progress: Progress | None,
           batch_size: int) -> Iterator[AuditVerdict]:
     done = 0
     if wanted is not None:
         for start in range(0, len(wanted), batch_size):
             chunk = wanted[start:start + batch_size]
-            with engine.store.reading() as s:
+            with store.reading() as s:
                 by_no = {a.app_no: a for a in s.scalars(select(Application).where(Application.app_no.in_(chunk)))}
                 checks = [audit.verify(s, by_no[n]) for n in chunk]
             for check in checks:
@@ -57,7 +56,7 @@ def _walk(engine: Engine, wanted: list[str] | None, total: int, progress: Progre
         return
     last_id = 0
     while True:
-        with engine.store.reading() as s:
+        with store.reading() as s:
             apps = list(s.scalars(select(Application).where(Application.id > last_id)
                                   .order_by(Application.id).limit(batch_size)))
             if not apps:

@@ -8,7 +8,8 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 
-from .models import POSTGRESQL_ONLY_INDEXES, Store
+from .database import Store
+from .models import POSTGRESQL_ONLY_INDEXES
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 

@@ -17,10 +17,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
 
+import time as monotonic_time
+
 import chinese_calendar  # type: ignore[import-untyped]  # ships no type information
 import holidays as holidays_lib
+from sqlalchemy import Connection, delete, insert, select
 
 from ..errors import ConfigurationError, InvalidInput
+from ..store import Store
+from ..store.tables import CAL_DAYS, CAL_YEARS
 
 END_OF_DAY = time(23, 59, 59)
 SOURCE_ENTERED = "entered"
@@ -264,3 +269,51 @@ def parse_schedule(raw: object) -> tuple[int, list[EnteredDay]]:
     if problems or year is None:
         raise InvalidInput(f"日历文件有 {len(problems)} 处问题：" + "；".join(problems))
     return year, days
+
+
+CALENDAR_TTL_SECONDS = 60.0  # another process may import a year: re-read the entered days this often
+
+
+class CalendarSource:
+    """The working calendar with the administrator's entries, re-read from the database now and then."""
+
+    def __init__(self, store: Store, ttl: float = CALENDAR_TTL_SECONDS) -> None:
+        self.store, self.ttl = store, ttl
+        self._calendar: WorkingCalendar | None = None
+        self._loaded = 0.0
+
+    def get(self, conn: Connection | None = None) -> WorkingCalendar:
+        """The current calendar (entries at most ``ttl`` seconds old); pass the connection of an open
+        transaction to read through it (SQLite allows one writer: a second session would wait on it)."""
+        if self._calendar is None or monotonic_time.monotonic() - self._loaded > self.ttl:
+            if conn is not None:
+                self._calendar = self._load(conn)
+            else:
+                with self.store.reading() as s:
+                    self._calendar = self._load(s.connection())
+            self._loaded = monotonic_time.monotonic()
+        return self._calendar
+
+    @staticmethod
+    def _load(conn: Connection) -> WorkingCalendar:
+        entered = [EnteredDay(r.day, r.workday, r.name, r.entered_by, r.entered_at)
+                   for r in conn.execute(select(CAL_DAYS))]
+        years = [int(y) for y in conn.execute(select(CAL_YEARS.c.year)).scalars()]
+        return WorkingCalendar(entered, years)
+
+    def invalidate(self) -> None:
+        """Forget the cached entries (after an import)."""
+        self._calendar = None
+
+    def import_year(self, raw: object, by: str, now: datetime) -> YearStatus:
+        """Replace a year's entered days with an official schedule and mark the year confirmed."""
+        year, days = parse_schedule(raw)
+        with self.store.transaction() as s:
+            conn = s.connection()
+            conn.execute(delete(CAL_DAYS).where(CAL_DAYS.c.day >= date(year, 1, 1), CAL_DAYS.c.day <= date(year, 12, 31)))
+            conn.execute(insert(CAL_DAYS), [{"day": d.day, "workday": d.workday, "name": d.name, "entered_by": by,
+                                              "entered_at": now} for d in days])
+            conn.execute(delete(CAL_YEARS).where(CAL_YEARS.c.year == year))
+            conn.execute(insert(CAL_YEARS), {"year": year, "entered_by": by, "entered_at": now})
+        self.invalidate()
+        return self.get().year_status(year)

@@ -43,7 +43,7 @@ def apps(engine: Engine, clock: Clock) -> list[str]:
 
 
 def test_verify_reports_every_chain_intact(engine: Engine, apps: list[str]) -> None:
-    result = baozhuang(engine, "audit", "verify")
+    result = baozhuang(engine, "audit", "verify", "--as", "auditor")
     assert result.exit_code == 0, result.output
     for app_no in apps:
         events = len(engine.application(app_no).history)
@@ -53,7 +53,7 @@ def test_verify_reports_every_chain_intact(engine: Engine, apps: list[str]) -> N
 
 def test_verify_names_the_broken_application_and_event_and_exits_1(engine: Engine, apps: list[str]) -> None:
     sql(engine, f"UPDATE audit_events SET actor = 'intruder' WHERE {APP_EVENT}", app_no=apps[1], seq=6)
-    result = baozhuang(engine, "audit", "verify")
+    result = baozhuang(engine, "audit", "verify", "--as", "auditor")
     assert result.exit_code == 1
     assert f"{apps[1]}  已损坏：第 6 条事件：事件内容已被修改" in result.stdout
     assert all(f"{n}  完整" in result.stdout for n in (apps[0], apps[2]))
@@ -62,26 +62,26 @@ def test_verify_names_the_broken_application_and_event_and_exits_1(engine: Engin
 
 def test_verify_checks_only_the_numbers_given(engine: Engine, apps: list[str]) -> None:
     sql(engine, f"DELETE FROM audit_events WHERE {APP_EVENT}", app_no=apps[0], seq=4)
-    result = baozhuang(engine, "audit", "verify", apps[2])
+    result = baozhuang(engine, "audit", "verify", "--as", "auditor", apps[2])
     assert result.exit_code == 0 and apps[0] not in result.stdout and "共校验 1 个申请" in result.stdout
-    result = baozhuang(engine, "audit", "verify", apps[0])
+    result = baozhuang(engine, "audit", "verify", "--as", "auditor", apps[0])
     assert result.exit_code == 1 and "已损坏：第 4 条事件：缺少第 4 条事件" in result.stdout
 
 
 def test_verify_an_unknown_number_exits_1_with_a_message(engine: Engine, apps: list[str]) -> None:
-    result = baozhuang(engine, "audit", "verify", apps[0], "LV20990101000001")
+    result = baozhuang(engine, "audit", "verify", "--as", "auditor", apps[0], "LV20990101000001")
     assert result.exit_code == 1
     assert "申请不存在：LV20990101000001" in result.stderr and "Traceback" not in result.output
 
 
 def test_progress_goes_to_stderr_when_there_are_many(engine: Engine, clock: Clock, tmp_path: Path) -> None:
     made = [run(engine, clock, "lv_small_micro", 0) for _ in range(25)]
-    result = baozhuang(engine, "audit", "verify")
+    result = baozhuang(engine, "audit", "verify", "--as", "auditor")
     assert result.exit_code == 0
     assert "已校验 25/25 个申请" in result.stderr and "已校验" not in result.stdout
     assert result.stdout.count("完整（") == 25
     out = tmp_path / "all.csv"
-    result = baozhuang(engine, "audit", "export", "--format", "csv", "-o", str(out))
+    result = baozhuang(engine, "audit", "export", "--as", "auditor", "--format", "csv", "-o", str(out))
     assert result.exit_code == 0, result.output
     assert re.findall(r"已导出 (\d+)/25 个申请", result.stderr)[-1] == "25"
     assert {row["case_id"] for row in csv.DictReader(io.StringIO(out.read_text(encoding="utf-8")))} == set(made)
@@ -89,31 +89,31 @@ def test_progress_goes_to_stderr_when_there_are_many(engine: Engine, clock: Cloc
 
 def test_export_xes_with_filters(engine: Engine, apps: list[str], tmp_path: Path) -> None:
     out = tmp_path / "hv.xes"
-    result = baozhuang(engine, "audit", "export", "--format", "xes", "--process", "hv", "-o", str(out))
+    result = baozhuang(engine, "audit", "export", "--as", "auditor", "--format", "xes", "--process", "hv", "-o", str(out))
     assert result.exit_code == 0, result.output
     assert f"已导出 1 个申请的事件日志（XES）到 {out}" in result.stdout
     traces = list(etree.parse(str(out)).getroot().iter(f"{XES}trace"))
     assert [t.find(f"{XES}string[@key='concept:name']").get("value") for t in traces] == [apps[1]]
 
     out = tmp_path / "two.csv"
-    result = baozhuang(engine, "audit", "export", "--format", "csv", "--app", apps[0], "--app", apps[2],
+    result = baozhuang(engine, "audit", "export", "--as", "auditor", "--format", "csv", "--app", apps[0], "--app", apps[2],
                        "--from", "2026-11-23", "--to", "2026-11-23", "-o", str(out))
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
     assert [r["case_id"] for r in rows if r["lifecycle"] == "start"] == [apps[0], apps[2]]
 
-    result = baozhuang(engine, "audit", "export", "--format", "csv", "--from", "2026-11-24", "-o", str(out))
+    result = baozhuang(engine, "audit", "export", "--as", "auditor", "--format", "csv", "--from", "2026-11-24", "-o", str(out))
     assert result.exit_code == 0 and out.read_text(encoding="utf-8").count("\n") == 1  # the header only
 
 
 def test_export_refuses_bad_input_without_writing(engine: Engine, apps: list[str], tmp_path: Path) -> None:
     out = tmp_path / "x.xes"
-    result = baozhuang(engine, "audit", "export", "--format", "xes", "--app", "HV20990101000001", "-o", str(out))
+    result = baozhuang(engine, "audit", "export", "--as", "auditor", "--format", "xes", "--app", "HV20990101000001", "-o", str(out))
     assert result.exit_code == 1 and "申请不存在" in result.stderr and not out.exists()
-    result = baozhuang(engine, "audit", "export", "--format", "xes", "--from", "2026-12-01", "--to", "2026-11-01",
+    result = baozhuang(engine, "audit", "export", "--as", "auditor", "--format", "xes", "--from", "2026-12-01", "--to", "2026-11-01",
                        "-o", str(out))
     assert result.exit_code == 1 and "晚于" in result.stderr and not out.exists()
-    result = baozhuang(engine, "audit", "export", "--format", "xes", "-o", str(tmp_path / "missing" / "x.xes"))
+    result = baozhuang(engine, "audit", "export", "--as", "auditor", "--format", "xes", "-o", str(tmp_path / "missing" / "x.xes"))
     assert result.exit_code == 1 and "无法写入" in result.stderr
     assert not list(tmp_path.rglob("*.partial"))
 
@@ -128,7 +128,7 @@ def test_audit_replay_verifies_and_reports_divergence(tmp_path: Path) -> None:
     db = database_url(tmp_path, "r.db")
     engine = Engine({"database_url": db, "documents_dir": tmp_path / "docs"})
     engine.init_schema()
-    engine.deploy_shipped("system")
+    engine.deploy_shipped()
     create_demo_users(engine)
     scenario = next(s for s in load_scenarios(Path("processes/paths.json")) if s.name == "lv_non_residential")
     last = None
@@ -137,11 +137,11 @@ def test_audit_replay_verifies_and_reports_divergence(tmp_path: Path) -> None:
     assert last is not None
     runner = CliRunner()
     base = ["--db", db, "--documents", str(tmp_path / "docs")]
-    ok = runner.invoke(main, [*base, "audit", "replay", last.app_no, "--steps"])
+    ok = runner.invoke(main, [*base, "audit", "replay", "--as", "auditor", last.app_no, "--steps"])
     assert ok.exit_code == 0 and "verified" in ok.output and ok.output.count("✓") == len(scenario.steps) + 1
     with engine.store.transaction() as s:
         s.execute(text("UPDATE wf_tasks SET payload = replace(payload, :old, :new) WHERE payload LIKE :pattern"),
                   {"old": '"capacity_kw":', "new": '"capacity_kw_x":', "pattern": '%"capacity_kw":%'})
-    bad = runner.invoke(main, [*base, "audit", "replay", last.app_no])
+    bad = runner.invoke(main, [*base, "audit", "replay", "--as", "auditor", last.app_no])
     assert bad.exit_code == 1 and "diverged" in bad.output and "不一致" in bad.output
     engine.dispose()

@@ -263,12 +263,12 @@ def test_the_miwg_corpus_is_there() -> None:
 
 
 def test_deploy_stores_a_new_version(ws: Workspace, forms_beside: Path) -> None:
-    out = ws.ok("deploy", str(renamed_hv(forms_beside)), "--comment", "改名", "--as", "manager1").output
+    out = ws.ok("deploy", str(renamed_hv(forms_beside)), "--comment", "改名", "--as", "analyst").output
     assert "已部署 hv 第 2 版" in out
     with ws.engine() as engine:
         newest = engine.latest_version("hv")
         assert newest is not None
-        assert (newest.version, newest.name, newest.comment, newest.deployed_by) == (2, "高压业扩报装（修订）", "改名", "manager1")
+        assert (newest.version, newest.name, newest.comment, newest.deployed_by) == (2, "高压业扩报装（修订）", "改名", "analyst")
 
 
 def test_deploy_with_one_bad_file_deploys_nothing(ws: Workspace, forms_beside: Path) -> None:
@@ -276,14 +276,14 @@ def test_deploy_with_one_bad_file_deploys_nothing(ws: Workspace, forms_beside: P
     bad.write_text(HOSTILE.replace("MARKER", str(forms_beside / "pwned")), encoding="utf-8")
     with ws.engine() as engine:
         before = engine.versions()
-    out = ws.fails("deploy", str(renamed_hv(forms_beside)), str(bad))
+    out = ws.fails("deploy", "--as", "analyst", str(renamed_hv(forms_beside)), str(bad))
     assert "evil_script" in out and "未部署任何文件" in out
     with ws.engine() as engine:
         assert engine.versions() == before
 
 
 def test_deploy_of_a_missing_file_deploys_nothing(ws: Workspace, forms_beside: Path) -> None:
-    out = ws.fails("deploy", str(renamed_hv(forms_beside)), str(forms_beside / "nope.bpmn"))
+    out = ws.fails("deploy", "--as", "analyst", str(renamed_hv(forms_beside)), str(forms_beside / "nope.bpmn"))
     assert "无法读取" in out and "nope.bpmn" in out
     with ws.engine() as engine:
         assert [v.version for v in engine.versions("hv")] == [1]

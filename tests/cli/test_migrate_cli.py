@@ -26,7 +26,7 @@ def apps(engine: Engine) -> dict[str, str]:
 
 
 def test_diff_prints_the_summary(engine: Engine, apps: dict[str, str]) -> None:
-    result = baozhuang(engine, "diff", "hv", "1", "2")
+    result = baozhuang(engine, "diff", "--as", "analyst", "hv", "1", "2")
     assert result.exit_code == 0, result.output
     assert "流程 hv 第 1 版 → 第 2 版：删除 10 个节点" in result.stdout
     assert "  删除环节「设计文件审查」（hv_design_review）" in result.stdout
@@ -34,13 +34,13 @@ def test_diff_prints_the_summary(engine: Engine, apps: dict[str, str]) -> None:
 
 
 def test_diff_of_a_missing_version_fails_with_a_message(engine: Engine) -> None:
-    result = baozhuang(engine, "diff", "hv", "1", "5")
+    result = baozhuang(engine, "diff", "--as", "analyst", "hv", "1", "5")
     assert result.exit_code == 1
     assert "流程 hv 没有第 5 版" in result.stderr
 
 
 def test_dry_run_shows_each_verdict_and_changes_nothing(engine: Engine, apps: dict[str, str]) -> None:
-    result = baozhuang(engine, "migrate", "hv", "--to", "2", "--dry-run")
+    result = baozhuang(engine, "migrate", "--as", "analyst", "hv", "--to", "2", "--dry-run")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert any(apps["before"] in line and "可以迁移" in line and "hv_reply_supply_plan" in line for line in lines)
@@ -50,7 +50,7 @@ def test_dry_run_shows_each_verdict_and_changes_nothing(engine: Engine, apps: di
 
 
 def test_migrate_moves_the_safe_ones_with_progress_and_a_summary(engine: Engine, apps: dict[str, str]) -> None:
-    result = baozhuang(engine, "migrate", "hv", "--to", "2")
+    result = baozhuang(engine, "migrate", "--as", "analyst", "hv", "--to", "2")
     assert result.exit_code == 0, result.output
     assert f"{apps['before']}  已迁移到第 2 版" in result.stdout
     assert f"{apps['inside']}  未迁移，仍在第 1 版办理" in result.stdout
@@ -58,13 +58,13 @@ def test_migrate_moves_the_safe_ones_with_progress_and_a_summary(engine: Engine,
     assert "迁移 2/2 个申请" in result.stderr
     assert engine.application(apps["before"]).version == 2
     assert engine.application(apps["inside"]).version == 1
-    assert engine.replay(apps["before"]).verified
+    assert engine.replay(apps["before"], by="auditor").verified
 
 
 def test_migrate_exits_1_when_none_of_the_asked_for_could_move(engine: Engine, apps: dict[str, str]) -> None:
-    result = baozhuang(engine, "migrate", "hv", "--to", "2", "--app", apps["inside"])
+    result = baozhuang(engine, "migrate", "--as", "analyst", "hv", "--to", "2", "--app", apps["inside"])
     assert result.exit_code == 1
     assert "已迁移 0 个，未迁移 1 个" in result.stdout
     assert engine.application(apps["inside"]).version == 1
-    unknown = baozhuang(engine, "migrate", "hv", "--to", "2", "--app", "HV000000000000")
+    unknown = baozhuang(engine, "migrate", "--as", "analyst", "hv", "--to", "2", "--app", "HV000000000000")
     assert unknown.exit_code == 1 and "HV000000000000" in unknown.stderr

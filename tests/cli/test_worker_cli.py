@@ -121,12 +121,12 @@ def test_a_bad_calendar_file_exits_1_with_its_reasons(cli: Cli) -> None:
         {"date": "2027-02-20", "workday": "true", "name": "调休"},
         {"date": "2026-12-31", "workday": False, "name": "元旦"},
     ]})
-    result = cli.run("calendar", "import", bad)
+    result = cli.run("calendar", "import", "--as", "admin", bad)
     assert result.exit_code == 1
     assert "日历文件有 3 处问题" in result.output
     assert "2027-02-30" in result.output and "workday 必须是 true 或 false" in result.output
     assert "不属于 2027 年" in result.output
-    assert cli.run("calendar", "import", cli.write("notjson.json", "{year: 2027")).exit_code == 1
+    assert cli.run("calendar", "import", "--as", "admin", cli.write("notjson.json", "{year: 2027")).exit_code == 1
     with _at(2026, 11, 23, 9, 0):
         assert "暂定" in cli.ok("calendar", "show", "2027")  # nothing was imported
 

@@ -62,11 +62,11 @@ def seq_of(engine: Engine, app_no: str, kind: str) -> int:
 
 def broken(engine: Engine) -> dict[str, tuple[int | None, str]]:
     """Every application whose chain is not intact: number → (first bad seq, problem)."""
-    return {v.app_no: (v.first_bad_seq, v.problem) for v in verify_chains(engine) if not v.intact}
+    return {v.app_no: (v.first_bad_seq, v.problem) for v in verify_chains(engine.store) if not v.intact}
 
 
 def test_every_chain_of_untouched_applications_is_intact(engine: Engine, apps: dict[str, str]) -> None:
-    verdicts = list(verify_chains(engine))
+    verdicts = list(verify_chains(engine.store))
     assert [v.app_no for v in verdicts] == list(apps.values())  # id order = acceptance order
     assert all(v.intact and v.first_bad_seq is None for v in verdicts)
     assert {v.app_no: v.events for v in verdicts} == {n: len(engine.application(n).history) for n in apps.values()}
@@ -127,18 +127,18 @@ def test_swapped_events_are_caught(engine: Engine, apps: dict[str, str]) -> None
 
 def test_only_the_given_applications_are_checked(engine: Engine, apps: dict[str, str]) -> None:
     wanted = [apps["hv_team"], apps["lv_residential"].lower()]
-    assert [v.app_no for v in verify_chains(engine, wanted)] == [apps["hv_team"], apps["lv_residential"]]
+    assert [v.app_no for v in verify_chains(engine.store, wanted)] == [apps["hv_team"], apps["lv_residential"]]
 
 
 def test_an_unknown_number_is_refused_before_anything_is_checked(engine: Engine, apps: dict[str, str]) -> None:
     with pytest.raises(NotFound, match="HV20990101000001"):
-        verify_chains(engine, [apps["hv_solo"], "HV20990101000001"])
+        verify_chains(engine.store, [apps["hv_solo"], "HV20990101000001"])
 
 
 def test_applications_are_read_in_batches_as_verdicts_are_consumed(engine: Engine, clock: Clock,
                                                                     apps: dict[str, str]) -> None:
     seen: list[tuple[int, int]] = []
-    verdicts = verify_chains(engine, progress=lambda done, total: seen.append((done, total)), batch_size=2)
+    verdicts = verify_chains(engine.store, progress=lambda done, total: seen.append((done, total)), batch_size=2)
     first = next(verdicts)
     assert first.app_no == apps["lv_residential"] and seen == []
     later = run(engine, clock, "lv_small_micro", 0)  # accepted after the walk began

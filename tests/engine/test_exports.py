@@ -52,7 +52,7 @@ def read_xes(path: Path) -> Any:
 
 def test_a_finished_application_is_one_case_of_lifecycle_transitions(engine: Engine, clock: Clock) -> None:
     app_no = run(engine, clock, SCENARIOS["lv_residential"])
-    records = list(event_log(engine))
+    records = list(event_log(engine.store))
     assert {r.case.app_no for r in records} == {app_no}
     assert [(r.activity, r.lifecycle, r.resource, r.role) for r in records] == [
         ("受理签约", "start", "frontdesk", "受理员"),
@@ -81,7 +81,7 @@ def test_claims_and_reassignments_are_assign_and_reassign(engine: Engine, clock:
     clock.advance(minutes=5)
     other = next(u.username for u in engine.users(task.role) if u.username != someone)
     engine.reassign(task.id, other, "marketing")
-    records = [r for r in event_log(engine) if r.node_id == task.node_id]
+    records = [r for r in event_log(engine.store) if r.node_id == task.node_id]
     assert [(r.lifecycle, r.resource) for r in records] == [
         ("schedule", task.assignee or ""), ("assign", someone), ("reassign", other)]
     assert {r.activity for r in records} == {task.node_name}
@@ -94,7 +94,7 @@ def test_filters_select_applications(engine: Engine, clock: Clock) -> None:
     hv = run(engine, clock, SCENARIOS["hv_solo"], 1)
 
     def cases(**filters: Any) -> list[str]:
-        return list(dict.fromkeys(r.case.app_no for r in event_log(engine, **filters)))
+        return list(dict.fromkeys(r.case.app_no for r in event_log(engine.store, **filters)))
 
     assert cases() == [lv, pv, hv]
     assert cases(process_key="pv") == [pv]
@@ -104,17 +104,17 @@ def test_filters_select_applications(engine: Engine, clock: Clock) -> None:
     assert cases(created_to=date(2026, 11, 23)) == [lv]
     assert cases(created_from=date(2026, 11, 26)) == []
     with pytest.raises(NotFound, match="LV20990101000009"):
-        event_log(engine, app_nos=[lv, "LV20990101000009"])
+        event_log(engine.store, app_nos=[lv, "LV20990101000009"])
     with pytest.raises(InvalidInput):
-        event_log(engine, process_key="xx")
+        event_log(engine.store, process_key="xx")
     with pytest.raises(InvalidInput):
-        event_log(engine, created_from=date(2026, 12, 1), created_to=date(2026, 11, 1))
+        event_log(engine.store, created_from=date(2026, 12, 1), created_to=date(2026, 11, 1))
 
 
 def test_records_are_made_as_they_are_consumed(engine: Engine, clock: Clock) -> None:
     made = [run(engine, clock, SCENARIOS["lv_residential"], 1) for _ in range(9)]
     happened: list[Any] = []
-    records = event_log(engine, progress=lambda done, total: happened.append((done, total)), batch_size=4)
+    records = event_log(engine.store, progress=lambda done, total: happened.append((done, total)), batch_size=4)
     xes = to_xes(records)
     assert happened == []  # nothing read yet
     head = next(xes)
@@ -134,7 +134,7 @@ def test_records_are_made_as_they_are_consumed(engine: Engine, clock: Clock) -> 
 def test_csv_has_one_row_per_record_with_the_agreed_columns(engine: Engine, clock: Clock) -> None:
     run(engine, clock, SCENARIOS["lv_residential"])
     run(engine, clock, SCENARIOS["hv_joint_review"], 5)
-    records = list(event_log(engine))
+    records = list(event_log(engine.store))
     rows = list(csv.DictReader(io.StringIO("".join(to_csv(records)))))
     assert tuple(rows[0]) == CSV_COLUMNS
     assert len(rows) == len(records)
@@ -151,7 +151,7 @@ def test_csv_has_one_row_per_record_with_the_agreed_columns(engine: Engine, cloc
 def test_xes_is_one_trace_per_application_for_pm4py(engine: Engine, clock: Clock, tmp_path: Path) -> None:
     made = [run(engine, clock, SCENARIOS[name], stop) for name, stop in
             (("lv_residential", None), ("pv_10kv", 4), ("hv_solo", 2), ("lv_small_micro", None))]
-    records = list(event_log(engine))
+    records = list(event_log(engine.store))
     path = write(tmp_path, to_xes(records))
     root = etree.parse(str(path)).getroot()
     assert root.get("xes.version") == "1849-2016"
@@ -175,7 +175,7 @@ def test_a_process_model_discovered_from_hv_covers_every_user_task(engine: Engin
         if scenario.process == "hv":
             run(engine, clock, scenario, names=names)
     visited = {names[step.node] for s in SCENARIOS.values() if s.process == "hv" for step in s.steps}
-    log = read_xes(write(tmp_path, to_xes(event_log(engine, process_key="hv"))))
+    log = read_xes(write(tmp_path, to_xes(event_log(engine.store, process_key="hv"))))
     assert log["case:concept:name"].nunique() == sum(s.process == "hv" for s in SCENARIOS.values())
     completed = log[log["lifecycle:transition"] == "complete"]
     net, _, _ = pm4py.discover_petri_net_inductive(completed)
@@ -190,7 +190,7 @@ def test_xml_special_characters_in_a_customer_name_survive(engine: Engine, clock
     name = '<甲&乙> "丙"公司 \'丁\''
     scenario = replace(SCENARIOS["lv_small_micro"], start={**SCENARIOS["lv_small_micro"].start, "customer_name": name})
     app_no = run(engine, clock, scenario)
-    path = write(tmp_path, to_xes(event_log(engine)))
+    path = write(tmp_path, to_xes(event_log(engine.store)))
     trace = next(etree.parse(str(path)).getroot().iter(f"{XES}trace"))
     assert {a.get("key"): a.get("value") for a in trace.findall(f"{XES}string")}["customer_name"] == name
     log = read_xes(path)
@@ -199,7 +199,7 @@ def test_xml_special_characters_in_a_customer_name_survive(engine: Engine, clock
 
 def test_characters_xml_cannot_carry_are_replaced_not_written(engine: Engine, clock: Clock, tmp_path: Path) -> None:
     run(engine, clock, SCENARIOS["lv_small_micro"], 0)
-    record = next(iter(event_log(engine)))
+    record = next(iter(event_log(engine.store)))
     bad = replace(record, case=replace(record.case, customer_name="甲\x01乙"), activity="受理\x0b")
     root = etree.fromstring("".join(to_xes([bad])).encode("utf-8"))
     values = {a.get("value") for a in root.iter(f"{XES}string")}

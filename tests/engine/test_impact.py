@@ -79,7 +79,7 @@ def with_new_task(xml: bytes) -> bytes:
 def test_reform_draft_changes_exactly_the_applications_that_passed_the_removed_reviews(
         engine: Engine, histories: dict[str, str]) -> None:
     before = counts(engine)
-    report = engine.impact_preview("hv", REFORM.read_bytes())
+    report = engine.impact_preview("hv", REFORM.read_bytes(), by="analyst")
     assert counts(engine) == before
     apps = by_app(report)
     assert set(apps) == set(histories.values())
@@ -111,7 +111,7 @@ def test_reform_draft_changes_exactly_the_applications_that_passed_the_removed_r
 def test_running_application_waiting_at_a_removed_review_moves_on(
         engine: Engine, clock: Clock, scenarios: dict[str, Scenario]) -> None:
     app_no = run(engine, clock, scenarios["hv_team"], stop_after=5)  # waiting at 设计文件审查
-    impact = by_app(engine.impact_preview("hv", REFORM.read_bytes()))[app_no]
+    impact = by_app(engine.impact_preview("hv", REFORM.read_bytes(), by="analyst"))[app_no]
     assert impact.status == "running" and impact.changed
     assert impact.path_after == impact.path_before
     assert impact.skipped_nodes == ("hv_design_review",) and impact.saved_hours == 0
@@ -121,7 +121,7 @@ def test_running_application_waiting_at_a_removed_review_moves_on(
 def test_identical_draft_changes_nothing(engine: Engine, clock: Clock, histories: dict[str, str],
                                          scenarios: dict[str, Scenario]) -> None:
     run(engine, clock, scenarios["hv_team"], stop_after=7)
-    report = engine.impact_preview("hv", (PROCESSES / "hv.bpmn").read_bytes())
+    report = engine.impact_preview("hv", (PROCESSES / "hv.bpmn").read_bytes(), by="analyst")
     assert report.changed_count == 0 and report.unchanged_count == len(histories) + 1
     assert report.node_summary == ()
     assert all(a.note == "路径不变" and a.saved_hours == 0 for a in report.applications)
@@ -129,7 +129,7 @@ def test_identical_draft_changes_nothing(engine: Engine, clock: Clock, histories
 
 
 def test_new_user_task_on_the_common_path_asks_for_new_input(engine: Engine, histories: dict[str, str]) -> None:
-    report = engine.impact_preview("hv", with_new_task((PROCESSES / "hv.bpmn").read_bytes()))
+    report = engine.impact_preview("hv", with_new_task((PROCESSES / "hv.bpmn").read_bytes()), by="analyst")
     assert report.changed_count == len(histories)
     for impact in report.applications:
         assert impact.new_nodes == ("hv_recheck",)
@@ -143,10 +143,10 @@ def test_rejected_draft_raises_and_writes_nothing(engine: Engine, histories: dic
     before = counts(engine)
     broken = REFORM.read_bytes().replace(b'targetRef="hv_completion_request"', b'targetRef="hv_nowhere"')
     with pytest.raises(DiagramRejected):
-        engine.impact_preview("hv", broken)
+        engine.impact_preview("hv", broken, by="analyst")
     assert counts(engine) == before
 
 
 def test_limit_takes_the_most_recent_applications(engine: Engine, histories: dict[str, str]) -> None:
-    report = engine.impact_preview("hv", REFORM.read_bytes(), limit=2)
+    report = engine.impact_preview("hv", REFORM.read_bytes(), limit=2, by="analyst")
     assert [a.app_no for a in report.applications] == list(histories.values())[::-1][:2]

@@ -58,7 +58,7 @@ def completed_nodes(engine: Engine, app_no: str) -> list[str]:
 def assert_sound(engine: Engine, app_no: str) -> None:
     """Audit chain intact, replay verified, and the stored state restores to what the engine holds."""
     assert engine.verify_audit(app_no).intact
-    report = engine.replay(app_no)
+    report = engine.replay(app_no, by="auditor")
     assert report.verified, report.message
     cached = engine.cached_state(app_no)
     engine.forget_cached_workflows()
@@ -102,7 +102,7 @@ def test_the_merged_review_is_one_task_under_its_new_name(engine: Engine) -> Non
 
 def test_version_diff_names_the_removed_reviews_and_the_rerouted_flow(engine: Engine) -> None:
     deploy_fixture(engine, "hv_reform.bpmn")
-    diff = engine.version_diff("hv", 1, 2)
+    diff = engine.version_diff("hv", 1, 2, by="analyst")
     assert {n.node_id for n in diff.removed} >= set(REFORM_REMOVED) | {"hv_gw_need_design_review"}
     assert diff.added == ()
     assert "删除环节「设计文件审查」（hv_design_review）" in diff.summary
@@ -112,22 +112,22 @@ def test_version_diff_names_the_removed_reviews_and_the_rerouted_flow(engine: En
         ("hv_customer_confirm_plan", "hv_completion_request")
     assert any(s.startswith("顺序流 hv_f_confirmed 改为从「客户确认供电方案」直接到「竣工验收申请」") for s in diff.summary)
     assert any(s.startswith("删除顺序流 hv_f_design_review") for s in diff.summary)
-    assert engine.version_diff("hv", 1, 2) == diff  # deterministic
+    assert engine.version_diff("hv", 1, 2, by="analyst") == diff  # deterministic
 
 
 def test_version_diff_shows_a_renamed_node_and_that_nothing_changed_between_equal_versions(engine: Engine) -> None:
     deploy_fixture(engine, "hv_merged.bpmn")
-    diff = engine.version_diff("hv", 1, 2)
+    diff = engine.version_diff("hv", 1, 2, by="analyst")
     changed = {n.node_id: n.detail for n in diff.changed}
     assert "名称「设计文件审查」改为「设计审查及中间检查」" in changed["hv_design_review"]
     assert {n.node_id for n in diff.removed} == {"hv_gw_mid_inspection_loop", "hv_mid_inspection",
                                                  "hv_gw_mid_inspection_result", "hv_concealed_rectify"}
     assert "hv_f_design_pass" in {f.flow_id for f in diff.rerouted}
-    same = engine.version_diff("hv", 2, 2)
+    same = engine.version_diff("hv", 2, 2, by="analyst")
     assert same.removed == same.added == same.changed == same.rerouted == ()
     assert same.summary == ("第 2 版与第 2 版的流程没有差别",)
     with pytest.raises(NotFound):
-        engine.version_diff("hv", 1, 9)
+        engine.version_diff("hv", 1, 9, by="analyst")
 
 
 # ----------------------------------------------------------------------------- migration
@@ -144,7 +144,7 @@ def on_v1(engine: Engine) -> dict[str, StepResult]:
 
 def test_the_plan_calls_waiting_before_the_change_safe_and_inside_it_unsafe(
         engine: Engine, on_v1: dict[str, StepResult]) -> None:
-    plan = engine.migration_plan("hv", 2)
+    plan = engine.migration_plan("hv", 2, by="analyst")
     verdicts = {v.app_no: v for v in plan.verdicts}
     assert set(verdicts) == {r.app_no for r in on_v1.values()}
     assert verdicts[on_v1["survey"].app_no].safe and verdicts[on_v1["reply"].app_no].safe
@@ -160,7 +160,7 @@ def test_the_plan_calls_waiting_before_the_change_safe_and_inside_it_unsafe(
 def test_migrate_moves_the_safe_ones_which_then_skip_the_reviews(
         engine: Engine, clock: Clock, on_v1: dict[str, StepResult]) -> None:
     calls: list[tuple[int, int]] = []
-    result = engine.migrate(engine.migration_plan("hv", 2), "analyst", lambda done, total: calls.append((done, total)))
+    result = engine.migrate(engine.migration_plan("hv", 2, by="analyst"), "analyst", lambda done, total: calls.append((done, total)))
     assert set(result.migrated) == {on_v1["survey"].app_no, on_v1["reply"].app_no}
     assert {v.app_no for v in result.skipped} == {on_v1["design"].app_no, on_v1["mid"].app_no}
     assert calls == [(1, 4), (2, 4), (3, 4), (4, 4)]
@@ -173,7 +173,7 @@ def test_migrate_moves_the_safe_ones_which_then_skip_the_reviews(
         assert [e.payload for e in migrated] == [{"from_version": 1, "to_version": 2, "by": "analyst"}]
         assert [t.id for t in app.open_tasks] == [t.id for t in on_v1[key].ready_tasks]  # the same work items
         assert_sound(engine, app_no)
-        step = engine.replay(app_no).steps[-1]
+        step = engine.replay(app_no, by="auditor").steps[-1]
         assert (step.kind, step.matches) == ("application.migrated", True)
 
     clock.advance(days=1)
@@ -197,7 +197,7 @@ def test_migrate_moves_the_safe_ones_which_then_skip_the_reviews(
 
 def test_migrate_checks_again_and_never_moves_an_unsafe_application(
         engine: Engine, on_v1: dict[str, StepResult]) -> None:
-    plan = engine.migration_plan("hv", 2, [on_v1["reply"].app_no, on_v1["design"].app_no])
+    plan = engine.migration_plan("hv", 2, [on_v1["reply"].app_no, on_v1["design"].app_no], by="analyst")
     assert [v.safe for v in plan.verdicts] == [True, False]
     # Meanwhile the application moves on into the design review; and someone tampers with the plan.
     carry_on(engine, on_v1["reply"], SENDBACK.steps[3:5])
@@ -215,7 +215,7 @@ def test_an_application_that_passed_a_removed_node_is_unsafe(engine: Engine) -> 
     past = start_and_stop(engine, SENDBACK, 10)  # waiting at 竣工检验, after both reviews
     ordinary = start_and_stop(engine, SCENARIOS["hv_solo"], 5)  # went the skip way, through a removed gateway
     deploy_fixture(engine, "hv_reform.bpmn")
-    verdicts = {v.app_no: v for v in engine.migration_plan("hv", 2).verdicts}
+    verdicts = {v.app_no: v for v in engine.migration_plan("hv", 2, by="analyst").verdicts}
     assert not verdicts[past.app_no].safe
     assert "已经过的环节「设计文件审查」（hv_design_review）" in verdicts[past.app_no].reason
     assert not verdicts[ordinary.app_no].safe and "hv_gw_need_design_review" in verdicts[ordinary.app_no].reason
@@ -225,13 +225,13 @@ def test_the_plan_for_named_applications_explains_those_that_cannot_move(engine:
     deploy_fixture(engine, "hv_reform.bpmn")
     on_v2 = start_and_stop(engine, SENDBACK, 1)
     finished = start_and_stop(engine, without(REFORM_REMOVED), len(without(REFORM_REMOVED).steps))
-    plan = engine.migration_plan("hv", 2, [on_v2.app_no, finished.app_no])
+    plan = engine.migration_plan("hv", 2, [on_v2.app_no, finished.app_no], by="analyst")
     assert [(v.safe, v.from_version) for v in plan.verdicts] == [(False, 2), (False, 2)]
     assert "已在第 2 版" in plan.verdicts[0].reason
     with pytest.raises(NotFound):
-        engine.migration_plan("hv", 2, ["HV000000000000"])
+        engine.migration_plan("hv", 2, ["HV000000000000"], by="analyst")
     with pytest.raises(NotFound):
-        engine.migration_plan("hv", 7)
+        engine.migration_plan("hv", 7, by="analyst")
 
 
 def test_a_version_that_would_repeat_done_work_is_unsafe(bare_engine: Engine, tmp_path: Path) -> None:
@@ -249,11 +249,11 @@ def test_a_version_that_would_repeat_done_work_is_unsafe(bare_engine: Engine, tm
         <bpmn:sequenceFlow id="f3" sourceRef="{second}" targetRef="end"/>""", ["start", "a", "b", "end"]).encode()
 
     bare_engine.create_user("m", "经理", ["customer_manager"], "pw")
-    bare_engine.deploy(two_steps("a", "b"), "lv.bpmn", "m", forms_dir=forms)
+    bare_engine.deploy(two_steps("a", "b"), "lv.bpmn", "analyst", forms_dir=forms)
     started = bare_engine.start("lv", {}, "m")
     at_b = bare_engine.complete(started.ready_tasks[0].id, "m", {"ok": "pass"})
     assert [t.node_id for t in at_b.ready_tasks] == ["b"]
-    bare_engine.deploy(two_steps("b", "a"), "lv.bpmn", "m", forms_dir=forms)
-    [verdict] = bare_engine.migration_plan("lv", 2).verdicts
+    bare_engine.deploy(two_steps("b", "a"), "lv.bpmn", "analyst", forms_dir=forms)
+    [verdict] = bare_engine.migration_plan("lv", 2, by="analyst").verdicts
     assert not verdict.safe and "「甲」（a）" in verdict.reason and "重复" in verdict.reason
-    assert bare_engine.migrate(bare_engine.migration_plan("lv", 2), "m").migrated == ()
+    assert bare_engine.migrate(bare_engine.migration_plan("lv", 2, by="analyst"), "analyst").migrated == ()

@@ -34,7 +34,7 @@ def finished(engine: Engine, name: str, steps: int | None = None) -> str:
 def test_every_path_replays_to_what_was_recorded(engine: Engine, mode: str) -> None:
     for scenario in SCENARIOS:
         app_no = finished(engine, scenario.name)
-        report = engine.replay(app_no, mode)
+        report = engine.replay(app_no, mode, by="auditor")
         assert report.verified, (scenario.name, report.message)
         assert len(report.steps) == len(scenario.steps) + 1
         assert all(step.matches for step in report.steps)
@@ -42,7 +42,7 @@ def test_every_path_replays_to_what_was_recorded(engine: Engine, mode: str) -> N
 
 def test_steps_show_the_application_as_it_stood(engine: Engine) -> None:
     app_no = finished(engine, "hv_design_review_sendback")
-    report = engine.replay(app_no)
+    report = engine.replay(app_no, by="auditor")
     sizes = [len(step.completed) for step in report.steps]
     assert sizes == sorted(sizes) and sizes[0] < sizes[-1]
     first, last = report.steps[0], report.steps[-1]
@@ -56,7 +56,7 @@ def test_steps_show_the_application_as_it_stood(engine: Engine) -> None:
 
 def test_a_running_application_replays_up_to_where_it_waits(engine: Engine) -> None:
     app_no = finished(engine, "pv_10kv", 5)
-    report = engine.replay(app_no)
+    report = engine.replay(app_no, by="auditor")
     assert report.verified and len(report.steps) == 6
     assert report.steps[-1].active == tuple(t.node_id for t in engine.application(app_no).open_tasks)
 
@@ -70,7 +70,7 @@ def test_an_altered_stored_state_is_caught(engine: Engine) -> None:
         assert row is not None
         row.payload = row.payload.replace('"capacity_kw":', '"capacity_kw_x":', 1)
     engine.forget_cached_workflows()
-    report = engine.replay(app_no)
+    report = engine.replay(app_no, by="auditor")
     assert not report.verified and "存储的流程状态与重放结果不一致" in report.message
 
 
@@ -86,7 +86,7 @@ def test_an_altered_recorded_input_diverges_at_that_step(engine: Engine) -> None
         payload["data"]["design_review_result"] = "pass"  # pretend the first review had passed
         event.payload = json.dumps(payload, ensure_ascii=False)
         seq = event.seq
-    report = engine.replay(app_no)
+    report = engine.replay(app_no, by="auditor")
     assert not report.verified
     bad = report.first_divergence
     assert bad is not None and bad.event_seq == seq and bad.node_id == "hv_design_review"
@@ -100,8 +100,8 @@ def test_rerun_shows_what_todays_rules_would_decide_differently(tmp_path: Path, 
     old_rules.dispose()
     new_rules = Engine({"database_url": database, "documents_dir": tmp_path / "a" / "documents",
                         "policy": {"survey_team_threshold_kva": 500}}, clock=clock)
-    assert new_rules.replay(app_no, "recorded").verified  # the record itself is intact
-    report = new_rules.replay(app_no, "rerun")
+    assert new_rules.replay(app_no, "recorded", by="auditor").verified  # the record itself is intact
+    report = new_rules.replay(app_no, "rerun", by="auditor")
     assert not report.verified
     first = report.first_divergence
     assert first is not None and first.kind == "application.started"
@@ -124,7 +124,7 @@ def test_a_handler_failure_and_its_retry_replay(tmp_path: Path, clock: Clock) ->
     engine = Engine({"database_url": database_url(tmp_path, "r.db"), "documents_dir": tmp_path / "d"},
                     clock=clock, registry=registry)
     engine.init_schema()
-    engine.deploy_shipped("system")
+    engine.deploy_shipped()
     from cli.demo import create_demo_users
 
     create_demo_users(engine)
@@ -134,6 +134,6 @@ def test_a_handler_failure_and_its_retry_replay(tmp_path: Path, clock: Clock) ->
     task = result.ready_tasks[0]
     do_field_work(engine, task.id, actor_for(engine, task.role, task.assignee))
     engine.complete(task.id, actor_for(engine, task.role, task.assignee), BY_NAME["hv_solo"].steps[0].data)
-    report = engine.replay(result.app_no)
+    report = engine.replay(result.app_no, by="auditor")
     assert report.verified, report.message
     assert [s.kind for s in report.steps][:2] == ["application.started", "application.retried"]

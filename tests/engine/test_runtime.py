@@ -249,7 +249,9 @@ def test_the_script_engine_itself_refuses_code(tmp_path: Path, clock: Any, forms
     from engine.kernel.runtime import RunContext, ScriptEngine, StateCodec
 
     eng = setup_engine(tmp_path, clock, loop(), forms_dir)
-    diagram = eng.validate(loop().encode(), "t.bpmn", forms_dir)
+    from engine.kernel.loading import forms_from_directory
+
+    diagram = eng.definitions.parse(loop().encode(), "t.bpmn", forms_from_directory(forms_dir))
     run = RunContext("LV1", "lv", handlers.PolicySettings(), None, clock)  # type: ignore[arg-type]
     script_engine = ScriptEngine(handlers.build_registry(), run)
     task = StateCodec().new_workflow(diagram, script_engine).task_tree

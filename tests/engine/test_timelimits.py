@@ -95,7 +95,7 @@ def live_engine(tmp_path: Path) -> Iterator[tuple[Engine, RecordingNotifier]]:
     engine = Engine({"database_url": database_url(tmp_path, "live.db"), "documents_dir": tmp_path / "docs"},
                     notifier=notifier)
     engine.init_schema()
-    engine.deploy_shipped("system")
+    engine.deploy_shipped()
     create_demo_users(engine)
     yield engine, notifier
     engine.dispose()

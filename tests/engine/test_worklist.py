@@ -118,7 +118,7 @@ def test_trace_marks_completed_active_nodes_and_taken_flows(engine: Engine) -> N
 
 
 def test_api_tokens_stand_for_their_user(engine: Engine) -> None:
-    token = engine.create_api_token("frontdesk", "网上国网")
+    token = engine.create_api_token("frontdesk", "网上国网", by="admin")
     user = engine.user_for_token(token)
     assert user is not None and user.username == "frontdesk"
     assert engine.user_for_token(token + "x") is None

@@ -55,7 +55,7 @@ class Api:
 @pytest.fixture
 def api(app: Flask, engine: Engine) -> Callable[[str], Api]:
     """An API channel acting as a user: ``api("frontdesk")``."""
-    return lambda username: Api(app.test_client(), engine.create_api_token(username, "可靠性测试"))
+    return lambda username: Api(app.test_client(), engine.create_api_token(username, "可靠性测试", by="admin"))
 
 
 class Fingerprint:

@@ -70,7 +70,7 @@ def assert_one_completion_each(engine: Engine, started: list[tuple[str, str]], n
         assert len(completions) == 1, (app_no, completions)
         assert [t.node_id for t in info.open_tasks].count(node) == 0
     for app_no, _ in started[:5]:  # replay is slower; a sample proves the recorded inputs re-execute
-        report = engine.replay(app_no)
+        report = engine.replay(app_no, by="auditor")
         assert report.verified, report.message
 
 
@@ -128,7 +128,7 @@ def test_two_http_clients_completing_one_task_get_200_and_409(
         engine: Engine, racers: tuple[str, str], scenarios: dict[str, Scenario], live_server: LiveServer) -> None:
     scenario = scenarios["lv_residential"]
     started = start_applications(engine, scenario, HTTP_ROUNDS)
-    tokens = {user: engine.create_api_token(user, "并发测试") for user in racers}
+    tokens = {user: engine.create_api_token(user, "并发测试", by="admin") for user in racers}
     body = {"data": dict(scenario.steps[0].data)}
     live_server.start()
 

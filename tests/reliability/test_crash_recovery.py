@@ -72,7 +72,7 @@ def test_sigkill_mid_burst_loses_no_accepted_completion_and_every_chain_verifies
                               [{"id": t.id, "node_id": t.node_id, "role": t.role, "assignee": t.assignee}
                                for t in started.ready_tasks]))
     users = {u.username for u in engine.users()}
-    tokens = {user: engine.create_api_token(user, "崩溃测试") for user in users}
+    tokens = {user: engine.create_api_token(user, "崩溃测试", by="admin") for user in users}
     live_server.start()
 
     accepted = 0
@@ -138,9 +138,9 @@ def test_sigkill_mid_burst_loses_no_accepted_completion_and_every_chain_verifies
         else:
             assert len(finished) == len(walk.accepted)
         assert engine.verify_audit(walk.app_no).intact
-        report = engine.replay(walk.app_no)
+        report = engine.replay(walk.app_no, by="auditor")
         assert report.verified, (walk.app_no, report.message)
-    verified = live_server.cli("audit", "verify")
+    verified = live_server.cli("audit", "verify", "--as", "auditor")
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
     for walk in walks:  # nothing is stuck: every application finishes through the restarted server

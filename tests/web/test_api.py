@@ -38,7 +38,7 @@ class Channel:
 @pytest.fixture
 def channel(app: Flask, engine: Engine) -> Callable[[str], Channel]:
     """A client with a fresh API token of a user: ``channel("frontdesk")``."""
-    return lambda username: Channel(app.test_client(), engine.create_api_token(username, "网上国网"))
+    return lambda username: Channel(app.test_client(), engine.create_api_token(username, "网上国网", by="admin"))
 
 
 @pytest.fixture

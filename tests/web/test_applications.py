@@ -140,7 +140,7 @@ def test_error_status_shows_the_message(tmp_path: Any, clock: Clock, scenarios: 
     engine = Engine({"database_url": database_url(tmp_path, "err.db"), "documents_dir": tmp_path / "docs"},
                     registry=registry, clock=clock)
     engine.init_schema()
-    engine.deploy_shipped("system")
+    engine.deploy_shipped()
     create_demo_users(engine)
     result = engine.start("hv", scenarios["hv_solo"].start, "frontdesk")
     assert result.status == "error"

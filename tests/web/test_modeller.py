@@ -179,7 +179,7 @@ def test_diff_page_shows_the_summary(analyst: Staff, staff: Callable[[str], Staf
     engine.deploy_draft(draft.id, "analyst", "取消中间检查")
     if not hasattr(Engine, "version_diff"):
         pytest.skip("Engine.version_diff not built yet")
-    diff = engine.version_diff("hv", 1, 2)
+    diff = engine.version_diff("hv", 1, 2, by="analyst")
     assert diff.summary
     for user in (analyst, staff("marketing")):
         page = user.get("/modeller/hv/diff?from=1&to=2").get_data(as_text=True)
@@ -195,7 +195,7 @@ def test_impact_page_renders(analyst: Staff, engine: Engine, scenarios: dict[str
     response = analyst.get(f"/modeller/drafts/{draft_id}/impact")
     assert response.status_code == 200
     page = response.get_data(as_text=True)
-    report = engine.impact_preview("hv", REFORM.encode())
+    report = engine.impact_preview("hv", REFORM.encode(), by="analyst")
     assert report.applications
     for sentence in report.summary:
         assert sentence in page
@@ -222,7 +222,7 @@ def test_migrate_pages(analyst: Staff, engine: Engine, scenarios: dict[str, Any]
     assert plan_page.status_code == 200
     text = plan_page.get_data(as_text=True)
     assert f'data-app-no="{app_no}"' in text
-    plan = engine.migration_plan("hv", 2)
+    plan = engine.migration_plan("hv", 2, by="analyst")
     if not hasattr(Engine, "migrate"):
         pytest.skip("Engine.migrate not built yet")
     run = analyst.post("/modeller/hv/migrate/run", {"to": "2", "app_nos": app_no})

@@ -1,0 +1,124 @@
+"""Moving running applications to a newer version of their process, only where no work is lost or repeated.
+
+A plan says, per application, whether it can move and why (checked on its stored workflow, nothing
+changed); migrating does the safe ones, each in its own transaction and checked again at that moment.
+The check itself (what SpiffWorkflow's diff says of the workflow) is the kernel's
+(:mod:`engine.kernel.statemigration`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from ..casework import audit
+from ..casework.audit import PendingEvent
+from ..casework.rows import APP_COLUMNS, AppRow, app_row
+from ..casework.steps import Live, Steps
+from ..definitions.versions import Definitions
+from ..errors import Conflict, NotFound
+from ..kernel.runtime import state_name
+from ..kernel.statemigration import Outcome, assess
+from ..results import InstanceVerdict, MigrationPlan, MigrationResult
+from ..store import Store
+from ..store.tables import APPS, WF_TASKS
+from ..vocabulary import AppStatus, EventKind
+
+
+class Migrations:
+    """Migration plans and migrations (the caller checked who may)."""
+
+    def __init__(self, store: Store, definitions: Definitions, steps: Steps, clock: Callable[[], datetime]) -> None:
+        self.store, self.definitions, self.steps, self.clock = store, definitions, steps, clock
+
+    def plan(self, process_key: str, to_version: int, app_nos: Iterable[str] | None = None,
+             status: str = AppStatus.RUNNING) -> MigrationPlan:
+        """Whether each application of a process on an older version (all with that status, or the given ones)
+        could move to ``to_version`` without losing or repeating work; nothing is changed."""
+        wanted = None if app_nos is None else list(dict.fromkeys(a.strip() for a in app_nos if a.strip()))
+        with self.store.read() as conn:
+            target = self.definitions.version_row(conn, process_key, to_version)
+            numbers = self.definitions.version_numbers(conn, process_key)
+            cond = [APPS.c.process_key == process_key]
+            if wanted is None:
+                cond += [APPS.c.status == status,
+                         APPS.c.version_id.in_([vid for vid, number in numbers.items() if number < to_version])]
+            else:
+                cond.append(APPS.c.app_no.in_(wanted))
+            apps = {row.app_no: row for row in
+                    (AppRow(*r) for r in conn.execute(select(*APP_COLUMNS).where(*cond).order_by(APPS.c.id)))}
+            missing = [a for a in wanted or () if a not in apps]
+            if missing:
+                raise NotFound(f"流程 {process_key} 没有这些申请：{'、'.join(missing)}")
+            order = wanted if wanted is not None else list(apps)
+            verdicts = tuple(self._check(conn, apps[a], target, numbers, status)[0] for a in order)
+        return MigrationPlan(process_key, to_version, verdicts)
+
+    def migrate(self, plan: MigrationPlan, by: str,
+                progress: Callable[[int, int], None] | None = None) -> MigrationResult:
+        """Move the safe applications of a plan to its version, each in its own transaction and checked again
+        against its state at that moment; the unsafe ones stay and finish on their version."""
+        migrated: list[str] = []
+        skipped: list[InstanceVerdict] = []
+        total = len(plan.verdicts)
+        for done, verdict in enumerate(plan.verdicts, 1):
+            if verdict.safe:
+                fresh = self._migrate_one(plan.process_key, plan.to_version, verdict.app_no, by)
+                if fresh is None:
+                    migrated.append(verdict.app_no)
+                else:
+                    skipped.append(fresh)
+            else:
+                skipped.append(verdict)
+            if progress is not None:
+                progress(done, total)
+        return MigrationResult(tuple(migrated), tuple(skipped))
+
+    def _migrate_one(self, process_key: str, to_version: int, app_no: str, by: str) -> InstanceVerdict | None:
+        """Migrate one application; None when done, else the verdict that stopped it."""
+        with self.store.begin() as conn:
+            app = app_row(conn, APPS.c.app_no == app_no, lock=True)
+            target = self.definitions.version_row(conn, process_key, to_version)
+            verdict, live, outcome = self._check(conn, app, target, self.definitions.version_numbers(conn, process_key),
+                                                 AppStatus.RUNNING)
+            if not verdict.safe or live is None or outcome is None or outcome.rows is None:
+                return verdict
+            now = self.clock()
+            codec = self.steps.codec
+            transitions = codec.changes(live.wf, live.snapshot).transitions
+            conn.execute(delete(WF_TASKS).where(WF_TASKS.c.application_id == app.id))
+            conn.execute(insert(WF_TASKS), [{"application_id": app.id, "task_id": tid, "seq": seq, "payload": payload}
+                                            for tid, seq, payload in outcome.rows])
+            events = [PendingEvent(EventKind.APPLICATION_MIGRATED, by, now, {
+                "from_version": verdict.from_version, "to_version": to_version, "by": by})]
+            if transitions:
+                events.append(PendingEvent(EventKind.ENGINE_TRANSITIONS, by, now, {"changes": [
+                    [name, state_name(old), state_name(new), str(tid)] for tid, name, old, new in transitions]}))
+            audit.append(conn, app, events)
+            changed = conn.execute(update(APPS).where(APPS.c.id == app.id, APPS.c.revision == app.revision).values(
+                version_id=target.id, wf_meta=codec.dump_meta(live.wf, {"loop_counts": live.counts}),
+                revision=app.revision + 1, audit_seq=app.audit_seq, audit_head=app.audit_head,
+                updated_at=now)).rowcount
+            if changed != 1:
+                raise Conflict(f"申请 {app_no} 已被他人同时修改，请重新生成迁移计划")
+        self.steps.forget(app.id)
+        return None
+
+    def _check(self, conn: Connection, app: AppRow, target: Any, numbers: Mapping[int, int],
+               status: str) -> tuple[InstanceVerdict, Live | None, Outcome | None]:
+        """The verdict on one application; when safe, also its workflow (migrated in memory) and the outcome."""
+        from_version = numbers[app.version_id]
+        if from_version >= target.version:
+            return InstanceVerdict(app.app_no, from_version, False,
+                                   f"已在第 {from_version} 版，不能迁移到第 {target.version} 版", ()), None, None
+        if app.status != status:
+            return InstanceVerdict(app.app_no, from_version, False,
+                                   f"申请状态为 {app.status}，只迁移状态为 {status} 的申请", ()), None, None
+        old, new = self.definitions.diagram(conn, app.version_id), self.definitions.diagram(conn, target.id)
+        live = self.steps.load(conn, app, old)
+        outcome = assess(self.steps.codec, live.wf, old, new, target.version, live.counts)
+        verdict = InstanceVerdict(app.app_no, from_version, outcome.safe, outcome.reason, outcome.waiting_at)
+        return verdict, (live if outcome.safe else None), outcome

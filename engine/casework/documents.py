@@ -1,0 +1,160 @@
+"""Documents kept with an application: uploads submitted with a task, contracts the handlers generate,
+and PDFs rendered from those contracts on first request."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select
+
+import handlers
+
+from ..errors import FormValidationError, InvalidInput, NotFound, WorkflowFailure
+from ..kernel.forms import FormDefinition
+from ..results import DocumentInfo, Upload
+from ..store import Store
+from ..store.files import DocumentFiles
+from ..store.tables import DOCUMENTS, ITEMS, USERS
+from ..vocabulary import EventKind, Role, TaskStatus
+from .audit import PendingEvent, append_only
+
+UPLOAD_TYPES = {
+    "application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+}
+UPLOAD_MAX_BYTES = 10 * 1024 * 1024
+INSERT_DOCUMENT = insert(DOCUMENTS)
+
+
+class StepServices:
+    """What handlers may ask of the engine during a step, bound to the step's transaction."""
+
+    def __init__(self, conn: Connection, files: DocumentFiles, application_id: int,
+                 clock: Callable[[], datetime]) -> None:
+        self.conn, self.files, self.application_id, self.clock = conn, files, application_id, clock
+
+    def manager_workloads(self) -> Mapping[str, int]:
+        """Open tasks per active customer manager (who gets the next case)."""
+        return manager_workloads(self.conn)
+
+    def save_document(self, kind: str, filename: str, media_type: str, content: bytes) -> str:
+        """Keep a generated document with the application; its id."""
+        return save_document(self.conn, self.files, self.application_id, kind, filename, media_type, content,
+                             self.clock())
+
+
+class NoServices:
+    """Services for a workflow only being restored: a handler must not run there."""
+
+    def manager_workloads(self) -> Mapping[str, int]:
+        raise WorkflowFailure("恢复流程状态时不应调用处理器")
+
+    def save_document(self, kind: str, filename: str, media_type: str, content: bytes) -> str:
+        raise WorkflowFailure("恢复流程状态时不应调用处理器")
+
+
+def manager_workloads(conn: Connection) -> Mapping[str, int]:
+    """Open tasks per active customer manager."""
+    managers = [u.username for u in conn.execute(select(USERS.c.username, USERS.c.roles)
+                                                 .where(USERS.c.active.is_(True)).order_by(USERS.c.id))
+                if Role.CUSTOMER_MANAGER in u.roles.split(",")]
+    counts = {row.assignee: int(row.n) for row in conn.execute(
+        select(ITEMS.c.assignee, func.count().label("n")).where(ITEMS.c.status == TaskStatus.READY,
+                                                                  ITEMS.c.assignee.in_(managers))
+        .group_by(ITEMS.c.assignee))}
+    return {m: int(counts.get(m, 0)) for m in managers}
+
+
+def save_document(conn: Connection, files: DocumentFiles, application_id: int, kind: str, filename: str,
+                  media_type: str, content: bytes, now: datetime) -> str:
+    """Write a document's bytes and its row (in the caller's transaction); its id."""
+    doc_id, rel, digest = files.write(content)
+    conn.execute(INSERT_DOCUMENT, {"id": doc_id, "application_id": application_id, "kind": kind,
+                                   "filename": filename, "media_type": media_type, "sha256": digest,
+                                   "size": len(content), "path": rel, "created_at": now})
+    return doc_id
+
+
+def store_uploads(conn: Connection, files: DocumentFiles, application_id: int, form: FormDefinition | None,
+                  uploads: tuple[Upload, ...], received: Iterable[str], now: datetime) -> list[dict[str, Any]]:
+    """Check and keep the documents submitted with a task. A required document must be there: uploaded
+    now or earlier, or recorded as received on paper (ticked in one of the form's checklist fields)."""
+    wanted = {str(d["key"]): d for d in (form.documents if form else ())}
+    errors: dict[str, str] = {}
+    for up in uploads:
+        doc = wanted.get(up.key)
+        if doc is None:
+            errors[up.key] = f"{up.key}：本环节不收取该资料"
+        elif up.media_type not in UPLOAD_TYPES:
+            errors[up.key] = f"{doc.get('title', up.key)}：只接受 PDF、JPG、PNG、DOCX 文件"
+        elif not up.content:
+            errors[up.key] = f"{doc.get('title', up.key)}：文件为空"
+        elif len(up.content) > UPLOAD_MAX_BYTES:
+            errors[up.key] = f"{doc.get('title', up.key)}：文件超过 {UPLOAD_MAX_BYTES // (1024 * 1024)} MB"
+    given = {up.key for up in uploads} | set(received)
+    missing = [key for key, doc in wanted.items() if doc.get("required") and key not in given]
+    # most steps want no document: ask the database for earlier uploads only when one may be missing
+    earlier = (set(conn.execute(select(DOCUMENTS.c.kind).where(DOCUMENTS.c.application_id == application_id))
+                   .scalars()) if missing else set())
+    for key in missing:
+        if f"upload:{key}" not in earlier:
+            errors.setdefault(key, f"{wanted[key].get('title', key)}：必须上传")
+    if errors:
+        raise FormValidationError(f"上传的资料有 {len(errors)} 处问题：{'；'.join(errors.values())}", errors)
+    stored = []
+    for up in uploads:
+        name = Path(up.filename.replace("\\", "/")).name[:200] or f"{up.key}{UPLOAD_TYPES[up.media_type]}"
+        doc_id = save_document(conn, files, application_id, f"upload:{up.key}", name, up.media_type, up.content,
+                               now)
+        stored.append({"key": up.key, "document": doc_id, "filename": name,
+                       "sha256": hashlib.sha256(up.content).hexdigest()})
+    return stored
+
+
+class Documents:
+    """Reading stored documents and rendering a contract's PDF."""
+
+    def __init__(self, store: Store, files: DocumentFiles, clock: Callable[[], datetime]) -> None:
+        self.store, self.files, self.clock = store, files, clock
+
+    def document(self, doc_id: str) -> tuple[DocumentInfo, bytes]:
+        """A stored document and its bytes (checked against its SHA-256)."""
+        with self.store.read() as conn:
+            row = conn.execute(select(DOCUMENTS).where(DOCUMENTS.c.id == doc_id)).one_or_none()
+        if row is None:
+            raise NotFound(f"文件不存在：{doc_id}")
+        return doc_info(row), self.files.read(row.path, row.sha256)
+
+    def document_pdf(self, doc_id: str, by: str) -> tuple[DocumentInfo, bytes]:
+        """The PDF of an HTML contract rendering: made on first request (slow), then kept and reused."""
+        with self.store.begin() as conn:
+            doc = conn.execute(select(DOCUMENTS).where(DOCUMENTS.c.id == doc_id)).one_or_none()
+            if doc is None:
+                raise NotFound(f"文件不存在：{doc_id}")
+            if doc.media_type == "application/pdf":
+                return doc_info(doc), self.files.read(doc.path, doc.sha256)
+            if doc.media_type != "text/html":
+                raise InvalidInput(f"文件 {doc.filename} 不是合同的 HTML 版本，无法生成 PDF")
+            pdf_name = doc.filename.rsplit(".", 1)[0] + ".pdf"
+            existing = conn.execute(select(DOCUMENTS).where(DOCUMENTS.c.application_id == doc.application_id,
+                                                            DOCUMENTS.c.filename == pdf_name)).first()
+            if existing is not None:
+                return doc_info(existing), self.files.read(existing.path, existing.sha256)
+            html = self.files.read(doc.path, doc.sha256).decode("utf-8")
+            content = handlers.render_pdf(html)
+            now = self.clock()
+            pdf_id = save_document(conn, self.files, doc.application_id, doc.kind, pdf_name, "application/pdf",
+                                   content, now)
+            append_only(conn, doc.application_id, PendingEvent(
+                EventKind.DOCUMENT_RENDERED, by, now, {"from": doc.id, "document": pdf_id, "filename": pdf_name}))
+            created = conn.execute(select(DOCUMENTS).where(DOCUMENTS.c.id == pdf_id)).one()
+            return doc_info(created), content
+
+
+def doc_info(d: Any) -> DocumentInfo:
+    """A DocumentInfo from a documents row."""
+    return DocumentInfo(d.id, d.kind, d.filename, d.media_type, d.size, d.sha256, d.created_at)

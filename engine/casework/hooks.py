@@ -1,0 +1,77 @@
+"""Step hooks: how a feature takes part in every step without the write path naming it.
+
+The one write path (:mod:`engine.casework.steps`) runs SpiffWorkflow until the process waits, then turns
+what changed into rows. At fixed points it calls each registered :class:`StepHook`, in the step's own
+transaction, so whatever a hook writes commits or rolls back with the step:
+
+* :meth:`StepHook.check_completion` — before a task is completed (may refuse: site work not finished);
+* :meth:`StepHook.task_opening` — a user task became ready: the hook may add columns to its work item
+  and fields to its ``task.ready`` audit event (due dates);
+* :meth:`StepHook.tasks_opened` — after the new work items are written (open a site job for each);
+* :meth:`StepHook.tasks_closed` — work items completed or cancelled by the step (free booked capacity);
+* :meth:`StepHook.task_reassigned` — a task handed to someone else (its site job goes with it).
+
+A hook receives only plain data and the connection; it never sees the Engine.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from ..kernel.loading import NodeInfo, ParsedDiagram
+
+
+@dataclass
+class OpeningTask:
+    """A user task that just became ready: its work item row (still to be written), its node, the
+    process data it sees, and the ``task.ready`` audit payload — both of which hooks may extend."""
+
+    item: dict[str, Any]
+    node: NodeInfo | None
+    data: Mapping[str, Any]
+    event: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ClosedTask:
+    """A work item the step closed: ``completed`` (by the actor) or ``cancelled`` (the process moved on)."""
+
+    id: str
+    node_id: str
+    status: str
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What every hook call of one step shares."""
+
+    conn: Connection
+    diagram: ParsedDiagram
+    application_id: int
+    app_no: str
+    now: datetime
+    actor: str
+
+
+class StepHook:
+    """A feature taking part in steps; override what it needs (every method does nothing by default)."""
+
+    def check_completion(self, conn: Connection, item: Mapping[str, Any], node: NodeInfo | None) -> None:
+        """Refuse (raise) if the task may not be completed yet."""
+
+    def task_opening(self, step: StepContext, opening: OpeningTask) -> None:
+        """Add to a new work item before it is written."""
+
+    def tasks_opened(self, step: StepContext, opened: Sequence[OpeningTask]) -> None:
+        """After the step's new work items are written."""
+
+    def tasks_closed(self, step: StepContext, closed: Sequence[ClosedTask]) -> None:
+        """After work items were completed or cancelled."""
+
+    def task_reassigned(self, conn: Connection, task_id: str, old: str | None, new: str) -> None:
+        """A task was handed from one person to another."""

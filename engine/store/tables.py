@@ -1,0 +1,31 @@
+"""Every table as a Core ``Table`` constant: the names the hot path's statements are written with."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from sqlalchemy import Table
+
+from . import models
+
+USERS = cast(Table, models.User.__table__)
+VERSIONS = cast(Table, models.ProcessVersion.__table__)
+DRAFTS = cast(Table, models.ProcessDraft.__table__)
+APPS = cast(Table, models.Application.__table__)
+WF_TASKS = cast(Table, models.WorkflowTaskRow.__table__)
+ITEMS = cast(Table, models.WorkItem.__table__)
+EVENTS = cast(Table, models.AuditEvent.__table__)
+DOCUMENTS = cast(Table, models.Document.__table__)
+TOKENS = cast(Table, models.ApiToken.__table__)
+NOTIFICATIONS = cast(Table, models.Notification.__table__)
+SNAPSHOTS = cast(Table, models.DashboardSnapshot.__table__)
+CAL_DAYS = cast(Table, models.CalendarDay.__table__)
+CAL_YEARS = cast(Table, models.CalendarYear.__table__)
+SEQUENCES = cast(Table, models.SequenceCounter.__table__)
+STATIONS = cast(Table, models.Station.__table__)
+STATION_DAYS = cast(Table, models.StationDay.__table__)
+JOBS = cast(Table, models.FieldJob.__table__)
+JOB_EVENTS = cast(Table, models.FieldJobEvent.__table__)
+CALLBACKS = cast(Table, models.Callback.__table__)
+MEETINGS = cast(Table, models.ReviewMeeting.__table__)
+AGENDA = cast(Table, models.MeetingItem.__table__)
