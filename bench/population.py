@@ -42,16 +42,11 @@ from sqlalchemy import (
     text,
 )
 
-from engine import Engine
-from engine.casework.audit import GENESIS, event_hash
+from engine import GENESIS, Engine, event_hash, tables
 from cli.demo import DemoClock, drive, load_scenarios
-from engine.store.models import Application, AuditEvent, Document, WorkflowTaskRow, WorkItem
 
-APPS = cast(Table, Application.__table__)
-ITEMS = cast(Table, WorkItem.__table__)
-WF_TASKS = cast(Table, WorkflowTaskRow.__table__)
-EVENTS = cast(Table, AuditEvent.__table__)
-DOCUMENTS = cast(Table, Document.__table__)
+APPS, ITEMS, WF_TASKS = tables.APPS, tables.ITEMS, tables.WF_TASKS
+EVENTS, DOCUMENTS = tables.EVENTS, tables.DOCUMENTS
 BULK_TABLES = ("applications", "work_items", "wf_tasks", "audit_events", "documents")
 PENDING_INDEXES = Table("bench_pending_indexes", MetaData(), Column("name", String(128), primary_key=True),
                         Column("statement", Text, nullable=False))
@@ -295,7 +290,7 @@ class BulkWriter:
                 table = self.tables[name]
                 if self.dialect == "postgresql":
                     columns = [c.name for c in table.columns]
-                    raw = conn.connection.dbapi_connection
+                    raw: Any = conn.connection.dbapi_connection  # psycopg's connection: COPY is not DB-API
                     assert raw is not None
                     with raw.cursor() as cur, cur.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
                         for row in rows:

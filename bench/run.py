@@ -19,28 +19,11 @@ from sqlalchemy import event
 
 import handlers
 from bench.population import deploy_without_site_work
-from engine import Engine
 from cli.demo import Scenario, Step, actor_for, create_demo_users, load_scenarios
-from engine.kernel.loading import forms_from_directory, validate_diagram
-from engine.kernel.runtime import RunContext, ScriptEngine, StateCodec, complete_user_task, ready_user_tasks
+from engine import Engine, ScenarioRunner
 
 REPO = Path(__file__).resolve().parent.parent
 PROCESSES = REPO / "processes"
-
-
-class MemoryServices:
-    """Handler services with nothing behind them but memory."""
-
-    def __init__(self) -> None:
-        self.documents: dict[str, bytes] = {}
-
-    def manager_workloads(self) -> Mapping[str, int]:
-        return {"manager1": 0, "manager2": 1}
-
-    def save_document(self, kind: str, filename: str, media_type: str, content: bytes) -> str:
-        doc_id = f"doc{len(self.documents)}"
-        self.documents[doc_id] = content
-        return doc_id
 
 
 def light_registry() -> dict[str, handlers.Operator]:
@@ -54,40 +37,13 @@ def light_registry() -> dict[str, handlers.Operator]:
     return reg
 
 
-def in_memory_run(scenario: Scenario, registry: Mapping[str, handlers.Operator]) -> float:
-    """One instance on raw SpiffWorkflow (our script engine and handlers, no database): seconds."""
-    diagram = _diagram(scenario.process, registry)
-    codec = StateCodec()
+def in_memory_run(runner: ScenarioRunner, scenario: Scenario) -> float:
+    """One instance on raw SpiffWorkflow in memory (our script engine and handlers, no database): seconds."""
     t0 = time.perf_counter()
-    run = RunContext("HV20261123000001", scenario.process, handlers.PolicySettings(), MemoryServices(), datetime.now)
-    wf = codec.new_workflow(diagram, ScriptEngine(registry, run))
-    for task in wf.get_tasks(state=16):
-        task.data.update(_with_nulls(diagram.start_form, diagram, scenario.start))
-    wf.do_engine_steps()
-    for step in scenario.steps:
-        task = next(t for t in ready_user_tasks(wf) if t.task_spec.name == step.node)
-        form = diagram.form_for(step.node)
-        complete_user_task(wf, task.id, form.validate(step.data) if form else step.data)
-        wf.do_engine_steps()
-    assert wf.is_completed(), "in-memory run did not complete"
-    return time.perf_counter() - t0
-
-
-_DIAGRAMS: dict[tuple[str, int], Any] = {}
-
-
-def _diagram(key: str, registry: Mapping[str, handlers.Operator]) -> Any:
-    cache_key = (key, id(registry))
-    if cache_key not in _DIAGRAMS:
-        data = (PROCESSES / f"{key}.bpmn").read_bytes()
-        _DIAGRAMS[cache_key] = validate_diagram(data, filename=f"{key}.bpmn",
-                                                forms=forms_from_directory(PROCESSES / "forms"), operators=registry)
-    return _DIAGRAMS[cache_key]
-
-
-def _with_nulls(form_name: str | None, diagram: Any, data: Mapping[str, Any]) -> dict[str, Any]:
-    form = diagram.forms.get(form_name) if form_name else None
-    return form.validate(data) if form else dict(data)
+    outcome = runner.run(scenario.start, [(step.node, step.data) for step in scenario.steps])
+    elapsed = time.perf_counter() - t0
+    assert outcome.completed, f"in-memory run did not complete: {outcome.problem}"
+    return elapsed
 
 
 class ByteCounter:
@@ -145,11 +101,12 @@ def with_loops(base: Scenario, loops: int) -> Scenario:
 
 
 def timing(label: str, n: int, registry: Mapping[str, handlers.Operator], scenario: Scenario) -> None:
-    for _ in range(3):
-        in_memory_run(scenario, registry)  # warm caches (parse, compiled expressions, validators)
-    mem = [in_memory_run(scenario, registry) for _ in range(n)]
     with tempfile.TemporaryDirectory() as tmp:
         engine = facade_engine(Path(tmp), registry)
+        runner = engine.scenario_runner(scenario.process)  # the same diagram, in memory only
+        for _ in range(3):
+            in_memory_run(runner, scenario)  # warm caches (parse, compiled expressions, validators)
+        mem = [in_memory_run(runner, scenario) for _ in range(n)]
         for _ in range(3):
             facade_run(engine, scenario)
         warm = [facade_run(engine, scenario) for _ in range(n)]

@@ -23,16 +23,13 @@ from typing import Any, cast
 
 from sqlalchemy import Table, func, select
 
-from engine import Engine
+from engine import Engine, Period, tables
 from cli.demo import create_demo_users
-from engine.store.models import Application, WorkItem
-from engine.oversight.supervision import Period, cached_dashboard, dashboard, refresh_snapshots
 
 from bench.population import BulkWriter, Plan, deploy_without_site_work, populate
 
 REPO = Path(__file__).resolve().parent.parent
-APPS = cast(Table, Application.__table__)
-ITEMS = cast(Table, WorkItem.__table__)
+APPS, ITEMS = tables.APPS, tables.ITEMS
 TARGET_LIST_MS = 50.0
 TARGET_DASHBOARD_MS = 1000.0
 
@@ -146,16 +143,16 @@ def measure(engine: Engine, repeat: int, dashboard_repeat: int) -> None:
             customer=sample["company"], process_key="hv", status="running"),
     }
     live: dict[str, Callable[[], Any]] = {
-        "dashboard live, 90 days, all variants": lambda: dashboard(engine, quarter),
-        "dashboard live, 90 days, hv": lambda: dashboard(engine, quarter, "hv"),
+        "dashboard live, 90 days, all variants": lambda: engine.supervision.dashboard(quarter),
+        "dashboard live, 90 days, hv": lambda: engine.supervision.dashboard(quarter, "hv"),
     }
     precomputed: dict[str, Callable[[], Any]] = {
-        "dashboard precomputed, all variants": lambda: cached_dashboard(engine, quarter),
-        "dashboard precomputed, hv": lambda: cached_dashboard(engine, quarter, "hv"),
+        "dashboard precomputed, all variants": lambda: engine.supervision.cached_dashboard(quarter),
+        "dashboard precomputed, hv": lambda: engine.supervision.cached_dashboard(quarter, "hv"),
     }
     verify = {f"audit verify {sample['audited']}": lambda: engine.verify_audit(sample["audited"])}
     t0 = time.perf_counter()
-    views = refresh_snapshots(engine, today, force=True)
+    views = engine.supervision.refresh_snapshots(today, force=True)
     print(f"worker: {views} dashboard views precomputed in {time.perf_counter() - t0:.1f} s\n")
     print(f"{'scenario':<40} {'p50 ms':>9} {'p95 ms':>9} {'target':>8} {'p95/target':>11}  result")
     for group, target, runs in ((lists, TARGET_LIST_MS, repeat), (precomputed, TARGET_DASHBOARD_MS, repeat),

@@ -17,11 +17,10 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
-from engine import Engine
+from engine import Engine, tables
 from cli.demo import create_demo_users
-from engine.store.models import Application, ProcessVersion, WorkItem
 
 NODES = {
     "hv": [("hv_site_survey_solo", "现场勘查（客户经理）", "customer_manager"),
@@ -36,8 +35,8 @@ def fill(engine: Engine, count: int) -> None:
     """Bulk-insert applications and one open work item each."""
     rng = random.Random(7)
     start = datetime(2026, 1, 1)
-    with engine.store.transaction() as s:
-        versions = {v.process_key: v.id for v in s.query(ProcessVersion)}
+    with engine.store.begin() as conn:
+        versions = {v.process_key: v.id for v in conn.execute(select(tables.VERSIONS))}
         apps, items = [], []
         for i in range(1, count + 1):
             key = rng.choice(("hv", "lv", "lv", "pv"))
@@ -57,8 +56,8 @@ def fill(engine: Engine, count: int) -> None:
                           "claimed_by": rng.choice((None, None, None, "metering")) if role == "metering" else None,
                           "claimed_at": None, "status": "ready", "created_at": created, "completed_at": None,
                           "completed_by": None, "due_at": None})
-        s.execute(insert(Application), apps)
-        s.execute(insert(WorkItem), items)
+        conn.execute(insert(tables.APPS), apps)
+        conn.execute(insert(tables.ITEMS), items)
 
 
 def timed(fn: Callable[[], Any], repeat: int) -> tuple[float, float]:
