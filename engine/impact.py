@@ -107,7 +107,8 @@ def _replay_one(history: History, base: ParsedDiagram, draft: ParsedDiagram, cod
     inputs = [g.input for g in groups]
     path_before = tuple(ev.node_id or "" for ev in inputs if ev.kind == "task.completed")
     clock_now: list[datetime] = [inputs[0].at if inputs else datetime(2000, 1, 1)]
-    run = RunContext(history.app_no, draft.process_id, settings, _NoDocuments(workloads), lambda: clock_now[0])
+    run = RunContext(history.app_no, draft.process_id, settings, _NoDocuments(workloads), lambda: clock_now[0],
+                     labels=draft.labels)
     script_engine = _PreviewScriptEngine(registry, run, history.events)
     guard = Guard({}, max_iterations)
     wf: Any = None
