@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from handlers.labels import Labels
 from handlers.settings import PolicySettings
 
 
@@ -32,3 +33,5 @@ class HandlerContext:
     settings: PolicySettings
     services: HandlerServices
     now: datetime
+    # The Chinese names of enumerated values, from the forms of the application's process version.
+    labels: Labels = field(default_factory=dict)

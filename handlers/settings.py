@@ -43,12 +43,38 @@ class PolicySettings:
     supplier_address: str = "示例市示例区人民路 1 号"
     supplier_legal_representative: str = "李建国"
     supplier_contact: str = "供电服务热线 95598"
+    supplier_credit_code: str = "913205001347568904"  # 统一社会信用代码, also the tax number
+    supplier_bank: str = "中国工商银行示例市分行营业部"
+    supplier_account_no: str = "1102020109000012345"
+    dispatch_centre: str = "国网示例市供电公司电力调度控制中心"  # 调度方 of the dispatch agreements
+    dispatch_phone: str = "0512-65000000"
 
-    # Billing.
+    # Billing. The three penalty rates are the caps of 《供电营业规则》 (电费违约金): standard contracts
+    # print them, and a rate negotiated in a contract form may not exceed them.
     billing_period: str = "按月抄表结算"
     penalty_rate_residential_per_day: float = 0.001  # 1‰ of the arrears per day
     penalty_rate_current_year_per_day: float = 0.002  # non-residential, arrears of the current year
     penalty_rate_cross_year_per_day: float = 0.003  # non-residential, arrears carried across a year
+    standard_meter_reading_day: int = 10  # 抄表例日 of standard (LV, residential) contracts
+    standard_payment_due_days: int = 15  # days after the bill to pay, standard contracts
+
+    # Supply quality, outages and metering (供电营业规则; printed in the supply contracts).
+    planned_outage_notice_days: int = 7  # 计划检修停电，提前通知或公告
+    temporary_outage_notice_hours: int = 24  # 临时检修停电，提前通知重要用户或公告
+    orderly_curtailment_notice_hours: int = 24  # 有序用电，提前通知
+    meter_test_days: int = 7  # a disputed meter is tested within this many days of the request
+    dedicated_line_takeback_years: int = 2  # a 专线 not loaded to dedicated_line_min_kva by then is taken back
+
+    # Power factor standards (功率因数调整电费办法) by customer, and from which capacity they apply.
+    power_factor_hv_industrial: float = 0.90  # HV 大工业 from power_factor_hv_industrial_min_kva
+    power_factor_hv_industrial_min_kva: float = 160
+    power_factor_general: float = 0.85  # other customers from power_factor_min_capacity
+    power_factor_agriculture: float = 0.80  # agricultural customers from power_factor_min_capacity
+    power_factor_min_capacity: float = 100  # kVA or kW; below it no power-factor adjustment
+
+    # Distributed PV purchase: the utility pays the owner for each settlement period.
+    pv_settlement_period: str = "按月结算"
+    pv_payment_due_days: int = 20  # days after a period's end to pay the owner
 
     # Contract terms.
     hv_contract_term_years: int = 5
@@ -63,6 +89,7 @@ class PolicySettings:
     lv_standard_maintenance_duty: str = "产权分界点电源侧由供电人负责运行维护，负荷侧由用电人负责运行维护"
     lv_standard_source_line: str = "就近公用配电台区低压线路"
     lv_standard_deposit: float = 0
+    lv_standard_receiving_point: str = "用电人低压进户总开关"
 
     # Property boundary (产权分界点) defaults.
     lv_property_boundary: str = "低压接户线最后支持物"

@@ -347,11 +347,16 @@ def _contract_titles(history: Iterable[HistoryEntry]) -> dict[str, str]:
     titles: dict[str, str] = {}
     for event in history:
         result = event.payload.get("result") if event.kind == "service.called" else None
-        if isinstance(result, Mapping) and isinstance(result.get("documents"), Mapping) and result.get("title"):
-            title = str(result["title"])
-            titles[str(result.get("kind", ""))] = title
-            for doc_id in result["documents"].values():
-                titles[str(doc_id)] = title
+        if not isinstance(result, Mapping):
+            continue
+        # a contract generated with its companions (the dispatch agreement of a dual-supply large customer)
+        companions = result.get("companion_contracts")
+        for contract in (result, *(companions if isinstance(companions, list) else ())):
+            if isinstance(contract, Mapping) and isinstance(contract.get("documents"), Mapping) and contract.get("title"):
+                title = str(contract["title"])
+                titles[str(contract.get("kind", ""))] = title
+                for doc_id in contract["documents"].values():
+                    titles[str(doc_id)] = title
     return titles
 
 

@@ -75,7 +75,8 @@ def _replay_one(history: History, base: ParsedDiagram, draft: ParsedDiagram,
     inputs = [g.input for g in groups]
     path_before = tuple(ev.node_id or "" for ev in inputs if ev.kind == EventKind.TASK_COMPLETED)
     clock_now: list[datetime] = [inputs[0].at if inputs else datetime(2000, 1, 1)]
-    run = RunContext(history.app_no, draft.process_id, settings, NoDocuments(workloads), lambda: clock_now[0])
+    run = RunContext(history.app_no, draft.process_id, settings, NoDocuments(workloads), lambda: clock_now[0],
+                     labels=draft.labels)
     machine = Interpreter(draft, NextRecordedResult(registry, run, history.events), max_iterations)
     path_after: list[str] = []
     skipped: list[str] = []

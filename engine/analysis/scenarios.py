@@ -60,7 +60,8 @@ class ScenarioRunner:
     def run(self, start: Mapping[str, Any], steps: Sequence[tuple[str, Mapping[str, Any]]],
             application_no: str = "SIM00000000000001") -> ScenarioOutcome:
         """Accept with ``start``, then complete each (node, data) in order; stop at the first that cannot be."""
-        run = RunContext(application_no, self.diagram.process_id, self.settings, MemoryServices(), self.clock)
+        run = RunContext(application_no, self.diagram.process_id, self.settings, MemoryServices(), self.clock,
+                         labels=self.diagram.labels)
         machine = Interpreter(self.diagram, ScriptEngine(self.registry, run), self.max_iterations)
         start_form = self.diagram.forms.get(self.diagram.start_form) if self.diagram.start_form else None
         try:

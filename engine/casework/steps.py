@@ -145,7 +145,7 @@ class Steps:
                 "created_by": by, "created_at": now, "updated_at": now, "completed_at": None,
                 "first_contact_at": _parse_time(clean.get("first_contact_at")), "revision": 0, "wf_meta": "{}",
                 "error_message": None, "audit_seq": 0, "audit_head": ""}).scalar_one()
-            run = self._run_context(conn, app)
+            run = self._run_context(conn, app, diagram)
             wf = self.codec.new_workflow(diagram, ScriptEngine(self.registry, run))
             for task in wf.get_tasks(state=READY):
                 task.data.update(clean)
@@ -210,7 +210,7 @@ class Steps:
             received = [v for value in clean.values() if isinstance(value, list) for v in value if isinstance(v, str)]
             stored = store_uploads(conn, self.files, app.id, form, uploads, received, self.clock())
             live = self._checkout(conn, app, diagram)
-            run = self._run_context(conn, app)
+            run = self._run_context(conn, app, diagram)
             live.wf.script_engine = ScriptEngine(self.registry, run)
             try:
                 complete_user_task(live.wf, UUID(item["id"]), clean)
@@ -260,7 +260,7 @@ class Steps:
             if not failed:
                 self._checkin(app.id, live)
                 raise Conflict(f"申请 {app_no} 没有出错的任务可重试")
-            run = self._run_context(conn, app)
+            run = self._run_context(conn, app, diagram)
             live.wf.script_engine = ScriptEngine(self.registry, run)
             try:
                 for task in failed:
@@ -398,7 +398,7 @@ class Steps:
                             .where(WF_TASKS.c.application_id == app.id).order_by(WF_TASKS.c.seq)).all()
         meta = json.loads(app.wf_meta)
         wf, snapshot = self.codec.restore(diagram, meta, [(r.task_id, r.seq, r.payload) for r in rows],
-                                          ScriptEngine(self.registry, self._run_context(None, app)))
+                                          ScriptEngine(self.registry, self._run_context(None, app, diagram)))
         return Live(app.revision, wf, snapshot, dict(meta.get("loop_counts", {})))
 
     def _checkin(self, app_id: int, live: Live) -> None:
@@ -425,9 +425,10 @@ class Steps:
 
     # ----------------------------------------------------------------- helpers
 
-    def _run_context(self, conn: Connection | None, app: AppRow) -> RunContext:
+    def _run_context(self, conn: Connection | None, app: AppRow, diagram: ParsedDiagram) -> RunContext:
         services = StepServices(conn, self.files, app.id, self.clock) if conn is not None else NoServices()
-        return RunContext(app.app_no, app.process_key, self.config.policy, services, self.clock)
+        return RunContext(app.app_no, app.process_key, self.config.policy, services, self.clock,
+                          labels=diagram.labels)
 
     def _next_app_no(self, conn: Connection, process_key: str, now: datetime) -> str:
         key = f"{process_key}:{now:%Y%m%d}"

@@ -16,12 +16,15 @@ import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from lxml import etree
 from SpiffWorkflow.bpmn.parser.ValidationException import ValidationException
 from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
+
+from handlers.labels import enum_labels
 
 from ..errors import DiagramRejected, Reason
 from ..vocabulary import role_for_lane
@@ -107,6 +110,11 @@ class ParsedDiagram:
     nodes: Mapping[str, NodeInfo]
     start_form: str | None
     flows: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+
+    @cached_property
+    def labels(self) -> Mapping[str, Mapping[str, str]]:
+        """Field → stored value → Chinese name, from every form's enum and x-enumNames (for handlers)."""
+        return enum_labels(form.schema for form in self.forms.values())
 
     def form_for(self, node_id: str) -> FormDefinition | None:
         """The form of a node, if it has one."""

@@ -63,6 +63,7 @@ class RunContext:
     services: HandlerServices
     now: Callable[[], datetime]
     calls: list[ServiceCall] = field(default_factory=list)
+    labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # the diagram's ParsedDiagram.labels
 
 
 class ScriptEngine(PythonScriptEngine):
@@ -99,6 +100,7 @@ class ScriptEngine(PythonScriptEngine):
             settings=self.run.settings,
             services=self.run.services,
             now=self.run.now(),
+            labels=self.run.labels,
         )
         try:
             result = handlers.call_operator(self.registry, operation_name, ctx, params)

@@ -74,7 +74,8 @@ def replay(
         if started is not None and "version" in started.payload:
             diagram = diagram_for_version(int(started.payload["version"]))
     clock_now: list[datetime] = [groups[0].input.at if groups else datetime.now()]
-    run = RunContext(app_no, process_key, settings, NoDocuments(workloads), lambda: clock_now[0])
+    run = RunContext(app_no, process_key, settings, NoDocuments(workloads), lambda: clock_now[0],
+                     labels=diagram.labels)
     handlers_ = RecordedCalls(registry, run, mode, documents or {})
     machine = Interpreter(diagram, handlers_, max_iterations)
     steps: list[ReplayStep] = []

@@ -3,7 +3,12 @@
 Each kind's template (``templates/<kind>.xml.j2``) produces the small document vocabulary of
 :mod:`handlers.contracts.document`; that one parsed document is written out both as DOCX and as
 HTML, so a contract's wording lives in exactly one place. PDFs are made later, from the stored
-HTML, by :func:`render_pdf`.
+HTML, by :func:`render_pdf`. The templates are the legal team's files: the wording is there, and
+Python only supplies the application's values (:mod:`handlers.contracts.fields`).
+
+A dual-supply large customer signs a dispatch agreement together with the HV supply contract:
+generating ``hv_supply`` for one also generates ``hv_dispatch``, listed under
+``companion_contracts`` in the result.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ import jinja2
 from handlers.context import HandlerContext
 from handlers.contracts.document import ContractDocument, parse_document
 from handlers.contracts.docx_output import render_docx
-from handlers.contracts.fields import contract_fields
+from handlers.contracts.fields import contract_fields, needs_dispatch_agreement
 from handlers.contracts.html_output import render_html
 from handlers.contracts.kinds import CONTRACT_KINDS, ContractKind
 from handlers.contracts.pdf_output import render_pdf
@@ -45,15 +50,23 @@ def build_contract(ctx: HandlerContext, contract_kind: str) -> ContractDocument:
 
 def generate_contract(ctx: HandlerContext, contract_kind: str) -> dict[str, Any]:
     """Render the contract as DOCX and HTML, store both, and return their document ids."""
-    document = build_contract(ctx, contract_kind)
-    stem = f"{ctx.application_no}_{contract_kind}"
+    result = _store(ctx, contract_kind, build_contract(ctx, contract_kind))
+    if contract_kind == "hv_supply" and needs_dispatch_agreement(ctx):
+        # Signed with it; stored in the same step (a failure there rolls both back).
+        result["companion_contracts"] = [_store(ctx, "hv_dispatch", build_contract(ctx, "hv_dispatch"))]
+    return result
+
+
+def _store(ctx: HandlerContext, kind: str, document: ContractDocument) -> dict[str, Any]:
+    """Save a contract's DOCX and HTML; return its kind, title and document ids."""
+    stem = f"{ctx.application_no}_{kind}"
     docx_bytes = render_docx(document, author=ctx.settings.supplier_name, timestamp=ctx.now)
     html_bytes = render_html(document).encode("utf-8")
     documents = {
-        "docx": ctx.services.save_document(contract_kind, f"{stem}.docx", DOCX_MEDIA_TYPE, docx_bytes),
-        "html": ctx.services.save_document(contract_kind, f"{stem}.html", HTML_MEDIA_TYPE, html_bytes),
+        "docx": ctx.services.save_document(kind, f"{stem}.docx", DOCX_MEDIA_TYPE, docx_bytes),
+        "html": ctx.services.save_document(kind, f"{stem}.html", HTML_MEDIA_TYPE, html_bytes),
     }
-    return {"kind": contract_kind, "title": document.title, "documents": documents}
+    return {"kind": kind, "title": document.title, "documents": documents}
 
 
 def _kind_for(ctx: HandlerContext, contract_kind: Any) -> ContractKind:

@@ -1,11 +1,17 @@
 """DOCX rendering of a contract document; byte-for-byte reproducible.
 
 python-docx builds the package once per process: the default template with our default font,
-saved, and every part except the body (``word/document.xml``) and the core properties kept as
-compressed zip entries. Each contract then only writes those two parts, as the same
-WordprocessingML python-docx would write for them, and one zip around the cached entries.
-Opening the template, looking styles up and saving the package twice cost about 30 ms a
-contract; this costs about 0.3 ms, and the bytes are the ones python-docx and zipfile wrote.
+an A4 page and a footer, saved, and every part except the body (``word/document.xml``), the
+footer (it carries the contract number) and the core properties kept as compressed zip entries.
+Each contract then only writes those three parts, as the same WordprocessingML python-docx
+would write for them, and one zip around the cached entries. Opening the template, looking
+styles up and saving the package twice cost about 30 ms a contract; this costs about a
+millisecond for a full HV contract (most of it deflating the body), and the bytes are the ones
+python-docx and zipfile wrote.
+
+Every page's footer shows the contract number and 第 X 页 共 Y 页 (PAGE and NUMPAGES fields,
+marked dirty so that Word and LibreOffice count them when the file is opened). The signature
+block is a table row that cannot split, its lead paragraphs kept with it, so it stays on one page.
 """
 
 from __future__ import annotations
@@ -21,14 +27,16 @@ from datetime import datetime
 
 from docx import Document
 from docx.oxml.ns import qn
-from docx.shared import Emu, Pt
+from docx.shared import Emu, Mm, Pt
 
 from handlers.contracts.document import (
     Clause,
     ContractDocument,
     Heading,
+    Item,
     Paragraph,
     Signatures,
+    Span,
     Table,
 )
 
@@ -36,8 +44,12 @@ from handlers.contracts.document import (
 _CJK_FONT = "WenQuanYi Zen Hei"
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)  # the earliest timestamp a zip entry can carry
 _DOCUMENT_PART = "word/document.xml"
+_FOOTER_PART = "word/footer1.xml"  # python-docx's name for the first footer it adds
 _CORE_PART = "docProps/core.xml"
 _CONTENT_TYPES_PART = "[Content_Types].xml"
+_WRITTEN_PARTS = (_DOCUMENT_PART, _FOOTER_PART, _CORE_PART)
+PAGE_MARGIN_MM = 25  # on every side of an A4 page, as in the HTML (and so the PDF)
+ITEM_INDENT_PT = 21  # two CJK characters at 10.5 pt
 
 
 def render_docx(document: ContractDocument, author: str, timestamp: datetime) -> bytes:
@@ -45,6 +57,7 @@ def render_docx(document: ContractDocument, author: str, timestamp: datetime) ->
     package = _static_package()
     written = {
         _DOCUMENT_PART: _checked(_document_xml(document, package)),
+        _FOOTER_PART: _checked(_footer_xml(document.number, package)),
         _CORE_PART: _checked(_core_xml(document.title, author, timestamp)),
     }
     entries = [
@@ -62,13 +75,16 @@ class _StaticPackage:
     """What every contract shares: python-docx's parts, and the frame of the body."""
 
     order: tuple[str, ...]  # part names in zip order, [Content_Types].xml first
-    entries: dict[str, _ZipEntry]  # every part but the body and the core properties
+    entries: dict[str, _ZipEntry]  # every part but the body, the footer and the core properties
     body_start: str  # XML declaration, <w:document …> with the template's namespaces, <w:body>
     body_end: str  # the template's <w:sectPr>, then </w:body></w:document>
+    footer_start: str  # XML declaration and <w:ftr …> with the template's namespaces
+    footer_end: str  # </w:ftr>
     block_width: int  # EMU between the page margins; python-docx splits it evenly between columns
     title_style: str  # style ids, looked up by name in the template's styles.xml
     heading_style: str
     table_style: str
+    footer_style: str
 
 
 _package: _StaticPackage | None = None
@@ -87,28 +103,33 @@ def _static_package() -> _StaticPackage:
 def _build_static_package() -> _StaticPackage:
     word = Document()
     _set_default_font(word)
+    set_page(word)
     buffer = io.BytesIO()
     word.save(buffer)
     with zipfile.ZipFile(buffer) as saved:
         parts = {name: saved.read(name) for name in saved.namelist()}
     order = [_CONTENT_TYPES_PART, *(name for name in parts if name != _CONTENT_TYPES_PART)]
-    missing = {_DOCUMENT_PART, _CORE_PART} - set(parts)
+    missing = set(_WRITTEN_PARTS) - set(parts)
     if missing:
         raise RuntimeError(f"python-docx's default template has no {', '.join(sorted(missing))}")
     body_start, body_end = _body_frame(parts[_DOCUMENT_PART].decode("utf-8"))
+    footer_start, footer_end = _footer_frame(parts[_FOOTER_PART].decode("utf-8"))
     return _StaticPackage(
         order=tuple(order),
         entries={
             name: _ZipEntry.deflate(name, content)
             for name, content in parts.items()
-            if name not in (_DOCUMENT_PART, _CORE_PART)
+            if name not in _WRITTEN_PARTS
         },
         body_start=body_start,
         body_end=body_end,
+        footer_start=footer_start,
+        footer_end=footer_end,
         block_width=_block_width(word),
         title_style=word.styles["Title"].style_id,
         heading_style=word.styles["Heading 1"].style_id,
         table_style=word.styles["Table Grid"].style_id,
+        footer_style=word.styles["Footer"].style_id,
     )
 
 
@@ -118,6 +139,15 @@ def _set_default_font(word: Document) -> None:
     style.font.size = Pt(11)
     fonts = style.element.get_or_add_rPr().get_or_add_rFonts()
     fonts.set(qn("w:eastAsia"), _CJK_FONT)
+
+
+def set_page(word: Document) -> None:
+    """A4 with even margins, and a footer of its own (python-docx adds the part and its reference)."""
+    section = word.sections[-1]
+    section.page_width, section.page_height = Mm(210), Mm(297)
+    section.top_margin = section.bottom_margin = Mm(PAGE_MARGIN_MM)
+    section.left_margin = section.right_margin = Mm(PAGE_MARGIN_MM)
+    section.footer.is_linked_to_previous = False
 
 
 def _block_width(word: Document) -> int:
@@ -135,12 +165,22 @@ def _body_frame(template_xml: str) -> tuple[str, str]:
     return start + separator, section + closing + end
 
 
+def _footer_frame(template_xml: str) -> tuple[str, str]:
+    """Split the new footer around its one empty paragraph."""
+    start, separator, rest = template_xml.partition("><w:p>")
+    paragraph, closing, end = rest.rpartition("</w:p>")
+    if not separator or not closing or end != "</w:ftr>" or "<w:p>" in paragraph:
+        raise RuntimeError("python-docx's new footer is not a lone paragraph")
+    return start + ">", end
+
+
 # --- word/document.xml --------------------------------------------------------------------------
 
 # python-docx writes a tab as <w:tab/>, a line break as <w:br/>, and everything else as <w:t>.
 _RUN_BREAKS = re.compile(r"([\t\r\n])")
 _BREAK_XML = {"\t": "<w:tab/>", "\r": "<w:br/>", "\n": "<w:br/>"}
 _BOLD = "<w:rPr><w:b/></w:rPr>"
+_EMPHASIS = '<w:rPr><w:b/><w:u w:val="single"/></w:rPr>'  # a standard clause that limits the customer's rights
 _NOT_BOLD = '<w:rPr><w:b w:val="0"/></w:rPr>'
 _TABLE_LOOK = (
     '<w:tblLook w:firstColumn="1" w:firstRow="1" w:lastColumn="0" w:lastRow="0" '
@@ -148,24 +188,38 @@ _TABLE_LOOK = (
 )
 
 
+_KEEP_WITH_NEXT = "<w:pPr><w:keepNext/></w:pPr>"
+_ITEM_PROPERTIES = f'<w:pPr><w:ind w:left="{ITEM_INDENT_PT * 20}"/></w:pPr>'
+
+
 def _document_xml(document: ContractDocument, package: _StaticPackage) -> str:
     title_properties = f'<w:pPr><w:pStyle w:val="{package.title_style}"/><w:jc w:val="center"/></w:pPr>'
     heading_properties = f'<w:pPr><w:pStyle w:val="{package.heading_style}"/></w:pPr>'
+    new_page_properties = f'<w:pPr><w:pStyle w:val="{package.heading_style}"/><w:pageBreakBefore/></w:pPr>'
     xml = [package.body_start, _paragraph(document.title, title_properties)]
     for block in document.blocks:
         if isinstance(block, Paragraph):
-            xml.append(_paragraph(block.text))
+            xml.append(_element("w:p", _spans(block.spans)))
+        elif isinstance(block, Item):
+            xml.append(_element("w:p", _ITEM_PROPERTIES + _spans(block.spans)))
         elif isinstance(block, Heading):
-            xml.append(_paragraph(block.text, heading_properties))
+            xml.append(_paragraph(block.text, new_page_properties if block.new_page else heading_properties))
         elif isinstance(block, Clause):
-            xml.append(f"<w:p>{_run(f'{block.number}  ', _BOLD)}{_run(block.text)}</w:p>")
+            xml.append(f"<w:p>{_run(block.label, _BOLD)}{_spans(block.spans)}</w:p>")
         elif isinstance(block, Table):
             xml.append(_table_xml(block, package))
         else:
-            xml.append(_paragraph(""))
+            # The lead paragraphs and an empty line keep with the signature row, which cannot split.
+            xml.extend(_element("w:p", _KEEP_WITH_NEXT + _spans(lead.spans)) for lead in block.lead)
+            xml.append(_element("w:p", _KEEP_WITH_NEXT))
             xml.append(_signatures_xml(block, package))
     xml.append(package.body_end)
     return "".join(xml)
+
+
+def _spans(spans: tuple[Span, ...]) -> str:
+    """One run per span: plain as ``add_run(text)`` writes it, emphasised as with ``.bold = .underline = True``."""
+    return "".join(_run(span.text, _EMPHASIS if span.bold else "") for span in spans)
 
 
 def _paragraph(text: str, properties: str = "") -> str:
@@ -208,12 +262,12 @@ def _signatures_xml(block: Signatures, package: _StaticPackage) -> str:
         for party in block.parties
     ]
     properties = f'<w:tblPr><w:tblW w:type="auto" w:w="0"/>{_TABLE_LOOK}</w:tblPr>'
-    return _table(properties, columns, width, [cells])
+    return _table(properties, columns, width, [cells], row_properties="<w:trPr><w:cantSplit/></w:trPr>")
 
 
-def _table(properties: str, columns: int, width: int, rows: list[list[str]]) -> str:
+def _table(properties: str, columns: int, width: int, rows: list[list[str]], row_properties: str = "") -> str:
     grid = _element("w:tblGrid", f'<w:gridCol w:w="{width}"/>' * columns)
-    body = "".join(_element("w:tr", "".join(cells)) for cells in rows)
+    body = "".join(_element("w:tr", row_properties + "".join(cells)) for cells in rows)
     return f"<w:tbl>{properties}{grid}{body}</w:tbl>"
 
 
@@ -229,6 +283,29 @@ def _first_paragraph(text: str, properties: str) -> str:
 def _column_twips(package: _StaticPackage, columns: int) -> int:
     """The width python-docx gives each of ``columns`` columns of a new table."""
     return int(Emu(package.block_width // columns).twips) if columns else 0
+
+
+# --- word/footer1.xml --------------------------------------------------------------------------
+
+
+def _footer_xml(number: str, package: _StaticPackage) -> str:
+    """合同编号 and 第 X 页 共 Y 页, the page figures as fields Word fills in."""
+    properties = f'<w:pPr><w:pStyle w:val="{package.footer_style}"/><w:jc w:val="center"/></w:pPr>'
+    content = (
+        f"{_run(f'合同编号：{number}　　第 ')}{_field('PAGE')}{_run(' 页 共 ')}{_field('NUMPAGES')}{_run(' 页')}"
+    )
+    return f"{package.footer_start}<w:p>{properties}{content}</w:p>{package.footer_end}"
+
+
+def _field(instruction: str) -> str:
+    """A complex field whose cached result is 1; dirty, so the reader updates it when opening."""
+    return (
+        '<w:r><w:fldChar w:dirty="true" w:fldCharType="begin"/></w:r>'
+        f'<w:r><w:instrText xml:space="preserve"> {instruction} </w:instrText></w:r>'
+        '<w:r><w:fldChar w:fldCharType="separate"/></w:r>'
+        "<w:r><w:t>1</w:t></w:r>"
+        '<w:r><w:fldChar w:fldCharType="end"/></w:r>'
+    )
 
 
 # --- docProps/core.xml --------------------------------------------------------------------------

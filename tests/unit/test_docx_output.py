@@ -1,5 +1,9 @@
 """DOCX output: every contract kind opens in python-docx with its blocks, styles and properties intact,
-the package is a sound zip, and the same input gives the same bytes in any process."""
+the package is a sound zip, and the same input gives the same bytes in any process.
+
+The reference for the bytes is python-docx's own API: the same document built block by block with it
+(A4 page, footer with the number and page fields, emphasised runs, unbreakable signature row) must
+serialise to the same WordprocessingML as the fast writer's."""
 
 from __future__ import annotations
 
@@ -17,8 +21,9 @@ import docx
 import pytest
 from docx.enum.table import WD_TABLE_ALIGNMENT
 from docx.enum.text import WD_ALIGN_PARAGRAPH
+from docx.oxml import OxmlElement
 from docx.oxml.ns import qn
-from docx.shared import Pt
+from docx.shared import Mm, Pt
 from docx.table import Table as WordTable
 from docx.text.paragraph import Paragraph as WordParagraph
 from lxml import etree
@@ -29,9 +34,11 @@ from handlers.contracts.document import (
     Clause,
     ContractDocument,
     Heading,
+    Item,
     Paragraph,
     SignatureParty,
     Signatures,
+    Span,
     Table,
 )
 from handlers.contracts.docx_output import render_docx
@@ -52,6 +59,15 @@ def open_docx(content: bytes) -> Any:
     return docx.Document(io.BytesIO(content))
 
 
+def runs_of(spans: tuple[Span, ...]) -> list[tuple[str, bool | None, bool | None]]:
+    """Text, bold and underline of the runs a span list becomes: emphasised spans are bold and underlined."""
+    return [(span.text, True if span.bold else None, True if span.bold else None) for span in spans]
+
+
+def read_runs(paragraph: WordParagraph) -> list[tuple[str, bool | None, bool | None]]:
+    return [(run.text, run.bold, run.underline) for run in paragraph.runs]
+
+
 def assert_same_blocks(word: Any, document: ContractDocument) -> None:
     """Walk the DOCX body and the ContractDocument side by side, block by block."""
     items = list(word.iter_inner_content())
@@ -60,15 +76,20 @@ def assert_same_blocks(word: Any, document: ContractDocument) -> None:
     assert (title.text, title.style.name, title.alignment) == (document.title, "Title", WD_ALIGN_PARAGRAPH.CENTER)
     for block in document.blocks:
         item = items.pop(0)
-        if isinstance(block, (Paragraph, Heading)):
+        if isinstance(block, (Paragraph, Item)):
             assert isinstance(item, WordParagraph)
-            style = "Normal" if isinstance(block, Paragraph) else "Heading 1"
-            assert (item.text, item.style.name) == (block.text, style)
+            assert item.style.name == "Normal"
+            assert read_runs(item) == runs_of(block.spans)
+            assert item.paragraph_format.left_indent == (Pt(21) if isinstance(block, Item) else None)
+        elif isinstance(block, Heading):
+            assert isinstance(item, WordParagraph)
+            assert (item.text, item.style.name) == (block.text, "Heading 1")
             assert [run.bold for run in item.runs] == [None]
+            assert item.paragraph_format.page_break_before == (True if block.new_page else None)
         elif isinstance(block, Clause):
             assert isinstance(item, WordParagraph)
             assert item.style.name == "Normal"
-            assert [(run.text, run.bold) for run in item.runs] == [(f"{block.number}  ", True), (block.text, None)]
+            assert read_runs(item) == [(block.label, True, None), *runs_of(block.spans)]
         elif isinstance(block, Table):
             assert isinstance(item, WordTable)
             assert (item.style.name, item.alignment) == ("Table Grid", WD_TABLE_ALIGNMENT.CENTER)
@@ -76,12 +97,19 @@ def assert_same_blocks(word: Any, document: ContractDocument) -> None:
             assert [[(cell.text, [run.bold for run in cell.paragraphs[0].runs]) for cell in row.cells]
                     for row in item.rows] == [[(cell.text, [cell.header]) for cell in row] for row in block.rows]
         else:
+            # The lead paragraphs and an empty line keep with the signature row, which cannot split.
+            for lead in block.lead:
+                assert isinstance(item, WordParagraph)
+                assert read_runs(item) == runs_of(lead.spans) and item.paragraph_format.keep_with_next
+                item = items.pop(0)
             assert isinstance(item, WordParagraph) and item.text == "" and item.runs == []
+            assert item.paragraph_format.keep_with_next
             table = items.pop(0)
             assert isinstance(table, WordTable)
             assert (table.style.name, table.alignment) == ("Normal Table", None)  # the document's default
             assert_even_columns(word, table)
             [row] = table.rows
+            assert row._tr.trPr is not None and row._tr.trPr.find(qn("w:cantSplit")) is not None
             assert len(row.cells) == len(block.parties)
             for cell, party in zip(row.cells, block.parties):
                 first, *lines = cell.paragraphs
@@ -107,8 +135,26 @@ def test_each_kind_reads_back_block_by_block(kind: str) -> None:
     document = contract(kind)
     word = open_docx(render_docx(document, AUTHOR, TIMESTAMP))
     assert_same_blocks(word, document)
-    assert any(isinstance(block, Signatures) for block in document.blocks)
-    assert any(isinstance(block, Table) for block in document.blocks)
+    for block_type in (Signatures, Table, Clause, Heading):
+        assert any(isinstance(block, block_type) for block in document.blocks), block_type
+    assert any(isinstance(block, Heading) and block.new_page for block in document.blocks)  # an appendix
+    assert any(span.bold for block in document.blocks if isinstance(block, Clause) for span in block.spans)
+
+
+def test_every_page_is_a4_with_the_number_and_page_fields_in_its_footer() -> None:
+    document = contract("hv_supply")
+    word = open_docx(render_docx(document, AUTHOR, TIMESTAMP))
+    section = word.sections[0]
+    assert (round(section.page_width.mm), round(section.page_height.mm)) == (210, 297)
+    footer = section.footer
+    assert not footer.is_linked_to_previous
+    [paragraph] = footer.paragraphs
+    assert paragraph.alignment == WD_ALIGN_PARAGRAPH.CENTER
+    assert paragraph.text == f"合同编号：{document.number}　　第 1 页 共 1 页"  # the fields' cached values
+    instructions = [node.text for node in paragraph._p.iter(qn("w:instrText"))]
+    assert instructions == [" PAGE ", " NUMPAGES "]
+    begins = [node for node in paragraph._p.iter(qn("w:fldChar")) if node.get(qn("w:fldCharType")) == "begin"]
+    assert [node.get(qn("w:dirty")) for node in begins] == ["true", "true"]  # counted again when opened
 
 
 def test_text_that_looks_like_markup_survives_the_round_trip() -> None:
@@ -121,17 +167,21 @@ def test_text_that_looks_like_markup_survives_the_round_trip() -> None:
 
 
 def test_whitespace_tabs_and_line_breaks_are_written_as_python_docx_writes_them() -> None:
-    document = ContractDocument(" 标题 ", (
-        Paragraph("  两端空格  "),
+    document = ContractDocument(" 标题 ", "甲-01", (
+        Paragraph((Span("  两端空格  "),)),
         Heading("甲\t乙"),
-        Clause("第一条", "一行\n二行"),
+        Clause("第一条", "", (Span("一行\n二行"),)),
+        Item((Span("（一）"), Span(" 强调 ", bold=True))),
+        Heading("附件一  清单", new_page=True),
         Table(((Cell("表头", True), Cell(" 缩进", False)), (Cell("短行", False),))),
-        Signatures((SignatureParty("甲方", ("名称：  ",)), SignatureParty("乙方", ()))),
+        Signatures((Paragraph((Span("确认", bold=True),)),), (SignatureParty("甲方", ("名称：  ",)),
+                                                              SignatureParty("乙方", ()))),
     ))
     word = open_docx(render_docx(document, AUTHOR, TIMESTAMP))
     paragraphs = word.paragraphs
     assert [paragraphs[0].text, paragraphs[1].text, paragraphs[2].text] == [" 标题 ", "  两端空格  ", "甲\t乙"]
     assert paragraphs[3].runs[1].text == "一行\n二行"
+    assert paragraphs[4].runs[1].text == " 强调 "
     assert [cell.text for cell in word.tables[0].rows[1].cells] == ["短行", ""]  # a short row is filled out
     assert word.tables[1].rows[0].cells[0].paragraphs[1].text == "名称：  "
     ours = zipfile.ZipFile(io.BytesIO(render_docx(document, AUTHOR, TIMESTAMP))).read("word/document.xml")
@@ -145,6 +195,7 @@ def test_the_body_is_the_wordprocessingml_python_docx_writes() -> None:
         ours = zipfile.ZipFile(io.BytesIO(render_docx(document, AUTHOR, TIMESTAMP)))
         theirs = zipfile.ZipFile(io.BytesIO(python_docx_package(document)))
         assert canonical(ours.read("word/document.xml")) == canonical(theirs.read("word/document.xml")), kind
+        assert canonical(ours.read("word/footer1.xml")) == canonical(theirs.read("word/footer1.xml")), kind
         assert ours.read("word/styles.xml") == theirs.read("word/styles.xml")
 
 
@@ -154,16 +205,32 @@ def python_docx_package(document: ContractDocument) -> bytes:
     normal = word.styles["Normal"]
     normal.font.name, normal.font.size = CJK_FONT, Pt(11)
     normal.element.get_or_add_rPr().get_or_add_rFonts().set(qn("w:eastAsia"), CJK_FONT)
+    section = word.sections[0]
+    section.page_width, section.page_height = Mm(210), Mm(297)
+    section.top_margin = section.bottom_margin = section.left_margin = section.right_margin = Mm(25)
+    section.footer.is_linked_to_previous = False
+    footer = section.footer.paragraphs[0]
+    footer.alignment = WD_ALIGN_PARAGRAPH.CENTER
+    footer.add_run(f"合同编号：{document.number}　　第 ")
+    add_field(footer, "PAGE")
+    footer.add_run(" 页 共 ")
+    add_field(footer, "NUMPAGES")
+    footer.add_run(" 页")
     word.add_heading(document.title, level=0).alignment = WD_ALIGN_PARAGRAPH.CENTER
     for block in document.blocks:
-        if isinstance(block, Paragraph):
-            word.add_paragraph(block.text)
+        if isinstance(block, (Paragraph, Item)):
+            paragraph = word.add_paragraph()
+            if isinstance(block, Item):
+                paragraph.paragraph_format.left_indent = Pt(21)
+            add_spans(paragraph, block.spans)
         elif isinstance(block, Heading):
-            word.add_heading(block.text, level=1)
+            heading = word.add_heading(block.text, level=1)
+            if block.new_page:
+                heading.paragraph_format.page_break_before = True
         elif isinstance(block, Clause):
             paragraph = word.add_paragraph()
-            paragraph.add_run(f"{block.number}  ").bold = True
-            paragraph.add_run(block.text)
+            paragraph.add_run(block.label).bold = True
+            add_spans(paragraph, block.spans)
         elif isinstance(block, Table):
             table = word.add_table(rows=len(block.rows), cols=max(len(row) for row in block.rows))
             table.style, table.alignment = "Table Grid", WD_TABLE_ALIGNMENT.CENTER
@@ -171,8 +238,13 @@ def python_docx_package(document: ContractDocument) -> bytes:
                 for word_cell, cell in zip(word_row.cells, row):
                     word_cell.paragraphs[0].add_run(cell.text).bold = cell.header
         else:
-            word.add_paragraph()
+            for lead in block.lead:
+                paragraph = word.add_paragraph()
+                paragraph.paragraph_format.keep_with_next = True
+                add_spans(paragraph, lead.spans)
+            word.add_paragraph().paragraph_format.keep_with_next = True
             table = word.add_table(rows=1, cols=len(block.parties))
+            table.rows[0]._tr.get_or_add_trPr().append(OxmlElement("w:cantSplit"))
             for word_cell, party in zip(table.rows[0].cells, block.parties):
                 word_cell.paragraphs[0].add_run(party.title).bold = True
                 for line in party.lines:
@@ -180,6 +252,26 @@ def python_docx_package(document: ContractDocument) -> bytes:
     buffer = io.BytesIO()
     word.save(buffer)
     return buffer.getvalue()
+
+
+def add_spans(paragraph: WordParagraph, spans: tuple[Span, ...]) -> None:
+    for span in spans:
+        run = paragraph.add_run(span.text)
+        if span.bold:
+            run.bold = run.underline = True
+
+
+def add_field(paragraph: WordParagraph, instruction: str) -> None:
+    """A complex field (begin, instruction, separate, cached result 1, end), dirty so it is recounted."""
+    begin = OxmlElement("w:fldChar", {qn("w:fldCharType"): "begin", qn("w:dirty"): "true"})
+    paragraph.add_run()._r.append(begin)
+    code = OxmlElement("w:instrText")
+    code.set("{http://www.w3.org/XML/1998/namespace}space", "preserve")
+    code.text = f" {instruction} "
+    paragraph.add_run()._r.append(code)
+    paragraph.add_run()._r.append(OxmlElement("w:fldChar", {qn("w:fldCharType"): "separate"}))
+    paragraph.add_run("1")
+    paragraph.add_run()._r.append(OxmlElement("w:fldChar", {qn("w:fldCharType"): "end"}))
 
 
 def canonical(xml: bytes) -> bytes:
@@ -244,4 +336,4 @@ def test_another_process_renders_the_same_bytes() -> None:
 
 def test_a_character_xml_cannot_carry_is_refused() -> None:
     with pytest.raises(ValueError, match="XML"):
-        render_docx(ContractDocument("合同", (Paragraph("坏\x00字"),)), AUTHOR, TIMESTAMP)
+        render_docx(ContractDocument("合同", "甲-01", (Paragraph((Span("坏\x00字"),)),)), AUTHOR, TIMESTAMP)

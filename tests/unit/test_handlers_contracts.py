@@ -1,12 +1,19 @@
-"""Contract generation: every kind renders every field to DOCX and HTML, gaps fail loudly, PDF works."""
+"""Contract generation: every kind renders every field to DOCX and HTML, gaps fail loudly, PDF works.
+
+The data below is stored data as the forms submit it (codes for enumerated fields); the contexts carry
+the Chinese names of those codes read from processes/forms, as the engine hands them to handlers.
+"""
 
 from __future__ import annotations
 
 import io
+import json
 import shutil
 import subprocess
 from collections.abc import Mapping
 from datetime import datetime
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import docx
@@ -14,8 +21,10 @@ import pytest
 
 from handlers import HandlerContext, HandlerError, PolicySettings, render_pdf
 from handlers.contracts import generate_contract
+from handlers.labels import enum_labels
 
 DOCX_TYPE = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+FORMS = Path(__file__).resolve().parents[2] / "processes" / "forms"
 
 
 class FakeServices:
@@ -33,85 +42,162 @@ class FakeServices:
         return document_id
 
 
-PARTIES = {
+@cache
+def form_labels(variant: str) -> dict[str, dict[str, str]]:
+    """The Chinese names of every enumerated value of a variant's forms (what the engine gives handlers)."""
+    return enum_labels(json.loads(path.read_text(encoding="utf-8")) for path in sorted(FORMS.glob(f"{variant}_*.json")))
+
+
+PARTY = {
     "customer_name": "示例钢铁有限公司",
+    "customer_type": "enterprise",
+    "id_document_type": "business_licence",
+    "id_document_no": "91320500MA1TEST01X",
     "address": "示例市高新区工业大道 88 号",
+    "customer_address": "示例市高新区管委会大楼 1201 室",
+    "industry": "黑色金属冶炼和压延加工业",
     "legal_representative": "赵大山",
     "contact_name": "钱小川",
     "contact_phone": "13800000000",
-    "metering_method": "高供高计",
-    "metering_point": "用户配电室进线柜",
-    "maintenance_duty": "双方各自负责产权范围内设施的运行维护",
-    "deposit_amount": 50000,
+    "bank_name": "中国银行示例高新支行",
+    "bank_account_no": "4567123409876543",
+    "tax_no": "91320500MA1TEST01X",
 }
 
 HV_DATA = {
-    **PARTIES,
+    **PARTY,
     "tariff_class": "large_industry",
     "capacity_kva": 2500,
-    "transformer_capacity_kva": 1250,
-    "transformer_count": 2,
+    "dedicated_line": False,
+    "plan_rules": {"joint_review": True, "dedicated_line_allowed": False, "big_customer": True},
+    # the supply plan
     "supply_voltage_kv": 10,
     "supply_mode": "dual",
     "source_line": "东郊变 10kV 912 线",
     "backup_source_line": "西郊变 10kV 915 线",
+    "transformer_capacity_kva": 1250,
+    "transformer_count": 2,
+    "receiving_point": "用户 10kV 配电室",
+    "load_grade": "second",
+    "reactive_compensation_kvar": 600,
+    "metering_method": "high_supply_high_metering",
+    "metering_point": "用户配电室进线柜",
+    "ct_ratio": "150/5",
+    "pt_ratio": "10000/100",
+    "meter_accuracy_class": "0.5S",
+    "metering_at_boundary": True,
+    "equipment_list": ["10kV 开关柜 8 面"],
     "property_boundary": "用户站外 912 线 1 号杆",
-    "billing_period": "按月抄表、每月结算两次",
+    "maintenance_duty": "双方各自负责产权范围内设施的运行维护",
+    # the contract terms
+    "billing_period": "installments",
+    "deposit_amount": 50000,
+    "late_payment_rate_per_day": 2,
+    "late_payment_rate_cross_year_per_day": 3,
     "contract_term_years": 3,
+    "meter_reading_day": 20,
+    "payment_due_days": 10,
+    "basic_charge_basis": "capacity",
+    "power_purchase_mode": "agency",
+    "dispute_resolution": "court",
 }
 
-LV_DATA = {
-    **PARTIES,
+LV_DATA = {  # a 三零 small business: signed at acceptance, on the standard LV terms
+    **PARTY,
     "customer_name": "示例便利店",
+    "customer_type": "small_micro",
     "tariff_class": "general_commercial",
     "capacity_kw": 30,
     "lv_rules": {"path": "simple", "supply_voltage": "380V", "three_zero": True},
-    "supply_mode": "single",
-    "source_line": "幸福台区 0.4kV 2 号出线",
-    "metering_method": "低供低计",
-    "metering_point": "表箱内计量表计",
 }
 
-RESIDENTIAL_DATA = {
-    key: value for key, value in LV_DATA.items() if key != "legal_representative"
-} | {
-    "customer_name": "张小民",
-    "tariff_class": "residential",
+LV_SURVEYED = {  # a non-residential customer on the standard chain: the plan reply decides
+    **PARTY,
+    "customer_name": "示例食品有限公司",
+    "customer_type": "non_residential",
+    "tariff_class": "general_commercial",
     "capacity_kw": 8,
-    "lv_rules": {"path": "simple", "supply_voltage": "220V", "three_zero": False},
+    "lv_rules": {"path": "standard", "supply_voltage": "220V", "three_zero": False},
+    "supply_voltage": "380V",
+    "supply_mode": "single",
+    "source_line": "幸福台区 0.4kV 2 号出线",
+    "metering_method": "direct",
+    "metering_point": "表箱内计量表计",
+    "property_boundary": "低压接户线最后支持物",
+    "maintenance_duty": "双方各自负责产权范围内设施的运行维护",
     "deposit_amount": 0,
 }
 
+RESIDENTIAL_DATA = {
+    "customer_name": "张小民",
+    "customer_type": "residential",
+    "id_document_type": "resident_id_card",
+    "id_document_no": "320502199001011234",
+    "address": "示例市幸福小区 3 幢 501 室",
+    "contact_name": "张小民",
+    "contact_phone": "13900000000",
+    "legal_representative": None,
+    "tariff_class": "residential",
+    "capacity_kw": 8,
+    "lv_rules": {"path": "simple", "supply_voltage": "220V", "three_zero": False},
+}
+
 PV_DATA = {
-    **PARTIES,
+    **PARTY,
     "customer_name": "示例新能源科技有限公司",
+    "customer_type": "legal_person",
     "tariff_class": "general_commercial",
     "capacity_kw": 800,
     "connection_voltage": "10kV",
+    "consumption_mode": "self_use_surplus",
     "access_point": "厂区 10kV 并网柜",
     "source_line": "南郊变 10kV 921 线",
-    "consumption_mode": "self_use_surplus",
+    "metering_method": "generation_and_bidirectional",
+    "metering_point": "并网点及关口计量柜",
+    "property_boundary": "并网点",
+    "maintenance_duty": "双方各自负责产权范围内设施的运行维护",
     "transformer_capacity_kva": 1000,
     "transformer_count": 1,
+    "inverter_count": 8,
+    "inverter_capacity_kw": 100,
+    "feed_in_price_basis": "coal_benchmark",
+    "feed_in_price": 0.391,
+    "settlement_bank": "中国工商银行示例南郊支行",
+    "settlement_account_name": "示例新能源科技有限公司",
+    "settlement_account_no": "1102020709000765432",
 }
 
 CASES = {
     "hv_supply": ("hv", HV_DATA, "高压供用电合同"),
+    "hv_dispatch": ("hv", HV_DATA, "双电源用户调度协议"),
     "lv_supply": ("lv", LV_DATA, "低压供用电合同"),
     "residential": ("lv", RESIDENTIAL_DATA, "居民供用电协议"),
-    "pv_purchase": ("pv", PV_DATA, "购售电合同"),
-    "pv_dispatch": ("pv", PV_DATA, "并网调度协议"),
+    "pv_purchase": ("pv", PV_DATA, "分布式光伏发电项目购售电合同"),
+    "pv_dispatch": ("pv", PV_DATA, "分布式光伏发电项目并网调度协议"),
 }
 
 # What each kind's rendering must show, on top of the data values themselves.
 EXPECTED_TEXT = {
-    "hv_supply": ["大工业用电", "2500 kVA", "2 台，单台容量 1250 kVA，合计 2500 kVA", "10 kV", "双电源供电",
-                  "3 年", "2‰", "3‰"],
-    "lv_supply": ["一般工商业用电", "30 kW", "380 V", "单电源供电", "低压接户线最后支持物", "按月抄表结算", "5 年",
-                  "公用配电变压器"],
-    "residential": ["居民生活用电", "8 kW", "220 V", "长期", "1‰", "不收取", "低压接户线最后支持物"],
-    "pv_purchase": ["自发自用、余电上网", "800 kW", "10 kV", "1 台，单台容量 1000 kVA", "用户站外第一断路器或第一支持物"],
-    "pv_dispatch": ["自发自用、余电上网", "800 kW", "10 kV", "服从", "用户站外第一断路器或第一支持物"],
+    "hv_supply": ["大工业", "二级重要电力用户", "2 台，单台容量 1250 kVA，合计 2500 kVA", "合同容量为 2500 kVA", "10kV",
+                  "双电源", "高供高计", "0.5S级", "分次结算", "按变压器容量", "由电网企业代理购电", "3 年", "2‰", "3‰",
+                  "营业执照（统一社会信用代码）", "《双电源用户调度协议》"],
+    "hv_dispatch": ["2500 kVA", "10kV", "东郊变 10kV 912 线", "西郊变 10kV 915 线", "防倒送电",
+                    f"{PolicySettings().dispatch_phone}"],
+    "lv_supply": ["一般工商业", "30 kW", "三相380V", "单电源", "低压接户线最后支持物", "5 年", "公用配电变压器",
+                  "低供低计"],
+    "residential": ["居民生活", "8 kW", "单相220V", "长期", "1‰", "不收取", "低压接户线最后支持物", "居民身份证",
+                    "不适用（自然人）"],
+    "pv_purchase": ["自发自用、余电上网", "800 kW", "10kV", "1 台，单台容量 1000 kVA", "当地燃煤发电基准价",
+                    "0.391 元/千瓦时", "8 台，单台额定功率 100 kW", "发电量计量+关口双向计量"],
+    "pv_dispatch": ["自发自用、余电上网", "800 kW", "10kV", "服从", "8 台，单台额定功率 100 kW"],
+}
+
+# Data a kind does not print: a dispatch agreement settles no bills and lists no meters; the PV owner is paid
+# into the settlement account collected at the acceptance request, not a billing account.
+NOT_PRINTED = {
+    "hv_dispatch": {"industry", "maintenance_duty", "ct_ratio", "pt_ratio"},
+    "pv_purchase": {"industry", "bank_name", "bank_account_no"},
+    "pv_dispatch": {"industry", "bank_name", "bank_account_no"},
 }
 
 SUPPLIER_TEXT = ["国网示例市供电公司", "示例市示例区人民路 1 号", "李建国", "95598"]
@@ -125,6 +211,7 @@ def make_ctx(variant: str, data: Mapping[str, Any], settings: PolicySettings | N
         settings=settings or PolicySettings(),
         services=FakeServices(),
         now=datetime(2026, 11, 23, 9, 30),
+        labels=form_labels(variant),
     )
 
 
@@ -132,6 +219,10 @@ def saved(ctx: HandlerContext, document_id: str) -> tuple[str, str, str, bytes]:
     services = ctx.services
     assert isinstance(services, FakeServices)
     return services.documents[document_id]
+
+
+def html_of(ctx: HandlerContext, kind: str) -> str:
+    return saved(ctx, generate_contract(ctx, kind)["documents"]["html"])[3].decode("utf-8")
 
 
 def docx_text(content: bytes) -> str:
@@ -143,10 +234,11 @@ def docx_text(content: bytes) -> str:
     return "\n".join(parts)
 
 
-def data_values(data: Mapping[str, Any]) -> list[str]:
-    """The customer-supplied strings that must appear verbatim in the contract."""
-    return [value for key, value in data.items() if isinstance(value, str) and key != "tariff_class"
-            and key not in {"supply_mode", "consumption_mode", "connection_voltage"}]
+def data_values(kind: str, variant: str, data: Mapping[str, Any]) -> list[str]:
+    """The customer-supplied strings (not codes) that must appear verbatim in the contract."""
+    codes = form_labels(variant)
+    return [value for key, value in data.items()
+            if isinstance(value, str) and key not in codes and key not in NOT_PRINTED.get(kind, ())]
 
 
 @pytest.mark.parametrize("kind", list(CASES))
@@ -165,37 +257,36 @@ def test_each_kind_renders_docx_and_html_with_every_field(kind: str) -> None:
 
     word = docx_text(docx_bytes)
     html = html_bytes.decode("utf-8")
-    for expected in [title, *data_values(data), *EXPECTED_TEXT[kind], *SUPPLIER_TEXT]:
+    for expected in [title, *data_values(kind, variant, data), *EXPECTED_TEXT[kind], *SUPPLIER_TEXT]:
         assert expected in word, f"{expected!r} missing from DOCX"
         assert expected in html, f"{expected!r} missing from HTML"
 
 
-def test_residential_needs_no_legal_representative_or_transformers() -> None:
-    ctx = make_ctx("lv", RESIDENTIAL_DATA)
-    html = saved(ctx, generate_contract(ctx, "residential")["documents"]["html"])[3].decode()
-    assert "不适用（居民用户）" in html
-    assert "户主或委托代理人" in html
+def test_a_household_has_no_legal_representative_and_signs_in_person() -> None:
+    html = html_of(make_ctx("lv", RESIDENTIAL_DATA), "residential")
+    assert "不适用（自然人）" in html
+    assert "用电人（签字）" in html and "本人或委托代理人（签字）" in html
+    assert "公用配电变压器" in html
 
 
 def test_missing_fields_are_all_named_by_their_chinese_labels() -> None:
-    data = {key: value for key, value in HV_DATA.items() if key not in {"metering_point", "maintenance_duty"}}
+    data = {key: value for key, value in HV_DATA.items() if key not in {"metering_point", "maintenance_duty",
+                                                                         "receiving_point"}}
     data["contact_phone"] = "   "
     with pytest.raises(HandlerError) as caught:
         generate_contract(make_ctx("hv", data), "hv_supply")
     message = caught.value.message
     assert message.startswith("高压供用电合同缺少字段：")
-    for label in ("计量点", "运行维护责任", "联系电话"):
+    for label in ("计量点", "运行维护责任", "联系电话", "受电点"):
         assert label in message
 
 
 def test_hv_property_boundary_defaults_by_supply_voltage() -> None:
     base = {key: value for key, value in HV_DATA.items() if key != "property_boundary"}
-    low = make_ctx("hv", base)
-    high = make_ctx("hv", base | {"supply_voltage_kv": 35, "capacity_kva": 20000})
-    low_html = saved(low, generate_contract(low, "hv_supply")["documents"]["html"])[3].decode()
-    high_html = saved(high, generate_contract(high, "hv_supply")["documents"]["html"])[3].decode()
-    assert "用户站外第一断路器或第一支持物" in low_html
-    assert "用户站外第一基电杆" in high_html
+    low = html_of(make_ctx("hv", base), "hv_supply")
+    high = html_of(make_ctx("hv", base | {"supply_voltage_kv": 35, "transformer_capacity_kva": 10000}), "hv_supply")
+    assert "用户站外第一断路器或第一支持物" in low
+    assert "用户站外第一基电杆" in high
 
 
 def test_dual_supply_without_backup_line_is_missing_a_field() -> None:
@@ -204,19 +295,18 @@ def test_dual_supply_without_backup_line_is_missing_a_field() -> None:
         generate_contract(make_ctx("hv", data), "hv_supply")
 
 
-def test_invalid_tariff_class_is_rejected_with_its_value() -> None:
+def test_a_code_the_forms_do_not_name_is_rejected_with_its_value() -> None:
     with pytest.raises(HandlerError) as caught:
         generate_contract(make_ctx("hv", HV_DATA | {"tariff_class": "steel"}), "hv_supply")
-    assert "'steel'" in caught.value.message
+    assert "'steel'" in caught.value.message and "large_industry（大工业）" in caught.value.message
     assert caught.value.field == "tariff_class"
 
 
 def test_configured_policy_text_reaches_the_contract() -> None:
     settings = PolicySettings.from_mapping({"supplier_name": "国网甲市供电公司", "lv_contract_term_years": 2})
-    ctx = make_ctx("lv", LV_DATA, settings)
-    html = saved(ctx, generate_contract(ctx, "lv_supply")["documents"]["html"])[3].decode()
+    html = html_of(make_ctx("lv", LV_DATA, settings), "lv_supply")
     assert "国网甲市供电公司" in html
-    assert "2 年" in html
+    assert "有效期为 2 年" in html
 
 
 def test_unknown_kind_and_wrong_variant_are_rejected() -> None:
@@ -227,8 +317,7 @@ def test_unknown_kind_and_wrong_variant_are_rejected() -> None:
 
 
 def test_customer_text_is_escaped_in_html() -> None:
-    ctx = make_ctx("lv", LV_DATA | {"customer_name": "A<b>&C 商行"})
-    html = saved(ctx, generate_contract(ctx, "lv_supply")["documents"]["html"])[3].decode()
+    html = html_of(make_ctx("lv", LV_DATA | {"customer_name": "A<b>&C 商行"}), "lv_supply")
     assert "A&lt;b&gt;&amp;C 商行" in html
     assert "<b>" not in html
 
@@ -251,42 +340,26 @@ def test_docx_core_properties_carry_the_context_time() -> None:
 
 
 def test_render_pdf_produces_a_pdf_with_the_customer_name() -> None:
-    ctx = make_ctx("hv", HV_DATA)
-    html = saved(ctx, generate_contract(ctx, "hv_supply")["documents"]["html"])[3].decode()
-    pdf = render_pdf(html)
+    pdf = render_pdf(html_of(make_ctx("lv", RESIDENTIAL_DATA), "residential"))
     assert pdf.startswith(b"%PDF")
     pdftotext = shutil.which("pdftotext")
     if pdftotext is None:
         pytest.skip("pdftotext (poppler-utils) is not installed")
     text = subprocess.run([pdftotext, "-", "-"], input=pdf, capture_output=True, check=True).stdout
-    assert "示例钢铁有限公司" in text.decode("utf-8")
-
-
-STANDARD_TERM_FIELDS = ("metering_method", "metering_point", "maintenance_duty", "source_line", "supply_mode",
-                        "deposit_amount")
+    assert "张小民" in text.decode("utf-8")
 
 
 def test_contract_signed_at_acceptance_takes_the_standard_lv_terms() -> None:
     settings = PolicySettings.from_mapping({"lv_standard_metering_point": "单元楼道集中表箱"})
-    bare = {key: value for key, value in RESIDENTIAL_DATA.items() if key not in STANDARD_TERM_FIELDS}
-    ctx = make_ctx("lv", bare, settings)
-    html = saved(ctx, generate_contract(ctx, "residential")["documents"]["html"])[3].decode()
+    html = html_of(make_ctx("lv", RESIDENTIAL_DATA, settings), "residential")
     assert "单元楼道集中表箱" in html
     assert settings.lv_standard_metering_method in html and settings.lv_standard_source_line in html
 
 
 def test_standard_lv_terms_do_not_cover_a_surveyed_non_residential_contract() -> None:
-    bare = {key: value for key, value in LV_DATA.items() if key not in STANDARD_TERM_FIELDS}
-    bare["lv_rules"] = {"path": "standard", "supply_voltage": "380V", "three_zero": False}
+    bare = {key: value for key, value in LV_SURVEYED.items() if key not in ("metering_point", "maintenance_duty")}
     with pytest.raises(HandlerError) as caught:
         generate_contract(make_ctx("lv", bare), "lv_supply")
-    assert "计量点" in caught.value.message
+    assert "计量点" in caught.value.message and "运行维护责任" in caught.value.message
     bare["lv_rules"] = {"path": "simple", "supply_voltage": "380V", "three_zero": True}
     assert generate_contract(make_ctx("lv", bare), "lv_supply")["kind"] == "lv_supply"
-
-
-def test_pv_contracts_need_no_deposit() -> None:
-    data = {key: value for key, value in PV_DATA.items() if key != "deposit_amount"}
-    ctx = make_ctx("pv", data)
-    html = saved(ctx, generate_contract(ctx, "pv_purchase")["documents"]["html"])[3].decode()
-    assert "不收取预付电费" in html
