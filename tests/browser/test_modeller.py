@@ -28,7 +28,7 @@ BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 BPMNDI = "http://www.omg.org/spec/BPMN/20100524/DI"
 DC = "http://www.omg.org/spec/DD/20100524/DC"
 DI = "http://www.omg.org/spec/DD/20100524/DI"
-MIWG = Path("/work/shared/corpus/miwg")
+MIWG = Path(__file__).resolve().parents[1] / "fixtures" / "miwg"
 
 # 中间检查 with its send-back loop: the two gateways around it and 隐蔽工程整改.
 MID_INSPECTION = ["hv_gw_mid_inspection_loop", "hv_mid_inspection", "hv_gw_mid_inspection_result",

@@ -31,7 +31,7 @@ from cli.main import main
 from tests.conftest import PROCESSES, REPO
 from tests.databases import database_url
 
-MIWG = REPO.parent / "shared" / "corpus" / "miwg"
+MIWG = REPO / "tests" / "fixtures" / "miwg"
 MIWG_FILES = sorted(MIWG.rglob("*.bpmn"))
 SCENARIOS = {s.name: s for s in load_scenarios(PROCESSES / "paths.json")}
 

@@ -140,7 +140,7 @@ def run_path(engine: Engine, scenario: Scenario) -> str:
 def contracts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, list[Contract]]]:
     """Each covered path run once through the engine; each contract's DOCX read and its PDF made once."""
     if PDFTOTEXT is None:
-        pytest.skip("pdftotext (poppler-utils) is not installed")
+        pytest.fail("pdftotext (poppler-utils) is not installed: scripts/setup.sh installs it")
     tmp = tmp_path_factory.mktemp("contract_paths")
     engine = make_engine(tmp, Clock(datetime(2026, 11, 23, 9, 0, 0)))
     found: dict[str, list[Contract]] = {}

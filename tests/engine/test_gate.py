@@ -13,7 +13,7 @@ from tests.engine.diagrams import FORM, loop, simple
 from tests.engine.hostile import HOSTILE, SECRET, Hostile, hostile_ids
 
 REPO = Path(__file__).resolve().parents[2]
-MIWG = REPO.parent / "shared" / "corpus" / "miwg"
+MIWG = REPO / "tests" / "fixtures" / "miwg"
 
 
 @pytest.fixture

@@ -129,8 +129,7 @@ def test_one_identity_document_is_enough_and_needed(engine: Engine) -> None:
     start = dict(SCENARIOS["lv_residential"].start)
     form = engine.start_form("lv")
     assert form is not None
-    if not form.schema.get("x-identityDocuments"):
-        pytest.skip("the acceptance form declares no identity documents")
+    assert form.schema.get("x-identityDocuments"), "the acceptance form must declare its identity documents (一证受理)"
     start["documents_received"] = ["property_proof"]
     with pytest.raises(FormValidationError) as info:
         engine.start("lv", start, "frontdesk")

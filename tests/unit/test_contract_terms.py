@@ -323,7 +323,7 @@ def test_a_signature_block_is_never_split_across_pages() -> None:
     """Twenty signature blocks after growing runs of filler land at every height of a page; none may split."""
     pdftotext = shutil.which("pdftotext")
     if pdftotext is None:
-        pytest.skip("pdftotext (poppler-utils) is not installed")
+        pytest.fail("pdftotext (poppler-utils) is not installed: scripts/setup.sh installs it")
     blocks: list[Any] = []
     for n in range(1, 21):
         blocks += [Paragraph((Span(f"填充第 {n} 组的一行文字。"),))] * n

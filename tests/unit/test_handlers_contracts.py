@@ -344,7 +344,7 @@ def test_render_pdf_produces_a_pdf_with_the_customer_name() -> None:
     assert pdf.startswith(b"%PDF")
     pdftotext = shutil.which("pdftotext")
     if pdftotext is None:
-        pytest.skip("pdftotext (poppler-utils) is not installed")
+        pytest.fail("pdftotext (poppler-utils) is not installed: scripts/setup.sh installs it")
     text = subprocess.run([pdftotext, "-", "-"], input=pdf, capture_output=True, check=True).stdout
     assert "张小民" in text.decode("utf-8")
 
