@@ -85,6 +85,9 @@ class AppStatus(StrEnum):
     RUNNING = "running"
     ERROR = "error"
     COMPLETED = "completed"
+    SUSPENDED = "suspended"  # 暂停: nothing moves, the utility's clocks pause
+    WITHDRAWN = "withdrawn"  # 撤销: the customer withdrew the application
+    TERMINATED = "terminated"  # 终止: ended by 营销部 with a reason
 
 
 class TaskStatus(StrEnum):
@@ -103,6 +106,11 @@ class EventKind(StrEnum):
     APPLICATION_ERROR = "application.error"
     APPLICATION_RETRIED = "application.retried"
     APPLICATION_MIGRATED = "application.migrated"
+    APPLICATION_SUSPENDED = "application.suspended"
+    APPLICATION_RESUMED = "application.resumed"
+    APPLICATION_WITHDRAWN = "application.withdrawn"
+    APPLICATION_TERMINATED = "application.terminated"
+    APPLICATION_CORRECTED = "application.corrected"
     TASK_READY = "task.ready"
     TASK_CLAIMED = "task.claimed"
     TASK_RELEASED = "task.released"

@@ -9,7 +9,9 @@ transaction, so whatever a hook writes commits or rolls back with the step:
   and fields to its ``task.ready`` audit event (due dates);
 * :meth:`StepHook.tasks_opened` — after the new work items are written (open a site job for each);
 * :meth:`StepHook.tasks_closed` — work items completed or cancelled by the step (free booked capacity);
-* :meth:`StepHook.task_reassigned` — a task handed to someone else (its site job goes with it).
+* :meth:`StepHook.task_reassigned` — a task handed to someone else (its site job goes with it);
+* :meth:`StepHook.application_paused` / :meth:`StepHook.application_resumed` — a case suspended and resumed
+  (its clocks pause); :meth:`StepHook.application_ended` — withdrawn or terminated before its end.
 
 A hook receives only plain data and the connection; it never sees the Engine.
 """
@@ -75,3 +77,12 @@ class StepHook:
 
     def task_reassigned(self, conn: Connection, task_id: str, old: str | None, new: str) -> None:
         """A task was handed from one person to another."""
+
+    def application_paused(self, conn: Connection, application_id: int, now: datetime, reason: str) -> None:
+        """The case was suspended (暂停): nothing moves until it is resumed."""
+
+    def application_resumed(self, conn: Connection, application_id: int, now: datetime) -> None:
+        """The case was resumed after a suspension."""
+
+    def application_ended(self, conn: Connection, application_id: int, now: datetime, status: str) -> None:
+        """The case ended before its process did: withdrawn (撤销) or terminated (终止)."""
