@@ -19,8 +19,17 @@ install_server() {
   SUDO=""
   [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null && SUDO="sudo"
   echo "==> installing Debian package: postgresql" >&2
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null
+  # wait for another apt or dpkg process (unattended upgrades, a parallel setup) instead of failing
+  local attempt
+  for attempt in $(seq 1 60); do
+    if $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq >&2 &&
+       DEBIAN_FRONTEND=noninteractive $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq postgresql >/dev/null; then
+      return 0
+    fi
+    echo "==> apt-get failed (another package manager holding the lock?); retrying in 10 s ($attempt/60)" >&2
+    sleep 10
+  done
+  return 1
 }
 
 # Run a server binary as the cluster's owner: postgres refuses to run as root.

@@ -122,23 +122,27 @@ class Documents:
         self.store, self.files, self.clock = store, files, clock
 
     def document(self, doc_id: str) -> tuple[DocumentInfo, bytes]:
-        """A stored document and its bytes (checked against its SHA-256)."""
+        """A stored document (by id or a unique prefix of six characters or more) and its bytes, checked
+        against its SHA-256."""
         with self.store.read() as conn:
-            row = conn.execute(select(DOCUMENTS).where(DOCUMENTS.c.id == doc_id)).one_or_none()
-        if row is None:
-            raise NotFound(f"文件不存在：{doc_id}")
+            row = _find(conn, doc_id)
         return doc_info(row), self.files.read(row.path, row.sha256)
 
     def document_pdf(self, doc_id: str, by: str) -> tuple[DocumentInfo, bytes]:
-        """The PDF of an HTML contract rendering: made on first request (slow), then kept and reused."""
+        """The PDF of a contract — given its HTML, its DOCX or its PDF (by id or unique prefix): made from the
+        HTML rendering on first request (slow), then kept and reused."""
         with self.store.begin() as conn:
-            doc = conn.execute(select(DOCUMENTS).where(DOCUMENTS.c.id == doc_id)).one_or_none()
-            if doc is None:
-                raise NotFound(f"文件不存在：{doc_id}")
+            doc = _find(conn, doc_id)
             if doc.media_type == "application/pdf":
                 return doc_info(doc), self.files.read(doc.path, doc.sha256)
             if doc.media_type != "text/html":
-                raise InvalidInput(f"文件 {doc.filename} 不是合同的 HTML 版本，无法生成 PDF")
+                # the DOCX (or another rendering) of a contract: its HTML sibling has the same name stem
+                stem = doc.filename.rsplit(".", 1)[0]
+                sibling = conn.execute(select(DOCUMENTS).where(DOCUMENTS.c.application_id == doc.application_id,
+                                                               DOCUMENTS.c.filename == f"{stem}.html")).first()
+                if sibling is None:
+                    raise InvalidInput(f"文件 {doc.filename} 不是生成的合同，没有可转换为 PDF 的版本")
+                doc = sibling
             pdf_name = doc.filename.rsplit(".", 1)[0] + ".pdf"
             existing = conn.execute(select(DOCUMENTS).where(DOCUMENTS.c.application_id == doc.application_id,
                                                             DOCUMENTS.c.filename == pdf_name)).first()
@@ -153,6 +157,21 @@ class Documents:
                 EventKind.DOCUMENT_RENDERED, by, now, {"from": doc.id, "document": pdf_id, "filename": pdf_name}))
             created = conn.execute(select(DOCUMENTS).where(DOCUMENTS.c.id == pdf_id)).one()
             return doc_info(created), content
+
+
+def _find(conn: Connection, doc_id: str) -> Any:
+    """A documents row by id or by a unique prefix (six characters or more)."""
+    doc_id = doc_id.strip().lower()
+    row = conn.execute(select(DOCUMENTS).where(DOCUMENTS.c.id == doc_id)).one_or_none()
+    if row is None and 6 <= len(doc_id) < 36:
+        matches = conn.execute(select(DOCUMENTS).where(DOCUMENTS.c.id.startswith(doc_id, autoescape=True))
+                               .limit(2)).all()
+        if len(matches) > 1:
+            raise InvalidInput(f"文件编号前缀 {doc_id} 不唯一，请输入更长的编号")
+        row = matches[0] if matches else None
+    if row is None:
+        raise NotFound(f"文件不存在：{doc_id}")
+    return row
 
 
 def doc_info(d: Any) -> DocumentInfo:

@@ -484,6 +484,13 @@ def test_document_writes_the_stored_bytes_and_the_pdf(ws: Workspace) -> None:
     with ws.engine() as engine:
         assert any(d.media_type == "application/pdf" for d in engine.application(app_no).documents)
         assert engine.verify_audit(app_no).intact
+    # the contract's DOCX id, shortened to a prefix, gives the same PDF (kept since the first request)
+    again = ws.root / "again.pdf"
+    ws.ok("document", docx.id[:8], "--pdf", "-o", str(again))
+    assert again.read_bytes() == pdf.read_bytes()
+    short = ws.root / "short.docx"
+    ws.ok("document", docx.id[:8], "-o", str(short))
+    assert short.read_bytes() == stored
 
 
 def test_document_refuses_bad_requests(ws: Workspace) -> None:
@@ -491,7 +498,7 @@ def test_document_refuses_bad_requests(ws: Workspace) -> None:
     with ws.engine() as engine:
         docx = next(d for d in engine.application(app_no).documents if d.filename.endswith(".docx"))
     assert "文件不存在：no-such-id" in ws.fails("document", "no-such-id", "-o", str(ws.root / "x.docx"))
-    assert "不是合同的 HTML 版本" in ws.fails("document", docx.id, "--pdf", "-o", str(ws.root / "x.pdf"))
+    assert "文件不存在：abc" in ws.fails("document", "abc", "-o", str(ws.root / "x.docx"))  # too short for a prefix
     unwritable = ws.root / "no-such-folder" / "x.docx"
     assert f"无法写入 {unwritable}" in ws.fails("document", docx.id, "-o", str(unwritable))
     assert f"无法写入 {ws.root}" in ws.fails("document", docx.id, "-o", str(ws.root))
