@@ -7,11 +7,6 @@ Screenshots of key pages go to test-artifacts/screenshots/.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,64 +14,25 @@ from typing import Any
 import pytest
 
 from tests.databases import database_url
+from tests.live import LiveServer
 
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "screenshots"
 CHROMIUM = os.environ.get("BAOZHUANG_CHROMIUM", "/usr/bin/chromium")
-BAOZHUANG = Path(sys.executable).with_name("baozhuang")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class LiveServer:
-    """The real application served by waitress on a fresh database."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.db = database_url(root, "browser.db", empty=True)
-        self.base = [str(BAOZHUANG), "--db", self.db, "--documents", str(root / "documents")]
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def cli(self, *args: str) -> str:
-        done = subprocess.run([*self.base, *args], capture_output=True, text=True, timeout=300, cwd=REPO)
-        assert done.returncode == 0, done.stderr + done.stdout
-        return done.stdout
-
-    def start(self) -> None:
-        self.cli("init")
-        log = open(self.root / "server.log", "wb")
-        self.process = subprocess.Popen([*self.base, "serve", "--port", str(self.port)], stdout=log,
-                                        stderr=subprocess.STDOUT, cwd=REPO)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(self.url + "/login", timeout=1).read()
-                return
-            except OSError:
-                if self.process.poll() is not None:
-                    break
-                time.sleep(0.2)
-        raise RuntimeError("server did not start: " + (self.root / "server.log").read_text(errors="replace"))
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+def initialised_server(root: Path) -> LiveServer:
+    """A real server, started, on a database its own ``baozhuang init`` set up."""
+    server = LiveServer(root, database_url(root, "browser.db", empty=True))
+    server.cli("init")
+    server.start()
+    return server
 
 
 @pytest.fixture(scope="session")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    server = LiveServer(tmp_path_factory.mktemp("live"))
-    server.start()
+    """One real server for the session's browser tests."""
+    server = initialised_server(tmp_path_factory.mktemp("live"))
     yield server
     server.stop()
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from tests.browser.conftest import REPO, LiveServer, Person
+from tests.browser.conftest import REPO, LiveServer, Person, initialised_server
 from tests.browser.flow import (
     PATHS,
     assert_clean,
@@ -38,8 +38,7 @@ MID_INSPECTION = ["hv_gw_mid_inspection_loop", "hv_mid_inspection", "hv_gw_mid_i
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server of this module's own: deploying an edited hv must not change the other browser tests' hv."""
-    server = LiveServer(tmp_path_factory.mktemp("modeller"))
-    server.start()
+    server = initialised_server(tmp_path_factory.mktemp("modeller"))
     yield server
     server.stop()
 

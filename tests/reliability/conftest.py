@@ -8,14 +8,9 @@ subprocess is pointed at the same database through ``BAOZHUANG_DATABASE_URL``.
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import os
 import re
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,10 +22,9 @@ from sqlalchemy import MetaData, func, select
 
 from engine import Engine
 
-from tests.conftest import REPO
+from tests.live import LiveServer
 
 API = "/api/v1"
-BAOZHUANG = Path(sys.executable).with_name("baozhuang")
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 
 class Api:
@@ -94,87 +88,9 @@ def assert_chinese_error(response: Any, status: int) -> dict[str, Any]:
     return dict(error)
 
 
-# ----------------------------------------------------------------------------- a real server
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class LiveServer:
-    """``baozhuang serve`` (waitress) as a subprocess on loopback, on a given database; killable."""
-
-    def __init__(self, database_url: str, documents: Path, log: Path) -> None:
-        self.env = {**os.environ, "BAOZHUANG_DATABASE_URL": database_url, "BAOZHUANG_DOCUMENTS_DIR": str(documents),
-                    "PYTHONUNBUFFERED": "1"}
-        self.log = log
-        self.port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run another ``baozhuang`` command on the same database."""
-        return subprocess.run([str(BAOZHUANG), *args], capture_output=True, text=True, timeout=120, cwd=REPO,
-                              env=self.env)
-
-    def start(self) -> None:
-        with open(self.log, "ab") as log:
-            self.process = subprocess.Popen([str(BAOZHUANG), "serve", "--host", "127.0.0.1", "--port", str(self.port),
-                                             "--threads", "8"], stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
-                                            env=self.env)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                status, _ = self.request("GET", API + "/openapi.json", timeout=2)
-                if status == 200:
-                    return
-            except OSError:
-                pass
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise RuntimeError("server did not start:\n" + self.log.read_text(errors="replace"))
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown handler, no flush, no rollback: the process is simply gone."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=10)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-
-    def request(self, method: str, path: str, body: Any = None, token: str | None = None,
-                timeout: float = 30) -> tuple[int, Any]:
-        """One HTTP request on a fresh connection: (status, parsed JSON body or None)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            headers = {"Authorization": f"Bearer {token}"} if token else {}
-            payload = None
-            if body is not None:
-                payload = json.dumps(body, ensure_ascii=False).encode("utf-8")
-                headers["Content-Type"] = "application/json"
-            conn.request(method, path, body=payload, headers=headers)
-            response = conn.getresponse()
-            raw = response.read()
-            try:
-                return response.status, json.loads(raw)
-            except ValueError:
-                return response.status, None
-        finally:
-            conn.close()
-
-
 @pytest.fixture
 def live_server(engine: Engine, tmp_path: Path) -> Iterator[LiveServer]:
     """A server on the ``engine`` fixture's database (not started: the test starts, kills, restarts it)."""
-    server = LiveServer(engine.config.database_url, Path(engine.config.documents_dir), tmp_path / "server.log")
+    server = LiveServer(tmp_path / "server", engine.config.database_url, documents=engine.config.documents)
     yield server
     server.stop()

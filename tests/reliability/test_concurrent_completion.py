@@ -17,7 +17,8 @@ import pytest
 from engine import BaozhuangError, Conflict, Engine
 from cli.demo import Scenario
 
-from tests.reliability.conftest import API, LiveServer
+from tests.live import LiveServer
+from tests.reliability.conftest import API
 
 ROUNDS = 30
 HTTP_ROUNDS = 15

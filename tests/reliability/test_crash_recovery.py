@@ -12,7 +12,8 @@ from typing import Any
 from engine import Engine
 from cli.demo import Scenario, actor_for, do_field_work
 
-from tests.reliability.conftest import API, LiveServer
+from tests.live import LiveServer
+from tests.reliability.conftest import API
 
 THREADS = 4
 PATHS = ("lv_residential", "lv_small_micro", "lv_non_residential", "lv_non_residential_works")
@@ -140,7 +141,7 @@ def test_sigkill_mid_burst_loses_no_accepted_completion_and_every_chain_verifies
         assert engine.verify_audit(walk.app_no).intact
         report = engine.replay(walk.app_no, by="auditor")
         assert report.verified, (walk.app_no, report.message)
-    verified = live_server.cli("audit", "verify", "--as", "auditor")
+    verified = live_server.run("audit", "verify", "--as", "auditor")
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
     for walk in walks:  # nothing is stuck: every application finishes through the restarted server
