@@ -193,6 +193,28 @@ def start(ctx: click.Context, process: str, data_file: str, user: str) -> None:
 
 
 @main.command()
+@click.argument("process", type=click.Choice(["hv", "lv", "pv"]))
+@click.argument("node", required=False)
+@click.option("--path", "path_key", help="取哪条示例路径（processes/paths.json 的 key；默认该流程的第一条经过 NODE 的路径）")
+@click.pass_context
+def example(ctx: click.Context, process: str, node: str | None, path_key: str | None) -> None:
+    """Print example form data as JSON: PROCESS's acceptance data, or what is submitted at NODE (from the example
+    paths in processes/paths.json), ready for `start --data` or `complete --data`."""
+    from cli.demo import load_scenarios
+
+    engine = _engine(ctx)
+    scenarios = [s for s in load_scenarios(engine.config.processes_dir / "paths.json")
+                 if s.process == process and (path_key is None or s.name == path_key)]
+    for scenario in scenarios:
+        data = scenario.start if node is None else next((st.data for st in scenario.steps if st.node == node), None)
+        if data is not None:
+            click.echo(json.dumps(data, ensure_ascii=False, indent=2))
+            return
+    where = f"路径 {path_key}" if path_key else f"流程 {process} 的示例路径"
+    _fail(f"{where}中没有{'环节 ' + node + ' ' if node else '受理数据'}的示例（见 processes/paths.json）")
+
+
+@main.command()
 @click.option("--role", help="按角色筛选")
 @click.option("--user", help="某人可办的任务（指派给他、他认领的、或他角色下未认领的）")
 @click.option("--status", default="ready", show_default=True, type=click.Choice(["ready", "completed", "cancelled"]))

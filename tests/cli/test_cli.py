@@ -561,3 +561,20 @@ def test_a_site_task_is_booked_reported_and_then_completed_from_the_terminal(ws:
     assert "已到达现场" in ws.ok("fieldjob", "checkin", task_id, "--note", "到达", "--as", "manager1").output
     assert "可以办理" in ws.ok("fieldjob", "checkout", task_id, "--note", "完成", "--as", "manager1").output
     assert app_no in ws.ok("complete", task_id, "--as", "manager1", "--data", data).output
+
+
+# ----------------------------------------------------------------------------- example data
+
+
+def test_example_data_is_what_start_and_complete_accept(ws: Workspace) -> None:
+    accept = ws.write("accept.json", ws.ok("example", "lv").output)
+    out = ws.ok("start", "lv", "--data", accept, "--as", "frontdesk").output
+    tasks = ready_tasks(out)
+    [(node, task_id)] = list(tasks.items())
+    data = ws.write("step.json", ws.ok("example", "lv", node).output)
+    scenario = next(s for s in SCENARIOS.values() if s.process == "lv" and s.steps and s.steps[0].node == node)
+    with ws.engine() as engine:
+        actor = actor_for(engine, engine.task(task_id).role, engine.task(task_id).assignee)
+    assert "状态 running" in ws.ok("complete", task_id, "--as", actor, "--data", data).output
+    assert json.loads(Path(data).read_text(encoding="utf-8")) == dict(scenario.steps[0].data)
+    assert "没有环节 no_such_node 的示例" in ws.fails("example", "lv", "no_such_node")
