@@ -102,7 +102,7 @@ def deploy_without_site_work(engine: Engine) -> None:
         xml = (engine.config.processes_dir / f"{key}.bpmn").read_text(encoding="utf-8")
         plain = SITE_WORK_MARK.sub("", xml)
         if plain != xml:
-            engine.deploy(plain.encode("utf-8"), f"{key}.bpmn", "bench", "benchmark: without site work marks")
+            engine.deploy(plain.encode("utf-8"), f"{key}.bpmn", "analyst", "benchmark: without site work marks")
 
 
 def capture_templates(engine: Engine, now: datetime) -> list[Template]:
