@@ -42,7 +42,7 @@ from sqlalchemy import (
     text,
 )
 
-from engine import GENESIS, Engine, event_hash, tables
+from engine import GENESIS, SHIPPED, Engine, event_hash, tables
 from cli.demo import DemoClock, drive, load_scenarios
 
 APPS, ITEMS, WF_TASKS = tables.APPS, tables.ITEMS, tables.WF_TASKS
@@ -98,7 +98,7 @@ def deploy_without_site_work(engine: Engine) -> None:
     """Deploy the shipped diagrams once more without their field-job and review-meeting marks, so that every
     user task completes through the plain complete call (dispatching and meetings are not what these
     benchmarks measure); new applications run on these versions."""
-    for key in ("hv", "lv", "pv"):
+    for key in SHIPPED:
         xml = (engine.config.processes_dir / f"{key}.bpmn").read_text(encoding="utf-8")
         plain = SITE_WORK_MARK.sub("", xml)
         if plain != xml:

@@ -13,8 +13,8 @@ from typing import Any, Callable, NoReturn
 
 import click
 
-from engine import BaozhuangError, DiagramRejected, Engine, FormValidationError, StepResult, TaskInfo
-from engine import load_config
+from engine import BaozhuangError, DiagramRejected, Engine, EventKind, FormValidationError, StepResult, TaskInfo
+from engine import SHIPPED, load_config
 from cli.demo import DEMO_PASSWORD, DEMO_USERS, DemoClock, create_demo_users, run_demo
 from engine import appointment_from_form
 
@@ -183,7 +183,7 @@ def deploy(ctx: click.Context, files: tuple[str, ...], comment: str, user: str) 
 
 
 @main.command()
-@click.argument("process", type=click.Choice(["hv", "lv", "pv"]))
+@click.argument("process", type=click.Choice(SHIPPED))
 @click.option("--data", "data_file", required=True, help="受理表单数据（JSON 文件）")
 @click.option("--as", "user", default="frontdesk", show_default=True, help="受理人")
 @click.pass_context
@@ -193,7 +193,7 @@ def start(ctx: click.Context, process: str, data_file: str, user: str) -> None:
 
 
 @main.command()
-@click.argument("process", type=click.Choice(["hv", "lv", "pv"]))
+@click.argument("process", type=click.Choice(SHIPPED))
 @click.argument("node", required=False)
 @click.option("--path", "path_key", help="取哪条示例路径（processes/paths.json 的 key；默认该流程的第一条经过 NODE 的路径）")
 @click.pass_context
@@ -270,7 +270,7 @@ def show(ctx: click.Context, app_no: str) -> None:
             click.echo(f"  {d.id}  {d.filename}  {d.size} 字节  sha256 {d.sha256[:12]}")
     click.echo("历史：")
     for e in app.history:
-        if e.kind == "engine.transitions":
+        if e.kind == EventKind.ENGINE_TRANSITIONS:
             continue
         click.echo(f"  #{e.seq} {e.at:%Y-%m-%d %H:%M:%S} {e.actor} {e.kind} {e.node_id or ''}")
     check = engine.verify_audit(app_no)
@@ -487,7 +487,7 @@ def audit_replay(ctx: click.Context, app_no: str, rerun: bool, show_steps: bool,
 @audit.command("export")
 @click.option("--format", "fmt", required=True, type=click.Choice(["csv", "xes"]), help="CSV 或 XES（IEEE 1849-2016）")
 @click.option("--app", "app_nos", multiple=True, help="只导出这些申请（可多次给出）")
-@click.option("--process", "process_key", type=click.Choice(["hv", "lv", "pv"]), help="只导出该流程")
+@click.option("--process", "process_key", type=click.Choice(SHIPPED), help="只导出该流程")
 @click.option("--status", type=click.Choice(["running", "completed", "error"]), help="只导出该状态的申请")
 @click.option("--from", "created_from", type=click.DateTime(["%Y-%m-%d"]), help="受理日期起（含），YYYY-MM-DD")
 @click.option("--to", "created_to", type=click.DateTime(["%Y-%m-%d"]), help="受理日期止（含），YYYY-MM-DD")
@@ -637,7 +637,7 @@ def calendar_import(ctx: click.Context, file: str, by: str) -> None:
 
 
 @main.command("diff")
-@click.argument("process", type=click.Choice(["hv", "lv", "pv"]))
+@click.argument("process", type=click.Choice(SHIPPED))
 @click.argument("from_version", type=click.IntRange(1))
 @click.argument("to_version", type=click.IntRange(1))
 @click.option("--as", "by", required=True, help="查看人（流程分析员或营销部的用户名）")
@@ -652,7 +652,7 @@ def diff_versions(ctx: click.Context, process: str, from_version: int, to_versio
 
 
 @main.command("migrate")
-@click.argument("process", type=click.Choice(["hv", "lv", "pv"]))
+@click.argument("process", type=click.Choice(SHIPPED))
 @click.option("--to", "to_version", required=True, type=click.IntRange(1), help="迁移到的版本号")
 @click.option("--app", "app_nos", multiple=True, help="只迁移这些申请（可多次给出；默认为较旧版本上所有办理中的申请）")
 @click.option("--dry-run", is_flag=True, help="只判断能否迁移，不做任何改动")

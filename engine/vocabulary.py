@@ -76,7 +76,7 @@ class ProcessKey(StrEnum):
 PROCESS_NAMES: Mapping[str, str] = MappingProxyType({
     ProcessKey.HV: "高压", ProcessKey.LV: "低压", ProcessKey.PV: "分布式光伏",
 })
-SHIPPED: tuple[str, ...] = tuple(ProcessKey)
+SHIPPED: tuple[str, ...] = tuple(key.value for key in ProcessKey)
 
 
 class AppStatus(StrEnum):

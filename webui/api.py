@@ -15,7 +15,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, make_response, render_template, request, url_for
 
-from engine import ROLES, ApplicationInfo, FormValidationError, InvalidInput, StepResult, TaskInfo
+from engine import ROLES, ApplicationInfo, EventKind, FormValidationError, InvalidInput, StepResult, TaskInfo
 from engine import DISPATCHER_ROLE, FieldJobInfo, appointment_from_form
 
 from webui import engine_of, openapi
@@ -61,7 +61,7 @@ def application_json(info: ApplicationInfo, step_names: Mapping[str, str]) -> di
     """An application's status for a channel: current and finished steps, data."""
     finished = [{"node_id": e.node_id, "node_name": step_names.get(e.node_id or "", e.node_id or ""),
                  "completed_at": plain(e.at), "completed_by": e.actor}
-                for e in info.history if e.kind == "task.completed"]
+                for e in info.history if e.kind == EventKind.TASK_COMPLETED]
     return {
         "app_no": info.app_no, "process": info.process_key, "version": info.version, "status": info.status,
         "customer": {"name": info.customer_name, "type": info.customer_type},

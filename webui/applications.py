@@ -12,7 +12,7 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, render_template, request
 from lxml import etree
 
-from engine import ApplicationInfo, ApplicationPage, DocumentInfo, Engine, HistoryEntry, TaskInfo
+from engine import ApplicationInfo, ApplicationPage, DocumentInfo, Engine, EventKind, HistoryEntry, TaskInfo
 from engine import FormDefinition
 
 from webui import engine_of, formdata
@@ -225,40 +225,40 @@ def build_timeline(history: Sequence[HistoryEntry], names: Mapping[str, str], pe
     waiting: dict[str, deque[datetime]] = {}
     for event in history:
         p = event.payload
-        if event.kind == "application.started":
+        if event.kind == EventKind.APPLICATION_STARTED:
             entries.append(TimelineEntry("accepted", "受理申请", event.at, who(event.actor),
                                          f"申请编号 {p.get('app_no', '')}，流程第 {p.get('version', '')} 版"))
-        elif event.kind == "task.ready" and event.node_id:
+        elif event.kind == EventKind.TASK_READY and event.node_id:
             waiting.setdefault(event.node_id, deque()).append(event.at)
-        elif event.kind == "task.completed":
+        elif event.kind == EventKind.TASK_COMPLETED:
             queue = waiting.get(event.node_id or "")
             ready_at = queue.popleft() if queue else None
             files = p.get("documents") or []
             detail = f"上传资料 {len(files)} 份" if files else ""
             entries.append(TimelineEntry("task", node(event.node_id), event.at, who(event.actor), detail, ready_at,
                                          duration_text(ready_at, event.at) if ready_at else ""))
-        elif event.kind == "service.called":
+        elif event.kind == EventKind.SERVICE_CALLED:
             operator = str(p.get("operator", ""))
             title = node(event.node_id) or operators.get(operator, operator)
             rule = operators.get(operator, operator)
             entries.append(TimelineEntry("service", title, event.at, "系统",
                                          f"{rule}：{_result_summary(p.get('result'), people=people)}"))
-        elif event.kind == "task.claimed":
+        elif event.kind == EventKind.TASK_CLAIMED:
             entries.append(TimelineEntry("claim", f"认领「{node(event.node_id)}」", event.at, who(event.actor)))
-        elif event.kind == "task.released":
+        elif event.kind == EventKind.TASK_RELEASED:
             entries.append(TimelineEntry("release", f"释放「{node(event.node_id)}」", event.at, who(event.actor)))
-        elif event.kind == "task.reassigned":
+        elif event.kind == EventKind.TASK_REASSIGNED:
             before = who(p.get("from")) or "待认领"
             entries.append(TimelineEntry("reassign", f"改派「{node(event.node_id)}」", event.at, who(event.actor),
                                          f"{before} → {who(p.get('to'))}"))
-        elif event.kind == "application.error":
+        elif event.kind == EventKind.APPLICATION_ERROR:
             entries.append(TimelineEntry("error", "流程异常", event.at, "系统", str(p.get("message", ""))))
-        elif event.kind == "application.retried":
+        elif event.kind == EventKind.APPLICATION_RETRIED:
             tasks = "、".join(node(t) for t in p.get("tasks", []))
             entries.append(TimelineEntry("retry", "重试出错环节", event.at, who(event.actor), tasks))
-        elif event.kind == "application.completed":
+        elif event.kind == EventKind.APPLICATION_COMPLETED:
             entries.append(TimelineEntry("completed", "办结", event.at, "系统"))
-        elif event.kind == "document.rendered":
+        elif event.kind == EventKind.DOCUMENT_RENDERED:
             entries.append(TimelineEntry("rendered", "生成 PDF", event.at, who(event.actor), str(p.get("filename", ""))))
     still_open = set(open_nodes)
     for node_id, queue in waiting.items():
@@ -346,7 +346,7 @@ def _contract_titles(history: Iterable[HistoryEntry]) -> dict[str, str]:
     """Document id (and contract kind) → the contract's title, from the generate_contract results."""
     titles: dict[str, str] = {}
     for event in history:
-        result = event.payload.get("result") if event.kind == "service.called" else None
+        result = event.payload.get("result") if event.kind == EventKind.SERVICE_CALLED else None
         if not isinstance(result, Mapping):
             continue
         # a contract generated with its companions (the dispatch agreement of a dual-supply large customer)

@@ -11,7 +11,7 @@ from typing import Any
 
 from flask import Blueprint, current_app, jsonify, render_template, request
 
-from engine import ApplicationPage, BaozhuangError, Engine, ReplayReport, ReplayStep
+from engine import ApplicationPage, BaozhuangError, Engine, EventKind, ReplayReport, ReplayStep
 from engine import FormDefinition
 
 from webui import engine_of
@@ -33,8 +33,8 @@ AUDIT_ROLES = ("auditor", "marketing")
 """稽查 and 营销部 supervisors may audit; everyone else gets 403."""
 
 MODES = {"recorded": "按记录重放", "rerun": "按今日规则重放"}
-STEP_KINDS = {"application.started": "受理", "task.completed": "办理", "application.retried": "重试"}
-STEP_TITLES = {"application.started": "受理申请", "application.retried": "重试出错环节"}
+STEP_KINDS: dict[str, str] = {EventKind.APPLICATION_STARTED: "受理", EventKind.TASK_COMPLETED: "办理", EventKind.APPLICATION_RETRIED: "重试"}
+STEP_TITLES: dict[str, str] = {EventKind.APPLICATION_STARTED: "受理申请", EventKind.APPLICATION_RETRIED: "重试出错环节"}
 REPLAY_OK = "重放核验通过：每一步的结果都与记录一致"
 
 

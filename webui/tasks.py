@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
-from engine import refusal
+from engine import SUPERVISOR_ROLE, refusal
 from engine import (
     ApplicationInfo,
     Conflict,
@@ -36,7 +36,6 @@ bp = Blueprint("tasks", __name__)
 VARIANTS = {"hv": "高压", "lv": "低压", "pv": "分布式光伏"}
 SCOPES = {"mine": "我的任务", "pool": "待认领", "all": "全部任务"}
 STATUSES = {"ready": "待办", "completed": "已办结"}
-SUPERVISOR_ROLE = "marketing"
 PER_PAGE = 20
 
 @bp.context_processor

@@ -32,7 +32,7 @@ from ..kernel.loading import Marker, NodeInfo
 from ..store import Store
 from ..store.tables import APPS, CALLBACKS, ITEMS, JOB_EVENTS, JOBS, STATION_DAYS as DAYS, STATIONS, USERS
 from ..timelimits.calendar import WorkingCalendar
-from ..vocabulary import ROLES, Role
+from ..vocabulary import ROLES, SUPERVISOR_ROLE, EventKind, Role
 
 JOB_KINDS: Mapping[str, str] = {
     "survey": "现场勘查",
@@ -54,7 +54,6 @@ DEFAULT_CAPACITY: Mapping[str, Mapping[str, int]] = {
 DISPATCHER_ROLE = Role.FIELD_DISPATCH
 CALLBACK_ROLE = Role.CUSTOMER_SERVICE
 STATION_HEAD_ROLE = Role.STATION_HEAD
-SUPERVISOR_ROLE = Role.MARKETING
 FIELD_JOB = "fieldJob"
 DEADLINE_HOUR = time(18, 0)  # a 限期 appointment is due by the end of the working day
 PHONE = re.compile(r"^[0-9+\-() ]{7,20}$")
@@ -704,7 +703,7 @@ class FieldWork:
                 values.update(recorded_by=by, recorded_at=now)
             conn.execute(update(CALLBACKS).where(CALLBACKS.c.id == callback_id).values(**values))
             self.audit_only(conn, row["application_id"], PendingEvent(
-                "callback.recorded", by, now, {"callback": callback_id, "reached": reached, "satisfied": satisfied,
+                EventKind.CALLBACK_RECORDED, by, now, {"callback": callback_id, "reached": reached, "satisfied": satisfied,
                                                 "issues": issues}, None, row["job_id"]))
         return self.callback(callback_id)
 
@@ -728,7 +727,7 @@ class FieldWork:
             conn.execute(update(CALLBACKS).where(CALLBACKS.c.id == callback_id).values(
                 status="closed", closed_by=by, closed_at=now, close_note=note[:2000]))
             self.audit_only(conn, row["application_id"], PendingEvent(
-                "callback.closed", by, now, {"callback": callback_id, "note": note[:2000]}, None, row["job_id"]))
+                EventKind.CALLBACK_CLOSED, by, now, {"callback": callback_id, "note": note[:2000]}, None, row["job_id"]))
         return self.callback(callback_id)
 
     # ----------------------------------------------------------------- the morning meeting

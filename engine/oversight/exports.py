@@ -39,9 +39,9 @@ DEFAULT_BATCH = 100
 CSV_COLUMNS = ("case_id", "activity", "timestamp", "resource", "role", "lifecycle", "variant", "node_id")
 PROCESS_KEYS = SHIPPED
 
-TASK_LIFECYCLE = {"task.ready": "schedule", "task.claimed": "assign", "task.reassigned": "reassign",
-                  "task.completed": "complete"}
-READ_KINDS = (*TASK_LIFECYCLE, "application.started", "application.completed", "engine.transitions")
+TASK_LIFECYCLE = {EventKind.TASK_READY: "schedule", EventKind.TASK_CLAIMED: "assign", EventKind.TASK_REASSIGNED: "reassign",
+                  EventKind.TASK_COMPLETED: "complete"}
+READ_KINDS = (*TASK_LIFECYCLE, EventKind.APPLICATION_STARTED, EventKind.APPLICATION_COMPLETED, EventKind.ENGINE_TRANSITIONS)
 
 Progress = Callable[[int, int], Any]
 
@@ -148,10 +148,10 @@ def _case_records(case: CaseInfo, events: Iterable[Any], nodes: Mapping[str, _No
     for ev in events:
         at = _aware(ev.at, tz)
         node_id = ev.node_id or ""
-        if ev.kind == "application.started":
+        if ev.kind == EventKind.APPLICATION_STARTED:
             start = next((node_id for node_id, n in nodes.items() if n.kind == "startEvent"), "")
             yield _record(case, ev.seq, nodes, start, "受理", at, "start", ev.actor, _role_of(nodes, start))
-        elif ev.kind == "task.ready":
+        elif ev.kind == EventKind.TASK_READY:
             payload = json.loads(ev.payload)
             role = str(payload.get("role") or "")
             open_tasks[ev.task_id] = (node_id, role)
@@ -160,19 +160,19 @@ def _case_records(case: CaseInfo, events: Iterable[Any], nodes: Mapping[str, _No
         elif ev.kind in TASK_LIFECYCLE:
             role = open_tasks.get(ev.task_id, (node_id, ""))[1] or _role_of(nodes, node_id)
             resource = ev.actor
-            if ev.kind == "task.reassigned":
+            if ev.kind == EventKind.TASK_REASSIGNED:
                 resource = str(json.loads(ev.payload).get("to") or "")
-            elif ev.kind == "task.completed":
+            elif ev.kind == EventKind.TASK_COMPLETED:
                 open_tasks.pop(ev.task_id, None)
             yield _record(case, ev.seq, nodes, node_id, node_id, at, TASK_LIFECYCLE[ev.kind], resource, role)
-        elif ev.kind == "engine.transitions":
+        elif ev.kind == EventKind.ENGINE_TRANSITIONS:
             for name, old, new, task_id in json.loads(ev.payload).get("changes", ()):
                 if new == "COMPLETED" and name in nodes and nodes[name].kind == "endEvent":
                     end_node = name
                 elif old == "READY" and new == "CANCELLED" and task_id in open_tasks:
                     cancelled_node, role = open_tasks.pop(task_id)
                     yield _record(case, ev.seq, nodes, cancelled_node, cancelled_node, at, "ate_abort", "", role)
-        elif ev.kind == "application.completed":
+        elif ev.kind == EventKind.APPLICATION_COMPLETED:
             yield _record(case, ev.seq, nodes, end_node, "办结", at, "complete", ev.actor, "")
 
 

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from sqlalchemy import and_, case, func, or_, select
 
+from ..vocabulary import SHIPPED, EventKind
 from ..store import Store
 from ..store.tables import APPS, EVENTS, ITEMS, NOTIFICATIONS, SNAPSHOTS
 from ..timelimits.calendar import CalendarNotCovered, WorkingCalendar
@@ -362,7 +363,7 @@ def satisfaction(engine: Sources, period: Period, process_key: str | None = None
     (found through the application index of the audit table, then matched by task id)."""
     q = (select(EVENTS.c.payload)
          .select_from(ITEMS.join(EVENTS, and_(EVENTS.c.application_id == ITEMS.c.application_id,
-                                              EVENTS.c.task_id == ITEMS.c.id, EVENTS.c.kind == "task.completed")))
+                                              EVENTS.c.task_id == ITEMS.c.id, EVENTS.c.kind == EventKind.TASK_COMPLETED)))
          .where(ITEMS.c.node_id.in_(FOLLOW_UP_NODES), ITEMS.c.status == "completed",
                 ITEMS.c.completed_at >= period.start, ITEMS.c.completed_at < period.end))
     if process_key:
@@ -433,7 +434,7 @@ def dashboard(engine: Sources, period: Period, process_key: str | None = None,
 
 # ----------------------------------------------------------------------------- precomputed views
 
-SNAPSHOT_VARIANTS = ("", "hv", "lv", "pv")
+SNAPSHOT_VARIANTS = ("", *SHIPPED)
 """The default views the worker precomputes: the last :data:`SNAPSHOT_PERIOD_DAYS` days, all and each variant."""
 SNAPSHOT_PERIOD_DAYS = 90
 SNAPSHOT_LATE_LIMIT = timedelta(days=1)

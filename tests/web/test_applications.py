@@ -247,7 +247,9 @@ def test_contract_downloads_as_docx_and_as_pdf(engine: Engine, clock: Clock, sce
     page = page_text(user.get(f"/applications/{app_no}"))
     kept = next(d for d in engine.application(app_no).documents if d.media_type == "application/pdf")
     assert f'href="/documents/{kept.id}"' in page  # later the kept PDF is offered directly
-    assert user.get(f"/documents/{docx.id}/pdf").status_code == 400  # only HTML renderings become PDFs
+    from_docx = user.get(f"/documents/{docx.id}/pdf")  # the contract's DOCX names the same PDF
+    assert from_docx.status_code == 200 and from_docx.data == pdf.data
+    assert user.get(f"/documents/{kept.id[:8]}xyz/pdf").status_code == 404
 
 
 def test_durations_read_like_a_clerk_says_them() -> None:
