@@ -1,1 +1,1 @@
-"""oversight"""
+"""Oversight: hash-chain verification, deterministic replay, process-mining event logs, supervision figures."""

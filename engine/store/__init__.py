@@ -1,5 +1,2 @@
-"""Storage: the tables (models, tables), the database and its unit of work, schema migrations, files."""
-
-from .database import Store
-
-__all__ = ["Store"]
+"""Storage: the tables (models, and tables' Core constants), the database and its unit of work, Alembic migrations,
+document files, name search."""
