@@ -35,3 +35,4 @@ if [ ! -d node_modules/bpmn-js ] || [ package.json -nt node_modules/.package-loc
   echo "==> installing front-end assets from npm (bpmn-js)"
   if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi
 fi
+bash scripts/assets.sh
