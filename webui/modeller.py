@@ -56,6 +56,22 @@ READERS = ("analyst", "marketing")
 MAX_COMMENT = 500
 
 
+@bp.errorhandler(BaozhuangError)
+def _engine_error(exc: BaozhuangError) -> Any:
+    """The page's scripts post JSON and read the message from JSON; a person's form post gets the error page."""
+    from webui.errors import STATUS, error_response
+
+    status = next((code for cls, code in STATUS if isinstance(exc, cls)), 500)
+    reasons = problem_dicts(exc.reasons) if isinstance(exc, DiagramRejected) else None
+    if request.is_json:
+        body: dict[str, Any] = {"status": status, "message": exc.message}
+        if reasons is not None:
+            body["problems"] = reasons
+        return jsonify({"error": body}), status
+    return error_response(status, exc.message,
+                          reasons=[str(r) for r in exc.reasons] if isinstance(exc, DiagramRejected) else None)
+
+
 def _process(process_key: str) -> str:
     if process_key not in VARIANTS:
         raise NotFound(f"没有这个流程：{process_key}（hv、lv 或 pv）")

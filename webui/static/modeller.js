@@ -218,6 +218,9 @@
     });
     modeler.on("tokenSimulation.toggleMode", function (event) {
       self.simulating = !!event.active;
+      if (self.simulating) {
+        self.clearScenario();
+      }
       document.getElementById("modeller-simulate").classList.toggle("active", self.simulating);
       self.say(self.simulating ? "令牌模拟中：点开始事件上的 ▶ 放出令牌；网关处点选流向。再点“令牌模拟”回到编辑。"
         : (self.dirty ? "已修改，尚未保存。" : "已回到编辑。"), "muted");
@@ -369,8 +372,13 @@
       this.say("校验未完成：" + errorMessage(result), "error");
       return;
     }
-    this.showProblems(result.data.problems);
+    var problems = result.data.problems;
+    this.showProblems(problems);
     this.root.dataset.checked = String(seq);
+    if (this.dirty) {
+      this.say(problems.length ? "已修改，尚未保存。边画边校验发现 " + problems.length + " 个问题（图上红框标出，详见下方“校验结果”）。"
+        : "已修改，尚未保存。边画边校验：没有发现问题。", problems.length ? "error" : "muted");
+    }
   };
 
   Modeller.prototype.save = async function () {
