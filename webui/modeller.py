@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -301,19 +302,28 @@ def scenarios(process_key: str) -> Any:
     flows each covers and where it stops; the gate's problems instead if the diagram does not pass it."""
     _process(process_key)
     body = _payload()
+    engine = engine_of(current_app)
+    xml_bytes = _xml(body)
     try:
-        runs = engine_of(current_app).play_examples(process_key, _xml(body), _draft_forms(body),
-                                                    by=current_user().username)
+        runs = engine.play_examples(process_key, xml_bytes, _draft_forms(body), by=current_user().username)
     except DiagramRejected as exc:
         return jsonify({"runs": [], "problems": problem_dicts(exc.reasons)})
-    return jsonify({"runs": [_run_dict(run) for run in runs], "problems": []})
+    names = _node_names(engine, process_key, xml_bytes.decode("utf-8"))
+    return jsonify({"runs": [_run_dict(run, names) for run in runs], "problems": []})
 
 
-def _run_dict(run: ExampleRun) -> dict[str, Any]:
+def _run_dict(run: ExampleRun, names: Mapping[str, str]) -> dict[str, Any]:
     outcome = run.outcome
     return {"key": run.key, "title": run.title, "completed": outcome.completed, "covered": list(outcome.covered),
             "flows": list(outcome.flows), "steps_done": outcome.steps_done, "stopped_at": outcome.stopped_at,
-            "problem": outcome.problem}
+            "stopped_name": names.get(outcome.stopped_at or "", outcome.stopped_at),
+            "problem": _named(outcome.problem, names) if outcome.problem else None}
+
+
+def _named(text: str, names: Mapping[str, str]) -> str:
+    """A message with the node ids it names replaced by the nodes' names (a person reads it)."""
+    return re.sub(r"[A-Za-z_][A-Za-z0-9_]*", lambda m: f"「{names[m.group(0)]}」" if m.group(0) in names
+                  else m.group(0), text)
 
 
 def _xml(body: Mapping[str, Any]) -> bytes:

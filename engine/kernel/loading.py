@@ -329,6 +329,7 @@ def schema_message(message: str) -> str:
 
 _SPIFF_MESSAGES: tuple[tuple[str, str], ...] = (
     ("Non-default exclusive outgoing sequence flow without condition", "网关的出口连线没有条件，也不是默认流向"),
+    ("Multiple outgoing flows are not supported", "任务只能有一条流出的顺序流，要分支请加网关"),
     ("is not executable", "流程没有标为可执行（isExecutable）"),
     ("No start event found", "流程没有开始事件"),
     ("Time Specification", "定时事件的时间格式无法识别（应为 ISO 8601，如 P3D）"),
@@ -550,6 +551,10 @@ def _check_graph(process: etree._Element) -> list[Reason]:
             first = sorted(component)[0]
             members = "、".join(f"「{names[n]}」" for n in sorted(component))
             reasons.append(Reason("busy_loop", f"循环 {members} 中没有等待节点（人工任务或捕获事件），会无限空转", first))
+    for node, flows in outgoing.items():
+        if kinds[node] in ACTIVITIES and len(flows) > 1:
+            reasons.append(Reason("multiple_outgoing", f"「{names[node]}」有 {len(flows)} 条流出的顺序流：任务只能有一个出口，"
+                                  "要分支请在其后加网关", node))
     for gateway, flows in outgoing.items():
         if kinds[gateway] != "exclusiveGateway" or len(flows) < 2:
             continue

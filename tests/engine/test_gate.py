@@ -153,3 +153,11 @@ def test_every_reason_for_the_miwg_corpus_and_broken_xml_is_in_chinese(bare_engi
     assert english == []
     schema = [m for m in messages if "BPMN 2.0 规范" in m]
     assert any("不允许有属性 bogus" in m for m in schema) and any("此处不允许出现元素「bogus」" in m for m in schema)
+
+
+def test_a_task_with_two_ways_out_is_told_to_use_a_gateway(bare_engine: Engine, forms_dir: Path) -> None:
+    data = _chain(2).replace(b'<bpmn:endEvent id="end"/>',
+                             b'<bpmn:endEvent id="end"/><bpmn:sequenceFlow id="extra" sourceRef="t1" targetRef="end"/>')
+    reasons = _reasons(bare_engine, data, forms_dir)
+    assert [(c, e) for c, e, _ in reasons] == [("multiple_outgoing", "t1")]
+    assert "「环节1」有 2 条流出的顺序流" in reasons[0][2] and "网关" in reasons[0][2]

@@ -238,6 +238,10 @@ def test_example_paths_played_on_a_draft(analyst: Staff) -> None:
     assert stopped["hv_mid_inspection_sendback"]["stopped_at"] == "hv_design_review"
     assert "hv_design_review" not in stopped["hv_mid_inspection_sendback"]["covered"]
     assert "hv_plan_approval" in stopped["hv_mid_inspection_sendback"]["covered"]
+    # what a person reads names the nodes, never their ids
+    assert stopped["hv_mid_inspection_sendback"]["stopped_name"] == "设计文件审查"
+    assert "设计文件审查" in stopped["hv_mid_inspection_sendback"]["problem"]
+    assert not re.search(r"hv_[a-z_]+", stopped["hv_mid_inspection_sendback"]["problem"])
     assert "hv_solo" not in stopped
 
     broken = json_post(analyst, "/modeller/hv/scenarios", {"xml": with_unknown_operator(HV)}).get_json()

@@ -83,7 +83,7 @@
 
   /* Which heading a problem goes under: the gate reports each root cause once; the list groups them. */
   var PROBLEM_GROUPS = [
-    ["流程走向", ["dead_end", "unreachable", "dangling_flow", "dangling_boundary", "no_start", "no_end", "busy_loop", "no_condition"]],
+    ["流程走向", ["dead_end", "unreachable", "dangling_flow", "dangling_boundary", "no_start", "no_end", "busy_loop", "no_condition", "multiple_outgoing"]],
     ["条件与表达式", ["expression"]],
     ["表单", ["no_form", "missing_form", "bad_form"]],
     ["泳道与角色", ["no_lane", "unknown_role"]],
@@ -244,7 +244,8 @@
     on("modeller-zoom-out", function () { self.zoomBy(0.8); });
     on("modeller-fit", function () { self.initialView(true); });
     on("modeller-minimap-toggle", function () { self.modeler.get("minimap").toggle(); });
-    on("modeller-search", function () { self.modeler.get("searchPad").toggle(); });
+    // Opened after this click has bubbled up: the search pad closes on any click outside it.
+    on("modeller-search", function () { setTimeout(function () { self.modeler.get("searchPad").toggle(); }, 0); });
     on("modeller-simulate", function () { self.modeler.get("toggleMode").toggleMode(); });
     on("modeller-scenarios-run", function () { return self.runScenarios(); });
     document.getElementById("modeller-open").addEventListener("change", function (event) {
@@ -679,7 +680,7 @@
       var row = el("tr", { "data-scenario": run.key, "data-completed": String(run.completed) });
       row.appendChild(el("td", {}, run.title));
       var text = run.completed ? "走通（" + run.steps_done + " 步）"
-        : "停在「" + self.nodeName(run.stopped_at || "") + "」：" + (run.problem || "");
+        : "停在「" + (run.stopped_name || self.nodeName(run.stopped_at || "")) + "」：" + (run.problem || "");
       row.appendChild(el("td", { className: run.completed ? "result-ok" : "result-stopped" }, text));
       choose(row, function () {
         self.highlight(run.covered, run.flows, run.completed ? null : run.stopped_at, false);
