@@ -134,6 +134,7 @@ def test_analyst_removes_mid_inspection_and_new_applications_skip_it(person: Per
     assert page.locator("#modeller-problems").inner_text() == "校验通过：没有发现问题。"
     person.shot("modeller-hv-saved-clean")
     page.click("#modeller-deploy")  # shows what changes and asks first
+    page.wait_for_selector("#modeller-deploy-dialog[open] #deploy-dialog-summary li")
     assert "中间检查" in page.locator("#deploy-dialog-summary").inner_text()
     with page.expect_response(lambda r: "/deploy" in r.url) as info:
         page.click("#deploy-dialog-confirm")
@@ -243,6 +244,7 @@ def test_rename_compare_preview_and_migrate_a_running_application(person: Person
     page.go_back()
     open_modeller(person, page.url.replace(live_server.url, ""))
     page.click("#modeller-deploy")
+    page.wait_for_selector("#modeller-deploy-dialog[open]")
     with page.expect_response(lambda r: "/deploy" in r.url):
         page.click("#deploy-dialog-confirm")
     page.wait_for_selector("#modeller-status.deployed")
