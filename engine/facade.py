@@ -268,7 +268,8 @@ class Engine:
         draft = self.definitions.parse(xml.encode("utf-8"), f"{info.process_key}.draft{draft_id}.bpmn",
                                        self.drafts_.form_source(draft_id))
         return diff_versions(info.process_key, newest.version, newest.version + 1,
-                             self.definitions.version_diagram(info.process_key, newest.version), draft)
+                             self.definitions.version_diagram(info.process_key, newest.version), draft,
+                             self._property_names())
 
     def version_forms(self, process_key: str, version: int) -> dict[str, Any]:
         """The forms stored with one deployed version: file name → JSON Schema."""
@@ -466,7 +467,10 @@ class Engine:
         """What changed between two deployed versions of a process."""
         return diff_versions(process_key, from_version, to_version,
                              self.definitions.version_diagram(process_key, from_version),
-                             self.definitions.version_diagram(process_key, to_version))
+                             self.definitions.version_diagram(process_key, to_version), self._property_names())
+
+    def _property_names(self) -> dict[str, tuple[str, Mapping[str, str] | None]]:
+        return {m.name: (m.title, dict(m.values) if m.values is not None else None) for m in self.markers()}
 
     @requires(Action.EDIT_DRAFTS)
     def impact_preview(self, process_key: str, draft_xml: bytes, *, limit: int = 500, by: str) -> ImpactReport:

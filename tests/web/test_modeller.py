@@ -171,7 +171,10 @@ def test_a_draft_carries_its_own_forms_through_check_save_and_deploy(analyst: St
 
     diff = analyst.get(f"/modeller/drafts/{saved['draft_id']}/diff").get_json()
     assert (diff["from_version"], diff["to_version"]) == (1, 2)
-    assert any("答复供电方案" in line for line in diff["summary"]), diff["summary"]
+    changed = next(line for line in diff["summary"] if "答复供电方案" in line)
+    # properties and their values by the Chinese names the gate's markers give them, forms by their titles
+    assert "现场作业 无 改为 现场勘查" in changed and "fieldJob" not in changed and "survey" not in changed
+    assert "改为 「方案答复与确认」（hv_merged_reply.json）" in changed
 
     deployed = json_post(analyst, f"/modeller/drafts/{saved['draft_id']}/deploy", {})
     assert deployed.status_code == 200, deployed.get_data(as_text=True)
