@@ -10,7 +10,7 @@ Inside, each folder is one capability (see ``docs/architecture.md``):
 (steps and the one write path), ``timelimits/``, ``fieldwork/``, ``oversight/``, ``analysis/``.
 """
 
-from .analysis.scenarios import ScenarioOutcome, ScenarioRunner
+from .analysis.scenarios import ExampleRun, ScenarioOutcome, ScenarioRunner
 from .casework.audit import GENESIS, event_hash
 from .casework.passwords import PasswordHasher, Scrypt
 from .casework.permissions import ACTION_NAMES, Action, refusal
@@ -59,11 +59,13 @@ from .results import (
     HistoryEntry,
     ImpactReport,
     InstanceVerdict,
+    MarkerInfo,
     MigrationPlan,
     MigrationResult,
     NodeChange,
     NodeImpact,
     NotificationInfo,
+    OperatorInfo,
     ReplayReport,
     ReplayStep,
     SentNotice,
@@ -102,7 +104,8 @@ __all__ = [
     "DocumentInfo", "DraftInfo", "FlowChange", "HistoryEntry", "ImpactReport", "InstanceVerdict", "MigrationPlan",
     "MigrationResult", "NodeChange", "NodeImpact", "NotificationInfo", "ReplayReport", "ReplayStep", "SentNotice",
     "StepResult", "SweepResult", "TaskInfo", "TaskPage", "Upload", "UserInfo", "VersionDiff", "VersionInfo",
-    "FormDefinition", "PublicProgress", "PublicStep", "ScenarioOutcome", "ScenarioRunner",
+    "FormDefinition", "PublicProgress", "PublicStep", "ScenarioOutcome", "ScenarioRunner", "ExampleRun", "MarkerInfo",
+    "OperatorInfo",
     # time limits
     "WorkingCalendar", "YearStatus", "CalendarNotCovered",
     # field work and meetings

@@ -29,7 +29,7 @@ from handlers.notify import LogNotifier, Notifier
 
 from .analysis.impact import ImpactPreview
 from .analysis.migration import Migrations
-from .analysis.scenarios import ScenarioRunner
+from .analysis.scenarios import ExampleRun, ScenarioRunner, example_paths, play
 from .analysis.versiondiff import diff_versions
 from .casework.accounts import Accounts
 from .casework.audit import append_only, verify
@@ -45,12 +45,13 @@ from .casework.worklist import Worklist
 from .config import EngineConfig
 from .definitions.drafts import Drafts
 from .definitions.versions import Definitions
+from .errors import NotFound, Reason
 from .fieldwork import jobs as field_jobs
 from .fieldwork import meetings as review_meetings
 from .fieldwork.jobs import FieldWork, FieldWorkHook
 from .fieldwork.meetings import ReviewMeetings
 from .kernel.forms import FormDefinition
-from .kernel.loading import Marker
+from .kernel.loading import KERNEL_MARKERS, Marker
 from .oversight.exports import LogRecord, event_log
 from .oversight.replay import Replays
 from .oversight.supervision import Supervision
@@ -64,9 +65,11 @@ from .results import (
     DocumentInfo,
     DraftInfo,
     ImpactReport,
+    MarkerInfo,
     MigrationPlan,
     MigrationResult,
     NotificationInfo,
+    OperatorInfo,
     ReplayReport,
     StepResult,
     SweepResult,
@@ -209,11 +212,29 @@ class Engine:
         return [self.definitions.deploy(data, path.name, SYSTEM, "随系统发布的流程")
                 for path, data in self.definitions.shipped_changes()]
 
+    def markers(self) -> list[MarkerInfo]:
+        """Every node property the gate knows (the kernel's and each feature's), for the modeller's panel."""
+        return [MarkerInfo(m.name, m.title or m.name, m.hint,
+                           tuple(m.values.items()) if m.values is not None else None, m.expression,
+                           tuple(sorted(m.kinds)))
+                for m in (*KERNEL_MARKERS, *self.definitions.markers)]
+
+    def operators(self) -> list[OperatorInfo]:
+        """The business rules service tasks may call, with their parameters."""
+        return [OperatorInfo(name, op.title, tuple(op.required), tuple(op.optional))
+                for name, op in self.registry.items()]
+
+    @requires(Action.EDIT_DRAFTS)
+    def check_draft(self, process_key: str, xml: bytes, forms: Mapping[str, Any] | None = None, *,
+                    by: str) -> list[Reason]:
+        """Every problem the deploy gate finds in a diagram being drawn (and its forms); nothing is stored."""
+        return self.drafts_.check(process_key, xml, forms)
+
     @requires(Action.EDIT_DRAFTS)
     def save_draft(self, process_key: str, xml: bytes, by: str, comment: str = "",
-                   draft_id: int | None = None) -> DraftInfo:
-        """Keep an edited diagram as a draft with every problem the deploy gate finds."""
-        return self.drafts_.save(process_key, xml, by, comment, draft_id)
+                   draft_id: int | None = None, forms: Mapping[str, Any] | None = None) -> DraftInfo:
+        """Keep an edited diagram (and its own forms) as a draft with every problem the deploy gate finds."""
+        return self.drafts_.save(process_key, xml, by, comment, draft_id, forms)
 
     def drafts(self, process_key: str | None = None) -> list[DraftInfo]:
         """Saved drafts, newest first."""
@@ -223,10 +244,36 @@ class Engine:
         """One draft and its XML."""
         return self.drafts_.get(draft_id)
 
+    def draft_forms(self, draft_id: int) -> dict[str, Any] | None:
+        """The forms a draft carries (None: it uses the shipped forms of processes/forms)."""
+        return self.drafts_.forms(draft_id)
+
+    @requires(Action.EDIT_DRAFTS)
+    def delete_draft(self, draft_id: int, by: str) -> DraftInfo:
+        """Delete a draft (its row stays as a record of who deleted it and when)."""
+        return self.drafts_.delete(draft_id, by)
+
     @requires(Action.DEPLOY)
     def deploy_draft(self, draft_id: int, by: str, comment: str = "") -> VersionInfo:
         """Deploy a draft that passes the gate (checked again now) as the process's next version."""
         return self.drafts_.deploy(draft_id, by, comment)
+
+    @requires(Action.READ_DEFINITIONS)
+    def draft_diff(self, draft_id: int, *, by: str) -> VersionDiff:
+        """What deploying a draft would change from the newest version (the draft shown as the next version)."""
+        info, xml = self.drafts_.get(draft_id)
+        newest = self.definitions.latest_version(info.process_key)
+        if newest is None:
+            raise NotFound(f"流程 {info.process_key} 尚未部署")
+        draft = self.definitions.parse(xml.encode("utf-8"), f"{info.process_key}.draft{draft_id}.bpmn",
+                                       self.drafts_.form_source(draft_id))
+        return diff_versions(info.process_key, newest.version, newest.version + 1,
+                             self.definitions.version_diagram(info.process_key, newest.version), draft,
+                             self._property_names())
+
+    def version_forms(self, process_key: str, version: int) -> dict[str, Any]:
+        """The forms stored with one deployed version: file name → JSON Schema."""
+        return self.definitions.version_forms(process_key, version)
 
     def version_xml(self, process_key: str, version: int) -> str:
         """The BPMN XML of one deployed version."""
@@ -420,7 +467,10 @@ class Engine:
         """What changed between two deployed versions of a process."""
         return diff_versions(process_key, from_version, to_version,
                              self.definitions.version_diagram(process_key, from_version),
-                             self.definitions.version_diagram(process_key, to_version))
+                             self.definitions.version_diagram(process_key, to_version), self._property_names())
+
+    def _property_names(self) -> dict[str, tuple[str, Mapping[str, str] | None]]:
+        return {m.name: (m.title, dict(m.values) if m.values is not None else None) for m in self.markers()}
 
     @requires(Action.EDIT_DRAFTS)
     def impact_preview(self, process_key: str, draft_xml: bytes, *, limit: int = 500, by: str) -> ImpactReport:
@@ -439,14 +489,24 @@ class Engine:
         """Move the safe applications of a plan to its version, each checked again in its own transaction."""
         return self.migrations.migrate(plan, by, progress)
 
-    def scenario_runner(self, process_key: str, *, draft_xml: bytes | None = None) -> ScenarioRunner:
-        """Example paths run in memory (no database) on a draft, or on the newest deployed version."""
+    def scenario_runner(self, process_key: str, *, draft_xml: bytes | None = None,
+                        forms: Mapping[str, Any] | None = None) -> ScenarioRunner:
+        """Example paths run in memory (no database) on a draft (with its own forms, if it has some), or on the
+        newest deployed version."""
         if draft_xml is not None:
-            diagram = self.definitions.parse(draft_xml, f"{process_key}.draft.bpmn")
+            diagram = self.definitions.parse(draft_xml, f"{process_key}.draft.bpmn", self.drafts_.form_source_of(forms))
         else:
             with self.store.read() as conn:
                 diagram = self.definitions.diagram(conn, self.definitions.newest_row(conn, process_key).id)
         return ScenarioRunner(diagram, self.registry, self.config.policy, self.config.max_loop_iterations, self.now)
+
+    @requires(Action.EDIT_DRAFTS)
+    def play_examples(self, process_key: str, draft_xml: bytes, forms: Mapping[str, Any] | None = None, *,
+                      by: str) -> list[ExampleRun]:
+        """Every example path of a process (processes/paths.json) played on a draft: the nodes and flows each
+        covers and where it stops. DiagramRejected if the draft does not pass the gate."""
+        runner = self.scenario_runner(process_key, draft_xml=draft_xml, forms=forms)
+        return play(runner, example_paths(self.config.processes_dir / "paths.json", process_key))
 
     def dispose(self) -> None:
         """Release database connections."""

@@ -65,6 +65,28 @@ class DraftInfo:
 
 
 @dataclass(frozen=True)
+class MarkerInfo:
+    """A node property the gate knows (the kernel's own and every feature's), as the modeller offers it."""
+
+    name: str
+    title: str  # Chinese
+    hint: str
+    values: tuple[tuple[str, str], ...] | None  # accepted value → Chinese name; None: free text
+    expression: bool  # the value is an expression of the safe language
+    kinds: tuple[str, ...]  # BPMN node kinds (userTask …) that may carry it
+
+
+@dataclass(frozen=True)
+class OperatorInfo:
+    """A business rule a service task may call, with its parameters."""
+
+    name: str
+    title: str  # Chinese
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class UserInfo:
     """A member of staff."""
 

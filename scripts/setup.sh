@@ -65,3 +65,4 @@ for pkg in bpmn-js chart.js; do
     rm -rf "${vendor:?}/$pkg" && mkdir -p "$vendor/$pkg" && cp -r "node_modules/$pkg/dist/." "$vendor/$pkg/"
   fi
 done
+bash scripts/assets.sh

@@ -1,14 +1,18 @@
 """The process analysts' pages (流程设计): edit a diagram, save drafts, deploy, compare versions, preview the
 impact of a draft and move running applications to a new version.
 
-The modeller itself is bpmn-js in the browser (``static/modeller.js``); this blueprint only serves the XML,
-the choices its side panel offers (forms, operators, roles) and turns each action into one engine call.
+The modeller itself is bpmn-js in the browser (``static/modeller.js`` over the modeller kit built by
+``scripts/assets.sh``); this blueprint only serves the XML and the forms, the choices its properties panel
+offers (every marker the gate knows, the operators and their parameters, the roles) and turns each action
+— check while drawing, save, delete, compare with the newest version, deploy, play the example paths —
+into one engine call.
 """
 
 from __future__ import annotations
 
 import json
 import queue
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -32,6 +36,7 @@ from engine import (
     DiagramRejected,
     DraftInfo,
     Engine,
+    ExampleRun,
     InvalidInput,
     MigrationPlan,
     NotFound,
@@ -50,6 +55,22 @@ READERS = ("analyst", "marketing")
 """营销部 may read the versions and their differences; only 流程分析员 edits, deploys and migrates."""
 
 MAX_COMMENT = 500
+
+
+@bp.errorhandler(BaozhuangError)
+def _engine_error(exc: BaozhuangError) -> Any:
+    """The page's scripts post JSON and read the message from JSON; a person's form post gets the error page."""
+    from webui.errors import STATUS, error_response
+
+    status = next((code for cls, code in STATUS if isinstance(exc, cls)), 500)
+    reasons = problem_dicts(exc.reasons) if isinstance(exc, DiagramRejected) else None
+    if request.is_json:
+        body: dict[str, Any] = {"status": status, "message": exc.message}
+        if reasons is not None:
+            body["problems"] = reasons
+        return jsonify({"error": body}), status
+    return error_response(status, exc.message,
+                          reasons=[str(r) for r in exc.reasons] if isinstance(exc, DiagramRejected) else None)
 
 
 def _process(process_key: str) -> str:
@@ -138,8 +159,15 @@ def xml(process_key: str) -> Any:
     return response
 
 
-def _forms(engine: Engine) -> list[str]:
-    return sorted(p.name for p in (engine.config.processes_dir / "forms").glob("*.json"))
+def _marker_dicts(engine: Engine) -> list[dict[str, Any]]:
+    return [{"name": m.name, "title": m.title, "hint": m.hint, "expression": m.expression, "kinds": list(m.kinds),
+             "values": [list(pair) for pair in m.values] if m.values is not None else None}
+            for m in engine.markers()]
+
+
+def _operator_dicts(engine: Engine) -> list[dict[str, Any]]:
+    return [{"name": o.name, "title": o.title, "params": [*o.required, *o.optional], "required": list(o.required)}
+            for o in engine.operators()]
 
 
 @bp.route("/<process_key>/edit")
@@ -156,6 +184,7 @@ def edit(process_key: str) -> Any:
         if draft.process_key != process_key:
             raise NotFound(f"草稿 {draft_id} 不属于流程 {process_key}")
         xml_url = url_for(".xml", process_key=process_key, draft=draft_id)
+        forms_url = url_for(".forms", process_key=process_key, draft=draft_id)
     else:
         if version is None:
             newest = engine.latest_version(process_key)
@@ -164,28 +193,64 @@ def edit(process_key: str) -> Any:
             version = newest.version
         engine.version_xml(process_key, version)  # 404 for a version that does not exist
         xml_url = url_for(".xml", process_key=process_key, version=version)
-    operators = [{"name": name, "title": str(getattr(op, "title", name)),
-                  "params": [*getattr(op, "required", ()), *getattr(op, "optional", ())],
-                  "required": list(getattr(op, "required", ()))}
-                 for name, op in engine.registry.items()]
+        forms_url = url_for(".forms", process_key=process_key, version=version)
     config = {
         "process": process_key,
+        "processName": f"{VARIANTS[process_key]}业扩报装",
         "xmlUrl": xml_url,
+        "formsUrl": forms_url,
         "moddleUrl": url_for("static", filename="spiffworkflow-moddle.json"),
         "saveUrl": url_for(".save", process_key=process_key),
+        "checkUrl": url_for(".check", process_key=process_key),
+        "scenariosUrl": url_for(".scenarios", process_key=process_key),
         "deployUrl": url_for(".deploy", draft_id=0).replace("/0/", "/{id}/"),
+        "diffUrl": url_for(".draft_diff", draft_id=0).replace("/0/", "/{id}/"),
         "impactUrl": url_for(".impact", draft_id=0).replace("/0/", "/{id}/"),
         "editUrl": url_for(".edit", process_key=process_key),
+        "indexUrl": url_for(".index"),
         "draftId": draft.id if draft else None,
         "problems": problem_dicts(draft.problems) if draft else [],
         "deployable": bool(draft and draft.deployable),
         "deployedVersion": draft.deployed_version if draft else None,
-        "forms": _forms(engine),
-        "operators": operators,
+        "markers": _marker_dicts(engine),
+        "operators": _operator_dicts(engine),
         "roles": list(ROLES.values()),
     }
     return render_template("modeller/edit.html", process_key=process_key, title=VARIANTS[process_key],
                            draft=draft, version=version, config=json.dumps(config, ensure_ascii=False))
+
+
+@bp.route("/<process_key>/forms")
+@roles_required(*ANALYST)
+def forms(process_key: str) -> Any:
+    """The forms the modeller works with: the shipped ones (processes/forms), overlaid by those of the version
+    (``?version=N``) or of the draft (``?draft=ID``) being edited; ``own`` names the latter."""
+    engine = engine_of(current_app)
+    _process(process_key)
+    shipped: dict[str, Any] = {}
+    for path in sorted((engine.config.processes_dir / "forms").glob("*.json")):
+        try:
+            shipped[path.name] = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # the gate reports a broken file where a diagram names it
+    draft_id = _int_arg("draft", "草稿编号")
+    own: dict[str, Any] = {}
+    if draft_id is not None:
+        info, _ = engine.draft(draft_id)
+        if info.process_key != process_key:
+            raise NotFound(f"草稿 {draft_id} 不属于流程 {process_key}")
+        own = engine.draft_forms(draft_id) or {}
+    else:
+        version = _int_arg("version", "版本号")
+        if version is None:
+            newest = engine.latest_version(process_key)
+            if newest is None:
+                raise NotFound(f"流程 {process_key} 尚未部署")
+            version = newest.version
+        own = engine.version_forms(process_key, version)
+    response = jsonify({"forms": {**shipped, **own}, "own": sorted(own)})
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def _payload() -> Mapping[str, Any]:
@@ -210,18 +275,95 @@ def save(process_key: str) -> Any:
     """Keep the edited diagram as a draft; answer with every problem the deploy gate finds."""
     _process(process_key)
     body = _payload()
+    draft_id = _int_arg("draft_id", "草稿编号", body)
+    info = engine_of(current_app).save_draft(process_key, _xml(body), current_user().username,
+                                             _comment(body), draft_id, _draft_forms(body))
+    return jsonify({"draft_id": info.id, "problems": problem_dicts(info.problems), "deployable": info.deployable,
+                    "saved_at": info.saved_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    "edit_url": url_for(".edit", process_key=process_key, draft=info.id),
+                    "impact_url": url_for(".impact", draft_id=info.id)})
+
+
+@bp.route("/<process_key>/check", methods=["POST"])
+@roles_required(*ANALYST)
+def check(process_key: str) -> Any:
+    """The gate's problems with the diagram being drawn (and its forms), without saving anything."""
+    _process(process_key)
+    body = _payload()
+    problems = engine_of(current_app).check_draft(process_key, _xml(body), _draft_forms(body),
+                                                  by=current_user().username)
+    return jsonify({"problems": problem_dicts(tuple(problems))})
+
+
+@bp.route("/<process_key>/scenarios", methods=["POST"])
+@roles_required(*ANALYST)
+def scenarios(process_key: str) -> Any:
+    """Play every example path of the process (processes/paths.json) on the diagram being drawn: the nodes and
+    flows each covers and where it stops; the gate's problems instead if the diagram does not pass it."""
+    _process(process_key)
+    body = _payload()
+    engine = engine_of(current_app)
+    xml_bytes = _xml(body)
+    try:
+        runs = engine.play_examples(process_key, xml_bytes, _draft_forms(body), by=current_user().username)
+    except DiagramRejected as exc:
+        return jsonify({"runs": [], "problems": problem_dicts(exc.reasons)})
+    names = _node_names(engine, process_key, xml_bytes.decode("utf-8"))
+    return jsonify({"runs": [_run_dict(run, names) for run in runs], "problems": []})
+
+
+def _run_dict(run: ExampleRun, names: Mapping[str, str]) -> dict[str, Any]:
+    outcome = run.outcome
+    return {"key": run.key, "title": run.title, "completed": outcome.completed, "covered": list(outcome.covered),
+            "flows": list(outcome.flows), "steps_done": outcome.steps_done, "stopped_at": outcome.stopped_at,
+            "stopped_name": names.get(outcome.stopped_at or "", outcome.stopped_at),
+            "problem": _named(outcome.problem, names) if outcome.problem else None}
+
+
+def _named(text: str, names: Mapping[str, str]) -> str:
+    """A message with the node ids it names replaced by the nodes' names (a person reads it)."""
+    return re.sub(r"[A-Za-z_][A-Za-z0-9_]*", lambda m: f"「{names[m.group(0)]}」" if m.group(0) in names
+                  else m.group(0), text)
+
+
+def _xml(body: Mapping[str, Any]) -> bytes:
     xml_text = body.get("xml")
     if not isinstance(xml_text, str) or not xml_text.strip():
         raise InvalidInput("没有收到流程图（xml）")
     if "\x00" in xml_text:  # never XML, and PostgreSQL cannot keep it as a draft
         raise InvalidInput("流程图含有空字符（NUL），不是有效的 XML")
-    draft_id = _int_arg("draft_id", "草稿编号", body)
-    info = engine_of(current_app).save_draft(process_key, xml_text.encode("utf-8"), current_user().username,
-                                             _comment(body), draft_id)
-    return jsonify({"draft_id": info.id, "problems": problem_dicts(info.problems), "deployable": info.deployable,
-                    "saved_at": info.saved_at.strftime("%Y-%m-%d %H:%M:%S"),
-                    "edit_url": url_for(".edit", process_key=process_key, draft=info.id),
-                    "impact_url": url_for(".impact", draft_id=info.id)})
+    return xml_text.encode("utf-8")
+
+
+def _draft_forms(body: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The forms a page sent with the diagram (JSON only; a plain form post carries none)."""
+    forms = body.get("forms") if request.is_json else None
+    if forms is not None and not isinstance(forms, dict):
+        raise InvalidInput("表单应为“文件名 → 表单定义”的对象")
+    return forms
+
+
+@bp.route("/drafts/<int:draft_id>/delete", methods=["POST"])
+@roles_required(*ANALYST)
+def delete_draft(draft_id: int) -> Any:
+    """Delete a draft (kept as a record of who deleted it); back to the list."""
+    info = engine_of(current_app).delete_draft(draft_id, current_user().username)
+    message = f"已删除{VARIANTS.get(info.process_key, info.process_key)}流程的草稿 #{info.id}"
+    if request.is_json:
+        return jsonify({"message": message, "index_url": url_for(".index")})
+    flash(message, "success")
+    return redirect(url_for(".index"))
+
+
+@bp.route("/drafts/<int:draft_id>/diff")
+@roles_required(*ANALYST)
+def draft_diff(draft_id: int) -> Any:
+    """What deploying a saved draft would change from the newest version, in words (the deploy dialog)."""
+    result = engine_of(current_app).draft_diff(draft_id, by=current_user().username)
+    return jsonify({"from_version": result.from_version, "to_version": result.to_version,
+                    "summary": list(result.summary),
+                    "counts": {"added": len(result.added), "removed": len(result.removed),
+                               "changed": len(result.changed), "rerouted": len(result.rerouted)}})
 
 
 @bp.route("/drafts/<int:draft_id>/deploy", methods=["POST"])

@@ -7,9 +7,11 @@ the benchmark times the same run as the raw engine's cost.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import handlers
@@ -94,3 +96,36 @@ class ScenarioRunner:
         completed, active, flows = machine.trace()
         return ScenarioOutcome(problem is None and machine.is_completed(), tuple(dict.fromkeys((*completed, *active))),
                                flows, done, stopped_at, problem)
+
+
+@dataclass(frozen=True)
+class ExamplePath:
+    """An entry of processes/paths.json: one path through a process and the data that drives it."""
+
+    key: str
+    title: str
+    process_key: str
+    start: Mapping[str, Any]
+    steps: tuple[tuple[str, Mapping[str, Any]], ...]
+
+
+@dataclass(frozen=True)
+class ExampleRun:
+    """An example path played on a diagram: which path, and where it went."""
+
+    key: str
+    title: str
+    outcome: ScenarioOutcome
+
+
+def example_paths(path: Path, process_key: str | None = None) -> list[ExamplePath]:
+    """The example paths of a paths file (of one process, when given), in file order."""
+    raw = json.loads(path.read_text(encoding="utf-8"))
+    out = [ExamplePath(entry["key"], entry.get("title", entry["key"]), entry["variant"], entry["start"],
+                       tuple((node, data) for node, data in entry["steps"])) for entry in raw]
+    return [p for p in out if process_key is None or p.process_key == process_key]
+
+
+def play(runner: ScenarioRunner, paths: Sequence[ExamplePath]) -> list[ExampleRun]:
+    """Every example path run on the runner's diagram."""
+    return [ExampleRun(p.key, p.title, runner.run(p.start, p.steps)) for p in paths]

@@ -22,6 +22,9 @@ KIND_NAMES = {
     "boundaryEvent": "边界事件",
 }
 PROPERTY_NAMES = {"timeLimit": "时限", "formJsonSchemaFilename": "表单", "assignee": "处理人"}
+PropertyNames = Mapping[str, tuple[str, Mapping[str, str] | None]]
+"""A node property → its Chinese name and, when it has a fixed set of values, their Chinese names (the gate's
+markers)."""
 
 
 @dataclass(frozen=True)
@@ -72,9 +75,22 @@ def _cond(text: str | None) -> str:
 class _Differ:
     """Compares two versions; the methods each produce one part of the diff."""
 
-    def __init__(self, old: ParsedDiagram, new: ParsedDiagram) -> None:
+    def __init__(self, old: ParsedDiagram, new: ParsedDiagram, properties: PropertyNames | None = None) -> None:
         self.old, self.new = old, new
         self.old_outline, self.new_outline = _outline(old), _outline(new)
+        self.properties = properties or {}
+
+    def form(self, diagram: ParsedDiagram, name: str | None) -> str:
+        form = diagram.forms.get(name) if name else None
+        return f"「{form.title}」（{name}）" if form is not None else (name or "无")
+
+    def property_change(self, key: str, before: str | None, after: str | None) -> str:
+        title, values = self.properties.get(key, (PROPERTY_NAMES.get(key, "属性 " + key), None))
+
+        def shown(value: str | None) -> str:
+            return (values or {}).get(value, value) if value else "无"
+
+        return f"{title} {shown(before)} 改为 {shown(after)}"
 
     def label(self, node_id: str) -> str:
         node = self.new.nodes.get(node_id) or self.old.nodes.get(node_id)
@@ -89,7 +105,7 @@ class _Differ:
         if old.role != new.role:
             parts.append(f"角色（泳道）{_role(old.role)} 改为 {_role(new.role)}")
         if old.form != new.form:
-            parts.append(f"表单 {old.form or '无'} 改为 {new.form or '无'}")
+            parts.append(f"表单 {self.form(self.old, old.form)} 改为 {self.form(self.new, new.form)}")
         if old.assignee != new.assignee:
             parts.append(f"处理人规则 {old.assignee or '无'} 改为 {new.assignee or '无'}")
         for key in sorted(set(old.properties) | set(new.properties)):
@@ -97,7 +113,7 @@ class _Differ:
                 continue
             before, after = old.properties.get(key), new.properties.get(key)
             if before != after:
-                parts.append(f"{PROPERTY_NAMES.get(key, '属性 ' + key)} {before or '无'} 改为 {after or '无'}")
+                parts.append(self.property_change(key, before, after))
         op_before, op_after = self.old_outline.operators.get(old.id), self.new_outline.operators.get(new.id)
         if op_before != op_after:
             if op_before and op_after and op_before[0] == op_after[0]:
@@ -143,9 +159,10 @@ class _Differ:
 
 
 def diff_versions(process_key: str, from_version: int, to_version: int,
-                  old: ParsedDiagram, new: ParsedDiagram) -> VersionDiff:
-    """The differences between two versions of a process, with a summary in Chinese sentences."""
-    differ = _Differ(old, new)
+                  old: ParsedDiagram, new: ParsedDiagram, properties: PropertyNames | None = None) -> VersionDiff:
+    """The differences between two versions of a process, with a summary in Chinese sentences (node properties
+    named as ``properties`` says)."""
+    differ = _Differ(old, new, properties)
     removed = tuple(NodeChange(n.id, n.name, n.kind, "删除") for n in old.nodes.values() if n.id not in new.nodes)
     added = tuple(NodeChange(n.id, n.name, n.kind, "新增") for n in new.nodes.values() if n.id not in old.nodes)
     changed = []

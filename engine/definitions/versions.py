@@ -78,9 +78,10 @@ class Definitions:
     # ----------------------------------------------------------------- deploying
 
     def deploy(self, data: bytes, filename: str, by: str, comment: str = "",
-               forms_dir: Path | None = None) -> VersionInfo:
-        """Validate and store a new immutable version (the caller checked who may)."""
-        diagram = self.parse(data, filename, forms_from_directory(forms_dir) if forms_dir else None)
+               forms_dir: Path | None = None, *, forms: FormSource | None = None) -> VersionInfo:
+        """Validate and store a new immutable version (the caller checked who may); its forms come from
+        ``forms`` (a draft's), else ``forms_dir``, else processes/forms."""
+        diagram = self.parse(data, filename, forms or (forms_from_directory(forms_dir) if forms_dir else None))
         # Field order is the form's layout: keep it (no sort_keys).
         forms_json = json.dumps({name: f.schema for name, f in diagram.forms.items()}, ensure_ascii=False)
         now = self.clock()
@@ -116,6 +117,12 @@ class Definitions:
         """The BPMN XML of one deployed version."""
         with self.store.read() as conn:
             return str(self.version_row(conn, process_key, version).bpmn_xml)
+
+    def version_forms(self, process_key: str, version: int) -> dict[str, Any]:
+        """The forms stored with one deployed version: file name → JSON Schema."""
+        with self.store.read() as conn:
+            forms = json.loads(self.version_row(conn, process_key, version).forms_json)
+        return dict(forms)
 
     def latest_version(self, process_key: str) -> VersionInfo | None:
         """The newest deployed version of a process, if any."""

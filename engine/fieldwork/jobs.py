@@ -840,7 +840,8 @@ def _callback_info(r: Row) -> CallbackInfo:
                         r["recorded_by"], r["recorded_at"], r["closed_by"], r["closed_at"], r["close_note"])
 
 
-MARKERS = (Marker(FIELD_JOB, JOB_KINDS, person_tasks_only=True),)
+MARKERS = (Marker(FIELD_JOB, JOB_KINDS, person_tasks_only=True, title="现场作业",
+                  hint="需要到现场的环节：派工约时，到场、离场报告后才能提交"),)
 """A user task marked fieldJob=<kind> is site work: a field job opens with it (the gate checks the kind)."""
 
 

@@ -34,7 +34,8 @@ REVIEW_FORMS: Mapping[str, Mapping[str, str]] = {
 }
 
 REVIEW_MEETING = "reviewMeeting"
-MARKERS = (Marker(REVIEW_MEETING, {kind: "设计文件审查" for kind in REVIEW_FORMS}, person_tasks_only=True),)
+MARKERS = (Marker(REVIEW_MEETING, {kind: "设计文件审查" for kind in REVIEW_FORMS}, person_tasks_only=True,
+                  title="审查例会", hint="在每周审查例会上集中审议并作出决定的环节"),)
 """A user task marked reviewMeeting=<kind> is decided at the meeting (the gate checks the kind)."""
 
 

@@ -133,7 +133,8 @@ def check_schema(name: str, schema: Any) -> list[str]:
     try:
         Draft202012Validator.check_schema(schema)
     except SchemaError as exc:
-        return [f"表单 {name} 不是有效的 JSON Schema：{exc.message}"]
+        where = "/".join(str(part) for part in exc.path) or "顶层"
+        return [f"表单 {name} 不是有效的 JSON Schema：{where} 处的「{exc.validator}」规则不满足"]
     problems = []
     if schema.get("type") != "object":
         problems.append(f"表单 {name} 的 type 必须是 object")

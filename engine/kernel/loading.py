@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -58,6 +58,7 @@ FLOW_NODES = {
     "receiveTask", "exclusiveGateway", "parallelGateway", "inclusiveGateway", "eventBasedGateway",
     "intermediateCatchEvent", "intermediateThrowEvent", "boundaryEvent",
 } | set(FORBIDDEN)
+ACTIVITIES = frozenset({"userTask", "manualTask", "serviceTask", "task", "sendTask", "receiveTask"})
 WAIT_STATES = {"userTask", "manualTask", "receiveTask", "intermediateCatchEvent", "eventBasedGateway"}
 PERSON_TASKS = {"userTask", "manualTask"}
 
@@ -70,16 +71,31 @@ class Marker:
 
     ``values``: the accepted values (value → Chinese name), or None for any; ``expression``: the value is
     an expression of the safe language (checked as such); ``person_tasks_only``: only user/manual tasks
-    may carry it.
+    may carry it; ``title`` and ``hint``: what the modeller's properties panel calls it and says of it;
+    ``on``: the kinds of node the panel offers it on (by default person tasks, or every activity).
     """
 
     name: str
     values: Mapping[str, str] | None = None
     expression: bool = False
     person_tasks_only: bool = False
+    title: str = ""
+    hint: str = ""
+    on: frozenset[str] = frozenset()
+
+    @property
+    def kinds(self) -> frozenset[str]:
+        """The kinds of node this property belongs on."""
+        if self.on:
+            return self.on
+        return frozenset(PERSON_TASKS) if self.person_tasks_only else ACTIVITIES
 
 
-KERNEL_MARKERS = (Marker("assignee", expression=True), Marker("formJsonSchemaFilename"))
+FORM_MARKER = "formJsonSchemaFilename"
+KERNEL_MARKERS = (Marker("assignee", expression=True, title="指派给（流程变量）", on=frozenset({"userTask", "manualTask"}),
+                         hint="例如 customer_manager：由该变量中的人办理；留空则由泳道角色认领"),
+                  Marker(FORM_MARKER, title="表单", on=frozenset({"userTask", "manualTask", "startEvent"}),
+                         hint="人工任务必填；开始事件的表单即受理表单"))
 """The properties the kernel itself reads: who a task goes to, and its form."""
 
 
@@ -210,9 +226,10 @@ def validate_diagram(
         spec = parser.get_spec(pid)
         subprocess_specs = parser.get_subprocess_specs(pid)
     except ValidationException as exc:
-        raise DiagramRejected([Reason("spiff", f"流程解析失败：{exc}", exc.id or None)], filename) from exc
+        raise DiagramRejected([Reason("spiff", spiff_message(exc), exc.id or None)], filename) from exc
     except (SpiffWorkflowException, KeyError, ValueError, TypeError, AttributeError) as exc:
-        raise DiagramRejected([Reason("spiff", f"流程解析失败：{exc.__class__.__name__}: {exc}")], filename) from exc
+        raise DiagramRejected([Reason("spiff", spiff_message(exc), getattr(exc, "id", None) or None)],
+                              filename) from exc
 
     flows: dict[tuple[str, str], tuple[str, ...]] = {}
     for flow in process.findall(f"{{{BPMN_NS}}}sequenceFlow"):
@@ -239,10 +256,98 @@ def _check_xsd(tree: etree._ElementTree) -> list[Reason]:
     VALIDATOR.preprocess(candidate)
     if schema.validate(candidate):
         return []
+    # The copy has no XML declaration: its lines are shifted from the file's by the root's offset.
+    shift = (tree.getroot().sourceline or 1) - (candidate.getroot().sourceline or 1)
+    by_line: dict[int, etree._Element] = {}
+    for el in candidate.iter():
+        if isinstance(el.tag, str) and el.sourceline is not None:
+            by_line.setdefault(el.sourceline, el)
     out = []
     for err in list(schema.error_log)[:20]:
-        out.append(Reason("schema", f"不符合 BPMN 2.0 schema：第 {err.line} 行：{err.message}"))
+        el = by_line.get(err.line)
+        owner = el
+        while owner is not None and not owner.get("id"):
+            owner = owner.getparent()
+        element_id = owner.get("id") if owner is not None and owner is not candidate.getroot() else None
+        out.append(Reason("schema", f"第 {err.line + shift} 行：{schema_message(err.message)}", element_id))
     return out
+
+
+ELEMENT_NAMES: Mapping[str, str] = {
+    "definitions": "流程定义", "process": "流程", "laneSet": "泳道集", "lane": "泳道", "flowNodeRef": "泳道成员",
+    "startEvent": "开始事件", "endEvent": "结束事件", "userTask": "用户任务", "manualTask": "人工任务",
+    "serviceTask": "服务任务", "task": "任务", "sendTask": "发送任务", "receiveTask": "接收任务",
+    "scriptTask": "脚本任务", "exclusiveGateway": "排他网关", "parallelGateway": "并行网关",
+    "inclusiveGateway": "包容网关", "eventBasedGateway": "事件网关", "sequenceFlow": "顺序流",
+    "conditionExpression": "条件表达式", "extensionElements": "扩展属性", "incoming": "流入连线",
+    "outgoing": "流出连线", "intermediateCatchEvent": "中间捕获事件", "intermediateThrowEvent": "中间抛出事件",
+    "boundaryEvent": "边界事件", "documentation": "说明", "collaboration": "协作", "participant": "参与者",
+    "BPMNDiagram": "图形", "BPMNPlane": "图面", "BPMNShape": "图形元素", "BPMNEdge": "连线图形",
+    "Bounds": "位置与大小", "waypoint": "连线折点", "BPMNLabel": "标签",
+}
+_XSD_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"Element '(?P<el>[^']+)': This element is not expected\."), "此处不允许出现元素「{el}」"),
+    (re.compile(r"Element '(?P<el>[^']+)', attribute '(?P<attr>[^']+)': The attribute '[^']+' is not allowed\."),
+     "元素「{el}」不允许有属性 {attr}"),
+    (re.compile(r"Element '(?P<el>[^']+)': The attribute '(?P<attr>[^']+)' is required but missing\."),
+     "元素「{el}」缺少必需的属性 {attr}"),
+    (re.compile(r"Element '(?P<el>[^']+)', attribute 'id': '(?P<value>[^']*)' is not a valid value of the atomic "
+                r"type 'xs:ID'\."),
+     "元素「{el}」的标识「{value}」无效或与另一个元素重复（标识须唯一，以字母或下划线开头，不含空格）"),
+    (re.compile(r"Element '(?P<el>[^']+)', attribute '(?P<attr>[^']+)': '(?P<value>[^']*)' is not a valid value of "
+                r"the (?:atomic|list|union) type '(?P<type>[^']+)'\."),
+     "元素「{el}」的属性 {attr} 的取值「{value}」不符合类型 {type}"),
+    (re.compile(r"Element '(?P<el>[^']+)': '(?P<value>[^']*)' is not a valid value of the (?:atomic|list|union) type "
+                r"'(?P<type>[^']+)'\."),
+     "元素「{el}」的内容「{value}」不符合类型 {type}"),
+    (re.compile(r"Element '(?P<el>[^']+)': Missing child element\(s\)\."), "元素「{el}」缺少必需的子元素"),
+    (re.compile(r"Element '(?P<el>[^']+)': Character content other than whitespace is not allowed"),
+     "元素「{el}」中不允许有文字内容"),
+    (re.compile(r"Element '(?P<el>[^']+)'(?:, attribute '(?P<attr>[^']+)')?: No match found for key-sequence"),
+     "元素「{el}」引用了不存在的元素"),
+)
+
+
+def _element_name(qualified: str) -> str:
+    local = qualified.rsplit("}", 1)[-1]
+    return ELEMENT_NAMES.get(local, local)
+
+
+def schema_message(message: str) -> str:
+    """An XSD validation message of libxml2 in Chinese (never the English text itself)."""
+    for pattern, template in _XSD_PATTERNS:
+        match = pattern.search(message)
+        if match:
+            values = {k: (v or "") for k, v in match.groupdict().items()}
+            if "el" in values:
+                values["el"] = _element_name(values["el"])
+            return "不符合 BPMN 2.0 规范：" + template.format(**values)
+    element = re.match(r"Element '([^']+)'", message)
+    where = f"元素「{_element_name(element.group(1))}」" if element else "该处"
+    return f"不符合 BPMN 2.0 规范：{where}的写法不符合 BPMN 2.0 的 XML Schema"
+
+
+_SPIFF_MESSAGES: tuple[tuple[str, str], ...] = (
+    ("Non-default exclusive outgoing sequence flow without condition", "网关的出口连线没有条件，也不是默认流向"),
+    ("Multiple outgoing flows are not supported", "任务只能有一条流出的顺序流，要分支请加网关"),
+    ("is not executable", "流程没有标为可执行（isExecutable）"),
+    ("No start event found", "流程没有开始事件"),
+    ("Time Specification", "定时事件的时间格式无法识别（应为 ISO 8601，如 P3D）"),
+    ("There is no support implemented for this task type", "不支持这种任务类型"),
+    ("Duplicate process ID", "流程标识重复"),
+    ("A Service Task must have an operator", "服务任务必须指定处理规则"),
+    ("Conditional event definition with missing condition", "条件事件缺少条件"),
+    ("identifier is missing", "事件定义缺少引用的消息、信号或错误"),
+)
+
+
+def spiff_message(exc: BaseException) -> str:
+    """What SpiffWorkflow's parser said, in Chinese: the known messages translated, any other named only."""
+    text = str(exc)
+    for english, chinese in _SPIFF_MESSAGES:
+        if english in text:
+            return f"流程解析失败：{chinese}"
+    return "流程解析失败：流程引擎无法解析该元素的设置，请检查其类型和属性"
 
 
 def _check_nodes(
@@ -371,19 +476,46 @@ def _check_expressions(process: etree._Element, markers: Mapping[str, Marker]) -
             task = el.getparent().getparent().getparent()
             found.append((task.get("id") if task is not None else None, el.get("name", ""), el.get("value", "")))
     for element_id, kind, source in found:
-        for problem in expressions.check(source.strip()):
-            reasons.append(Reason("expression", f"表达式 {source.strip()!r} 不允许：{problem}", element_id))
+        text = source.strip()
+        marker = markers.get(kind)
+        what = f"{marker.title or marker.name}" if marker is not None else "表达式"
+        for problem in expression_problems(text):
+            reasons.append(Reason("expression", f"{what} {text!r} 不允许：{problem}", element_id))
     return reasons
 
 
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def expression_problems(source: str) -> list[str]:
+    """What is wrong with an expression a diagram carries: the safe language's checks, and every name it reads
+    being a data field's name (fields are named in ASCII: a Chinese word such as 三天 is not one, though Python
+    would take it for a name)."""
+    problems = expressions.check(source)
+    if problems:
+        return problems
+    strangers = sorted(n for n in expressions.compile_expression(source).names if not _FIELD_NAME.fullmatch(n))
+    return [f"「{name}」不是数据字段名（字段名只用英文字母、数字和下划线；数字请写阿拉伯数字，如 3）"
+            for name in strangers]
+
+
 def _check_graph(process: etree._Element) -> list[Reason]:
+    """Every node reachable from a start and able to reach an end, every loop through a wait state, every
+    branch of an exclusive gateway decided.
+
+    A broken flow makes many nodes unable to reach an end (or unreachable); each problem is reported once, at
+    its root cause — the node with no way on, or the loop with no exit — with how many nodes it cuts off.
+    """
     kinds: dict[str, str] = {}
+    names: dict[str, str] = {}
     for el in process:
         if isinstance(el.tag, str) and _local(el.tag) in FLOW_NODES:
             kinds[el.get("id", "")] = _local(el.tag)
+            names[el.get("id", "")] = (el.get("name") or "").strip() or el.get("id", "")
     succ: dict[str, set[str]] = {n: set() for n in kinds}
     pred: dict[str, set[str]] = {n: set() for n in kinds}
     reasons = []
+    outgoing: dict[str, list[etree._Element]] = {n: [] for n in kinds}
     for flow in process.findall(f"{{{BPMN_NS}}}sequenceFlow"):
         src, dst = flow.get("sourceRef", ""), flow.get("targetRef", "")
         for end in (src, dst):
@@ -392,6 +524,7 @@ def _check_graph(process: etree._Element) -> list[Reason]:
         if src in kinds and dst in kinds:
             succ[src].add(dst)
             pred[dst].add(src)
+            outgoing[src].append(flow)
     for el in process.findall(f"{{{BPMN_NS}}}boundaryEvent"):
         host = el.get("attachedToRef", "")
         if host in kinds:
@@ -401,28 +534,75 @@ def _check_graph(process: etree._Element) -> list[Reason]:
             reasons.append(Reason("dangling_boundary", f"边界事件依附的节点 {host!r} 不存在", el.get("id")))
     starts = [n for n, k in kinds.items() if k == "startEvent"]
     ends = [n for n, k in kinds.items() if k == "endEvent"]
-    if not starts:
-        reasons.append(Reason("no_start", "流程没有开始事件"))
-    if not ends:
-        reasons.append(Reason("no_end", "流程没有结束事件"))
     reachable = _closure(starts, succ)
     finishing = _closure(ends, pred)
-    for node in kinds:
-        if node not in reachable:
-            reasons.append(Reason("unreachable", "从开始事件无法到达该节点", node))
-        elif node not in finishing:
-            reasons.append(Reason("dead_end", "该节点无法到达任何结束事件", node))
+    unreachable = {n for n in kinds if n not in reachable}
+    stuck = {n for n in reachable if n not in finishing}
+    if not starts:
+        reasons.append(Reason("no_start", "流程没有开始事件"))
+    else:
+        reasons.extend(_root_causes(unreachable, pred, succ, names, "unreachable"))
+    dead_ends = _root_causes(stuck, succ, pred, names, "dead_end", no_end=not ends)
+    if not ends and not dead_ends:
+        reasons.append(Reason("no_end", "流程没有结束事件"))
+    reasons.extend(dead_ends)
     for component in _cycles(succ):
         if not any(kinds[n] in WAIT_STATES for n in component):
             first = sorted(component)[0]
-            members = "、".join(sorted(component))
+            members = "、".join(f"「{names[n]}」" for n in sorted(component))
             reasons.append(Reason("busy_loop", f"循环 {members} 中没有等待节点（人工任务或捕获事件），会无限空转", first))
+    for node, flows in outgoing.items():
+        if kinds[node] in ACTIVITIES and len(flows) > 1:
+            reasons.append(Reason("multiple_outgoing", f"「{names[node]}」有 {len(flows)} 条流出的顺序流：任务只能有一个出口，"
+                                  "要分支请在其后加网关", node))
+    for gateway, flows in outgoing.items():
+        if kinds[gateway] != "exclusiveGateway" or len(flows) < 2:
+            continue
+        default = process.xpath("./*[@id=$gid]/@default", gid=gateway)
+        for flow in flows:
+            if flow.get("id") in default or flow.find(f"{{{BPMN_NS}}}conditionExpression") is not None:
+                continue
+            reasons.append(Reason("no_condition", f"网关「{names[gateway]}」有多个出口，这条连线既没有条件也不是默认流向"
+                                  "（请写条件，或把它设为默认流向）", flow.get("id")))
     return reasons
 
 
-def _closure(seeds: list[str], edges: Mapping[str, set[str]]) -> set[str]:
+def _root_causes(cut_off: set[str], ahead: Mapping[str, set[str]], behind: Mapping[str, set[str]],
+                 names: Mapping[str, str], code: str, no_end: bool = False) -> list[Reason]:
+    """One reason per root cause of a set of cut-off nodes, looking ``ahead`` (towards the ends for
+    "cannot finish", back towards the start for "unreachable"): a node or loop from which no edge leaves the
+    set's far side is the cause; every other node of the set is cut off because of one.
+
+    ``cut_off`` is closed under ``ahead`` (what follows a node that cannot finish cannot finish either), so the
+    components with no edge ahead to another component are exactly the causes."""
+    if not cut_off:
+        return []
+    within = {n: {m for m in ahead[n] if m in cut_off} for n in cut_off}
+    reasons = []
+    for component in _strong_components(within):
+        members = sorted(component)
+        if any(m not in component for n in members for m in within[n]):
+            continue
+        affected = len(_closure(members, {n: {m for m in behind[n] if m in cut_off} for n in cut_off})) - len(members)
+        also = f"；因此另有 {affected} 个节点{'也无法到达结束事件' if code == 'dead_end' else '也无法到达'}" if affected else ""
+        looped = len(members) > 1 or members[0] in within[members[0]]
+        label = "、".join(f"「{names[n]}」" for n in members)
+        if code == "dead_end" and looped:
+            message = f"循环 {label} 没有出口，进入后流程无法结束{also}"
+        elif code == "dead_end":
+            more = "（流程没有结束事件，请在其后加上结束事件）" if no_end else ""
+            message = f"{label}没有流出的顺序流，流程到此无法继续{more}{also}"
+        elif looped:
+            message = f"循环 {label} 没有入口，从开始事件无法到达{also}"
+        else:
+            message = f"{label}没有流入的顺序流，从开始事件无法到达该节点{also}"
+        reasons.append(Reason(code, message, members[0]))
+    return reasons
+
+
+def _closure(seeds: Iterable[str], edges: Mapping[str, set[str]]) -> set[str]:
     seen = set(seeds)
-    stack = list(seeds)
+    stack = list(seen)
     while stack:
         for nxt in edges.get(stack.pop(), ()):
             if nxt not in seen:
@@ -432,14 +612,20 @@ def _closure(seeds: list[str], edges: Mapping[str, set[str]]) -> set[str]:
 
 
 def _cycles(succ: Mapping[str, set[str]]) -> list[set[str]]:
-    """Strongly connected components that form a cycle (Tarjan, iterative)."""
+    """Strongly connected components that form a cycle."""
+    return [c for c in _strong_components(succ)
+            if len(c) > 1 or next(iter(c)) in succ.get(next(iter(c)), ())]
+
+
+def _strong_components(succ: Mapping[str, set[str]]) -> list[set[str]]:
+    """Every strongly connected component (Tarjan, iterative)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}
     on_stack: set[str] = set()
     stack: list[str] = []
     out: list[set[str]] = []
     counter = 0
-    for root in succ:
+    for root in sorted(succ):
         if root in index:
             continue
         work = [(root, iter(sorted(succ[root])))]
@@ -474,8 +660,7 @@ def _cycles(succ: Mapping[str, set[str]]) -> list[set[str]]:
                     component.add(member)
                     if member == node:
                         break
-                if len(component) > 1 or node in succ.get(node, ()):
-                    out.append(component)
+                out.append(component)
     return out
 
 

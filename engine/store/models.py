@@ -58,7 +58,8 @@ class ProcessVersion(Base):
 
 
 class ProcessDraft(Base):
-    """An analyst's edited diagram: kept with its validation problems, deployable only when it has none."""
+    """An analyst's edited diagram and its forms: kept with its validation problems, deployable only when it has
+    none; a deleted draft stays as a record of who deleted it (it is no longer listed or opened)."""
 
     __tablename__ = "process_drafts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -70,6 +71,9 @@ class ProcessDraft(Base):
     saved_by: Mapped[str] = mapped_column(String(64))
     saved_at: Mapped[datetime]
     deployed_version: Mapped[int | None]
+    forms_json: Mapped[str | None] = mapped_column(Text)  # the draft's own forms (name → JSON Schema)
+    deleted_by: Mapped[str | None] = mapped_column(String(64))
+    deleted_at: Mapped[datetime | None]
 
 
 class Application(Base):

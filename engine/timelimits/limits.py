@@ -20,8 +20,10 @@ from ..kernel import expressions
 from ..kernel.loading import Marker, NodeInfo
 from .calendar import WorkingCalendar
 
-MARKERS = (Marker("timeLimit", expression=True),
-           Marker("clock", {"customer": "客户办理中（停表）"}, person_tasks_only=True))
+MARKERS = (Marker("timeLimit", expression=True, title="时限（工作日）", on=frozenset({"userTask", "manualTask"}),
+                  hint="工作日数，如 3；或按申请数据计算，如 15 if supply_mode == \"single\" else 30；留空不计时限"),
+           Marker("clock", {"customer": "客户办理中（停表）"}, person_tasks_only=True, title="计时",
+                  hint="客户办理中的环节停表，不计入供电企业时限"))
 """timeLimit: working days as an expression over the application's data; clock=customer: the customer is
 acting at this task, so the utility's clock stops."""
 

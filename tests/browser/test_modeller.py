@@ -132,8 +132,11 @@ def test_analyst_removes_mid_inspection_and_new_applications_skip_it(person: Per
     assert body["problems"] == [], body["problems"]
     assert page.locator("#modeller-problems").inner_text() == "校验通过：没有发现问题。"
     person.shot("modeller-hv-saved-clean")
+    page.click("#modeller-deploy")  # shows what changes and asks first
+    page.wait_for_selector("#modeller-deploy-dialog[open] #deploy-dialog-summary li")
+    assert "中间检查" in page.locator("#deploy-dialog-summary").inner_text()
     with page.expect_response(lambda r: "/deploy" in r.url) as info:
-        page.click("#modeller-deploy")
+        page.click("#deploy-dialog-confirm")
     assert info.value.status == 200
     page.wait_for_selector("#modeller-status.deployed")
     assert "第 2 版" in page.locator("#modeller-status").inner_text()
@@ -239,8 +242,10 @@ def test_rename_compare_preview_and_migrate_a_running_application(person: Person
 
     page.go_back()
     open_modeller(person, page.url.replace(live_server.url, ""))
+    page.click("#modeller-deploy")
+    page.wait_for_selector("#modeller-deploy-dialog[open]")
     with page.expect_response(lambda r: "/deploy" in r.url):
-        page.click("#modeller-deploy")
+        page.click("#deploy-dialog-confirm")
     page.wait_for_selector("#modeller-status.deployed")
     after = before + 1
 
