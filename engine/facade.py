@@ -429,9 +429,11 @@ class Engine:
 
     @requires(Action.MIGRATE)
     def migration_plan(self, process_key: str, to_version: int, app_nos: Iterable[str] | None = None,
-                       status: str = "running", *, by: str) -> MigrationPlan:
-        """Whether each application could move to ``to_version`` without losing or repeating work."""
-        return self.migrations.plan(process_key, to_version, app_nos, status)
+                       status: str = "running", mapping: Mapping[str, str] | None = None, *,
+                       by: str) -> MigrationPlan:
+        """Whether each application could move to ``to_version`` without losing or repeating work (with node
+        mapping instructions, old node id → new node id, checked before anything is looked at)."""
+        return self.migrations.plan(process_key, to_version, app_nos, status, mapping)
 
     @requires(Action.MIGRATE)
     def migrate(self, plan: MigrationPlan, by: str, progress: Callable[[int, int], None] | None = None

@@ -216,6 +216,7 @@ class ReplayStep:
     data: Mapping[str, Any]
     matches: bool
     difference: str | None = None
+    version: int | None = None  # the process version the application was on after this step
 
 
 @dataclass(frozen=True)
@@ -364,11 +365,13 @@ class InstanceVerdict:
 
 @dataclass(frozen=True)
 class MigrationPlan:
-    """The verdict for every application that a migration to ``to_version`` would concern."""
+    """The verdict for every application that a migration to ``to_version`` would concern, and the mapping
+    instructions (old node id → node id of ``to_version``) it was checked with."""
 
     process_key: str
     to_version: int
     verdicts: tuple[InstanceVerdict, ...]
+    mapping: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def safe(self) -> tuple[InstanceVerdict, ...]:

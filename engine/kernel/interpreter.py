@@ -231,9 +231,9 @@ class Interpreter:
         for task in error_tasks(self.wf):
             reset_for_retry(task)
 
-    def migrate(self, target: ParsedDiagram, to_version: int) -> str | None:
-        """Apply a migration recorded live; why it cannot be applied, or None."""
-        problem = migrate_for_replay(self.codec, self.wf, self.diagram, target, to_version, self.counts)
+    def migrate(self, target: ParsedDiagram, to_version: int, mapping: Mapping[str, str] | None = None) -> str | None:
+        """Apply a migration recorded live (with its node mapping); why it cannot be applied, or None."""
+        problem = migrate_for_replay(self.codec, self.wf, self.diagram, target, to_version, self.counts, mapping)
         if problem is None:
             self.diagram = target
         return problem
