@@ -52,6 +52,8 @@ from .fieldwork.meetings import ReviewMeetings
 from .kernel.forms import FormDefinition
 from .kernel.loading import Marker
 from .oversight.exports import LogRecord, event_log
+from .oversight.figures import FigureHook
+from .oversight.figures import backfill as backfill_figures
 from .oversight.replay import Replays
 from .oversight.supervision import Supervision
 from .oversight.verification import verify_chains
@@ -134,7 +136,7 @@ class Engine:
         self.drafts_ = Drafts(self.store, self.definitions, self.now)
         self.field_work = FieldWork(self.store, self.now, self.calendars.get, append_only, self.accounts.roles_of)
         hooks: tuple[StepHook, ...] = (TimeLimitHook(self.config.time_limit_overrides, self.calendars.get),
-                                       FieldWorkHook(self.field_work))
+                                       FieldWorkHook(self.field_work), FigureHook(self.calendars.get))
         self.steps = Steps(self.store, self.config, self.definitions, self.accounts, self.files, self.registry,
                            self.now, hooks)
         self.worklist = Worklist(self.store, self.accounts)
@@ -144,7 +146,8 @@ class Engine:
                                       self.accounts.roles_of)
         self.meetings = ReviewMeetings(self.store, self.now, self.definitions.marked_nodes, self.steps.complete,
                                        self.accounts.roles_of)
-        self.supervision = Supervision(self.store, self.now, self.calendars.get)
+        self.supervision = Supervision(self.store, self.now, self.calendars.get,
+                                       self.config.warning_lead_working_days)
         self.replays = Replays(self.store, self.definitions, self.steps, self.registry, self.config.policy,
                                self.config.max_loop_iterations)
         self.migrations = Migrations(self.store, self.definitions, self.steps, self.now)
@@ -156,6 +159,7 @@ class Engine:
     def init_schema(self) -> None:
         """Create or upgrade the database schema (Alembic) and refresh the planner's statistics."""
         schema.upgrade(self.store)
+        backfill_figures(self.store, self.calendars.get)
         self.optimize()
 
     def optimize(self) -> None:
