@@ -162,6 +162,11 @@ class Engine:
         backfill_figures(self.store, self.calendars.get)
         self.optimize()
 
+    def backfill_figures(self, progress: Callable[[str], None] | None = None) -> bool:
+        """Count the kept supervision figures from the rows already there, if none are kept yet (a database
+        filled without steps, such as a benchmark's); True if they were counted."""
+        return backfill_figures(self.store, self.calendars.get, progress)
+
     def optimize(self) -> None:
         """Refresh query-planner statistics (ANALYZE): without them SQLite picks poor indexes for task lists."""
         with self.store.sa_engine.begin() as conn:
@@ -427,9 +432,11 @@ class Engine:
                              self.definitions.version_diagram(process_key, to_version))
 
     @requires(Action.EDIT_DRAFTS)
-    def impact_preview(self, process_key: str, draft_xml: bytes, *, limit: int = 500, by: str) -> ImpactReport:
-        """Replay the newest version's recorded applications on a draft: which paths change, the time saved."""
-        return self.impact.preview(process_key, draft_xml, limit=limit)
+    def impact_preview(self, process_key: str, draft_xml: bytes, *, limit: int | None = None,
+                       progress: Callable[[int, int], None] | None = None, by: str) -> ImpactReport:
+        """Replay the recorded applications of every version (all, or the ``limit`` newest) on a draft: which
+        paths change, the time saved; ``progress(done, total)`` as they are replayed."""
+        return self.impact.preview(process_key, draft_xml, limit=limit, progress=progress)
 
     @requires(Action.MIGRATE)
     def migration_plan(self, process_key: str, to_version: int, app_nos: Iterable[str] | None = None,

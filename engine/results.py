@@ -316,6 +316,7 @@ class ImpactReport:
     unchanged_count: int
     node_summary: tuple[NodeImpact, ...]
     summary: tuple[str, ...]
+    replayed: int = 0  # how many replays it took (histories with the same inputs that matter share one)
 
 
 @dataclass(frozen=True)

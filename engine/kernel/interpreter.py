@@ -169,6 +169,7 @@ class NextRecordedResult(ScriptEngine):
                  events: Sequence[RecordedEvent]) -> None:
         super().__init__(registry, run)
         self.recorded: dict[str, deque[Any]] = {}
+        self.decided_live = False  # whether today's handler had to decide somewhere (the record had no result)
         for ev in events:
             if ev.kind == EventKind.SERVICE_CALLED and ev.node_id:
                 self.recorded.setdefault(ev.node_id, deque()).append(ev.payload.get("result"))
@@ -176,6 +177,7 @@ class NextRecordedResult(ScriptEngine):
     def call_service(self, task: Any, operation_name: str = "", operation_params: Any = None, **_: Any) -> str:
         queue = self.recorded.get(task.task_spec.name)
         if not queue:
+            self.decided_live = True
             return super().call_service(task, operation_name, operation_params)
         result = queue.popleft()
         params = {name: spec["value"] for name, spec in (operation_params or {}).items()}
