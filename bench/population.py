@@ -404,7 +404,7 @@ def populate(engine: Engine, plan: Plan, now: datetime, progress: Callable[[str]
     writer.restore_indexes(progress)
     progress(f"  indexes rebuilt and statistics refreshed in {time.perf_counter() - t2:.1f} s")
     t3 = time.perf_counter()
-    engine.backfill_figures(progress)  # the clones bypassed the steps that keep the dashboard's figures
+    engine.backfill_figures(progress, recount=True)  # the clones bypassed the steps that keep the figures
     progress(f"  supervision figures counted in {time.perf_counter() - t3:.1f} s")
     return counts
 

@@ -162,10 +162,10 @@ class Engine:
         backfill_figures(self.store, self.calendars.get)
         self.optimize()
 
-    def backfill_figures(self, progress: Callable[[str], None] | None = None) -> bool:
-        """Count the kept supervision figures from the rows already there, if none are kept yet (a database
-        filled without steps, such as a benchmark's); True if they were counted."""
-        return backfill_figures(self.store, self.calendars.get, progress)
+    def backfill_figures(self, progress: Callable[[str], None] | None = None, recount: bool = False) -> bool:
+        """Count the kept supervision figures from the rows already there, if none are kept yet (or, with
+        ``recount``, again from scratch: a database filled without steps, such as a benchmark's)."""
+        return backfill_figures(self.store, self.calendars.get, progress, recount)
 
     def optimize(self) -> None:
         """Refresh query-planner statistics (ANALYZE): without them SQLite picks poor indexes for task lists."""
@@ -433,10 +433,12 @@ class Engine:
 
     @requires(Action.EDIT_DRAFTS)
     def impact_preview(self, process_key: str, draft_xml: bytes, *, limit: int | None = None,
-                       progress: Callable[[int, int], None] | None = None, by: str) -> ImpactReport:
+                       progress: Callable[[int, int], None] | None = None, share: bool = True,
+                       by: str) -> ImpactReport:
         """Replay the recorded applications of every version (all, or the ``limit`` newest) on a draft: which
-        paths change, the time saved; ``progress(done, total)`` as they are replayed."""
-        return self.impact.preview(process_key, draft_xml, limit=limit, progress=progress)
+        paths change, the time saved; ``progress(done, total)`` as they are replayed. ``share=False``
+        replays every application itself (the same result, slower: for checking the sharing)."""
+        return self.impact.preview(process_key, draft_xml, limit=limit, progress=progress, share=share)
 
     @requires(Action.MIGRATE)
     def migration_plan(self, process_key: str, to_version: int, app_nos: Iterable[str] | None = None,

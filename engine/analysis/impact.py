@@ -70,6 +70,7 @@ def preview(
     max_iterations: int,
     total: int | None = None,
     progress: Callable[[int, int], None] | None = None,
+    share: bool = True,
 ) -> ImpactReport:
     """Replay every history on the draft (once per group of histories with the same inputs that matter) and
     sum up which paths change and the time saved. ``base`` is the diagram of every version the histories
@@ -90,7 +91,7 @@ def preview(
     replayed = 0
     for done, history in enumerate(histories, 1):
         key = replay_key(history, reads)
-        known = shared.get(key)
+        known = shared.get(key) if share else None
         if known is not None:
             impacts.append(_taking(known[0], known[1], history))
         else:
@@ -140,8 +141,9 @@ def draft_reads(diagram: ParsedDiagram) -> DraftReads:
 
 
 def expression_names(diagram: ParsedDiagram) -> frozenset[str]:
-    """Every variable name an expression of the diagram reads (conditions, handler parameters, properties):
-    the data that can change how a history goes."""
+    """Every variable name an expression the interpreter evaluates reads (conditions, timers, loops, handler
+    parameters): the data that can change how a history goes on the draft. Properties (assignee, time
+    limit) are evaluated by the live steps only."""
     root = etree.fromstring(diagram.xml, etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False))
     sources: list[str] = []
     for el in root.iter():
@@ -151,9 +153,8 @@ def expression_names(diagram: ParsedDiagram) -> frozenset[str]:
                                                      "timeCycle", "completionCondition", "loopCardinality",
                                                      "loopCondition", "formalExpression"):
             sources.append(el.text)
-        for attribute in ("value",):
-            if el.get(attribute):
-                sources.append(el.get(attribute, ""))
+        if etree.QName(el).localname == "parameter" and el.get("value"):
+            sources.append(el.get("value", ""))  # a handler's parameter: evaluated before the handler runs
     found: set[str] = set()
     for source in sources:
         try:
@@ -338,7 +339,7 @@ class ImpactPreview:
         self.settings, self.max_iterations = settings, max_iterations
 
     def preview(self, process_key: str, draft_xml: bytes, *, limit: int | None = None,
-                progress: Callable[[int, int], None] | None = None) -> ImpactReport:
+                progress: Callable[[int, int], None] | None = None, share: bool = True) -> ImpactReport:
         """Replay the recorded applications of every version (the ``limit`` newest, or all) on a draft: which
         paths change, the time saved; ``progress(done, total)`` as they are replayed."""
         if limit is not None and limit < 1:
@@ -360,7 +361,8 @@ class ImpactPreview:
 
         return preview(process_key=process_key, base_version=row.version, base=bases, draft=draft,
                        histories=self._histories(apps, numbers), registry=self.registry, settings=self.settings,
-                       workloads=workloads, max_iterations=self.max_iterations, total=len(apps), progress=progress)
+                       workloads=workloads, max_iterations=self.max_iterations, total=len(apps), progress=progress,
+                       share=share)
 
     def _histories(self, apps: Sequence[Any], numbers: Mapping[int, int]) -> Iterator[History]:
         """The histories of the given applications, read a batch at a time (only the events a preview reads)."""

@@ -260,12 +260,15 @@ FLUSH_EVERY = 20_000
 
 
 def backfill(store: Store, calendar: Callable[[], WorkingCalendar],
-             progress: Callable[[str], None] | None = None) -> bool:
+             progress: Callable[[str], None] | None = None, recount: bool = False) -> bool:
     """Fill the kept figures from the work items and applications already there (one pass over them), unless
-    they hold anything already; True if they were filled. For databases older than migration 0014, and for
-    benchmark databases filled without steps."""
+    they hold anything already (``recount``: count everything again from scratch); True if they were filled.
+    For databases older than migration 0014, and for benchmark databases filled without steps."""
     with store.begin() as conn:
-        if any(conn.execute(select(t).limit(1)).first() is not None for t in (DAILY, OPEN_COUNTS, ENTRY_LAGS)):
+        if recount:
+            for table in (DAILY, OPEN_COUNTS, ENTRY_LAGS):
+                conn.execute(table.delete())
+        elif any(conn.execute(select(t).limit(1)).first() is not None for t in (DAILY, OPEN_COUNTS, ENTRY_LAGS)):
             return False
         if conn.execute(select(APPS.c.id).limit(1)).first() is None:
             return False

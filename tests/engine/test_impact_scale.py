@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine import Engine
-from engine.analysis.impact import _replay_one, preview
+from engine.analysis.impact import preview
 from cli.demo import Scenario
 from tests.conftest import Clock
 from tests.engine.test_impact import REFORM, run
@@ -43,22 +43,10 @@ def test_histories_with_the_same_inputs_are_replayed_once_and_give_what_each_rep
     assert report.replayed < len(office) // 2  # 12 histories, 4 paths (the manager assigned may differ too)
     assert seen[-1] == (len(office), len(office))
 
-    # the same preview, every application replayed on its own
-    impact = engine.impact
-    draft = engine.definitions.parse(REFORM.read_bytes(), "hv.draft.bpmn")
-    with engine.store.read() as conn:
-        numbers = engine.definitions.version_numbers(conn, "hv")
-        bases = {numbers[v]: engine.definitions.diagram(conn, v) for v in numbers}
-        from sqlalchemy import select
-        from engine.store.tables import APPS
-        apps = conn.execute(select(APPS.c.id, APPS.c.app_no, APPS.c.status, APPS.c.version_id)
-                            .where(APPS.c.process_key == "hv").order_by(APPS.c.created_at.desc(),
-                                                                        APPS.c.id.desc())).all()
-    histories = list(impact._histories(apps, numbers))
-    one_by_one = [_replay_one(h, bases[h.version], draft, engine.registry, engine.config.policy, lambda: {},
-                              engine.config.max_loop_iterations)[0] for h in histories]
-    assert list(report.applications) == one_by_one
-    assert any(a.changed and a.saved_hours > 0 for a in one_by_one)
+    alone = engine.impact_preview("hv", REFORM.read_bytes(), share=False, by="analyst")
+    assert alone.replayed == len(office)
+    assert alone == replace(report, replayed=len(office))  # the same result, application by application
+    assert any(a.changed and a.saved_hours > 0 for a in alone.applications)
 
 
 def test_every_version_is_previewed(engine: Engine, clock: Clock, scenarios: dict[str, Scenario],
