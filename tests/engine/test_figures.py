@@ -92,3 +92,15 @@ def test_a_database_filled_before_the_figures_existed_gets_them_once_on_init(
     assert_same(after, before)
     engine.init_schema()  # and never twice
     assert_same(engine.supervision.kept_dashboard(period), before)
+
+
+def test_a_period_reads_its_whole_months_once_and_its_other_days_one_by_one() -> None:
+    from datetime import date
+
+    from engine.oversight.figures import whole_months
+
+    assert whole_months(date(2026, 1, 15), date(2026, 4, 10)) == (
+        [date(2026, 2, 1), date(2026, 3, 1)], [(date(2026, 1, 15), date(2026, 1, 31)), (date(2026, 4, 1), date(2026, 4, 10))])
+    assert whole_months(date(2026, 2, 1), date(2026, 2, 28)) == ([date(2026, 2, 1)], [])
+    assert whole_months(date(2026, 2, 2), date(2026, 2, 28)) == ([], [(date(2026, 2, 2), date(2026, 2, 28))])
+    assert whole_months(date(2025, 12, 1), date(2026, 1, 31)) == ([date(2025, 12, 1), date(2026, 1, 1)], [])
