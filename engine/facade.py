@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -51,6 +51,7 @@ from .fieldwork.jobs import FieldWork, FieldWorkHook
 from .fieldwork.meetings import ReviewMeetings
 from .kernel.forms import FormDefinition
 from .kernel.loading import Marker
+from .oversight.conformance import Conformance, ConformanceReport
 from .oversight.exports import LogRecord, event_log
 from .oversight.figures import FigureHook
 from .oversight.figures import backfill as backfill_figures
@@ -151,6 +152,8 @@ class Engine:
         self.replays = Replays(self.store, self.definitions, self.steps, self.registry, self.config.policy,
                                self.config.max_loop_iterations)
         self.migrations = Migrations(self.store, self.definitions, self.steps, self.now)
+        self.conformance_ = Conformance(self.store, self.definitions, self.registry, self.config.policy,
+                                        self.config.max_loop_iterations)
         self.impact = ImpactPreview(self.store, self.definitions, self.registry, self.config.policy,
                                     self.config.max_loop_iterations)
 
@@ -413,6 +416,14 @@ class Engine:
     def replay(self, app_no: str, mode: str = "recorded", *, by: str) -> ReplayReport:
         """Re-execute an application from its recorded inputs and compare every step with the record."""
         return self.replays.replay(app_no, mode)
+
+    @requires(Action.AUDIT)
+    def conformance(self, first: date, last: date, process_key: str | None = None,
+                    late_limit: timedelta = timedelta(days=1), progress: Callable[[int, int], None] | None = None,
+                    *, by: str) -> ConformanceReport:
+        """Every history accepted in a period checked against the diagram version it ran on: fitting, or where
+        it skipped, repeated or swapped steps, or was entered late; shares per variant and per office."""
+        return self.conformance_.report(first, last, process_key, late_limit, progress)
 
     @requires(Action.EXPORT)
     def event_log(self, *, app_nos: Iterable[str] | None = None, process_key: str | None = None,
