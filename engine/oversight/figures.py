@@ -26,8 +26,9 @@ Three tables (migration 0014):
 * ``open_task_counts`` — open tasks per node, with or without a limit, clock stopped or not;
 * ``entry_lags`` — each application accepted after its first contact, for the list of the longest lags.
 
-Durations come back as the median and 90th percentile of a histogram whose buckets are 2 % wide (the
-figure is within 1 % of the exact one); counts are exact. :class:`FigureHook` keeps them as steps commit
+Durations come back as the median and 90th percentile of a histogram whose buckets are 5 % wide (a
+bucket reports the mean of its values: within 2.5 % of the exact figure, exact where a bucket holds one
+value); counts are exact. :class:`FigureHook` keeps them as steps commit
 (one sorted batch per step, so that concurrent steps lock rows in one order); :func:`backfill` fills them
 once for a database that had applications before (``init``), and :func:`kept_dashboard` reads them.
 """
@@ -51,7 +52,7 @@ from ..store.tables import APPS, DAILY, ENTRY_LAGS, EVENTS, ITEMS, OPEN_COUNTS
 from ..timelimits.calendar import CalendarNotCovered, WorkingCalendar
 from ..vocabulary import AppStatus, EventKind, TaskStatus
 
-RATIO = 1.02
+RATIO = 1.05
 SCALE = 100.0
 MAX_LAG_HOURS = 24 * 400
 FOLLOW_UP_NODES = ("hv_follow_up",)
@@ -67,7 +68,7 @@ OPEN_KEY = ("process_key", "node_id", "has_limit", "clock_stopped")
 
 
 def bucket_of(value: float) -> int:
-    """The histogram bucket of a duration (hours or working days): 2 % wide above 0.01."""
+    """The histogram bucket of a duration (hours or working days): 5 % wide above 0.01."""
     return int(math.floor(math.log1p(max(0.0, value) * SCALE) / math.log(RATIO)))
 
 
@@ -81,7 +82,7 @@ def bucket_value(bucket: int) -> float:
 def histogram_percentile(histogram: Mapping[int, tuple[int, float]], q: float) -> float:
     """The q-th percentile (0–100, ranks as :func:`engine.oversight.supervision.percentile`) of a histogram of
     bucket → (count, sum of values): a rank falling in a bucket reads the mean of its values (exact when
-    they are all one value, within the bucket's 2 % otherwise)."""
+    they are all one value, within the bucket's 5 % otherwise)."""
     total = sum(n for n, _ in histogram.values())
     if not total:
         raise ValueError("percentile of no values")

@@ -549,7 +549,7 @@ def kept_open_tasks(engine: Sources, process_key: str | None = None, now: dateti
 def kept_dashboard(engine: Sources, period: Period, process_key: str | None = None,
                    late_limit: timedelta = timedelta(days=1), rule: LateEntryRule = LateEntryRule()) -> Dashboard:
     """The dashboard for any period from the figures kept per day (no scan of work items or applications):
-    counts are exact; medians and 90th percentiles come from 2 %-wide histogram buckets (within 1 %); the
+    counts are exact; medians and 90th percentiles come from 5 %-wide histogram buckets (within 2.5 %); the
     体外循环 limit counts in whole hours, and at most :data:`LATE_LIST_LIMIT` late entries are listed."""
     limit_hours = round(late_limit.total_seconds() / 3600)
     with engine.store.read() as conn:

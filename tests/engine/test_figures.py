@@ -1,5 +1,5 @@
 """The figures kept per day as steps commit: the dashboard added up from them says what the scan over the work
-items says (counts exactly, medians and 90th percentiles within 1 %), for any period and variant."""
+items says (counts exactly, medians and 90th percentiles within 2.5 %), for any period and variant."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ def assert_same(kept: Dashboard, live: Dashboard) -> None:
     assert [(d.process_key, d.node_id, d.count) for d in kept.durations] == \
         [(d.process_key, d.node_id, d.count) for d in live.durations]
     for k, v in zip(kept.durations, live.durations):
-        assert k.median == pytest.approx(v.median, rel=0.01, abs=1e-6)
-        assert k.p90 == pytest.approx(v.p90, rel=0.01, abs=1e-6)
+        assert k.median == pytest.approx(v.median, rel=0.025, abs=1e-6)
+        assert k.p90 == pytest.approx(v.p90, rel=0.025, abs=1e-6)
     late_k, late_v = kept.late_entries, live.late_entries
     assert (late_k.considered, late_k.office_share) == (late_v.considered, late_v.office_share)
     assert sorted((-e.lag_hours, e.app_no) for e in late_k.late) == sorted((-e.lag_hours, e.app_no) for e in late_v.late)
