@@ -170,7 +170,7 @@ def replay_key(history: History, reads: DraftReads) -> str:
     expressions read, the recorded results of the handlers whose results they read (the others only that
     there was one), how each recorded step ended, and what waits now."""
     names = sorted(reads.names)
-    inputs = []
+    inputs: list[tuple[str, str | None, Any]] = []
     for ev in history.events:
         if ev.kind in INPUT_KINDS:
             data = ev.payload.get("data") or {}

@@ -28,8 +28,8 @@ from ..store.tables import APPS, ITEMS, WF_TASKS
 from ..vocabulary import AppStatus, EventKind, TaskStatus
 
 
-STATUS_NAMES = {AppStatus.RUNNING: "进行中", AppStatus.ERROR: "异常", AppStatus.COMPLETED: "已办结",
-                AppStatus.SUSPENDED: "暂停", AppStatus.WITHDRAWN: "已撤销", AppStatus.TERMINATED: "已终止"}
+STATUS_NAMES: dict[str, str] = {AppStatus.RUNNING: "进行中", AppStatus.ERROR: "异常", AppStatus.COMPLETED: "已办结",
+                                AppStatus.SUSPENDED: "暂停", AppStatus.WITHDRAWN: "已撤销", AppStatus.TERMINATED: "已终止"}
 """How a reason names an application's status (never the stored code)."""
 
 
@@ -75,8 +75,9 @@ class Migrations:
         olds = {vid: self.definitions.diagram(conn, vid) for vid in version_ids if numbers[vid] < target.version}
         if not olds:  # nothing to migrate: check against the newest older version, so mistakes still show
             older = [vid for vid, n in numbers.items() if n < target.version]
-            olds = {max(older, key=numbers.__getitem__): None} if older else {}
-            olds = {vid: self.definitions.diagram(conn, vid) for vid in olds}
+            if older:
+                newest_older = max(older, key=numbers.__getitem__)
+                olds = {newest_older: self.definitions.diagram(conn, newest_older)}
         problems: list[str] = []
         for source, goal in mapping.items():
             holders = [d for d in olds.values() if source in d.nodes]

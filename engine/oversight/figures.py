@@ -456,7 +456,7 @@ def open_counts(conn: Connection, process_key: str | None = None) -> list[OpenCo
     q = select(OPEN_COUNTS).where(OPEN_COUNTS.c.count != 0)
     if process_key:
         q = q.where(OPEN_COUNTS.c.process_key == process_key)
-    return [OpenCount(r.process_key, r.node_id, r.node_name, bool(r.has_limit), bool(r.clock_stopped), int(r.count))
+    return [OpenCount(r.process_key, r.node_id, r.node_name, bool(r.has_limit), bool(r.clock_stopped), int(r._mapping["count"]))
             for r in conn.execute(q)]
 
 
