@@ -51,7 +51,11 @@ def heat_figures(engine: Engine, period: Period, process_key: str) -> dict[str, 
     durations = sorted(figures.durations, key=lambda d: d.median)
     most = max((d.count for d in durations), default=0)
     nodes = {}
+    first_rank: dict[float, int] = {}
     for rank, d in enumerate(durations):
+        first_rank.setdefault(d.median, rank)  # equal medians, equal colour
+    for d in durations:
+        rank = first_rank[d.median]
         limited = on_time.get(d.node_id)
         nodes[d.node_id] = {
             "name": d.node_name, "count": d.count, "median": round(d.median, 2), "p90": round(d.p90, 2),
