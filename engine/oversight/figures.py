@@ -293,12 +293,13 @@ def backfill(store: Store, calendar: Callable[[], WorkingCalendar],
                 if progress is not None:
                     progress(f"  figures: {seen:,} rows counted")
 
-        for r in conn.execution_options(yield_per=FLUSH_EVERY).execute(
-                CLOSED_ITEMS.where(ITEMS.c.status == TaskStatus.READY)):
+        for r in conn.execute(CLOSED_ITEMS.where(ITEMS.c.status == TaskStatus.READY)
+                              .execution_options(yield_per=FLUSH_EVERY)):
             tally.opened(r.process_key, r.node_id, r.due_at, bool(r.clock_stopped), name=r.node_name)
             tick()
-        for r in conn.execution_options(yield_per=FLUSH_EVERY).execute(
-                CLOSED_ITEMS.where(ITEMS.c.status == TaskStatus.COMPLETED, ITEMS.c.completed_at.is_not(None))):
+        for r in conn.execute(CLOSED_ITEMS.where(ITEMS.c.status == TaskStatus.COMPLETED,
+                                                 ITEMS.c.completed_at.is_not(None))
+                              .execution_options(yield_per=FLUSH_EVERY)):
             tally.completed(cal, r.process_key, r.node_id, r.node_name, r.created_at, r.completed_at, r.due_at,
                             bool(r.clock_stopped))
             tick()
@@ -310,12 +311,12 @@ def backfill(store: Store, calendar: Callable[[], WorkingCalendar],
                     .select_from(APPS.outerjoin(ITEMS, join_on))
                     .where(APPS.c.status == AppStatus.COMPLETED, APPS.c.completed_at.is_not(None))
                     .group_by(APPS.c.id, APPS.c.process_key, APPS.c.completed_at))
-        for key, completed_at, n_limited, n_late in conn.execution_options(yield_per=FLUSH_EVERY).execute(finished):
+        for key, completed_at, n_limited, n_late in conn.execute(finished.execution_options(yield_per=FLUSH_EVERY)):
             tally.finished(completed_at.date(), key, int(n_limited or 0), int(n_late or 0))
             tick()
-        for a in conn.execution_options(yield_per=FLUSH_EVERY).execute(
-                select(APPS.c.id, APPS.c.app_no, APPS.c.process_key, APPS.c.created_by, APPS.c.first_contact_at,
-                       APPS.c.created_at).where(APPS.c.first_contact_at.is_not(None))):
+        for a in conn.execute(select(APPS.c.id, APPS.c.app_no, APPS.c.process_key, APPS.c.created_by,
+                                     APPS.c.first_contact_at, APPS.c.created_at)
+                              .where(APPS.c.first_contact_at.is_not(None)).execution_options(yield_per=FLUSH_EVERY)):
             tally.accepted(a.id, a.app_no, a.process_key, a.created_by, a.first_contact_at, a.created_at)
             tick()
         scores = (select(ITEMS.c.process_key, ITEMS.c.node_id, ITEMS.c.completed_at, EVENTS.c.payload)
