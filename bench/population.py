@@ -403,6 +403,9 @@ def populate(engine: Engine, plan: Plan, now: datetime, progress: Callable[[str]
     progress(f"  rows written in {t2 - t1:.1f} s: " + ", ".join(f"{k} {v:,}" for k, v in counts.items()))
     writer.restore_indexes(progress)
     progress(f"  indexes rebuilt and statistics refreshed in {time.perf_counter() - t2:.1f} s")
+    t3 = time.perf_counter()
+    engine.backfill_figures(progress, recount=True)  # the clones bypassed the steps that keep the figures
+    progress(f"  supervision figures counted in {time.perf_counter() - t3:.1f} s")
     return counts
 
 

@@ -44,6 +44,14 @@ from .fieldwork.jobs import (
 )
 from .fieldwork.meetings import DECISIONS, MEETING_ROLES, Decision
 from .kernel.forms import FormDefinition
+from .oversight.conformance import (
+    CONFORMANCE_COLUMNS,
+    DEVIATIONS,
+    CaseConformance,
+    ConformanceReport,
+    Share,
+    conformance_csv,
+)
 from .oversight.exports import CSV_COLUMNS, LogRecord, to_csv, to_xes
 from .oversight.supervision import DUE_STATES, MAX_PERIOD_DAYS, Dashboard, NodeDuration, Period
 from .results import (
@@ -113,7 +121,8 @@ __all__ = [
     "DISPATCHER_ROLE", "STATION_HEAD_ROLE", "CALLBACK_ROLE", "DECISIONS", "MEETING_ROLES", "Decision",
     # oversight
     "Period", "Dashboard", "NodeDuration", "DUE_STATES", "MAX_PERIOD_DAYS", "LogRecord", "CSV_COLUMNS", "to_csv",
-    "to_xes", "GENESIS", "event_hash", "tables",
+    "to_xes", "GENESIS", "event_hash", "tables", "CaseConformance", "ConformanceReport", "Share", "DEVIATIONS",
+    "CONFORMANCE_COLUMNS", "conformance_csv",
     # errors
     "BaozhuangError", "ConfigurationError", "Conflict", "DiagramRejected", "ExpressionError", "Forbidden",
     "FormValidationError", "InvalidInput", "NotFound", "Reason", "WorkflowFailure",

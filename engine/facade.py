@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -52,7 +52,10 @@ from .fieldwork.jobs import FieldWork, FieldWorkHook
 from .fieldwork.meetings import ReviewMeetings
 from .kernel.forms import FormDefinition
 from .kernel.loading import KERNEL_MARKERS, Marker
+from .oversight.conformance import Conformance, ConformanceReport
 from .oversight.exports import LogRecord, event_log
+from .oversight.figures import FigureHook
+from .oversight.figures import backfill as backfill_figures
 from .oversight.replay import Replays
 from .oversight.supervision import Supervision
 from .oversight.verification import verify_chains
@@ -137,7 +140,7 @@ class Engine:
         self.drafts_ = Drafts(self.store, self.definitions, self.now)
         self.field_work = FieldWork(self.store, self.now, self.calendars.get, append_only, self.accounts.roles_of)
         hooks: tuple[StepHook, ...] = (TimeLimitHook(self.config.time_limit_overrides, self.calendars.get),
-                                       FieldWorkHook(self.field_work))
+                                       FieldWorkHook(self.field_work), FigureHook(self.calendars.get))
         self.steps = Steps(self.store, self.config, self.definitions, self.accounts, self.files, self.registry,
                            self.now, hooks)
         self.worklist = Worklist(self.store, self.accounts)
@@ -147,10 +150,13 @@ class Engine:
                                       self.accounts.roles_of)
         self.meetings = ReviewMeetings(self.store, self.now, self.definitions.marked_nodes, self.steps.complete,
                                        self.accounts.roles_of)
-        self.supervision = Supervision(self.store, self.now, self.calendars.get)
+        self.supervision = Supervision(self.store, self.now, self.calendars.get,
+                                       self.config.warning_lead_working_days)
         self.replays = Replays(self.store, self.definitions, self.steps, self.registry, self.config.policy,
                                self.config.max_loop_iterations)
         self.migrations = Migrations(self.store, self.definitions, self.steps, self.now)
+        self.conformance_ = Conformance(self.store, self.definitions, self.registry, self.config.policy,
+                                        self.config.max_loop_iterations)
         self.impact = ImpactPreview(self.store, self.definitions, self.registry, self.config.policy,
                                     self.config.max_loop_iterations)
 
@@ -159,7 +165,13 @@ class Engine:
     def init_schema(self) -> None:
         """Create or upgrade the database schema (Alembic) and refresh the planner's statistics."""
         schema.upgrade(self.store)
+        backfill_figures(self.store, self.calendars.get)
         self.optimize()
+
+    def backfill_figures(self, progress: Callable[[str], None] | None = None, recount: bool = False) -> bool:
+        """Count the kept supervision figures from the rows already there, if none are kept yet (or, with
+        ``recount``, again from scratch: a database filled without steps, such as a benchmark's)."""
+        return backfill_figures(self.store, self.calendars.get, progress, recount)
 
     def optimize(self) -> None:
         """Refresh query-planner statistics (ANALYZE): without them SQLite picks poor indexes for task lists."""
@@ -452,6 +464,14 @@ class Engine:
         """Re-execute an application from its recorded inputs and compare every step with the record."""
         return self.replays.replay(app_no, mode)
 
+    @requires(Action.AUDIT)
+    def conformance(self, first: date, last: date, process_key: str | None = None,
+                    late_limit: timedelta = timedelta(days=1), progress: Callable[[int, int], None] | None = None,
+                    *, by: str) -> ConformanceReport:
+        """Every history accepted in a period checked against the diagram version it ran on: fitting, or where
+        it skipped, repeated or swapped steps, or was entered late; shares per variant and per office."""
+        return self.conformance_.report(first, last, process_key, late_limit, progress)
+
     @requires(Action.EXPORT)
     def event_log(self, *, app_nos: Iterable[str] | None = None, process_key: str | None = None,
                   status: str | None = None, created_from: date | None = None, created_to: date | None = None,
@@ -473,15 +493,21 @@ class Engine:
         return {m.name: (m.title, dict(m.values) if m.values is not None else None) for m in self.markers()}
 
     @requires(Action.EDIT_DRAFTS)
-    def impact_preview(self, process_key: str, draft_xml: bytes, *, limit: int = 500, by: str) -> ImpactReport:
-        """Replay the newest version's recorded applications on a draft: which paths change, the time saved."""
-        return self.impact.preview(process_key, draft_xml, limit=limit)
+    def impact_preview(self, process_key: str, draft_xml: bytes, *, limit: int | None = None,
+                       progress: Callable[[int, int], None] | None = None, share: bool = True,
+                       by: str) -> ImpactReport:
+        """Replay the recorded applications of every version (all, or the ``limit`` newest) on a draft: which
+        paths change, the time saved; ``progress(done, total)`` as they are replayed. ``share=False``
+        replays every application itself (the same result, slower: for checking the sharing)."""
+        return self.impact.preview(process_key, draft_xml, limit=limit, progress=progress, share=share)
 
     @requires(Action.MIGRATE)
     def migration_plan(self, process_key: str, to_version: int, app_nos: Iterable[str] | None = None,
-                       status: str = "running", *, by: str) -> MigrationPlan:
-        """Whether each application could move to ``to_version`` without losing or repeating work."""
-        return self.migrations.plan(process_key, to_version, app_nos, status)
+                       status: str = "running", mapping: Mapping[str, str] | None = None, *,
+                       by: str) -> MigrationPlan:
+        """Whether each application could move to ``to_version`` without losing or repeating work (with node
+        mapping instructions, old node id → new node id, checked before anything is looked at)."""
+        return self.migrations.plan(process_key, to_version, app_nos, status, mapping)
 
     @requires(Action.MIGRATE)
     def migrate(self, plan: MigrationPlan, by: str, progress: Callable[[int, int], None] | None = None

@@ -238,6 +238,7 @@ class ReplayStep:
     data: Mapping[str, Any]
     matches: bool
     difference: str | None = None
+    version: int | None = None  # the process version the application was on after this step
 
 
 @dataclass(frozen=True)
@@ -337,6 +338,7 @@ class ImpactReport:
     unchanged_count: int
     node_summary: tuple[NodeImpact, ...]
     summary: tuple[str, ...]
+    replayed: int = 0  # how many replays it took (histories with the same inputs that matter share one)
 
 
 @dataclass(frozen=True)
@@ -386,11 +388,13 @@ class InstanceVerdict:
 
 @dataclass(frozen=True)
 class MigrationPlan:
-    """The verdict for every application that a migration to ``to_version`` would concern."""
+    """The verdict for every application that a migration to ``to_version`` would concern, and the mapping
+    instructions (old node id → node id of ``to_version``) it was checked with."""
 
     process_key: str
     to_version: int
     verdicts: tuple[InstanceVerdict, ...]
+    mapping: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def safe(self) -> tuple[InstanceVerdict, ...]:

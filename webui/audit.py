@@ -20,6 +20,7 @@ from webui.applications import (
     PER_PAGE,
     STATUSES,
     VARIANTS,
+    DiagramNames,
     SearchCriteria,
     data_sections,
     diagram_names,
@@ -33,8 +34,10 @@ AUDIT_ROLES = ("auditor", "marketing")
 """稽查 and 营销部 supervisors may audit; everyone else gets 403."""
 
 MODES = {"recorded": "按记录重放", "rerun": "按今日规则重放"}
-STEP_KINDS: dict[str, str] = {EventKind.APPLICATION_STARTED: "受理", EventKind.TASK_COMPLETED: "办理", EventKind.APPLICATION_RETRIED: "重试"}
-STEP_TITLES: dict[str, str] = {EventKind.APPLICATION_STARTED: "受理申请", EventKind.APPLICATION_RETRIED: "重试出错环节"}
+STEP_KINDS: dict[str, str] = {EventKind.APPLICATION_STARTED: "受理", EventKind.TASK_COMPLETED: "办理",
+                              EventKind.APPLICATION_RETRIED: "重试", EventKind.APPLICATION_MIGRATED: "迁移"}
+STEP_TITLES: dict[str, str] = {EventKind.APPLICATION_STARTED: "受理申请", EventKind.APPLICATION_RETRIED: "重试出错环节",
+                               EventKind.APPLICATION_MIGRATED: "迁移到新版本"}
 REPLAY_OK = "重放核验通过：每一步的结果都与记录一致"
 
 
@@ -139,10 +142,17 @@ def _step_data(data: Mapping[str, Any], previous: Mapping[tuple[str, str], str] 
 
 
 def replay_payload(report: ReplayReport, xml: str, start: FormDefinition | None,
-                   by_node: Mapping[str, FormDefinition], people: Mapping[str, str]) -> dict[str, Any]:
-    """Everything the step-through page shows, as JSON: the diagram once, then every step with its markers,
-    its data in labelled sections, and what changed since the step before."""
+                   by_node: Mapping[str, FormDefinition], people: Mapping[str, str],
+                   xmls: Mapping[int, str] | None = None, version: int | None = None) -> dict[str, Any]:
+    """Everything the step-through page shows, as JSON: the diagram once (``xml``, the version the application
+    is on; ``xmls``: every version its steps ran on, for a migrated one), then every step with its version,
+    its markers, its data in labelled sections, and what changed since the step before."""
     names = diagram_names(xml)
+    if xmls:  # nodes only older versions have keep their names
+        merged: dict[str, str] = {}
+        for other in xmls.values():
+            merged.update(diagram_names(other).nodes)
+        names = DiagramNames({**merged, **names.nodes}, names.results)
     forms = replay_forms(report, start, by_node, names.nodes)
     previous: dict[tuple[str, str], str] | None = None
     steps = []
@@ -157,11 +167,12 @@ def replay_payload(report: ReplayReport, xml: str, start: FormDefinition | None,
             "completed": list(step.completed), "active": list(step.active), "flows": list(step.flows),
             "data": dict(step.data), "sections": sections, "removed": removed,
             "changed": changed if number > 1 else None,
-            "matches": step.matches, "difference": step.difference,
+            "matches": step.matches, "difference": step.difference, "version": step.version,
         })
     return {"app_no": report.app_no, "mode": report.mode, "mode_label": MODES.get(report.mode, report.mode),
             "verified": report.verified, "message": report.message,
-            "verdict": replay_verdict(report, names.nodes), "xml": xml, "steps": steps}
+            "verdict": replay_verdict(report, names.nodes), "xml": xml, "version": version,
+            "xmls": {str(v): text for v, text in (xmls or {}).items()}, "steps": steps}
 
 
 def _mode_arg() -> str:
@@ -205,6 +216,9 @@ def replay_json(app_no: str) -> Any:
     report = engine.replay(app.app_no, _mode_arg(), by=current_user().username)
     start, by_node = engine.application_forms(app.app_no)
     people = {u.username: u.display_name for u in engine.users()}
-    response = jsonify(replay_payload(report, engine.application_xml(app.app_no), start, by_node, people))
+    versions = sorted({s.version for s in report.steps if s.version is not None})
+    xmls = {v: engine.version_xml(app.process_key, v) for v in versions} if len(versions) > 1 else {}
+    response = jsonify(replay_payload(report, engine.application_xml(app.app_no), start, by_node, people, xmls,
+                                      app.version))
     response.headers["Cache-Control"] = "no-store"
     return response

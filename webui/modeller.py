@@ -29,6 +29,7 @@ from flask import (
     request,
     url_for,
 )
+from lxml import etree
 
 from engine import (
     ROLES,
@@ -45,7 +46,7 @@ from engine import (
 )
 
 from webui import engine_of
-from webui.applications import STATUSES, VARIANTS
+from webui.applications import BPMN_NS, STATUSES, VARIANTS
 from webui.auth import current_user, roles_required
 
 bp = Blueprint("modeller", __name__, url_prefix="/modeller")
@@ -466,27 +467,77 @@ def _migration_target(engine: Engine, process_key: str, source: Mapping[str, Any
 
 @dataclass(frozen=True)
 class Choice:
-    """Which applications the analyst asked about: typed numbers, else every one with a status."""
+    """Which applications the analyst asked about (typed numbers or ticked rows, else every one with a
+    status) and the mapping instructions (old node id → node id of the target version)."""
 
     app_nos: list[str] | None
     status: str
+    mapping: dict[str, str]
+
+
+NODE_ID_IN_REASON = re.compile(r"（[A-Za-z_][\w.-]*）")
+"""The engine's reasons name a node as 「名称」（id）: a person reads the name only."""
+
+MAP_FIELD = "map__"
+"""Form fields ``map__<old node id>`` carry the node of the target version an old node's open tasks move to."""
 
 
 def _choice(source: Mapping[str, Any]) -> Choice:
+    ticked = [str(a) for a in source.getlist("chosen")] if hasattr(source, "getlist") else []
     text = str(source.get("app_nos") or "")
-    typed = [part for part in text.replace("，", ",").replace(",", " ").split() if part]
+    typed = ticked or [part for part in text.replace("，", ",").replace(",", " ").split() if part]
     status = str(source.get("status") or "running")
     if status not in ("running", "error"):
         raise InvalidInput(f"只能迁移在办或异常的申请，不能按状态“{status}”筛选")
-    return Choice(typed or None, status)
+    mapping: dict[str, str] = {}
+    given = source.get("mapping")
+    if isinstance(given, Mapping):
+        mapping.update({str(k): str(v) for k, v in given.items() if str(v).strip()})
+    for key in source:
+        if str(key).startswith(MAP_FIELD) and str(source.get(key) or "").strip():
+            mapping[str(key)[len(MAP_FIELD):]] = str(source.get(key)).strip()
+    return Choice(typed or None, status, mapping)
 
 
-def _migrate_page(process_key: str, to_version: int, plan: MigrationPlan | None, chosen: Mapping[str, Any]) -> Any:
+def _task_names(xml: str) -> dict[str, str]:
+    """Task id → name of a deployed diagram (where work waits: the nodes a mapping can name)."""
+    root = etree.fromstring(xml.encode("utf-8"), etree.XMLParser(resolve_entities=False, no_network=True,
+                                                                 load_dtd=False))
+    return {e.get("id"): " ".join((e.get("name") or e.get("id")).split())
+            for e in root.iter(f"{{{BPMN_NS}}}*") if etree.QName(e).localname.endswith("Task") and e.get("id")}
+
+
+def _mapping_choices(engine: Engine, process_key: str, to_version: int) -> tuple[dict[str, str], dict[str, str]]:
+    """The tasks of older versions (with applications on them) that the target version no longer has, and the
+    target version's tasks: the two sides of a mapping instruction."""
+    target = _task_names(engine.version_xml(process_key, to_version))
+    old: dict[str, str] = {}
+    for v in engine.versions(process_key):
+        if v.version < to_version and v.running:
+            old.update({k: n for k, n in _task_names(engine.version_xml(process_key, v.version)).items()
+                        if k not in target})
+    return old, target
+
+
+def _migrate_page(process_key: str, to_version: int, plan: MigrationPlan | None, chosen: Mapping[str, Any],
+                  mapping: Mapping[str, str] | None = None, mapping_problem: str | None = None) -> Any:
     engine = engine_of(current_app)
+    old_nodes, new_nodes = _mapping_choices(engine, process_key, to_version)
+    names = _node_names(engine, process_key, None)
+    for v in engine.versions(process_key):
+        if v.version < to_version:
+            names = {**_task_names(engine.version_xml(process_key, v.version)), **names}
     return render_template("modeller/migrate.html", process_key=process_key, title=VARIANTS[process_key],
                            versions=engine.versions(process_key), to_version=to_version, plan=plan,
                            statuses={k: STATUSES[k] for k in ("running", "error")}, chosen=chosen,
-                           names=_node_names(engine, process_key, None) if plan is not None else {})
+                           names=names, old_nodes=old_nodes, new_nodes=new_nodes, mapping=dict(mapping or {}),
+                           MAP_FIELD=MAP_FIELD, mapping_problem=mapping_problem and plain(mapping_problem),
+                           plain=plain)
+
+
+def plain(reason: str) -> str:
+    """A reason as a person reads it: node names without their ids."""
+    return NODE_ID_IN_REASON.sub("", reason)
 
 
 @bp.route("/<process_key>/migrate")
@@ -504,9 +555,12 @@ def migrate_plan(process_key: str) -> Any:
     engine = engine_of(current_app)
     to_version = _migration_target(engine, process_key, request.form)
     choice = _choice(request.form)
-    plan = engine.migration_plan(process_key, to_version, choice.app_nos, status=choice.status,
-                                 by=current_user().username)
-    return _migrate_page(process_key, to_version, plan, request.form)
+    try:
+        plan = engine.migration_plan(process_key, to_version, choice.app_nos, status=choice.status,
+                                     mapping=choice.mapping, by=current_user().username)
+    except InvalidInput as exc:  # a mapping that does not fit: said next to the mapping, the choices kept
+        return _migrate_page(process_key, to_version, None, request.form, choice.mapping, exc.message), 400
+    return _migrate_page(process_key, to_version, plan, request.form, choice.mapping)
 
 
 @bp.route("/<process_key>/migrate/run", methods=["POST"])
@@ -517,9 +571,11 @@ def migrate_run(process_key: str) -> Any:
     body = _payload()
     to_version = _migration_target(engine, process_key, body)
     choice = _choice(body)
+    if choice.app_nos is None and body.get("choosing"):
+        raise InvalidInput("请至少勾选一件要迁移的申请")
     # The plan is made again now: what was safe when the analyst looked may have moved on since.
     plan = engine.migration_plan(process_key, to_version, choice.app_nos, status=choice.status,
-                                 by=current_user().username)
+                                 mapping=choice.mapping, by=current_user().username)
     by = current_user().username
     log = current_app.logger
     lines: queue.Queue[dict[str, Any] | None] = queue.Queue()
@@ -531,7 +587,8 @@ def migrate_run(process_key: str) -> Any:
         try:
             result = engine.migrate(plan, by, progress=progress)
             lines.put({"result": {"migrated": list(result.migrated),
-                                  "skipped": [{"app_no": v.app_no, "reason": v.reason} for v in result.skipped]}})
+                                  "skipped": [{"app_no": v.app_no, "reason": plain(v.reason)}
+                                              for v in result.skipped]}})
         except BaozhuangError as exc:
             lines.put({"error": exc.message})
         except Exception:  # the request has answered already: the page gets a last line, the log the cause

@@ -19,13 +19,18 @@ from ..casework.audit import PendingEvent
 from ..casework.rows import APP_COLUMNS, AppRow, app_row
 from ..casework.steps import Live, Steps
 from ..definitions.versions import Definitions
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, InvalidInput, NotFound
 from ..kernel.runtime import state_name
-from ..kernel.statemigration import Outcome, assess
+from ..kernel.statemigration import Outcome, assess, mapping_problems
 from ..results import InstanceVerdict, MigrationPlan, MigrationResult
 from ..store import Store
-from ..store.tables import APPS, WF_TASKS
-from ..vocabulary import AppStatus, EventKind
+from ..store.tables import APPS, ITEMS, WF_TASKS
+from ..vocabulary import AppStatus, EventKind, TaskStatus
+
+
+STATUS_NAMES: dict[str, str] = {AppStatus.RUNNING: "进行中", AppStatus.ERROR: "异常", AppStatus.COMPLETED: "已办结",
+                                AppStatus.SUSPENDED: "暂停", AppStatus.WITHDRAWN: "已撤销", AppStatus.TERMINATED: "已终止"}
+"""How a reason names an application's status (never the stored code)."""
 
 
 class Migrations:
@@ -35,10 +40,13 @@ class Migrations:
         self.store, self.definitions, self.steps, self.clock = store, definitions, steps, clock
 
     def plan(self, process_key: str, to_version: int, app_nos: Iterable[str] | None = None,
-             status: str = AppStatus.RUNNING) -> MigrationPlan:
+             status: str = AppStatus.RUNNING, mapping: Mapping[str, str] | None = None) -> MigrationPlan:
         """Whether each application of a process on an older version (all with that status, or the given ones)
-        could move to ``to_version`` without losing or repeating work; nothing is changed."""
+        could move to ``to_version`` without losing or repeating work, with the node ``mapping`` (old node id
+        → new node id) if given; nothing is changed. A mapping that does not fit the versions is refused
+        (InvalidInput naming every problem) before any application is looked at."""
         wanted = None if app_nos is None else list(dict.fromkeys(a.strip() for a in app_nos if a.strip()))
+        mapping = {k.strip(): v.strip() for k, v in (mapping or {}).items() if k.strip()}
         with self.store.read() as conn:
             target = self.definitions.version_row(conn, process_key, to_version)
             numbers = self.definitions.version_numbers(conn, process_key)
@@ -53,9 +61,33 @@ class Migrations:
             missing = [a for a in wanted or () if a not in apps]
             if missing:
                 raise NotFound(f"流程 {process_key} 没有这些申请：{'、'.join(missing)}")
+            if mapping:
+                self._validate_mapping(conn, process_key, target, numbers, mapping,
+                                       {a.version_id for a in apps.values()})
             order = wanted if wanted is not None else list(apps)
-            verdicts = tuple(self._check(conn, apps[a], target, numbers, status)[0] for a in order)
-        return MigrationPlan(process_key, to_version, verdicts)
+            verdicts = tuple(self._check(conn, apps[a], target, numbers, status, mapping)[0] for a in order)
+        return MigrationPlan(process_key, to_version, verdicts, mapping)
+
+    def _validate_mapping(self, conn: Connection, process_key: str, target: Any, numbers: Mapping[int, int],
+                          mapping: Mapping[str, str], version_ids: Iterable[int]) -> None:
+        """Refuse a mapping whose nodes do not exist, still exist, or differ in kind (every problem at once)."""
+        new = self.definitions.diagram(conn, target.id)
+        olds = {vid: self.definitions.diagram(conn, vid) for vid in version_ids if numbers[vid] < target.version}
+        if not olds:  # nothing to migrate: check against the newest older version, so mistakes still show
+            older = [vid for vid, n in numbers.items() if n < target.version]
+            if older:
+                newest_older = max(older, key=numbers.__getitem__)
+                olds = {newest_older: self.definitions.diagram(conn, newest_older)}
+        problems: list[str] = []
+        for source, goal in mapping.items():
+            holders = [d for d in olds.values() if source in d.nodes]
+            if not holders:
+                problems.append(f"映射的原环节「{source}」不在要迁移的申请所在版本的流程图中")
+                continue
+            for old in holders:
+                problems += mapping_problems(old, new, target.version, {source: goal})
+        if problems:
+            raise InvalidInput("节点映射有误：" + "；".join(dict.fromkeys(problems)))
 
     def migrate(self, plan: MigrationPlan, by: str,
                 progress: Callable[[int, int], None] | None = None) -> MigrationResult:
@@ -66,7 +98,7 @@ class Migrations:
         total = len(plan.verdicts)
         for done, verdict in enumerate(plan.verdicts, 1):
             if verdict.safe:
-                fresh = self._migrate_one(plan.process_key, plan.to_version, verdict.app_no, by)
+                fresh = self._migrate_one(plan.process_key, plan.to_version, verdict.app_no, by, plan.mapping)
                 if fresh is None:
                     migrated.append(verdict.app_no)
                 else:
@@ -77,13 +109,14 @@ class Migrations:
                 progress(done, total)
         return MigrationResult(tuple(migrated), tuple(skipped))
 
-    def _migrate_one(self, process_key: str, to_version: int, app_no: str, by: str) -> InstanceVerdict | None:
+    def _migrate_one(self, process_key: str, to_version: int, app_no: str, by: str,
+                     mapping: Mapping[str, str]) -> InstanceVerdict | None:
         """Migrate one application; None when done, else the verdict that stopped it."""
         with self.store.begin() as conn:
             app = app_row(conn, APPS.c.app_no == app_no, lock=True)
             target = self.definitions.version_row(conn, process_key, to_version)
             verdict, live, outcome = self._check(conn, app, target, self.definitions.version_numbers(conn, process_key),
-                                                 AppStatus.RUNNING)
+                                                 AppStatus.RUNNING, mapping)
             if not verdict.safe or live is None or outcome is None or outcome.rows is None:
                 return verdict
             now = self.clock()
@@ -92,11 +125,20 @@ class Migrations:
             conn.execute(delete(WF_TASKS).where(WF_TASKS.c.application_id == app.id))
             conn.execute(insert(WF_TASKS), [{"application_id": app.id, "task_id": tid, "seq": seq, "payload": payload}
                                             for tid, seq, payload in outcome.rows])
-            events = [PendingEvent(EventKind.APPLICATION_MIGRATED, by, now, {
-                "from_version": verdict.from_version, "to_version": to_version, "by": by})]
+            used = {source: goal for source, goal in mapping.items() if source in verdict.waiting_at}
+            new = self.definitions.diagram(conn, target.id)
+            for source, goal in used.items():  # the open work items follow their task to the new node
+                node = new.nodes[goal]
+                conn.execute(update(ITEMS).where(ITEMS.c.application_id == app.id, ITEMS.c.node_id == source,
+                                                 ITEMS.c.status == TaskStatus.READY)
+                             .values(node_id=goal, node_name=node.name, role=node.role or "", form=node.form or ""))
+            payload: dict[str, Any] = {"from_version": verdict.from_version, "to_version": to_version, "by": by}
+            if used:
+                payload["mapping"] = used
+            events = [PendingEvent(EventKind.APPLICATION_MIGRATED, by, now, payload)]
             if transitions:
                 events.append(PendingEvent(EventKind.ENGINE_TRANSITIONS, by, now, {"changes": [
-                    [name, state_name(old), state_name(new), str(tid)] for tid, name, old, new in transitions]}))
+                    [name, state_name(old), state_name(new_), str(tid)] for tid, name, old, new_ in transitions]}))
             audit.append(conn, app, events)
             changed = conn.execute(update(APPS).where(APPS.c.id == app.id, APPS.c.revision == app.revision).values(
                 version_id=target.id, wf_meta=codec.dump_meta(live.wf, {"loop_counts": live.counts}),
@@ -108,7 +150,8 @@ class Migrations:
         return None
 
     def _check(self, conn: Connection, app: AppRow, target: Any, numbers: Mapping[int, int],
-               status: str) -> tuple[InstanceVerdict, Live | None, Outcome | None]:
+               status: str, mapping: Mapping[str, str] | None = None
+               ) -> tuple[InstanceVerdict, Live | None, Outcome | None]:
         """The verdict on one application; when safe, also its workflow (migrated in memory) and the outcome."""
         from_version = numbers[app.version_id]
         if from_version >= target.version:
@@ -116,9 +159,11 @@ class Migrations:
                                    f"已在第 {from_version} 版，不能迁移到第 {target.version} 版", ()), None, None
         if app.status != status:
             return InstanceVerdict(app.app_no, from_version, False,
-                                   f"申请状态为 {app.status}，只迁移状态为 {status} 的申请", ()), None, None
+                                   f"申请状态为「{STATUS_NAMES.get(app.status, app.status)}」，"
+                                   f"只迁移状态为「{STATUS_NAMES.get(status, status)}」的申请", ()), None, None
         old, new = self.definitions.diagram(conn, app.version_id), self.definitions.diagram(conn, target.id)
         live = self.steps.load(conn, app, old)
-        outcome = assess(self.steps.codec, live.wf, old, new, target.version, live.counts)
+        usable = {k: v for k, v in (mapping or {}).items() if k in old.nodes and k not in new.nodes}
+        outcome = assess(self.steps.codec, live.wf, old, new, target.version, live.counts, usable)
         verdict = InstanceVerdict(app.app_no, from_version, outcome.safe, outcome.reason, outcome.waiting_at)
         return verdict, (live if outcome.safe else None), outcome

@@ -9,6 +9,9 @@ transaction, so whatever a hook writes commits or rolls back with the step:
   and fields to its ``task.ready`` audit event (due dates);
 * :meth:`StepHook.tasks_opened` — after the new work items are written (open a site job for each);
 * :meth:`StepHook.tasks_closed` — work items completed or cancelled by the step (free booked capacity);
+* :meth:`StepHook.step_written` — once per step, after its work items are written and its outcome is known:
+  everything the step opened and closed, the application's new status and the data submitted (the
+  step's figures are counted in one go, in one lock order);
 * :meth:`StepHook.task_reassigned` — a task handed to someone else (its site job goes with it);
 * :meth:`StepHook.application_paused` / :meth:`StepHook.application_resumed` — a case suspended and resumed
   (its clocks pause); :meth:`StepHook.application_ended` — withdrawn or terminated before its end.
@@ -74,6 +77,11 @@ class StepHook:
 
     def tasks_closed(self, step: StepContext, closed: Sequence[ClosedTask]) -> None:
         """After work items were completed or cancelled."""
+
+    def step_written(self, step: StepContext, opened: Sequence[OpeningTask], closed: Sequence[ClosedTask],
+                     status: str, inputs: Mapping[str, Any]) -> None:
+        """After the step's work items are written: what it opened and closed, the application's status
+        now, and the data submitted with it (the acceptance form, or the completed task's form)."""
 
     def task_reassigned(self, conn: Connection, task_id: str, old: str | None, new: str) -> None:
         """A task was handed from one person to another."""

@@ -12,7 +12,7 @@ from sqlalchemy import Connection, func, select
 
 from ..definitions.versions import Definitions
 from ..kernel.forms import FormDefinition
-from ..kernel.runtime import trace
+from ..kernel.runtime import COMPLETED, trace
 from ..results import ApplicationInfo, ApplicationPage, DiagramTrace, HistoryEntry, TaskInfo
 from ..store import Store
 from ..store.namesearch import name_contains
@@ -143,13 +143,19 @@ class Records:
 
 
 def current_data(conn: Connection, app_id: int, meta: Mapping[str, Any]) -> dict[str, Any]:
-    """The data of the most recently completed task: the application's data as it stands."""
-    last = meta.get("last_task")
-    if not last:
-        return {}
+    """The data of the most recently completed task: the application's data as it stands.
+
+    A workflow migrated before the migration kept its last task has none recorded: the most recently
+    completed task stands for it."""
     rows = conn.execute(select(WF_TASKS.c.task_id, WF_TASKS.c.payload)
                         .where(WF_TASKS.c.application_id == app_id).order_by(WF_TASKS.c.seq)).all()
     payloads = {tid: json.loads(p) for tid, p in rows}
+    last = meta.get("last_task")
+    if not last or last not in payloads:
+        done = [(p.get("last_state_change") or 0, tid) for tid, p in payloads.items() if p.get("state") == COMPLETED]
+        if not done:
+            return {}
+        last = max(done)[1]
     chain = []
     tid = last
     while tid in payloads:

@@ -327,6 +327,9 @@ class Steps:
             events.append(PendingEvent(EventKind.APPLICATION_COMPLETED, SYSTEM, now, {}))
         else:
             status = AppStatus.RUNNING
+        inputs = events[0].payload.get("data") or {} if events else {}
+        for hook in self.hooks:
+            hook.step_written(step, opening, closed, status, inputs)
         audit.append(conn, app, events)
         changed = conn.execute(SAVE_APP, {
             "app_id": app.id, "expected": app.revision, "status": status, "error": error, "at": now,

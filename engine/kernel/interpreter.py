@@ -169,6 +169,7 @@ class NextRecordedResult(ScriptEngine):
                  events: Sequence[RecordedEvent]) -> None:
         super().__init__(registry, run)
         self.recorded: dict[str, deque[Any]] = {}
+        self.decided_live = False  # whether today's handler had to decide somewhere (the record had no result)
         for ev in events:
             if ev.kind == EventKind.SERVICE_CALLED and ev.node_id:
                 self.recorded.setdefault(ev.node_id, deque()).append(ev.payload.get("result"))
@@ -176,6 +177,7 @@ class NextRecordedResult(ScriptEngine):
     def call_service(self, task: Any, operation_name: str = "", operation_params: Any = None, **_: Any) -> str:
         queue = self.recorded.get(task.task_spec.name)
         if not queue:
+            self.decided_live = True
             return super().call_service(task, operation_name, operation_params)
         result = queue.popleft()
         params = {name: spec["value"] for name, spec in (operation_params or {}).items()}
@@ -231,9 +233,9 @@ class Interpreter:
         for task in error_tasks(self.wf):
             reset_for_retry(task)
 
-    def migrate(self, target: ParsedDiagram, to_version: int) -> str | None:
-        """Apply a migration recorded live; why it cannot be applied, or None."""
-        problem = migrate_for_replay(self.codec, self.wf, self.diagram, target, to_version, self.counts)
+    def migrate(self, target: ParsedDiagram, to_version: int, mapping: Mapping[str, str] | None = None) -> str | None:
+        """Apply a migration recorded live (with its node mapping); why it cannot be applied, or None."""
+        problem = migrate_for_replay(self.codec, self.wf, self.diagram, target, to_version, self.counts, mapping)
         if problem is None:
             self.diagram = target
         return problem

@@ -2,8 +2,8 @@
 
 One trace per application; one event per lifecycle transition of a user task — ``schedule`` (it became
 ready), ``assign`` (claimed), ``reassign`` (handed over by a supervisor), ``complete`` (submitted),
-``ate_abort`` (withdrawn by the process, e.g. a boundary event) — plus ``start`` (受理) and ``complete``
-(办结) of the whole case.  Activity names are the Chinese node names of the diagram version the
+``ate_abort`` (withdrawn by the process, e.g. a boundary event) — plus ``start`` and ``complete`` of 受理
+(one moment) and ``complete`` (办结) of the whole case.  Activity names are the Chinese node names of the diagram version the
 application ran on.  Releasing a claimed task is not a lifecycle transition of XES and is left out.
 
 Applications are read in id order a batch per read session and records are yielded as they are made,
@@ -36,7 +36,10 @@ from ..vocabulary import ROLES, SHIPPED, EventKind, role_for_lane
 
 CHINA_TIME = timezone(timedelta(hours=8), "CST")
 DEFAULT_BATCH = 100
-CSV_COLUMNS = ("case_id", "activity", "timestamp", "resource", "role", "lifecycle", "variant", "node_id")
+CSV_COLUMNS = ("申请编号", "环节", "时间", "办理人", "角色", "生命周期", "业务类型", "节点标识")
+"""The CSV's header, in Chinese (case id, activity, timestamp, resource, role, lifecycle, variant, node id)."""
+CSV_BOM = "\ufeff"
+"""The CSV starts with a byte order mark: Excel on Chinese Windows then reads it as UTF-8, not GBK."""
 PROCESS_KEYS = SHIPPED
 
 TASK_LIFECYCLE = {EventKind.TASK_READY: "schedule", EventKind.TASK_CLAIMED: "assign", EventKind.TASK_REASSIGNED: "reassign",
@@ -151,6 +154,9 @@ def _case_records(case: CaseInfo, events: Iterable[Any], nodes: Mapping[str, _No
         if ev.kind == EventKind.APPLICATION_STARTED:
             start = next((node_id for node_id, n in nodes.items() if n.kind == "startEvent"), "")
             yield _record(case, ev.seq, nodes, start, "受理", at, "start", ev.actor, _role_of(nodes, start))
+            # Acceptance is done in the same moment: a complete event too, so that a log filtered to completed
+            # activities (what most mining tools read) has the case's first activity.
+            yield _record(case, ev.seq, nodes, start, "受理", at, "complete", ev.actor, _role_of(nodes, start))
         elif ev.kind == EventKind.TASK_READY:
             payload = json.loads(ev.payload)
             role = str(payload.get("role") or "")
@@ -214,7 +220,8 @@ def _nodes(s: Session, version_id: int) -> Mapping[str, _Node]:
 
 
 def to_csv(records: Iterable[LogRecord]) -> Iterator[str]:
-    """The log as CSV text (header, then one line per record; times ISO 8601 with offset)."""
+    """The log as CSV text for Excel on Chinese Windows: a byte order mark, the Chinese header, then one line
+    per record (times ISO 8601 with offset)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
 
@@ -225,7 +232,7 @@ def to_csv(records: Iterable[LogRecord]) -> Iterator[str]:
         buffer.truncate()
         return text
 
-    yield line(CSV_COLUMNS)
+    yield CSV_BOM + line(CSV_COLUMNS)
     for r in records:
         yield line((r.case.app_no, r.activity, r.timestamp.isoformat(timespec="milliseconds"), r.resource,
                     r.role, r.lifecycle, r.case.variant, r.node_id))

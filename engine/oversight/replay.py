@@ -69,10 +69,11 @@ def replay(
     if mode not in ("recorded", "rerun"):
         raise ValueError(f"unknown replay mode {mode!r}")
     groups = group_events(events)
-    if diagram_for_version is not None and any(g.input.kind == EventKind.APPLICATION_MIGRATED for g in groups):
-        started = next((g.input for g in groups if g.input.kind == EventKind.APPLICATION_STARTED), None)
-        if started is not None and "version" in started.payload:
-            diagram = diagram_for_version(int(started.payload["version"]))
+    started = next((g.input for g in groups if g.input.kind == EventKind.APPLICATION_STARTED), None)
+    version: int | None = int(started.payload["version"]) if started and "version" in started.payload else None
+    if diagram_for_version is not None and version is not None and any(
+            g.input.kind == EventKind.APPLICATION_MIGRATED for g in groups):
+        diagram = diagram_for_version(version)
     clock_now: list[datetime] = [groups[0].input.at if groups else datetime.now()]
     run = RunContext(app_no, process_key, settings, NoDocuments(workloads), lambda: clock_now[0],
                      labels=diagram.labels)
@@ -103,7 +104,9 @@ def replay(
             if diagram_for_version is None:
                 problem = f"记录中迁移到了第 {to_version} 版，但重放时取不到该版本的流程图"
             else:
-                problem = machine.migrate(diagram_for_version(to_version), to_version)
+                problem = machine.migrate(diagram_for_version(to_version), to_version, ev.payload.get("mapping"))
+                if problem is None:
+                    version = to_version
         error = None
         if problem is None and machine.started and ev.kind != EventKind.APPLICATION_MIGRATED:
             error = machine.advance()  # a migration runs no engine step: the live one did not either
@@ -114,7 +117,7 @@ def replay(
         steps.append(ReplayStep(
             index=index, event_seq=ev.seq, kind=ev.kind, node_id=ev.node_id, node_name=node.name if node else None,
             actor=ev.actor, at=ev.at, completed=completed, active=active, flows=flows,
-            data=machine.data(), matches=problem is None, difference=problem))
+            data=machine.data(), matches=problem is None, difference=problem, version=version))
         if problem is not None and (not machine.started or "不在待办" in problem or "失败" in problem
                                     or ev.kind == EventKind.APPLICATION_MIGRATED):
             break  # the recorded inputs no longer apply: nothing further can be replayed

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -216,6 +216,53 @@ class DashboardSnapshot(Base):
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
     generated_at: Mapped[datetime]
     body: Mapped[str] = mapped_column(Text)
+
+
+class DailyFigure(Base):
+    """One count of the supervision figures of one day, kept as steps commit (migration 0014): the dashboard
+    adds up a period's rows instead of scanning its work items.
+
+    ``subject`` is the node (``''`` for the application as a whole; the acceptor's username for entry lags);
+    ``figure`` says what is counted; ``bucket`` is a histogram bucket (durations, lags) or a score, else 0.
+    See :mod:`engine.oversight.figures`."""
+
+    __tablename__ = "daily_figures"
+    day: Mapped[date] = mapped_column(primary_key=True)
+    process_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(128), primary_key=True)
+    figure: Mapped[str] = mapped_column(String(16), primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    total: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")  # sum of the bucket's values
+    name: Mapped[str] = mapped_column(String(256), default="", server_default="")
+
+
+class OpenTaskCount(Base):
+    """How many tasks of one node are open, by whether they have a time limit and whether their clock is
+    stopped: kept as steps open and close them, so the dashboard never counts all open tasks itself."""
+
+    __tablename__ = "open_task_counts"
+    process_key: Mapped[str] = mapped_column(String(32), primary_key=True)
+    node_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    has_limit: Mapped[bool] = mapped_column(primary_key=True)
+    clock_stopped: Mapped[bool] = mapped_column(primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    node_name: Mapped[str] = mapped_column(String(256), default="", server_default="")
+
+
+class EntryLag(Base):
+    """An application whose acceptance was recorded after the customer's first contact, and how long after
+    (体外循环): the dashboard lists the longest lags of a period from here."""
+
+    __tablename__ = "entry_lags"
+    __table_args__ = (Index("ix_entry_lags_lag", "lag_hours"),)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), primary_key=True)
+    app_no: Mapped[str] = mapped_column(String(32))
+    process_key: Mapped[str] = mapped_column(String(32))
+    created_by: Mapped[str] = mapped_column(String(64))
+    first_contact_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(index=True)
+    lag_hours: Mapped[float] = mapped_column(Float)
 
 
 class CalendarDay(Base):

@@ -84,7 +84,7 @@ def test_progress_goes_to_stderr_when_there_are_many(engine: Engine, clock: Cloc
     result = baozhuang(engine, "audit", "export", "--as", "auditor", "--format", "csv", "-o", str(out))
     assert result.exit_code == 0, result.output
     assert re.findall(r"已导出 (\d+)/25 个申请", result.stderr)[-1] == "25"
-    assert {row["case_id"] for row in csv.DictReader(io.StringIO(out.read_text(encoding="utf-8")))} == set(made)
+    assert {row["申请编号"] for row in csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig")))} == set(made)
 
 
 def test_export_xes_with_filters(engine: Engine, apps: list[str], tmp_path: Path) -> None:
@@ -99,8 +99,8 @@ def test_export_xes_with_filters(engine: Engine, apps: list[str], tmp_path: Path
     result = baozhuang(engine, "audit", "export", "--as", "auditor", "--format", "csv", "--app", apps[0], "--app", apps[2],
                        "--from", "2026-11-23", "--to", "2026-11-23", "-o", str(out))
     assert result.exit_code == 0, result.output
-    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
-    assert [r["case_id"] for r in rows if r["lifecycle"] == "start"] == [apps[0], apps[2]]
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8-sig"))))
+    assert [r["申请编号"] for r in rows if r["生命周期"] == "start"] == [apps[0], apps[2]]
 
     result = baozhuang(engine, "audit", "export", "--as", "auditor", "--format", "csv", "--from", "2026-11-24", "-o", str(out))
     assert result.exit_code == 0 and out.read_text(encoding="utf-8").count("\n") == 1  # the header only

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from engine import Engine, MigrationPlan, NotFound, StepResult
+from engine import Engine, InvalidInput, MigrationPlan, NotFound, StepResult
 from cli.demo import Scenario, Step, actor_for, do_field_work, drive, load_scenarios
 
 from tests.conftest import PROCESSES, Clock
@@ -211,14 +212,78 @@ def test_migrate_checks_again_and_never_moves_an_unsafe_application(
         assert_sound(engine, r.app_no)
 
 
-def test_an_application_that_passed_a_removed_node_is_unsafe(engine: Engine) -> None:
-    past = start_and_stop(engine, SENDBACK, 10)  # waiting at 竣工检验, after both reviews
-    ordinary = start_and_stop(engine, SCENARIOS["hv_solo"], 5)  # went the skip way, through a removed gateway
+def test_a_passed_gateway_or_review_does_not_keep_an_application_on_its_version(engine: Engine, clock: Clock) -> None:
+    """Past both reviews (waiting at 竣工检验, unchanged in v2) or only through the removed gateway: both move,
+    and what they went through stays readable: the data on the application page, the replay, the history."""
+    past = start_and_stop(engine, SENDBACK, 10)
+    ordinary = start_and_stop(engine, SCENARIOS["hv_solo"], 5)
+    data_before = {a.app_no: engine.application(a.app_no).data for a in (past, ordinary)}
+    assert all(len(d) > 20 for d in data_before.values())
     deploy_fixture(engine, "hv_reform.bpmn")
     verdicts = {v.app_no: v for v in engine.migration_plan("hv", 2, by="analyst").verdicts}
-    assert not verdicts[past.app_no].safe
-    assert "已经过的环节「设计文件审查」（hv_design_review）" in verdicts[past.app_no].reason
-    assert not verdicts[ordinary.app_no].safe and "hv_gw_need_design_review" in verdicts[ordinary.app_no].reason
+    assert verdicts[past.app_no].safe and verdicts[ordinary.app_no].safe
+    assert "「设计文件审查」（hv_design_review）" in verdicts[past.app_no].reason
+    assert "其办理记录保留在审计记录中" in verdicts[past.app_no].reason
+    assert "不涉及办理工作" in verdicts[ordinary.app_no].reason
+    result = engine.migrate(engine.migration_plan("hv", 2, by="analyst"), "analyst")
+    assert set(result.migrated) == {past.app_no, ordinary.app_no}
+
+    for app_no, steps in ((past.app_no, SENDBACK.steps[10:]), (ordinary.app_no, SCENARIOS["hv_solo"].steps[5:])):
+        engine.forget_cached_workflows()
+        app = engine.application(app_no)
+        assert app.version == 2
+        assert app.data == data_before[app_no]  # the page and the task form read the data as it stands
+        task = app.open_tasks[0]
+        assert engine.task_form(task.id) is not None and engine.application(app_no).data["customer_name"]
+        report = engine.replay(app_no, by="auditor")
+        assert report.verified, report.message
+        migration = next(s for s in report.steps if s.kind == "application.migrated")
+        before = report.steps[report.steps.index(migration) - 1]
+        assert migration.data == before.data  # the migration step changes no field
+        assert {s.version for s in report.steps[:report.steps.index(migration)]} == {1}
+        assert migration.version == 2
+        clock.advance(days=1)
+        final, _ = carry_on(engine, StepResult(app_no, "running", app.open_tasks), steps)
+        assert final.status == "completed"
+        assert_sound(engine, app_no)
+    done = completed_nodes(engine, past.app_no)
+    assert done.count("hv_design_review") == 2 and "hv_mid_inspection" in done  # the record of the reviews stays
+
+
+def test_a_mapping_moves_work_waiting_at_a_node_whose_id_changed(engine: Engine, clock: Clock) -> None:
+    """v2 gives 中间检查 a new id: an application waiting there moves only with a mapping instruction (old node →
+    new node), checked before anything moves, and its open work item becomes the new node's."""
+    at_mid = start_and_stop(engine, SENDBACK, 8)
+    renamed = re.sub(rb"hv_mid_inspection(?!\.json)", b"hv_intermediate_inspection", (PROCESSES / "hv.bpmn").read_bytes())
+    engine.deploy(renamed, "hv.bpmn", "analyst", comment="中间检查换了标识")
+    [plain] = engine.migration_plan("hv", 2, by="analyst").verdicts
+    assert not plain.safe and "请添加映射" in plain.reason
+    with pytest.raises(InvalidInput, match="不在第 2 版的流程图中"):
+        engine.migration_plan("hv", 2, mapping={"hv_mid_inspection": "hv_nowhere"}, by="analyst")
+    with pytest.raises(InvalidInput, match="仍然存在，不需要映射"):
+        engine.migration_plan("hv", 2, mapping={"hv_design_review": "hv_archive"}, by="analyst")
+    with pytest.raises(InvalidInput, match="由不同角色办理"):
+        engine.migration_plan("hv", 2, mapping={"hv_mid_inspection": "hv_design_review"}, by="analyst")
+    assert engine.application(at_mid.app_no).version == 1  # refused before anything moved
+
+    mapping = {"hv_mid_inspection": "hv_intermediate_inspection"}
+    plan = engine.migration_plan("hv", 2, [at_mid.app_no], mapping=mapping, by="analyst")
+    [verdict] = plan.verdicts
+    assert verdict.safe, verdict.reason
+    assert "「中间检查」（hv_mid_inspection） → 「中间检查」（hv_intermediate_inspection）" in verdict.reason
+    assert engine.migrate(plan, "analyst").migrated == (at_mid.app_no,)
+    app = engine.application(at_mid.app_no)
+    [task] = app.open_tasks
+    assert (task.id, task.node_id) == (at_mid.ready_tasks[0].id, "hv_intermediate_inspection")
+    [event] = [e for e in app.history if e.kind == "application.migrated"]
+    assert event.payload["mapping"] == mapping
+    assert_sound(engine, at_mid.app_no)
+    clock.advance(days=1)
+    inspection = replace(SENDBACK.steps[8], node="hv_intermediate_inspection")
+    final, _ = carry_on(engine, StepResult(at_mid.app_no, "running", app.open_tasks),
+                        (inspection, *SENDBACK.steps[9:]))
+    assert final.status == "completed"
+    assert_sound(engine, at_mid.app_no)
 
 
 def test_the_plan_for_named_applications_explains_those_that_cannot_move(engine: Engine) -> None:

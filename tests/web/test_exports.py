@@ -35,7 +35,7 @@ def apps(engine: Engine, clock: Clock) -> list[str]:
 
 
 def csv_cases(body: str) -> list[str]:
-    return list(dict.fromkeys(row["case_id"] for row in csv.DictReader(io.StringIO(body))))
+    return list(dict.fromkeys(row["申请编号"] for row in csv.DictReader(io.StringIO(body.removeprefix("\ufeff")))))
 
 
 @pytest.mark.parametrize("url", URLS)

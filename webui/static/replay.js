@@ -16,7 +16,7 @@
   var next = document.getElementById("step-next");
   var toggle = document.getElementById("rerun-toggle");
   var state = { mode: root.dataset.mode === "rerun" ? "rerun" : "recorded", steps: [], current: 0, diagram: null,
-                loading: null };
+                loading: null, xmls: {}, shownVersion: "" };
 
   function el(tag, className, text) {
     var node = document.createElement(tag);
@@ -156,12 +156,31 @@
     next.href = stepHref(Math.min(total, step.number + 1));
     prev.setAttribute("aria-disabled", index === 0 ? "true" : "false");
     next.setAttribute("aria-disabled", index === total - 1 ? "true" : "false");
-    if (state.diagram) {
-      Viewer.mark(state.diagram, step);
-    }
+    drawOn(step).catch(function (err) { fail(err); });
     history.replaceState(null, "", stepHref(step.number));
     root.dataset.shownStep = String(step.number);
     root.dataset.shownMode = state.mode;
+  }
+
+  /* A migrated application ran its first steps on an older version: each step is drawn on the diagram of the
+     version it was on (the server sends one XML per version), switching only when the version changes. */
+  async function drawOn(step) {
+    if (!state.diagram) {
+      return;
+    }
+    var version = step.version !== null && step.version !== undefined ? String(step.version) : state.shownVersion;
+    if (version && version !== state.shownVersion && state.xmls[version]) {
+      await state.diagram.viewer.importXML(state.xmls[version]);
+      state.diagram.marked = [];
+      state.diagram.canvas.zoom("fit-viewport", "auto");
+      state.shownVersion = version;
+      container.dataset.version = version;
+    }
+    var caption = document.getElementById("step-version");
+    if (caption) {
+      caption.textContent = state.shownVersion ? "第 " + state.shownVersion + " 版流程图" : "";
+    }
+    Viewer.mark(state.diagram, step);
   }
 
   function setVerdict(report) {
@@ -193,8 +212,12 @@
       var report = await load(mode);
       state.mode = mode;
       state.steps = report.steps;
+      state.xmls = report.xmls || {};
       if (!state.diagram) {
-        state.diagram = await Viewer.open(container, report.xml);
+        var first = report.steps.length && report.steps[0].version !== null ? String(report.steps[0].version) : "";
+        state.diagram = await Viewer.open(container, (first && state.xmls[first]) || report.xml);
+        state.shownVersion = first && state.xmls[first] ? first : String(report.version || "");
+        container.dataset.version = state.shownVersion;
       }
       buildList();
       setVerdict(report);

@@ -1,0 +1,106 @@
+"""The figures kept per day as steps commit: the dashboard added up from them says what the scan over the work
+items says (counts exactly, medians and 90th percentiles within 2.5 %), for any period and variant."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import delete
+
+from engine import Dashboard, Engine, Period, tables
+from tests.conftest import Clock
+from tests.web.test_supervision import SLOW_SURVEY, TWO_HOURS, run, with_step_data
+from cli.demo import Scenario
+
+
+def assert_same(kept: Dashboard, live: Dashboard) -> None:
+    assert kept.open_nodes == live.open_nodes
+    assert kept.on_time == live.on_time
+    assert kept.end_to_end == live.end_to_end
+    assert kept.satisfaction == live.satisfaction
+    assert kept.duration_unit == live.duration_unit
+    assert [(d.process_key, d.node_id, d.count) for d in kept.durations] == \
+        [(d.process_key, d.node_id, d.count) for d in live.durations]
+    for k, v in zip(kept.durations, live.durations):
+        assert k.median == pytest.approx(v.median, rel=0.025, abs=1e-6)
+        assert k.p90 == pytest.approx(v.p90, rel=0.025, abs=1e-6)
+    late_k, late_v = kept.late_entries, live.late_entries
+    assert (late_k.considered, late_k.office_share) == (late_v.considered, late_v.office_share)
+    assert sorted((-e.lag_hours, e.app_no) for e in late_k.late) == sorted((-e.lag_hours, e.app_no) for e in late_v.late)
+    assert [(a.username, a.applications, a.late, a.flagged) for a in late_k.acceptors] == \
+        [(a.username, a.applications, a.late, a.flagged) for a in late_v.acceptors]
+
+
+@pytest.fixture
+def history(engine: Engine, clock: Clock, scenarios: dict[str, Scenario]) -> list[str]:
+    """A week of work: finished HV applications (one slow survey), LV ones open at several nodes, PV ones,
+    two acceptors, one of whom enters applications days after the customer applied."""
+    engine.create_user("frontdesk2", "柜台受理员 钱多", ("front_desk",), "baozhuang")
+    apps = []
+    slow = {"hv_site_survey_solo": SLOW_SURVEY}
+    for score in (5, 2, 4):
+        apps.append(run(engine, clock, with_step_data(scenarios["hv_solo"], "hv_follow_up", satisfaction_score=score),
+                        step_time=lambda node: slow.get(node, TWO_HOURS) if score == 2 else TWO_HOURS))
+        clock.advance(days=1)
+    for stop in (0, 1, 2, None):
+        apps.append(run(engine, clock, scenarios["lv_residential"], stop_after=stop, lag=timedelta(hours=5)))
+        apps.append(run(engine, clock, scenarios["lv_residential"], start_as="frontdesk2", stop_after=stop,
+                        lag=timedelta(days=3)))
+    pv = next(s for name, s in scenarios.items() if name.startswith("pv"))
+    apps.append(run(engine, clock, pv, stop_after=3))
+    clock.advance(days=2)
+    return apps
+
+
+def test_the_kept_dashboard_says_what_the_scan_says_for_any_period_and_variant(
+        engine: Engine, clock: Clock, history: list[str]) -> None:
+    today = clock.now.date()
+    for period in (Period.last_days(today, 90), Period.last_days(today, 3), Period(today, today),
+                   Period(today - timedelta(days=400), today - timedelta(days=200))):
+        for variant in (None, "hv", "lv", "pv"):
+            kept = engine.supervision.kept_dashboard(period, variant)
+            live = engine.supervision.dashboard(period, variant)
+            assert_same(kept, live)
+    whole = engine.supervision.kept_dashboard(Period.last_days(today, 90))
+    assert sum(d.count for d in whole.durations) > 40 and whole.end_to_end and whole.satisfaction.count == 3
+    assert any(a.flagged for a in whole.late_entries.acceptors)
+
+
+def test_open_tasks_follow_every_step_and_the_late_ones_are_found_by_their_due_time(
+        engine: Engine, clock: Clock, history: list[str], scenarios: dict[str, Scenario]) -> None:
+    assert engine.supervision.kept_open_tasks() == engine.supervision.open_tasks_by_due_state()
+    clock.advance(days=20)  # every limited open task is overdue now
+    kept = engine.supervision.kept_open_tasks()
+    assert kept == engine.supervision.open_tasks_by_due_state()
+    assert sum(n.counts["overdue"] for n in kept) > 0
+    run(engine, clock, scenarios["hv_solo"], stop_after=4)  # opens and closes more tasks
+    assert engine.supervision.kept_open_tasks() == engine.supervision.open_tasks_by_due_state()
+    assert engine.supervision.kept_open_tasks("hv") == engine.supervision.open_tasks_by_due_state("hv")
+
+
+def test_a_database_filled_before_the_figures_existed_gets_them_once_on_init(
+        engine: Engine, clock: Clock, history: list[str]) -> None:
+    period = Period.last_days(clock.now.date(), 90)
+    before = engine.supervision.kept_dashboard(period)
+    with engine.store.begin() as conn:
+        for table in (tables.DAILY, tables.OPEN_COUNTS, tables.ENTRY_LAGS):
+            conn.execute(delete(table))
+    assert engine.supervision.kept_dashboard(period).durations == ()
+    engine.init_schema()  # finds them empty with applications there: counts them once
+    after = engine.supervision.kept_dashboard(period)
+    assert_same(after, before)
+    engine.init_schema()  # and never twice
+    assert_same(engine.supervision.kept_dashboard(period), before)
+
+
+def test_a_period_reads_its_whole_months_once_and_its_other_days_one_by_one() -> None:
+    from datetime import date
+
+    from engine.oversight.figures import whole_months
+
+    assert whole_months(date(2026, 1, 15), date(2026, 4, 10)) == (
+        [date(2026, 2, 1), date(2026, 3, 1)], [(date(2026, 1, 15), date(2026, 1, 31)), (date(2026, 4, 1), date(2026, 4, 10))])
+    assert whole_months(date(2026, 2, 1), date(2026, 2, 28)) == ([date(2026, 2, 1)], [])
+    assert whole_months(date(2026, 2, 2), date(2026, 2, 28)) == ([], [(date(2026, 2, 2), date(2026, 2, 28))])
+    assert whole_months(date(2025, 12, 1), date(2026, 1, 31)) == ([date(2025, 12, 1), date(2026, 1, 1)], [])
