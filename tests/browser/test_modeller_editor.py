@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from tests.browser.conftest import REPO, LiveServer, Person
+from tests.browser.conftest import REPO, LiveServer, Person, initialised_server
 from tests.browser.flow import PATHS, assert_clean, page_errors
 from tests.browser.test_modeller import BPMN, MID_INSPECTION, REMOVE_MID_INSPECTION, open_modeller, parse, save
 
@@ -27,8 +27,7 @@ ENGLISH = re.compile(r"[A-Za-z]{3,}[ ,.:;]+[A-Za-z]{3,}")
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     """A server of this module's own: these tests deploy new versions of hv."""
-    server = LiveServer(tmp_path_factory.mktemp("modeller-editor"))
-    server.start()
+    server = initialised_server(tmp_path_factory.mktemp("modeller-editor"))
     yield server
     server.stop()
 
