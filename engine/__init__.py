@@ -12,9 +12,14 @@ Inside, each folder is one capability (see ``docs/architecture.md``):
 
 from .analysis.scenarios import ScenarioOutcome, ScenarioRunner
 from .casework.audit import GENESIS, event_hash
+from .casework.comments import CommentInfo
+from .casework.delegation import SubstitutionInfo
+from .casework.filters import FILTER_KEYS, SavedFilterInfo
 from .casework.passwords import PasswordHasher, Scrypt
 from .casework.permissions import ACTION_NAMES, Action, refusal
+from .casework.prefill import SendBack, TaskPrefill
 from .casework.progress import PublicProgress, PublicStep
+from .casework.taskwork import NOTICE_KINDS, BulkResult
 from .config import EngineConfig, load_config, resolve_instance_dir
 from .errors import (
     BaozhuangError,
@@ -84,6 +89,7 @@ from .vocabulary import (
     SHIPPED,
     SUPERVISOR_ROLE,
     SYSTEM,
+    SYSTEM_NAME,
     AppStatus,
     EventKind,
     ProcessKey,
@@ -95,7 +101,7 @@ __all__ = [
     # the facade and its settings
     "Engine", "EngineConfig", "load_config", "resolve_instance_dir", "PasswordHasher", "Scrypt",
     # vocabulary and permissions
-    "ROLES", "Role", "SUPERVISOR_ROLE", "SYSTEM", "SHIPPED", "PROCESS_NAMES", "ProcessKey", "AppStatus", "TaskStatus",
+    "ROLES", "Role", "SUPERVISOR_ROLE", "SYSTEM", "SYSTEM_NAME", "SHIPPED", "PROCESS_NAMES", "ProcessKey", "AppStatus", "TaskStatus",
     "EventKind", "Action", "ACTION_NAMES", "refusal",
     # results
     "ApplicationImpact", "ApplicationInfo", "ApplicationPage", "AuditVerdict", "DiagramSummary", "DiagramTrace",
@@ -103,6 +109,9 @@ __all__ = [
     "MigrationResult", "NodeChange", "NodeImpact", "NotificationInfo", "ReplayReport", "ReplayStep", "SentNotice",
     "StepResult", "SweepResult", "TaskInfo", "TaskPage", "Upload", "UserInfo", "VersionDiff", "VersionInfo",
     "FormDefinition", "PublicProgress", "PublicStep", "ScenarioOutcome", "ScenarioRunner",
+    # task work
+    "BulkResult", "CommentInfo", "SubstitutionInfo", "SavedFilterInfo", "FILTER_KEYS", "TaskPrefill", "SendBack",
+    "NOTICE_KINDS",
     # time limits
     "WorkingCalendar", "YearStatus", "CalendarNotCovered",
     # field work and meetings

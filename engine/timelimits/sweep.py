@@ -15,6 +15,7 @@ from sqlalchemy import Connection, func, insert, or_, select, update
 
 from handlers.notify import Notifier
 
+from ..casework.accounts import names_of
 from ..casework.audit import PendingEvent
 from ..config import EngineConfig
 from ..errors import Forbidden, NotFound
@@ -89,7 +90,8 @@ class TimeLimits:
             recipients: list[tuple[str | None, str | None]] = [(holder, None) if holder else (None, item["role"])]
             if kind == "escalation" and (None, SUPERVISOR_ROLE) not in recipients:
                 recipients.append((None, SUPERVISOR_ROLE))
-            message = _message(kind, item, holder)
+            # the message names the holder as people know them, not by their login name
+            message = _message(kind, item, names_of(conn, [holder]).get(holder) if holder else None)
             conn.execute(insert(NOTIFICATIONS), [
                 {"username": user, "role": role, "app_no": item["app_no"], "task_id": item["id"], "kind": kind,
                  "message": message, "created_at": now, "read_at": None} for user, role in recipients])
