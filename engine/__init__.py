@@ -13,6 +13,7 @@ Inside, each folder is one capability (see ``docs/architecture.md``):
 from .analysis.scenarios import ScenarioOutcome, ScenarioRunner
 from .casework.audit import GENESIS, event_hash
 from .casework.comments import CommentInfo
+from .casework.decisions import summary as decision_summary
 from .casework.delegation import SubstitutionInfo
 from .casework.filters import FILTER_KEYS, SavedFilterInfo
 from .casework.passwords import PasswordHasher, Scrypt
@@ -111,7 +112,7 @@ __all__ = [
     "FormDefinition", "PublicProgress", "PublicStep", "ScenarioOutcome", "ScenarioRunner",
     # task work
     "BulkResult", "CommentInfo", "SubstitutionInfo", "SavedFilterInfo", "FILTER_KEYS", "TaskPrefill", "SendBack",
-    "NOTICE_KINDS",
+    "NOTICE_KINDS", "decision_summary",
     # time limits
     "WorkingCalendar", "YearStatus", "CalendarNotCovered",
     # field work and meetings

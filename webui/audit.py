@@ -13,6 +13,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 
 from engine import ApplicationPage, BaozhuangError, Engine, ReplayReport, ReplayStep
 from engine import FormDefinition
+from handlers import ResultLabels
 
 from webui import engine_of
 from webui.applications import (
@@ -23,6 +24,7 @@ from webui.applications import (
     SearchCriteria,
     data_sections,
     diagram_names,
+    rule_labels,
 )
 from webui.auth import current_user, roles_required
 from webui.paging import page_numbers
@@ -115,13 +117,13 @@ def replay_forms(report: ReplayReport, start: FormDefinition | None,
 
 def _step_data(data: Mapping[str, Any], previous: Mapping[tuple[str, str], str] | None,
                forms: Sequence[tuple[str, FormDefinition]], people: Mapping[str, str],
-               results: Mapping[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, str]],
-                                                    dict[tuple[str, str], str]]:
+               results: Mapping[str, str], labels: Mapping[str, ResultLabels] | None = None,
+               ) -> tuple[list[dict[str, Any]], list[dict[str, str]], dict[tuple[str, str], str]]:
     """A step's data as labelled sections, each row marked added/changed against the previous step, the rows
     the step removed, and the values keyed for comparing with the next step."""
     values: dict[tuple[str, str], str] = {}
     sections = []
-    for section in data_sections(data, forms, people, results):
+    for section in data_sections(data, forms, people, results, labels):
         rows = []
         for label, value in section.rows:
             key = (section.title, label)
@@ -139,7 +141,8 @@ def _step_data(data: Mapping[str, Any], previous: Mapping[tuple[str, str], str] 
 
 
 def replay_payload(report: ReplayReport, xml: str, start: FormDefinition | None,
-                   by_node: Mapping[str, FormDefinition], people: Mapping[str, str]) -> dict[str, Any]:
+                   by_node: Mapping[str, FormDefinition], people: Mapping[str, str],
+                   rules: Mapping[str, ResultLabels] | None = None) -> dict[str, Any]:
     """Everything the step-through page shows, as JSON: the diagram once, then every step with its markers,
     its data in labelled sections, and what changed since the step before."""
     names = diagram_names(xml)
@@ -147,7 +150,8 @@ def replay_payload(report: ReplayReport, xml: str, start: FormDefinition | None,
     previous: dict[tuple[str, str], str] | None = None
     steps = []
     for number, step in enumerate(report.steps, 1):
-        sections, removed, previous = _step_data(step.data, previous, forms, people, names.results)
+        labels = {v: (rules or {})[op] for v, op in names.operators.items() if op in (rules or {})}
+        sections, removed, previous = _step_data(step.data, previous, forms, people, names.results, labels)
         changed = sum(1 for s in sections for r in s["rows"] if r["change"]) + len(removed)
         steps.append({
             "number": number, "index": step.index, "event_seq": step.event_seq, "kind": step.kind,
@@ -205,6 +209,7 @@ def replay_json(app_no: str) -> Any:
     report = engine.replay(app.app_no, _mode_arg(), by=current_user().username)
     start, by_node = engine.application_forms(app.app_no)
     people = {u.username: u.display_name for u in engine.users()}
-    response = jsonify(replay_payload(report, engine.application_xml(app.app_no), start, by_node, people))
+    response = jsonify(replay_payload(report, engine.application_xml(app.app_no), start, by_node, people,
+                                      rule_labels(engine)))
     response.headers["Cache-Control"] = "no-store"
     return response

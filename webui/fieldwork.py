@@ -100,7 +100,7 @@ def job(job_id: str) -> Any:
     return render_template(
         "fieldwork/job.html", job=current, history=work.job_history(current.id), stations=work.stations(),
         board=board, workers=[u for u in engine.users(current.role)], modes=MODES, halves=HALVES,
-        errors=errors, values=values, today=engine.now().date(),
+        errors=errors, values=values, today=engine.now().date(), contact=work.customer_contact(current.id),
         dispatcher=DISPATCHER_ROLE in user.roles,
         reporter=(current.worker == user.username) or (not current.worker and current.role in user.roles)), status
 
