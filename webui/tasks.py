@@ -114,7 +114,7 @@ def index() -> Any:
     args = {k: v for k, v in {"scope": scope, "status": status, "process": process, "node": node,
                               "q": search}.items() if v}
     saved = engine.filters(user.username)
-    current_query = {k: v for k, v in args.items() if k in FILTER_KEYS}
+    current_query = {k: v for k, v in args.items() if k in FILTER_KEYS and (k, v) != ("status", "ready")}
     return render_template("tasks/index.html", page=result, rows=rows, scope=scope, counts=counts,
                            supervisor=supervisor, status=status, process=process, node=node, q=search or "",
                            nodes=sorted(nodes.items(), key=lambda kv: kv[1]), args=args,
