@@ -19,7 +19,7 @@ from handlers import ResultLabels
 
 from webui import engine_of, formdata
 from webui.auth import current_user, login_required, safe_next
-from webui.labels import person, persons, result_text, role_name, station_name
+from webui.labels import UNKNOWN_PERSON, person, persons, result_text, role_name, station_name
 from webui.paging import page_numbers
 
 bp = Blueprint("applications", __name__, url_prefix="/applications")
@@ -369,11 +369,16 @@ def data_sections(data: Mapping[str, Any], forms: Sequence[tuple[str, FormDefini
     sections: list[DataSection] = []
     for title, form in forms:
         rows = []
+        props = form.schema.get("properties", {})
         for f in formdata.fields_of(form):
             if f.name in data and f.name not in shown:
                 shown.add(f.name)
                 value = data[f.name]
-                if isinstance(value, str) and value in people and not f.options:
+                if props.get(f.name, {}).get("x-userRoles") and value:
+                    # a field holding people (勘查组成员, 指定客户经理): their names, never their logins
+                    people_in = value if isinstance(value, list) else [value]
+                    rows.append((f.title, "、".join(people.get(str(u), UNKNOWN_PERSON) for u in people_in)))
+                elif isinstance(value, str) and value in people and not f.options:
                     rows.append((f.title, people[value]))
                 else:
                     rows.append((f.title, formdata.display(f, value)))

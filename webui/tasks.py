@@ -411,9 +411,14 @@ def _earlier_data(engine: Engine, app: ApplicationInfo, current: FormDefinition 
     names = people()
     sections: list[Section] = []
 
+    def text(f: Field, value: Any) -> str:
+        people_in = value if isinstance(value, list) else [value]
+        if value and all(isinstance(u, str) and u in names for u in people_in):
+            return "、".join(names[u] for u in people_in)  # people by name, also those no longer at work
+        return formdata.display(f, value)
+
     def take(title: str, note: str, fields: list[Field]) -> None:
-        rows = tuple((f.title, formdata.display(f, data[f.name])) for f in fields
-                     if f.name in data and f.name not in shown)
+        rows = tuple((f.title, text(f, data[f.name])) for f in fields if f.name in data and f.name not in shown)
         shown.update(f.name for f in fields if f.name in data)
         if rows:
             sections.append(Section(title, note, rows))

@@ -16,7 +16,7 @@ from urllib.parse import urljoin, urlparse
 
 from flask import Flask
 
-from cli.demo import DEMO_STATIONS, DEMO_USERS, run_demo
+from cli.demo import DEMO_STATIONS, DEMO_USERS, drive, load_scenarios, run_demo
 from engine import HALVES, JOB_KINDS, MODES, ROLES, AppStatus, Decision, Engine
 
 from tests.conftest import PROCESSES, Clock, Staff
@@ -24,6 +24,7 @@ from tests.conftest import PROCESSES, Clock, Staff
 PER_KIND = 6
 """Pages of one kind (one application page, one task page…) visited per person: each kind is built by one
 template, so a few instances of it stand for all of them and the crawl stays quick."""
+TEAM_SURVEY = next(s for s in load_scenarios(PROCESSES / "paths.json") if s.name == "hv_team")
 SKIP_PREFIXES = ("/static", "/vendor", "/documents", "/api/", "/exports", "/logout", "/modeller/")
 SKIP_SUFFIXES = (".csv", ".xes", ".json", ".pdf", ".docx", ".html")
 
@@ -116,10 +117,12 @@ def stage(engine: Engine, clock: Clock) -> dict[str, str]:
     if reviews:
         item = next(i for i in engine.meetings.meeting(meeting.id).items if i.task_id == reviews[0].id)
         engine.meetings.decide(meeting.id, {item.id: Decision("pass", "图纸齐全，同意")}, "planning")
+    team = list(drive(engine, TEAM_SURVEY, stop_after=2))[-1]  # past the team survey: its members are people
     clock.advance(days=20)
     engine.sweep_time_limits()  # warnings and escalations name the task's holder
     return {"completed_task": done[0].id, "planning_task": next(
-        t.id for t in engine.tasks(status="ready", limit=500) if t.role == "planning" or t.role == "marketing")}
+        t.id for t in engine.tasks(status="ready", limit=500) if t.role == "planning" or t.role == "marketing"),
+        "team_app": team.app_no, "team_task": team.ready_tasks[0].id}
 
 
 def leaks(engine: Engine, staff: Callable[[str], Staff], people: list[str],
@@ -140,7 +143,8 @@ def leaks(engine: Engine, staff: Callable[[str], Staff], people: list[str],
 
         visited[username] = crawl(person, ["/", "/?scope=pool", "/notices/", "/delegation/", *extra(username)], find)
         if username == "auditor":
-            app_no = engine.applications(limit=1)[0].app_no
+            app_no = next(a.app_no for a in engine.applications(limit=100) if a.process_key == "hv"
+                          and any(e.kind == "task.completed" for e in engine.application(a.app_no).history))
             replay = person.get(f"/audit/{app_no}/replay.json").get_json()
             find(f"/audit/{app_no}/replay.json",
                  " ".join(f"{r['label']} {r['value']}" for step in replay["steps"] for s in step["sections"]
@@ -152,7 +156,8 @@ def test_no_page_shows_a_code_or_a_login_name(app: Flask, engine: Engine, clock:
                                               staff: Callable[[str], Staff]) -> None:
     ids = stage(engine, clock)
     refused = ["/?scope=all", "/audit/", "/supervision/", "/fieldwork/", "/callbacks/", "/accept",
-               f"/tasks/{ids['completed_task']}", f"/tasks/{ids['planning_task']}"]
+               f"/tasks/{ids['completed_task']}", f"/tasks/{ids['planning_task']}",
+               f"/applications/{ids['team_app']}", f"/tasks/{ids['team_task']}", f"/audit/{ids['team_app']}"]
     found, visited = leaks(engine, staff, [u for u, _, _ in DEMO_USERS], lambda username: refused)
     assert found == {}, "\n".join(found.values())
     # the crawl really went everywhere: every role reached its own pages
