@@ -17,6 +17,7 @@ from handlers.notify import Notifier
 
 from ..casework.accounts import names_of
 from ..casework.audit import PendingEvent
+from ..casework.delegation import substitute_of
 from ..config import EngineConfig
 from ..errors import Forbidden, NotFound
 from ..results import NotificationInfo, SentNotice, SweepResult
@@ -88,6 +89,9 @@ class TimeLimits:
             item = dict(conn.execute(select(ITEMS).where(ITEMS.c.id == item_id)).mappings().one())
             holder = item["claimed_by"] or item["assignee"]
             recipients: list[tuple[str | None, str | None]] = [(holder, None) if holder else (None, item["role"])]
+            deputy = substitute_of(conn, holder, now) if holder else None
+            if deputy:  # the holder is on leave: the colleague standing in hears of it too
+                recipients.append((deputy, None))
             if kind == "escalation" and (None, SUPERVISOR_ROLE) not in recipients:
                 recipients.append((None, SUPERVISOR_ROLE))
             # the message names the holder as people know them, not by their login name

@@ -283,3 +283,14 @@ def test_a_substitute_may_claim_the_absent_persons_task(engine: Engine, clock: C
     engine.create_user("manager3", "客户经理 赵磊", ["customer_manager"], "pw")
     with pytest.raises(Forbidden, match="已指派给客户经理 李强"):
         engine.claim(survey.id, "manager3")  # of the role, but not the substitute
+
+
+def test_time_limit_warnings_reach_the_substitute_of_a_holder_on_leave(engine: Engine, clock: Clock) -> None:
+    app = run(engine, "hv_solo")
+    survey = app.ready_tasks[0]
+    engine.set_substitute("manager1", "manager2", clock.now.date(), clock.now.date() + timedelta(days=30),
+                          by="manager1")
+    clock.now = survey.due_at + timedelta(hours=1)  # past its limit: escalated
+    sent = engine.sweep_time_limits()
+    assert {n.recipient for n in sent.sent} >= {"manager1", "manager2"}
+    assert "客户经理 李强" in engine.notifications("manager2")[0].message  # named, and sent to the deputy too
