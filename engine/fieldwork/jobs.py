@@ -26,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..casework.accounts import names_of
 from ..casework.audit import PendingEvent
+from ..casework.delegation import absentees
 from ..casework.hooks import ClosedTask, OpeningTask, StepContext, StepHook
 from ..casework.permissions import refusal
 from ..errors import Conflict, Forbidden, FormValidationError, InvalidInput, NotFound
@@ -636,9 +637,9 @@ class FieldWork:
             conn = s.connection()
             roles = self.roles_of(conn, by)
             job = self._job(conn, job_id, lock=True)
-            if job["worker"] and job["worker"] != by:
+            if job["worker"] and job["worker"] != by and job["worker"] not in absentees(conn, by, now):
                 who = names_of(conn, [job["worker"]]).get(job["worker"], "其他同事")
-                raise Forbidden(f"该作业派给了{who}，只有作业人员本人可以汇报")
+                raise Forbidden(f"该作业派给了{who}，只有作业人员本人（或其休假期间的代理人）可以汇报")
             item = conn.execute(select(ITEMS).where(ITEMS.c.id == job["id"])).mappings().one()
             view = _ItemView(item["role"], item["assignee"], item["claimed_by"], item["node_name"])
             reason = None if job["worker"] else refusal(view, by, roles, claimed_counts=False)

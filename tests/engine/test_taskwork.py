@@ -3,13 +3,13 @@ the pool of unclaimed tasks, and what a sent-back task's form opens with."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from typing import Any
 
 import pytest
 
 from cli.demo import do_field_work, drive, load_scenarios
-from engine import Conflict, Engine, EventKind, Forbidden, FormValidationError, InvalidInput
+from engine import Appointment, Conflict, Engine, EventKind, Forbidden, FormValidationError, InvalidInput
 
 from tests.conftest import PROCESSES, Clock
 
@@ -294,3 +294,14 @@ def test_time_limit_warnings_reach_the_substitute_of_a_holder_on_leave(engine: E
     sent = engine.sweep_time_limits()
     assert {n.recipient for n in sent.sent} >= {"manager1", "manager2"}
     assert "客户经理 李强" in engine.notifications("manager2")[0].message  # named, and sent to the deputy too
+
+
+def test_a_substitute_reports_the_site_work_of_a_colleague_on_leave(engine: Engine, clock: Clock) -> None:
+    survey = run(engine, "hv_solo").ready_tasks[0]
+    tomorrow = clock.now.date() + timedelta(days=1)
+    engine.field_work.schedule(survey.id, "fielddispatch", Appointment("CQ", tomorrow, "fixed", "王建国", "13812345678",
+                                                                       start=time(9, 30), worker="manager1"))
+    with pytest.raises(Forbidden, match="该作业派给了客户经理 李强"):
+        engine.field_work.check_in(survey.id, "manager2", "到了")
+    engine.set_substitute("manager1", "manager2", clock.now.date(), tomorrow, by="manager1")
+    assert engine.field_work.check_in(survey.id, "manager2", "已到达，客户在场").status == "on_site"
