@@ -25,7 +25,8 @@ PER_KIND = 6
 """Pages of one kind (one application page, one task page…) visited per person: each kind is built by one
 template, so a few instances of it stand for all of them and the crawl stays quick."""
 TEAM_SURVEY = next(s for s in load_scenarios(PROCESSES / "paths.json") if s.name == "hv_team")
-SKIP_PREFIXES = ("/static", "/vendor", "/documents", "/api/", "/exports", "/logout", "/modeller/")
+SKIP_PREFIXES = ("/static", "/vendor", "/documents", "/api/", "/exports", "/logout")
+"""Not pages to read: files, the API's description (field names for programmers), event-log exports."""
 SKIP_SUFFIXES = (".csv", ".xes", ".json", ".pdf", ".docx", ".html")
 
 
