@@ -117,7 +117,8 @@ def do_field_work(engine: Engine, task_id: str, worker: str) -> None:
         return
     if job.status == "waiting":
         day, station, override = _free_slot(engine, job.kind)
-        appointment = Appointment(station, day, "fixed", "客户联系人", "13800000000", start=time(9, 30), worker=worker)
+        name, phone = engine.field_work.customer_contact(job.id)  # the contact given at acceptance
+        appointment = Appointment(station, day, "fixed", name, phone, start=time(9, 30), worker=worker)
         job = engine.field_work.schedule(job.id, DEMO_DISPATCHER, appointment, override_reason=override)
     if job.status == "scheduled":
         job = engine.field_work.check_in(job.id, job.worker or worker, "已到达现场，客户在场")
@@ -203,11 +204,11 @@ def stage_field_work(engine: Engine) -> None:
     waiting = engine.field_work.jobs(status="waiting")
     for n, job in enumerate(waiting[::2]):
         day, station, override = _free_slot(engine, job.kind)
+        name, phone = engine.field_work.customer_contact(job.id)
         if n % 2 == 0:
-            appointment = Appointment(station, day, "fixed", "客户联系人", "13800000000", start=time(8, 30))
+            appointment = Appointment(station, day, "fixed", name, phone, start=time(8, 30))
         else:
-            appointment = Appointment(station, day, "window", "客户联系人", "13800000000", start=time(14),
-                                      end=time(17))
+            appointment = Appointment(station, day, "window", name, phone, start=time(14), end=time(17))
         engine.field_work.schedule(job.id, DEMO_DISPATCHER, appointment, override_reason=override)
     for n, callback in enumerate(engine.field_work.callbacks("open")[:3]):
         issue = "客户反映现场作业后未告知下一步办理事项" if n == 0 else ""
