@@ -85,9 +85,14 @@ def main() -> None:
         fill(engine, args.n)
         engine.optimize()
         print(f"{args.n:,} open tasks inserted in {time.perf_counter() - t0:.1f} s\n")
+        # manager1 is on leave: manager2 stands in, and sees both managers' open tasks in "mine"
+        today = engine.now().date()
+        engine.set_substitute("manager1", "manager2", today, today + timedelta(days=7), "bench", by="marketing")
         queries: dict[str, Callable[[], Any]] = {
             "pool, metering (first page)": lambda: engine.task_page("metering", scope="pool"),
+            "pool, manager1 (only unassigned)": lambda: engine.task_page("manager1", scope="pool"),
             "mine, manager1 (first page)": lambda: engine.task_page("manager1", scope="mine"),
+            "mine, manager2 standing in": lambda: engine.task_page("manager2", scope="mine"),
             "all, supervisor, page 200": lambda: engine.task_page("marketing", scope="all", page=200),
             "all, filter lv + node": lambda: engine.task_page("marketing", scope="all", process_key="lv",
                                                                node_id="lv_construct_connect"),
@@ -96,10 +101,14 @@ def main() -> None:
             "search by customer name part": lambda: engine.task_page("marketing", scope="all", search="王李"),
         }
         print(f"{'query':<34} {'p50 ms':>8} {'p95 ms':>8}  rows/total")
+        medians: dict[str, float] = {}
         for label, query in queries.items():
             page = query()
             p50, p95 = timed(query, args.repeat)
+            medians[label] = p50
             print(f"{label:<34} {p50:8.2f} {p95:8.2f}  {len(page.items)}/{page.total:,}")
+        ratio = medians["mine, manager2 standing in"] / medians["mine, manager1 (first page)"]
+        print(f"\nmine as a substitute / mine as oneself (p50, same run): {ratio:.2f}")
         engine.dispose()
 
 

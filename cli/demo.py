@@ -117,7 +117,8 @@ def do_field_work(engine: Engine, task_id: str, worker: str) -> None:
         return
     if job.status == "waiting":
         day, station, override = _free_slot(engine, job.kind)
-        appointment = Appointment(station, day, "fixed", "客户联系人", "13800000000", start=time(9, 30), worker=worker)
+        name, phone = engine.field_work.customer_contact(job.id)  # the contact given at acceptance
+        appointment = Appointment(station, day, "fixed", name, phone, start=time(9, 30), worker=worker)
         job = engine.field_work.schedule(job.id, DEMO_DISPATCHER, appointment, override_reason=override)
     if job.status == "scheduled":
         job = engine.field_work.check_in(job.id, job.worker or worker, "已到达现场，客户在场")
@@ -193,6 +194,7 @@ def run_demo(engine: Engine, count: int, progress: Callable[[int], Any] | None =
         if progress:
             progress(i + 1)
     stage_field_work(engine)
+    stage_task_work(engine)
     return made
 
 
@@ -202,12 +204,27 @@ def stage_field_work(engine: Engine) -> None:
     waiting = engine.field_work.jobs(status="waiting")
     for n, job in enumerate(waiting[::2]):
         day, station, override = _free_slot(engine, job.kind)
+        name, phone = engine.field_work.customer_contact(job.id)
         if n % 2 == 0:
-            appointment = Appointment(station, day, "fixed", "客户联系人", "13800000000", start=time(8, 30))
+            appointment = Appointment(station, day, "fixed", name, phone, start=time(8, 30))
         else:
-            appointment = Appointment(station, day, "window", "客户联系人", "13800000000", start=time(14),
-                                      end=time(17))
+            appointment = Appointment(station, day, "window", name, phone, start=time(14), end=time(17))
         engine.field_work.schedule(job.id, DEMO_DISPATCHER, appointment, override_reason=override)
     for n, callback in enumerate(engine.field_work.callbacks("open")[:3]):
         issue = "客户反映现场作业后未告知下一步办理事项" if n == 0 else ""
         engine.field_work.record_callback(callback.id, "service", True, not issue, issue)
+
+
+def stage_task_work(engine: Engine) -> None:
+    """Give the task work something to show: remarks on the newest running application (one of them shown to
+    the customer), and 营销部 hurrying one of its open tasks."""
+    running = engine.applications(status="running", limit=1)
+    if not running:
+        return
+    app = engine.application(running[0].app_no)
+    engine.add_comment(app.app_no, "客户来电询问进度，已告知当前环节与时限", by="frontdesk")
+    engine.add_comment(app.app_no, "您的申请资料已收齐，我们正在办理，请保持电话畅通。", by="marketing", public=True)
+    for task in app.open_tasks:
+        if (task.claimed_by or task.assignee) != "marketing":
+            engine.urge(task.id, by="marketing", note="客户来电催问，请尽快办理")
+            break

@@ -758,3 +758,76 @@ def fieldjob_checkout(ctx: click.Context, task_id: str, note: str, user: str) ->
     engine = _engine(ctx)
     job = engine.field_work.check_out(engine.task(task_id).id, user, note)
     click.echo(f"作业结束：{job.app_no} {job.node_name}；现在可以办理该环节（complete），客户回访已生成")
+
+
+# ----------------------------------------------------------------------------- task work
+
+
+@main.command()
+@click.argument("task_id")
+@click.option("--note", default="", help="催办附言")
+@click.option("--as", "user", required=True, help="催办人（营销部或本申请的客户经理）")
+@click.pass_context
+def urge(ctx: click.Context, task_id: str, note: str, user: str) -> None:
+    """Hurry an open task (催办): its holder, or everyone of its role, is notified."""
+    t = _engine(ctx).urge(task_id, by=user, note=note)
+    click.echo(f"已催办：{t.app_no} {t.node_name}")
+
+
+@main.command()
+@click.argument("task_id")
+@click.option("--to", "to_user", required=True, help="接手的同事（用户名）")
+@click.option("--reason", required=True, help="转办原因")
+@click.option("--as", "user", required=True, help="任务的办理人")
+@click.pass_context
+def transfer(ctx: click.Context, task_id: str, to_user: str, reason: str, user: str) -> None:
+    """Hand my task to a colleague of its role (转办)."""
+    engine = _engine(ctx)
+    t = engine.transfer(task_id, to_user, by=user, reason=reason)
+    click.echo(f"已转办：{t.app_no} {t.node_name} → {engine.user(to_user).display_name}")
+
+
+@main.group()
+def substitute() -> None:
+    """Substitutes during leave (委托): set, list, cancel."""
+
+
+@substitute.command("set")
+@click.argument("username")
+@click.argument("deputy")
+@click.option("--from", "first_day", required=True, type=click.DateTime(["%Y-%m-%d"]), help="开始日期 2026-11-24")
+@click.option("--to", "last_day", required=True, type=click.DateTime(["%Y-%m-%d"]), help="结束日期（含当天）")
+@click.option("--reason", default="", help="原因，如：年休假")
+@click.option("--as", "user", required=True, help="设置人（本人，或营销部）")
+@click.pass_context
+def substitute_set(ctx: click.Context, username: str, deputy: str, first_day: Any, last_day: Any, reason: str,
+                   user: str) -> None:
+    """USERNAME is away from --from to --to; DEPUTY works their tasks meanwhile."""
+    engine = _engine(ctx)
+    made = engine.set_substitute(username, deputy, first_day.date(), last_day.date(), reason, by=user)
+    click.echo(f"委托 #{made.id}：{made.first_day}–{made.last_day} {engine.user(username).display_name}的任务由"
+               f"{engine.user(deputy).display_name}代为办理")
+
+
+@substitute.command("list")
+@click.option("--user", "username", default=None, help="只看某人设置或代理的委托")
+@click.option("--all", "everything", is_flag=True, help="包括已结束、已取消的委托")
+@click.pass_context
+def substitute_list(ctx: click.Context, username: str | None, everything: bool) -> None:
+    """Substitutions in force or to come (with --all, past ones too)."""
+    engine = _engine(ctx)
+    now = engine.now()
+    names = engine.display_names()
+    for s in engine.substitutions(username, current_only=not everything):
+        click.echo(f"#{s.id}  {s.first_day}–{s.last_day}  {names.get(s.username, s.username)} → "
+                   f"{names.get(s.substitute, s.substitute)}  {s.state(now)}  {s.reason}")
+
+
+@substitute.command("cancel")
+@click.argument("substitution_id", type=int)
+@click.option("--as", "user", required=True, help="取消人")
+@click.pass_context
+def substitute_cancel(ctx: click.Context, substitution_id: int, user: str) -> None:
+    """End a substitution now."""
+    s = _engine(ctx).cancel_substitute(substitution_id, by=user)
+    click.echo(f"已取消委托 #{s.id}")

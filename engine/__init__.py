@@ -12,9 +12,15 @@ Inside, each folder is one capability (see ``docs/architecture.md``):
 
 from .analysis.scenarios import ExampleRun, ScenarioOutcome, ScenarioRunner
 from .casework.audit import GENESIS, event_hash
+from .casework.comments import CommentInfo
+from .casework.decisions import summary as decision_summary
+from .casework.delegation import SubstitutionInfo
+from .casework.filters import FILTER_KEYS, SavedFilterInfo
 from .casework.passwords import PasswordHasher, Scrypt
 from .casework.permissions import ACTION_NAMES, Action, refusal
+from .casework.prefill import SendBack, TaskPrefill
 from .casework.progress import PublicProgress, PublicStep
+from .casework.taskwork import NOTICE_KINDS, BulkResult
 from .config import EngineConfig, load_config, resolve_instance_dir
 from .errors import (
     BaozhuangError,
@@ -94,6 +100,7 @@ from .vocabulary import (
     SHIPPED,
     SUPERVISOR_ROLE,
     SYSTEM,
+    SYSTEM_NAME,
     AppStatus,
     EventKind,
     ProcessKey,
@@ -105,7 +112,7 @@ __all__ = [
     # the facade and its settings
     "Engine", "EngineConfig", "load_config", "resolve_instance_dir", "PasswordHasher", "Scrypt",
     # vocabulary and permissions
-    "ROLES", "Role", "SUPERVISOR_ROLE", "SYSTEM", "SHIPPED", "PROCESS_NAMES", "ProcessKey", "AppStatus", "TaskStatus",
+    "ROLES", "Role", "SUPERVISOR_ROLE", "SYSTEM", "SYSTEM_NAME", "SHIPPED", "PROCESS_NAMES", "ProcessKey", "AppStatus", "TaskStatus",
     "EventKind", "Action", "ACTION_NAMES", "refusal",
     # results
     "ApplicationImpact", "ApplicationInfo", "ApplicationPage", "AuditVerdict", "DiagramSummary", "DiagramTrace",
@@ -114,6 +121,10 @@ __all__ = [
     "StepResult", "SweepResult", "TaskInfo", "TaskPage", "Upload", "UserInfo", "VersionDiff", "VersionInfo",
     "FormDefinition", "PublicProgress", "PublicStep", "ScenarioOutcome", "ScenarioRunner", "ExampleRun", "MarkerInfo",
     "OperatorInfo",
+    "FormDefinition", "PublicProgress", "PublicStep", "ScenarioOutcome", "ScenarioRunner",
+    # task work
+    "BulkResult", "CommentInfo", "SubstitutionInfo", "SavedFilterInfo", "FILTER_KEYS", "TaskPrefill", "SendBack",
+    "NOTICE_KINDS", "decision_summary",
     # time limits
     "WorkingCalendar", "YearStatus", "CalendarNotCovered",
     # field work and meetings

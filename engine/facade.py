@@ -9,6 +9,7 @@ the actions only some roles may take, that the acting user may (:func:`requires`
     ├── definitions  Definitions, Drafts          the gate, versions, drafts           engine/definitions/
     ├── steps        Steps (+ hooks)              start, claim, complete, retry …      engine/casework/
     ├── worklist, records, documents, accounts                                         engine/casework/
+    ├── task_work, delegation, comments_, saved_filters, prefills   催办 转办 抄送 委托 留言 …  engine/casework/
     ├── time_limits  TimeLimits, calendars        due dates (hook), sweep, calendar     engine/timelimits/
     ├── field_work, meetings                      site jobs (hook + marker), meetings   engine/fieldwork/
     ├── supervision, replays                      dashboard, replay, exports, chains    engine/oversight/
@@ -33,14 +34,19 @@ from .analysis.scenarios import ExampleRun, ScenarioRunner, example_paths, play
 from .analysis.versiondiff import diff_versions
 from .casework.accounts import Accounts
 from .casework.audit import append_only, verify
+from .casework.comments import CommentInfo, Comments
+from .casework.delegation import Delegation, SubstitutionInfo
+from .casework.filters import SavedFilterInfo, SavedFilters
 from .casework.documents import Documents
 from .casework.hooks import StepHook
 from .casework.passwords import PasswordHasher, Scrypt
 from .casework.permissions import Action
+from .casework.prefill import Prefills, TaskPrefill
 from .casework.progress import PublicProgress, public_progress
 from .casework.records import Records
 from .casework.rows import app_by_number
 from .casework.steps import Authority, Steps
+from .casework.taskwork import BulkResult, TaskWork
 from .casework.worklist import Worklist
 from .config import EngineConfig
 from .definitions.drafts import Drafts
@@ -143,7 +149,12 @@ class Engine:
                                        FieldWorkHook(self.field_work), FigureHook(self.calendars.get))
         self.steps = Steps(self.store, self.config, self.definitions, self.accounts, self.files, self.registry,
                            self.now, hooks)
-        self.worklist = Worklist(self.store, self.accounts)
+        self.worklist = Worklist(self.store, self.accounts, self.now)
+        self.delegation = Delegation(self.store, self.accounts, self.now)
+        self.task_work = TaskWork(self.store, self.accounts, self.definitions, self.notifier, self.now, hooks)
+        self.comments_ = Comments(self.store, self.accounts, self.now)
+        self.saved_filters = SavedFilters(self.store, self.accounts, self.now)
+        self.prefills = Prefills(self.store, self.definitions, self.config.policy)
         self.records = Records(self.store, self.definitions, self.steps)
         self.documents = Documents(self.store, self.files, self.now)
         self.time_limits = TimeLimits(self.store, self.config, self.calendars, self.notifier, self.now, append_only,
@@ -337,6 +348,90 @@ class Engine:
     def reassign(self, task_id: str, to_user: str, by: str) -> TaskInfo:
         """A supervisor (营销部) hands a task to another person of the task's role."""
         return self.steps.reassign(task_id, to_user, by)
+
+    # ----------------------------------------------------------------- task work (催办, 转办, 抄送, 委托 …)
+
+    def urge(self, task_id: str, *, by: str, note: str = "") -> TaskInfo:
+        """催办: 营销部 or the case's customer manager hurries an open task (its holder is notified)."""
+        return self.task_work.urge(task_id, by, note)
+
+    def may_urge(self, app_no: str, username: str) -> bool:
+        """Whether a person may urge an application's open tasks (pages ask before offering it)."""
+        return self.task_work.may_urge(app_no, username)
+
+    def urged(self, task_ids: Iterable[str]) -> Mapping[str, datetime]:
+        """When each of these tasks was last urged."""
+        return self.task_work.urged(task_ids)
+
+    def transfer(self, task_id: str, to_user: str, *, by: str, reason: str) -> TaskInfo:
+        """转办: the holder hands a task to a colleague of its role, saying why."""
+        return self.task_work.transfer(task_id, to_user, by, reason)
+
+    def copy_decision(self, task_id: str, to_users: Iterable[str], *, by: str, note: str = "") -> TaskInfo:
+        """抄送: copy a completed task's decision to colleagues."""
+        return self.task_work.copy(task_id, to_users, by, note)
+
+    def claim_many(self, task_ids: Iterable[str], user: str) -> BulkResult:
+        """Claim several tasks, each on its own; the ones taken meanwhile are reported, not claimed."""
+        return self.task_work.bulk(lambda t: self.steps.claim(t, user), task_ids)
+
+    def release_many(self, task_ids: Iterable[str], user: str) -> BulkResult:
+        """Release several claimed tasks."""
+        return self.task_work.bulk(lambda t: self.steps.release(t, user), task_ids)
+
+    def reassign_many(self, task_ids: Iterable[str], to_user: str, by: str) -> BulkResult:
+        """A supervisor (营销部) hands several tasks to one person of their role."""
+        return self.task_work.bulk(lambda t: self.steps.reassign(t, to_user, by), task_ids)
+
+    def set_substitute(self, username: str, substitute: str, first_day: date, last_day: date, reason: str = "",
+                       *, by: str) -> SubstitutionInfo:
+        """委托: a colleague works this person's tasks during their leave (both days included)."""
+        return self.delegation.set(username, substitute, first_day, last_day, reason, by)
+
+    def cancel_substitute(self, substitution_id: int, *, by: str) -> SubstitutionInfo:
+        """End a substitution now."""
+        return self.delegation.cancel(substitution_id, by)
+
+    def substitutions(self, username: str | None = None, *, current_only: bool = True) -> list[SubstitutionInfo]:
+        """Substitutions a person set or stands in for (None: everyone's)."""
+        return self.delegation.periods(username, current_only=current_only)
+
+    def standing_in_for(self, username: str) -> list[str]:
+        """The colleagues on leave this person stands in for now."""
+        return self.delegation.absentees(username)
+
+    def substitutes_of(self, usernames: Iterable[str]) -> Mapping[str, str]:
+        """Who stands in now for each of these people that is on leave."""
+        return self.delegation.substitutes(usernames)
+
+    @requires(Action.COMMENT)
+    def add_comment(self, app_no: str, body: str, *, by: str, public: bool = False) -> CommentInfo:
+        """Remark on an application; ``public`` ones the customer sees on the progress page."""
+        return self.comments_.add(app_no, body, by, public)
+
+    def comments(self, app_no: str, *, public_only: bool = False) -> list[CommentInfo]:
+        """An application's comments, oldest first."""
+        return self.comments_.of(app_no, public_only=public_only)
+
+    def save_filter(self, name: str, query: Mapping[str, Any], *, by: str) -> SavedFilterInfo:
+        """Keep a task-list filter under a name, for this person."""
+        return self.saved_filters.save(by, name, query)
+
+    def filters(self, username: str) -> list[SavedFilterInfo]:
+        """A person's saved task-list filters."""
+        return self.saved_filters.of(username)
+
+    def delete_filter(self, filter_id: int, *, by: str) -> None:
+        """Delete one of my saved filters."""
+        self.saved_filters.delete(filter_id, by)
+
+    def task_prefill(self, task_id: str) -> TaskPrefill:
+        """What a task's form opens with: defaults, and the previous submission when it was sent back."""
+        return self.prefills.for_task(task_id)
+
+    def display_names(self) -> dict[str, str]:
+        """Username → display name of every account (pages name people by these)."""
+        return self.accounts.display_names()
 
     def retry(self, app_no: str, by: str) -> StepResult:
         """Run again the tasks that failed (a handler error, say) after the cause is fixed."""

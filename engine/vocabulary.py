@@ -116,6 +116,10 @@ class EventKind(StrEnum):
     TASK_RELEASED = "task.released"
     TASK_REASSIGNED = "task.reassigned"
     TASK_COMPLETED = "task.completed"
+    TASK_URGED = "task.urged"  # 催办: a supervisor or the case's manager hurries an open task
+    TASK_TRANSFERRED = "task.transferred"  # 转办: the holder hands the task to a colleague of its role
+    TASK_COPIED = "task.copied"  # 抄送: a decision copied to colleagues
+    APPLICATION_COMMENTED = "application.commented"
     TASK_WARNED = "task.warned"
     TASK_ESCALATED = "task.escalated"
     SERVICE_CALLED = "service.called"
@@ -135,3 +139,5 @@ INPUT_KINDS: tuple[str, ...] = (EventKind.APPLICATION_STARTED, EventKind.TASK_CO
 
 SYSTEM = "system"
 """The actor of what the engine does by itself (a task becoming ready, a handler call)."""
+SYSTEM_NAME = "系统"
+"""How pages name that actor."""

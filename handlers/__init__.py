@@ -11,14 +11,16 @@ from __future__ import annotations
 import inspect
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from handlers import lv_application, notify, pv_access, review, survey
 from handlers.assignment import assign_customer_manager
 from handlers.context import HandlerContext, HandlerServices
 from handlers.contracts import generate_contract, render_pdf
 from handlers.errors import HandlerError
+from handlers.labels import ResultField, ResultLabels
 from handlers.lv_application import classify_lv_application
 from handlers.notify import LogNotifier, Notifier, make_notify
 from handlers.numbering import application_number
@@ -35,6 +37,8 @@ __all__ = [
     "Notifier",
     "Operator",
     "PolicySettings",
+    "ResultField",
+    "ResultLabels",
     "application_number",
     "build_registry",
     "call_operator",
@@ -51,26 +55,30 @@ class Operator:
     required: tuple[str, ...]
     optional: tuple[str, ...]
     title: str
+    # how a person reads the result: its parts' titles and the Chinese names of their values
+    result_labels: ResultLabels = field(default_factory=dict)
 
 
-def _operator(name: str, func: Callable[..., Any], title: str) -> Operator:
+def _operator(name: str, func: Callable[..., Any], title: str,
+              result_labels: ResultLabels | None = None) -> Operator:
     """Describe ``func``; every parameter after ``ctx`` is required unless it has a default."""
     params = list(inspect.signature(func).parameters.values())[1:]
     required = tuple(p.name for p in params if p.default is inspect.Parameter.empty)
     optional = tuple(p.name for p in params if p.default is not inspect.Parameter.empty)
-    return Operator(name, func, required, optional, title)
+    return Operator(name, func, required, optional, title, MappingProxyType(dict(result_labels or {})))
 
 
 def build_registry(notifier: Notifier | None = None) -> Mapping[str, Operator]:
     """Return the read-only registry of operators; ``notifier`` defaults to a LogNotifier."""
     operators = [
-        _operator("select_survey_mode", select_survey_mode, "确定勘查方式"),
-        _operator("evaluate_supply_plan", evaluate_supply_plan, "供电方案审批规则"),
-        _operator("assign_customer_manager", assign_customer_manager, "指派客户经理"),
-        _operator("classify_lv_application", classify_lv_application, "低压业务分类"),
-        _operator("evaluate_pv_access", evaluate_pv_access, "光伏接入规则"),
+        _operator("select_survey_mode", select_survey_mode, "确定勘查方式", survey.RESULT_LABELS),
+        _operator("evaluate_supply_plan", evaluate_supply_plan, "供电方案审批规则", review.RESULT_LABELS),
+        _operator("assign_customer_manager", assign_customer_manager, "指派客户经理",
+                  {"": ResultField("客户经理")}),
+        _operator("classify_lv_application", classify_lv_application, "低压业务分类", lv_application.RESULT_LABELS),
+        _operator("evaluate_pv_access", evaluate_pv_access, "光伏接入规则", pv_access.RESULT_LABELS),
         _operator("generate_contract", generate_contract, "生成合同"),
-        _operator("notify", make_notify(notifier or LogNotifier()), "通知客户"),
+        _operator("notify", make_notify(notifier or LogNotifier()), "通知客户", notify.RESULT_LABELS),
     ]
     return MappingProxyType({operator.name: operator for operator in operators})
 

@@ -10,6 +10,7 @@ of names to keep in step with the forms.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 Labels = Mapping[str, Mapping[str, str]]
@@ -44,3 +45,21 @@ def value_key(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+@dataclass(frozen=True)
+class ResultField:
+    """How a person reads one part of a rule's result: its title and the Chinese names of its values."""
+
+    title: str
+    values: Mapping[str, str] = field(default_factory=dict)
+
+    def name(self, value: Any) -> str:
+        """The Chinese name of a value (yes/no for booleans; the value itself when it has no name)."""
+        if isinstance(value, bool):
+            return self.values.get(value_key(value), "是" if value else "否")
+        return self.values.get(value_key(value), value_key(value))
+
+
+ResultLabels = Mapping[str, ResultField]
+"""A rule's result key → how to read it ("" names a result that is a single value)."""

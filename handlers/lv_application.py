@@ -6,6 +6,7 @@ from typing import Any
 
 from handlers.context import HandlerContext
 from handlers.errors import HandlerError
+from handlers.labels import ResultField
 from handlers.quantity import positive_quantity
 
 CUSTOMER_TYPES = {
@@ -28,3 +29,10 @@ def classify_lv_application(ctx: HandlerContext, customer_type: Any, capacity_kw
     path = "simple" if customer_type == "residential" or three_zero else "standard"
     supply_voltage = "220V" if capacity < policy.lv_single_phase_max_kw else "380V"
     return {"path": path, "supply_voltage": supply_voltage, "three_zero": three_zero}
+
+
+RESULT_LABELS = {
+    "path": ResultField("办理路径", {"simple": "简化流程（受理签约→施工接电）", "standard": "常规流程"}),
+    "supply_voltage": ResultField("供电电压", {"220V": "单相220V", "380V": "三相380V"}),
+    "three_zero": ResultField("三零服务"),
+}

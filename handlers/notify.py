@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from handlers.context import HandlerContext
 from handlers.errors import HandlerError
+from handlers.labels import ResultField
 
 _LOGGER = logging.getLogger("baozhuang.notify")
 
@@ -77,3 +78,6 @@ def make_notify(notifier: Notifier) -> Callable[..., dict[str, Any]]:
         return {"channel": channel, "message": message}
 
     return notify
+
+
+RESULT_LABELS = {"channel": ResultField("发送渠道", {"log": "系统日志", "sms": "短信"}), "message": ResultField("内容")}

@@ -6,6 +6,7 @@ from typing import Any
 
 from handlers.context import HandlerContext
 from handlers.errors import HandlerError
+from handlers.labels import ResultField
 from handlers.quantity import format_quantity, positive_count, positive_quantity
 from handlers.settings import PolicySettings
 
@@ -65,3 +66,10 @@ def normalized_connection_voltage(value: Any) -> str:
         f"未知的并网电压：{value!r}（应为 {'、'.join(CONNECTION_VOLTAGES)} 之一）",
         "connection_voltage",
     )
+
+
+RESULT_LABELS = {
+    "opinion_letter_required": ResultField("需出具接入电网意见函"),
+    "access_scheme_days": ResultField("接入方案时限（工作日）"),
+    "suggested_voltage": ResultField("建议接入电压"),
+}

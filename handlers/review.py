@@ -6,6 +6,7 @@ from typing import Any
 
 from handlers.context import HandlerContext
 from handlers.flag import required_flag
+from handlers.labels import ResultField
 from handlers.quantity import (
     format_quantity,
     optional_non_negative_quantity,
@@ -88,3 +89,12 @@ def suggested_hv_voltage_kv(capacity_kva: float, policy: PolicySettings) -> int:
         if capacity_kva <= max_kva:
             return voltage_kv
     return policy.hv_top_voltage_kv
+
+
+RESULT_LABELS = {
+    "joint_review": ResultField("需会审"),
+    "dedicated_line_allowed": ResultField("可批专线"),
+    "big_customer": ResultField("大客户"),
+    "suggested_voltage_kv": ResultField("建议供电电压（kV）"),
+    "reasons": ResultField("依据"),
+}

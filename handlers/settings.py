@@ -96,6 +96,8 @@ class PolicySettings:
     hv_property_boundary: str = "用户站外第一断路器或第一支持物"
     hv_property_boundary_high_voltage: str = "用户站外第一基电杆"
     property_boundary_pole_min_kv: float = 35  # from this supply voltage up, the pole rule applies
+    # The maintenance duty a plan proposes, split at the property boundary ({boundary} is filled in).
+    maintenance_duty_at_boundary: str = "以{boundary}为分界，电源侧设施由供电企业负责运行维护，负荷侧设施由客户负责运行维护"
 
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> PolicySettings:

@@ -33,6 +33,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, engine: Engine | None
     from webui import api, applications, audit, auth, documents, errors, tasks, vendor
     from webui import exports, notices, public, supervision
     from webui import callbacks, fieldwork, insight, meetings, modeller
+    from webui import delegation, labels
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(tasks.bp)
@@ -49,10 +50,12 @@ def create_app(config: Mapping[str, Any] | None = None, *, engine: Engine | None
     app.register_blueprint(callbacks.bp)
     app.register_blueprint(meetings.bp)
     app.register_blueprint(insight.bp)
+    app.register_blueprint(delegation.bp)
     csrf.exempt(api.bp)  # token-authenticated: no cookies, so no cross-site forgery to guard against
     app.register_blueprint(api.bp)
     errors.register(app)
     auth.register(app)
+    labels.register(app)
     return app
 
 

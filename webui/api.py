@@ -15,7 +15,8 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, make_response, render_template, request, url_for
 
-from engine import ROLES, ApplicationInfo, EventKind, FormValidationError, InvalidInput, StepResult, TaskInfo
+from engine import ROLES, ApplicationInfo, CommentInfo, EventKind, FormValidationError, InvalidInput, StepResult
+from engine import TaskInfo
 from engine import DISPATCHER_ROLE, FieldJobInfo, appointment_from_form
 
 from webui import engine_of, openapi
@@ -241,6 +242,61 @@ def complete(task_id: str) -> Any:
         _fail(errors)
     result = engine_of(current_app).complete(task_id, current_user().username, data)
     return jsonify(step_result_json(result))
+
+
+@bp.post("/tasks/<task_id>/urge")
+def urge(task_id: str) -> Any:
+    """催办 an open task."""
+    body = _json_object(frozenset({"note"}))
+    note = body.get("note", "")
+    if not isinstance(note, str):
+        _fail({"note": "note：应为字符串"})
+    return jsonify(task_json(engine_of(current_app).urge(task_id, by=current_user().username, note=str(note))))
+
+
+@bp.post("/tasks/<task_id>/transfer")
+def transfer(task_id: str) -> Any:
+    """转办 my task to a colleague of its role."""
+    body = _json_object(frozenset({"to", "reason"}))
+    wrong = {key: f"{key}：必填，应为字符串" for key in ("to", "reason") if not isinstance(body.get(key), str)}
+    if wrong:
+        _fail(wrong)
+    task = engine_of(current_app).transfer(task_id, str(body["to"]), by=current_user().username,
+                                           reason=str(body["reason"]))
+    return jsonify(task_json(task))
+
+
+def comment_json(comment: CommentInfo, names: Mapping[str, str]) -> dict[str, Any]:
+    """A comment, with its author's name."""
+    body: dict[str, Any] = plain(comment)
+    body["author_name"] = names.get(comment.author, comment.author)
+    return body
+
+
+@bp.get("/applications/<app_no>/comments")
+def comments(app_no: str) -> Any:
+    """An application's comments, oldest first."""
+    engine = engine_of(current_app)
+    engine.application(app_no)  # 404 for an unknown number
+    names = engine.display_names()
+    return jsonify({"items": [comment_json(c, names) for c in engine.comments(app_no)]})
+
+
+@bp.post("/applications/<app_no>/comments")
+def add_comment(app_no: str) -> Any:
+    """Leave a comment on an application (shown to the customer when ``public``)."""
+    body = _json_object(frozenset({"body", "public"}))
+    errors: dict[str, str] = {}
+    if not isinstance(body.get("body"), str):
+        errors["body"] = "body：必填，应为字符串"
+    if "public" in body and not isinstance(body["public"], bool):
+        errors["public"] = "public：应为 true 或 false"
+    if errors:
+        _fail(errors)
+    engine = engine_of(current_app)
+    comment = engine.add_comment(app_no, str(body["body"]), by=current_user().username,
+                                 public=bool(body.get("public", False)))
+    return make_response(jsonify(comment_json(comment, engine.display_names())), 201)
 
 
 # ----------------------------------------------------------------- field work

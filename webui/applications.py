@@ -9,15 +9,18 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from flask import Blueprint, current_app, jsonify, render_template, request
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 from lxml import etree
 
-from engine import ApplicationInfo, ApplicationPage, DocumentInfo, Engine, EventKind, HistoryEntry, TaskInfo
-from engine import FormDefinition
+from engine import ApplicationInfo, ApplicationPage, DocumentInfo, Engine, HistoryEntry, TaskInfo
+from engine import MODES, Action, CommentInfo, EventKind, FormDefinition, FormValidationError, InvalidInput
+from engine import decision_summary
+from handlers import ResultLabels
 
 from webui import engine_of, formdata
+from webui.auth import current_user, login_required, safe_next
+from webui.labels import UNKNOWN_PERSON, person, persons, result_text, role_name, station_name
 from webui.paging import page_numbers
-from webui.auth import login_required
 
 bp = Blueprint("applications", __name__, url_prefix="/applications")
 
@@ -165,6 +168,7 @@ class DiagramNames:
 
     nodes: Mapping[str, str]
     results: Mapping[str, str]
+    operators: Mapping[str, str] = field(default_factory=dict)  # result variable → the rule (operator) setting it
 
 
 @lru_cache(maxsize=32)
@@ -174,6 +178,7 @@ def diagram_names(xml: str) -> DiagramNames:
     root = etree.fromstring(xml.encode("utf-8"), parser)
     nodes: dict[str, str] = {}
     results: dict[str, str] = {}
+    operators: dict[str, str] = {}
     for element in root.iter(f"{{{BPMN_NS}}}*"):
         node_id, name = element.get("id"), element.get("name")
         if not (node_id and name):
@@ -184,34 +189,36 @@ def diagram_names(xml: str) -> DiagramNames:
                 variable = child.get("resultVariable") if isinstance(child.tag, str) else None
                 if variable:
                     results.setdefault(variable, nodes[node_id])
-    return DiagramNames(nodes, results)
+                    if child.get("id"):
+                        operators.setdefault(variable, str(child.get("id")))
+    return DiagramNames(nodes, results, operators)
 
 
-def _result_summary(result: Any, limit: int = 160, people: Mapping[str, str] | None = None) -> str:
-    """A service rule's result in one short line (a username as the person's name)."""
-    if isinstance(result, str) and people and result in people:
-        return people[result]
-    if isinstance(result, Mapping):
-        for key in ("message", "title"):
-            if isinstance(result.get(key), str):
-                return _clip(str(result[key]), limit)
-        if isinstance(result.get("reasons"), list) and result["reasons"]:
-            return _clip("；".join(str(r) for r in result["reasons"]), limit)
-        parts = [f"{k}={formdata.display(None, v)}" for k, v in result.items()
-                 if not isinstance(v, (Mapping, list))]
-        return _clip("，".join(parts), limit)
-    return _clip(formdata.display(None, result), limit)
+def _result_summary(result: Any, limit: int = 160, people: Mapping[str, str] | None = None,
+                    labels: ResultLabels | None = None) -> str:
+    """A service rule's result in one short line: its parts by their titles, values by their names, a person by
+    name (the rule's labels, see webui.labels)."""
+    return result_text(result, labels, limit)
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"
+def rule_labels(engine: Engine) -> dict[str, ResultLabels]:
+    """Each business rule (operator) → how its results read."""
+    return {name: op.result_labels for name, op in engine.registry.items()}
+
+
+def variable_labels(engine: Engine, names: DiagramNames) -> dict[str, ResultLabels]:
+    """Each variable a rule sets in this diagram → how that rule's result reads."""
+    rules = rule_labels(engine)
+    return {variable: rules[op] for variable, op in names.operators.items() if op in rules}
 
 
 def build_timeline(history: Sequence[HistoryEntry], names: Mapping[str, str], people: Mapping[str, str],
-                   operators: Mapping[str, str], open_nodes: Iterable[str], now: datetime) -> list[TimelineEntry]:
+                   operators: Mapping[str, str], open_nodes: Iterable[str], now: datetime,
+                   rules: Mapping[str, ResultLabels] | None = None,
+                   forms: Mapping[str, FormDefinition] | None = None) -> list[TimelineEntry]:
     """Every step of an application from its audit trail: the acceptance, each user task (ready → done, by
-    whom, how long), the service rules applied, claims and reassignments, errors. Engine transitions are
-    left out: they are for replay, not for people."""
+    whom, how long, and what it decided), the service rules applied, claims, reassignments and the rest of the
+    task work, site jobs, errors. Engine transitions are left out: they are for replay, not for people."""
 
     def who(username: str | None) -> str:
         if not username:
@@ -234,15 +241,19 @@ def build_timeline(history: Sequence[HistoryEntry], names: Mapping[str, str], pe
             queue = waiting.get(event.node_id or "")
             ready_at = queue.popleft() if queue else None
             files = p.get("documents") or []
-            detail = f"上传资料 {len(files)} 份" if files else ""
+            detail = "；".join(part for part in (
+                decision_summary((forms or {}).get(event.node_id or ""), p.get("data") or {}),
+                f"上传资料 {len(files)} 份" if files else "",
+                f"代{who(p['on_behalf_of'])}办理" if p.get("on_behalf_of") else "") if part)
             entries.append(TimelineEntry("task", node(event.node_id), event.at, who(event.actor), detail, ready_at,
                                          duration_text(ready_at, event.at) if ready_at else ""))
         elif event.kind == EventKind.SERVICE_CALLED:
             operator = str(p.get("operator", ""))
             title = node(event.node_id) or operators.get(operator, operator)
             rule = operators.get(operator, operator)
+            labels = (rules or {}).get(operator)
             entries.append(TimelineEntry("service", title, event.at, "系统",
-                                         f"{rule}：{_result_summary(p.get('result'), people=people)}"))
+                                         f"{rule}：{_result_summary(p.get('result'), people=people, labels=labels)}"))
         elif event.kind == EventKind.TASK_CLAIMED:
             entries.append(TimelineEntry("claim", f"认领「{node(event.node_id)}」", event.at, who(event.actor)))
         elif event.kind == EventKind.TASK_RELEASED:
@@ -260,6 +271,10 @@ def build_timeline(history: Sequence[HistoryEntry], names: Mapping[str, str], pe
             entries.append(TimelineEntry("completed", "办结", event.at, "系统"))
         elif event.kind == EventKind.DOCUMENT_RENDERED:
             entries.append(TimelineEntry("rendered", "生成 PDF", event.at, who(event.actor), str(p.get("filename", ""))))
+        else:
+            entry = work_entry(event, who, node)
+            if entry is not None:
+                entries.append(entry)
     still_open = set(open_nodes)
     for node_id, queue in waiting.items():
         for ready_at in queue:
@@ -271,6 +286,63 @@ def build_timeline(history: Sequence[HistoryEntry], names: Mapping[str, str], pe
                                              ready_at, "", "closed"))
     entries.sort(key=lambda e: e.at)
     return entries
+
+
+def work_entry(event: HistoryEntry, who: Any, node: Any) -> TimelineEntry | None:
+    """A timeline line for the work around the steps: 催办, 转办, 抄送, comments, site jobs and callbacks."""
+    p, at, actor = event.payload, event.at, who(event.actor)
+    kind = event.kind
+    if kind == EventKind.TASK_URGED:
+        to = "、".join(who(t) if not str(t).startswith("role:") else f"全体{role_name(str(t)[5:])}"
+                      for t in p.get("to", []))
+        return TimelineEntry("urge", f"催办「{node(event.node_id)}」", at, actor,
+                             "；".join(x for x in (f"通知 {to}" if to else "", str(p.get("note") or "")) if x))
+    if kind == EventKind.TASK_TRANSFERRED:
+        return TimelineEntry("transfer", f"转办「{node(event.node_id)}」", at, actor,
+                             f"{who(p.get('from'))} → {who(p.get('to'))}：{p.get('reason', '')}")
+    if kind == EventKind.TASK_COPIED:
+        note = f"；附言：{p['note']}" if p.get("note") else ""
+        return TimelineEntry("copy", f"抄送「{node(event.node_id)}」结论", at, actor,
+                             "抄送给 " + "、".join(who(t) for t in p.get("to", [])) + note)
+    if kind == EventKind.APPLICATION_COMMENTED:
+        return TimelineEntry("comment", "留言（对客户公开）" if p.get("public") else "留言", at, actor,
+                             str(p.get("body", "")))
+    if kind in (EventKind.FIELDJOB_SCHEDULED, EventKind.FIELDJOB_RESCHEDULED):
+        title = ("预约" if kind == EventKind.FIELDJOB_SCHEDULED else "改约") + f"现场作业「{node(event.node_id)}」"
+        parts = [appointment_words(p)]
+        if kind == EventKind.FIELDJOB_RESCHEDULED and p.get("reason"):
+            parts.append(f"改约原因：{p['reason']}")
+        if p.get("override"):
+            parts.append(f"超承载力派工，原因：{p['override']}")
+        return TimelineEntry("fieldjob", title, at, actor, "；".join(x for x in parts if x))
+    if kind == EventKind.FIELDJOB_CHECKED_IN:
+        late = "（晚于约定时间）" if p.get("late") else ""
+        return TimelineEntry("fieldjob", f"到达现场「{node(event.node_id)}」{late}", at, actor, str(p.get("reason", "")))
+    if kind == EventKind.FIELDJOB_CHECKED_OUT:
+        return TimelineEntry("fieldjob", f"现场作业结束「{node(event.node_id)}」", at, actor, str(p.get("reason", "")))
+    if kind == EventKind.CALLBACK_RECORDED:
+        if not p.get("reached"):
+            return TimelineEntry("callback", "客户回访：未联系上", at, actor)
+        verdict = "满意" if p.get("satisfied") else "不满意"
+        return TimelineEntry("callback", f"客户回访：{verdict}", at, actor, str(p.get("issues") or ""))
+    if kind == EventKind.CALLBACK_CLOSED:
+        return TimelineEntry("callback", "回访问题已关闭", at, actor, str(p.get("note", "")))
+    return None
+
+
+def appointment_words(p: Mapping[str, Any]) -> str:
+    """A booking as the timeline tells it: station, day and time, mode, who goes."""
+    mode = MODES.get(str(p.get("mode") or ""), "")
+    when = ""
+    if p.get("starts_at"):
+        start = datetime.fromisoformat(str(p["starts_at"]))
+        when = f"{start:%m月%d日 %H:%M}"
+        if p.get("ends_at"):
+            when += f"–{datetime.fromisoformat(str(p['ends_at'])):%H:%M}"
+    elif p.get("due_by"):
+        when = f"{datetime.fromisoformat(str(p['due_by'])):%m月%d日}前"
+    worker = f"，作业人员 {person(p['worker'])}" if p.get("worker") else ""
+    return f"{station_name(p.get('station'))} {mode} {when}{worker}".strip()
 
 
 def _forms_of(engine: Engine, app: ApplicationInfo, tasks: Iterable[TaskInfo]) -> list[tuple[str, FormDefinition]]:
@@ -289,18 +361,24 @@ def _forms_of(engine: Engine, app: ApplicationInfo, tasks: Iterable[TaskInfo]) -
 
 
 def data_sections(data: Mapping[str, Any], forms: Sequence[tuple[str, FormDefinition]],
-                  people: Mapping[str, str], results: Mapping[str, str] | None = None) -> list[DataSection]:
+                  people: Mapping[str, str], results: Mapping[str, str] | None = None,
+                  labels: Mapping[str, ResultLabels] | None = None) -> list[DataSection]:
     """The application's current data with Chinese labels and choice names, grouped by the form it came from;
     what no form holds (worked out by the system) comes last, named after the service task that set it."""
     shown: set[str] = set()
     sections: list[DataSection] = []
     for title, form in forms:
         rows = []
+        props = form.schema.get("properties", {})
         for f in formdata.fields_of(form):
             if f.name in data and f.name not in shown:
                 shown.add(f.name)
                 value = data[f.name]
-                if isinstance(value, str) and value in people and not f.options:
+                if props.get(f.name, {}).get("x-userRoles") and value:
+                    # a field holding people (勘查组成员, 指定客户经理): their names, never their logins
+                    people_in = value if isinstance(value, list) else [value]
+                    rows.append((f.title, "、".join(people.get(str(u), UNKNOWN_PERSON) for u in people_in)))
+                elif isinstance(value, str) and value in people and not f.options:
                     rows.append((f.title, people[value]))
                 else:
                     rows.append((f.title, formdata.display(f, value)))
@@ -310,8 +388,8 @@ def data_sections(data: Mapping[str, Any], forms: Sequence[tuple[str, FormDefini
     for key, value in data.items():
         if key in shown or key.startswith("_"):
             continue
-        if isinstance(value, Mapping):
-            text = _result_summary(value, 300)
+        if isinstance(value, Mapping) or key in (labels or {}):
+            text = _result_summary(value, 300, labels=(labels or {}).get(key))
         elif isinstance(value, str) and value in people:
             text = people[value]
         else:
@@ -375,15 +453,86 @@ def show(app_no: str) -> Any:
     names.update({t.node_id: t.node_name for t in (*done, *app.open_tasks)})
     operators = {name: str(getattr(op, "title", name)) for name, op in engine.registry.items()}
     forms = _forms_of(engine, app, done)
+    _, by_node = engine.application_forms(app.app_no)
     timeline = build_timeline(app.history, names, people, operators, (t.node_id for t in app.open_tasks),
-                              engine.now())
+                              engine.now(), rule_labels(engine), by_node)
     return render_template(
         "applications/show.html", app=app, check=check, timeline=timeline, people=people,
-        sections=data_sections(app.data, forms, people, diagram_labels.results),
+        work=_task_work(engine, app, done),
+        sections=data_sections(app.data, forms, people, diagram_labels.results,
+                               variable_labels(engine, diagram_labels)),
         documents=document_groups(app.documents, forms, _contract_titles(app.history)),
         variant=VARIANTS.get(app.process_key, app.process_key), status=STATUSES.get(app.status, app.status),
         size_text=size_text, now=engine.now(), duration_text=duration_text,
     )
+
+
+@dataclass(frozen=True)
+class TaskWorkPanel:
+    """What the application page offers around its tasks: comments, 催办, 抄送."""
+
+    comments: tuple[CommentInfo, ...]
+    may_comment: bool
+    may_urge: bool
+    urged: Mapping[str, datetime]
+    copyable: tuple[TaskInfo, ...]  # completed steps whose decision this person may copy
+    colleagues: tuple[tuple[str, str], ...]  # (username, display name) of active staff
+
+
+def _task_work(engine: Engine, app: ApplicationInfo, done: Sequence[TaskInfo]) -> TaskWorkPanel:
+    user = current_user()
+    may_urge = engine.may_urge(app.app_no, user.username)
+    copyable = tuple(t for t in sorted(done, key=lambda t: t.completed_at or t.created_at, reverse=True)
+                     if may_urge or t.completed_by == user.username)
+    return TaskWorkPanel(
+        tuple(engine.comments(app.app_no)), engine.may(user.username, Action.COMMENT), may_urge,
+        engine.urged(t.id for t in app.open_tasks), copyable,
+        tuple((u.username, u.display_name) for u in engine.users() if u.username != user.username))
+
+
+@bp.route("/<app_no>/comments", methods=["POST"])
+@login_required
+def comment(app_no: str) -> Any:
+    """Leave a comment on an application (optionally shown to the customer)."""
+    engine = engine_of(current_app)
+    try:
+        engine.add_comment(app_no, request.form.get("body", ""), by=current_user().username,
+                           public=request.form.get("public") == "1")
+    except FormValidationError as exc:
+        flash(exc.message, "error")
+    else:
+        flash("留言已保存" + ("，客户可在办事进度中看到" if request.form.get("public") == "1" else ""), "success")
+    return redirect(url_for("applications.show", app_no=app_no) + "#comments")
+
+
+@bp.route("/<app_no>/tasks/<task_id>/urge", methods=["POST"])
+@login_required
+def urge(app_no: str, task_id: str) -> Any:
+    """催办 an open task of this application."""
+    engine = engine_of(current_app)
+    task = engine.urge(task_id, by=current_user().username, note=request.form.get("note", ""))
+    flash(f"已催办「{task.node_name}」，已通知{person(task.claimed_by or task.assignee, '全体' + role_name(task.role))}",
+          "success")
+    return redirect(safe_next(request.form.get("next")) if request.form.get("next")
+                    else url_for("applications.show", app_no=app_no))
+
+
+@bp.route("/<app_no>/copy", methods=["POST"])
+@login_required
+def copy(app_no: str) -> Any:
+    """抄送 a completed step's decision to colleagues."""
+    engine = engine_of(current_app)
+    task_id = (request.form.get("task") or "").strip()
+    if not task_id:
+        raise InvalidInput("请选择要抄送的环节")
+    try:
+        task = engine.copy_decision(task_id, request.form.getlist("to"), by=current_user().username,
+                                    note=request.form.get("note", ""))
+    except FormValidationError as exc:
+        flash(exc.message, "error")
+    else:
+        flash(f"已抄送「{task.node_name}」的办理结果：{persons(request.form.getlist('to'))}", "success")
+    return redirect(url_for("applications.show", app_no=app_no) + "#copy")
 
 
 @bp.route("/<app_no>/diagram.json")

@@ -13,6 +13,7 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 
 from engine import ApplicationPage, BaozhuangError, Engine, EventKind, ReplayReport, ReplayStep
 from engine import FormDefinition
+from handlers import ResultLabels
 
 from webui import engine_of
 from webui.applications import (
@@ -24,6 +25,7 @@ from webui.applications import (
     SearchCriteria,
     data_sections,
     diagram_names,
+    rule_labels,
 )
 from webui.auth import current_user, roles_required
 from webui.paging import page_numbers
@@ -118,13 +120,13 @@ def replay_forms(report: ReplayReport, start: FormDefinition | None,
 
 def _step_data(data: Mapping[str, Any], previous: Mapping[tuple[str, str], str] | None,
                forms: Sequence[tuple[str, FormDefinition]], people: Mapping[str, str],
-               results: Mapping[str, str]) -> tuple[list[dict[str, Any]], list[dict[str, str]],
-                                                    dict[tuple[str, str], str]]:
+               results: Mapping[str, str], labels: Mapping[str, ResultLabels] | None = None,
+               ) -> tuple[list[dict[str, Any]], list[dict[str, str]], dict[tuple[str, str], str]]:
     """A step's data as labelled sections, each row marked added/changed against the previous step, the rows
     the step removed, and the values keyed for comparing with the next step."""
     values: dict[tuple[str, str], str] = {}
     sections = []
-    for section in data_sections(data, forms, people, results):
+    for section in data_sections(data, forms, people, results, labels):
         rows = []
         for label, value in section.rows:
             key = (section.title, label)
@@ -143,7 +145,8 @@ def _step_data(data: Mapping[str, Any], previous: Mapping[tuple[str, str], str] 
 
 def replay_payload(report: ReplayReport, xml: str, start: FormDefinition | None,
                    by_node: Mapping[str, FormDefinition], people: Mapping[str, str],
-                   xmls: Mapping[int, str] | None = None, version: int | None = None) -> dict[str, Any]:
+                   xmls: Mapping[int, str] | None = None, version: int | None = None,
+                   rules: Mapping[str, ResultLabels] | None = None) -> dict[str, Any]:
     """Everything the step-through page shows, as JSON: the diagram once (``xml``, the version the application
     is on; ``xmls``: every version its steps ran on, for a migrated one), then every step with its version,
     its markers, its data in labelled sections, and what changed since the step before."""
@@ -157,7 +160,8 @@ def replay_payload(report: ReplayReport, xml: str, start: FormDefinition | None,
     previous: dict[tuple[str, str], str] | None = None
     steps = []
     for number, step in enumerate(report.steps, 1):
-        sections, removed, previous = _step_data(step.data, previous, forms, people, names.results)
+        labels = {v: (rules or {})[op] for v, op in names.operators.items() if op in (rules or {})}
+        sections, removed, previous = _step_data(step.data, previous, forms, people, names.results, labels)
         changed = sum(1 for s in sections for r in s["rows"] if r["change"]) + len(removed)
         steps.append({
             "number": number, "index": step.index, "event_seq": step.event_seq, "kind": step.kind,
@@ -219,6 +223,6 @@ def replay_json(app_no: str) -> Any:
     versions = sorted({s.version for s in report.steps if s.version is not None})
     xmls = {v: engine.version_xml(app.process_key, v) for v in versions} if len(versions) > 1 else {}
     response = jsonify(replay_payload(report, engine.application_xml(app.app_no), start, by_node, people, xmls,
-                                      app.version))
+                                      app.version, rule_labels(engine)))
     response.headers["Cache-Control"] = "no-store"
     return response

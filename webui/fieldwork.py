@@ -100,9 +100,10 @@ def job(job_id: str) -> Any:
     return render_template(
         "fieldwork/job.html", job=current, history=work.job_history(current.id), stations=work.stations(),
         board=board, workers=[u for u in engine.users(current.role)], modes=MODES, halves=HALVES,
-        errors=errors, values=values, today=engine.now().date(),
+        errors=errors, values=values, today=engine.now().date(), contact=work.customer_contact(current.id),
         dispatcher=DISPATCHER_ROLE in user.roles,
-        reporter=(current.worker == user.username) or (not current.worker and current.role in user.roles)), status
+        reporter=(current.worker == user.username) or (not current.worker and current.role in user.roles)
+        or current.worker in engine.standing_in_for(user.username)), status
 
 
 @bp.route("/mine")
@@ -111,7 +112,8 @@ def mine() -> Any:
     """My field jobs: today's and coming appointments, with the arrival and finish reports."""
     engine = engine_of(current_app)
     user = current_user()
-    jobs = engine.field_work.jobs(status=("waiting", "scheduled", "on_site"), worker=user.username)
+    jobs = [job for worker in (user.username, *engine.standing_in_for(user.username))
+            for job in engine.field_work.jobs(status=("waiting", "scheduled", "on_site"), worker=worker)]
     return render_template("fieldwork/mine.html", jobs=jobs, today=engine.now().date())
 
 

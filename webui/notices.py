@@ -10,12 +10,14 @@ from typing import Any
 from flask import Blueprint, current_app, g, redirect, render_template, request, url_for
 
 
+from engine import NOTICE_KINDS
+
 from webui import engine_of
 from webui.auth import current_user, login_required, safe_next
 
 bp = Blueprint("notices", __name__, url_prefix="/notices")
 
-KINDS = {"warning": "预警", "warned": "预警", "escalation": "超时督办", "escalated": "超时督办"}
+KINDS = {"warning": "预警", "warned": "预警", "escalation": "超时督办", "escalated": "超时督办", **NOTICE_KINDS}
 LIMIT = 100
 
 

@@ -280,6 +280,50 @@ SCHEMAS.update({
         "additionalProperties": False,
         "properties": {"note": {**_TEXT, "description": "现场情况（到达）或作业结果（结束）"}},
     },
+    "Urge": {
+        "type": "object",
+        "description": "催办（营销部或本申请的客户经理）：通知任务的办理人（休假时含其代理人），无人认领时通知该岗位全体",
+        "additionalProperties": False,
+        "properties": {"note": {"type": "string", "maxLength": 500, "description": "催办附言（可不填）"}},
+    },
+    "Transfer": {
+        "type": "object",
+        "description": "转办：把自己手上的任务交给同岗位的同事",
+        "required": ["to", "reason"],
+        "additionalProperties": False,
+        "properties": {
+            "to": {"type": "string", "description": "接手的同事（用户名）"},
+            "reason": {"type": "string", "maxLength": 500, "description": "转办原因"},
+        },
+    },
+    "NewComment": {
+        "type": "object",
+        "required": ["body"],
+        "additionalProperties": False,
+        "properties": {
+            "body": {"type": "string", "maxLength": 2000, "description": "留言内容"},
+            "public": {"type": "boolean", "description": "对客户公开（显示在办事进度页），默认否"},
+        },
+    },
+    "Comment": {
+        "type": "object",
+        "description": "申请上的留言",
+        "required": ["id", "app_no", "author", "author_name", "body", "public", "created_at"],
+        "properties": {
+            "id": {"type": "integer"},
+            "app_no": {"type": "string"},
+            "author": {"type": "string", "description": "留言人（用户名）"},
+            "author_name": {"type": "string", "description": "留言人姓名"},
+            "body": {"type": "string"},
+            "public": {"type": "boolean", "description": "客户可见"},
+            "created_at": _datetime("留言时间"),
+        },
+    },
+    "CommentList": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "items": _ref("Comment")}},
+    },
 })
 
 RESPONSES: dict[str, Any] = {
@@ -373,6 +417,46 @@ PATHS: dict[str, Any] = {
             "parameters": [TASK_ID],
             "requestBody": {"required": True, "content": {JSON: {"schema": _ref("CompleteTask")}}},
             "responses": {"200": _json(_ref("StepResult"), "已办理"), **_errors(400, 401, 403, 404, 409)},
+        },
+    },
+    "/tasks/{task_id}/urge": {
+        "post": {
+            "operationId": "urgeTask",
+            "summary": "催办任务",
+            "description": "营销部或本申请的客户经理催办待办任务；同一人一小时内对同一任务只能催办一次（409）。",
+            "tags": ["任务"],
+            "parameters": [TASK_ID],
+            "requestBody": {"required": True, "content": {JSON: {"schema": _ref("Urge")}}},
+            "responses": {"200": _json(_ref("Task"), "已催办"), **_errors(400, 401, 403, 404, 409)},
+        },
+    },
+    "/tasks/{task_id}/transfer": {
+        "post": {
+            "operationId": "transferTask",
+            "summary": "转办任务",
+            "description": "任务的办理人（或其代理人）把任务交给有该岗位角色的同事，须说明原因。",
+            "tags": ["任务"],
+            "parameters": [TASK_ID],
+            "requestBody": {"required": True, "content": {JSON: {"schema": _ref("Transfer")}}},
+            "responses": {"200": _json(_ref("Task"), "已转办"), **_errors(400, 401, 403, 404, 409)},
+        },
+    },
+    "/applications/{app_no}/comments": {
+        "get": {
+            "operationId": "listComments",
+            "summary": "申请的留言",
+            "tags": ["申请"],
+            "parameters": [APP_NO],
+            "responses": {"200": _json(_ref("CommentList"), "留言（时间顺序）"), **_errors(401, 404)},
+        },
+        "post": {
+            "operationId": "addComment",
+            "summary": "在申请上留言",
+            "description": "办理业务的员工可留言；public 为真时客户在办事进度页可见。",
+            "tags": ["申请"],
+            "parameters": [APP_NO],
+            "requestBody": {"required": True, "content": {JSON: {"schema": _ref("NewComment")}}},
+            "responses": {"201": _json(_ref("Comment"), "已留言"), **_errors(400, 401, 403, 404)},
         },
     },
     "/fieldjobs": {

@@ -25,7 +25,7 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, render_template, request
 
 from engine import NotFound
-from engine import PublicProgress
+from engine import CommentInfo, PublicProgress
 
 from webui import engine_of
 
@@ -133,4 +133,10 @@ def progress() -> Any:
     if result is None:
         limiter.fail(*keys)
         return render_template("public/progress.html", result=None, message=NOT_FOUND_MESSAGE)
-    return render_template("public/progress.html", result=result, app_no=app_no, message=None)
+    return render_template("public/progress.html", result=result, app_no=app_no, message=None,
+                           remarks=public_remarks(app_no))
+
+
+def public_remarks(app_no: str) -> list[CommentInfo]:
+    """The staff's comments marked to be shown to the customer (办事公开), oldest first."""
+    return engine_of(current_app).comments(app_no, public_only=True)

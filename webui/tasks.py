@@ -6,13 +6,14 @@ import mimetypes
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
 from engine import SUPERVISOR_ROLE, refusal
 from engine import (
     ApplicationInfo,
+    BulkResult,
     Conflict,
     Engine,
     Forbidden,
@@ -23,13 +24,14 @@ from engine import (
     Upload,
     UserInfo,
 )
-from engine import FormDefinition
+from engine import FILTER_KEYS, FormDefinition, TaskPrefill
 
 from webui import engine_of, formdata
-from webui.applications import diagram_names
+from webui.applications import diagram_names, variable_labels
 from webui.paging import page_numbers
 from webui.auth import current_user, login_required, roles_required, safe_next
 from webui.formdata import Field
+from webui.labels import people, person, persons, result_text
 
 bp = Blueprint("tasks", __name__)
 
@@ -64,6 +66,8 @@ class Row:
     can_claim: bool
     can_release: bool
     reassign_to: tuple[UserInfo, ...]
+    urged_at: datetime | None = None
+    on_behalf: str = ""  # the colleague on leave whose task this is, when I stand in for them
 
 
 @bp.route("/")
@@ -101,33 +105,50 @@ def index() -> Any:
         nodes[node] = next((t.node_name for t in result.items), node)
 
     staff = engine.users()
-    names = {u.username: u.display_name for u in staff}
+    names = dict(people())
     now = engine.now()
-    rows = [_row(t, user, names, staff if supervisor else [], now) for t in result.items]
+    away = engine.standing_in_for(user.username)
+    urged = engine.urged(t.id for t in result.items if t.status == "ready")
+    rows = [_row(t, user, names, staff if supervisor else [], now, away, urged.get(t.id)) for t in result.items]
     args = {k: v for k, v in {"scope": scope, "status": status, "process": process, "node": node,
                               "q": search}.items() if v}
+    saved = engine.filters(user.username)
+    current_query = {k: v for k, v in args.items() if k in FILTER_KEYS and (k, v) != ("status", "ready")}
     return render_template("tasks/index.html", page=result, rows=rows, scope=scope, counts=counts,
                            supervisor=supervisor, status=status, process=process, node=node, q=search or "",
                            nodes=sorted(nodes.items(), key=lambda kv: kv[1]), args=args,
-                           page_numbers=page_numbers(result.page, result.pages), names=names)
+                           page_numbers=page_numbers(result.page, result.pages), names=names,
+                           saved_filters=saved, current_query=current_query,
+                           active_filter=next((f.id for f in saved if dict(f.query) == current_query), None),
+                           standing_in=away, reassignable=_reassignable(staff, rows) if supervisor else [])
 
 
-def _row(task: TaskInfo, user: UserInfo, names: dict[str, str], staff: list[UserInfo], now: datetime) -> Row:
+def _row(task: TaskInfo, user: UserInfo, names: dict[str, str], staff: list[UserInfo], now: datetime,
+         away: list[str] | None = None, urged_at: datetime | None = None) -> Row:
     holder = task.claimed_by or task.assignee
-    holder_text = names.get(holder, holder) if holder else "—"
+    holder_text = names.get(holder, "（未登记人员）") if holder else "—"
     if task.status == "completed" and task.completed_by:
-        holder_text = names.get(task.completed_by, task.completed_by)
+        holder_text = names.get(task.completed_by, "（未登记人员）")
     ready = task.status == "ready"
+    away = away or []
     return Row(
         task=task,
         waited=waited(task.created_at, task.completed_at or now),
         overdue=ready and task.due_at is not None and task.due_at < now,
         holder=holder_text,
-        can_open=ready and _refusal(task, user) is None,
+        can_open=ready and _refusal(task, user, away) is None,
         can_claim=ready and task.role in user.roles and not task.claimed_by and not task.assignee,
         can_release=ready and task.claimed_by == user.username,
         reassign_to=tuple(u for u in staff if task.role in u.roles) if ready else (),
+        urged_at=urged_at if ready else None,
+        on_behalf=names.get(holder or "", "") if ready and holder in away else "",
     )
+
+
+def _reassignable(staff: list[UserInfo], rows: list[Row]) -> list[UserInfo]:
+    """The people a supervisor may hand the listed tasks to in one go: staff of their roles."""
+    roles = {r.task.role for r in rows if r.task.status == "ready"}
+    return [u for u in staff if roles & set(u.roles)]
 
 
 def waited(since: datetime, until: datetime) -> str:
@@ -181,12 +202,80 @@ def reassign(task_id: str) -> Any:
     return _back()
 
 
+@bp.route("/tasks/bulk", methods=["POST"])
+@login_required
+def bulk() -> Any:
+    """Claim, release or (supervisors) reassign the ticked tasks, each on its own; say which could not be."""
+    engine = engine_of(current_app)
+    user = current_user()
+    ids = request.form.getlist("task")
+    action = request.form.get("action", "")
+    result: BulkResult
+    if action == "claim":
+        result, verb = engine.claim_many(ids, user.username), "认领"
+    elif action == "release":
+        result, verb = engine.release_many(ids, user.username), "释放"
+    elif action == "reassign":
+        to_user = (request.form.get("to") or "").strip()
+        if not to_user:
+            raise InvalidInput("请选择改派给谁")
+        result, verb = engine.reassign_many(ids, to_user, user.username), f"改派给{person(to_user)}"
+    else:
+        raise InvalidInput(f"未知的批量操作：{action}")
+    if result.done:
+        flash(f"已{verb} {len(result.done)} 项任务", "success")
+    if result.refused:
+        flash(f"{len(result.refused)} 项未能{verb}：" + "；".join(reason for _, reason in result.refused), "error")
+    return _back()
+
+
+@bp.route("/filters", methods=["POST"])
+@login_required
+def save_filter() -> Any:
+    """Keep the task list's current filter under a name."""
+    query = {k: request.form.get(k, "") for k in FILTER_KEYS}
+    try:
+        saved = engine_of(current_app).save_filter(request.form.get("name", ""), query, by=current_user().username)
+    except FormValidationError as exc:
+        flash(exc.message, "error")
+        return _back()
+    flash(f"已保存筛选条件「{saved.name}」", "success")
+    return redirect(url_for("tasks.index") + "?" + urlencode(dict(saved.query)))
+
+
+@bp.route("/filters/<int:filter_id>/delete", methods=["POST"])
+@login_required
+def delete_filter(filter_id: int) -> Any:
+    """Forget one of my saved filters."""
+    engine_of(current_app).delete_filter(filter_id, by=current_user().username)
+    flash("已删除筛选条件", "success")
+    return _back()
+
+
+@bp.route("/tasks/<task_id>/transfer", methods=["POST"])
+@login_required
+def transfer(task_id: str) -> Any:
+    """转办: hand my task to a colleague of its role."""
+    to_user = (request.form.get("to") or "").strip()
+    if not to_user:
+        raise InvalidInput("请选择转办给谁")
+    try:
+        task = engine_of(current_app).transfer(task_id, to_user, by=current_user().username,
+                                               reason=request.form.get("reason", ""))
+    except FormValidationError as exc:
+        flash("未转办：" + "；".join(exc.field_errors.values()) if exc.field_errors else exc.message, "error")
+        return redirect(url_for("tasks.task", task_id=task_id) + "#transfer")
+    flash(f"已将「{task.node_name}」（{task.app_no}）转给{person(to_user)}办理", "success")
+    return redirect(url_for("tasks.index"))
+
+
 # ----------------------------------------------------------------------------- the task page
 
 
-def _refusal(task: TaskInfo, user: UserInfo) -> str | None:
-    """Why this person may not work on a task (None if they may): the engine's own rule."""
-    return refusal(task, user.username, user.roles)
+def _refusal(task: TaskInfo, user: UserInfo, away: list[str] | None = None) -> str | None:
+    """Why this person may not work on a task (None if they may): the engine's own rule, with the colleagues on
+    leave this person stands in for, naming people by name."""
+    return refusal(task, user.username, user.roles, stands_in_for=away or (), names=people())
 
 
 def _task_for(engine: Engine, task_id: str, user: UserInfo) -> TaskInfo:
@@ -195,10 +284,12 @@ def _task_for(engine: Engine, task_id: str, user: UserInfo) -> TaskInfo:
     if task.role not in user.roles:
         raise Forbidden(_refusal(task, user) or "")
     if task.status != "ready":
-        who = engine.user(task.completed_by).display_name if task.completed_by else "他人"
+        who = person(task.completed_by, "他人")
         when = f"{task.completed_at:%Y-%m-%d %H:%M}" if task.completed_at else ""
-        raise Conflict(f"任务「{task.node_name}」已由 {who} 于 {when} 办理完成")
-    refusal = _refusal(task, user)
+        if task.status == "completed":
+            raise Conflict(f"任务「{task.node_name}」已由{who}于 {when} 办理完成")
+        raise Conflict(f"任务「{task.node_name}」已关闭：流程已越过该环节")
+    refusal = _refusal(task, user, engine.standing_in_for(user.username))
     if refusal:
         raise Forbidden(refusal)
     return task
@@ -213,12 +304,17 @@ def task(task_id: str) -> Any:
     task = _task_for(engine, task_id, user)
     form = engine.task_form(task.id)
     fields = _with_staff_choices(engine, form, formdata.fields_of(form)) if form else []
-    values: dict[str, Any] = {}
+    prefill = engine.task_prefill(task.id)
+    staff = engine.users()
+    values: dict[str, Any] = formdata.input_values(fields, prefill.values)
     errors: dict[str, str] = {}
+    copy_to = [u for u in request.form.getlist("copy_to") if u] if request.method == "POST" else []
     if request.method == "POST":
         data, errors = formdata.parse(fields, request.form)
         if errors:
             errors = _all_errors(form, data, errors)
+        elif set(copy_to) - {u.username for u in staff} or user.username in copy_to:
+            errors = {"copy_to": "抄送对象须为在岗的其他同事"}
         else:
             try:
                 engine.complete(task.id, user.username, data, _uploads())
@@ -226,17 +322,33 @@ def task(task_id: str) -> Any:
                 errors = dict(exc.field_errors) or {"_": exc.message}
             else:
                 flash(f"「{task.node_name}」已办理", "success")
+                if copy_to:
+                    engine.copy_decision(task.id, copy_to, by=user.username, note=request.form.get("copy_note", ""))
+                    flash(f"办理结果已抄送：{persons(copy_to)}", "success")
                 return redirect(application_url(task.app_no))
         values = formdata.submitted_values(fields, request.form)
     app = engine.application(task.app_no)
-    names = {u.username: u.display_name for u in engine.users()}
+    holder = task.claimed_by or task.assignee
     return render_template(
         "tasks/task.html", task=task, app=app, form=form, fields=fields, values=values, errors=errors,
-        documents=_documents(form, app), sections=_earlier_data(engine, app, form), names=names,
-        field_names={f.name for f in fields} | {str(d.get("key")) for d in (form.documents if form else ())},
+        documents=_documents(form, app), sections=_earlier_data(engine, app, form), names=dict(people()),
+        field_names={f.name for f in fields} | {str(d.get("key")) for d in (form.documents if form else ())}
+        | {"copy_to"},
         can_release=task.claimed_by == user.username,
         can_claim=not task.claimed_by and not task.assignee, job=engine.field_work.find(task.id),
+        prefill=prefill, defaults_by=_defaults_by(prefill),
+        on_behalf=person(holder) if holder and holder != user.username else "",
+        transfer_to=[u for u in staff if task.role in u.roles and u.username not in (user.username, holder)]
+        if holder else [],
+        colleagues=[u for u in staff if u.username != user.username], copy_to=copy_to,
     ), 400 if errors else 200
+
+
+def _defaults_by(prefill: TaskPrefill) -> dict[str, dict[str, dict[str, str]]]:
+    """The voltage-dependent proposals as the page's script swaps them in (input text)."""
+    return {field: {value: {name: formdata.display(None, proposed) for name, proposed in defaults.items()}
+                    for value, defaults in options.items()}
+            for field, options in prefill.defaults_by.items()}
 
 
 def _all_errors(form: FormDefinition | None, data: dict[str, Any], parse_errors: dict[str, str]) -> dict[str, str]:
@@ -295,19 +407,24 @@ def _earlier_data(engine: Engine, app: ApplicationInfo, current: FormDefinition 
     """The application's data so far with Chinese labels, grouped by the step that entered it."""
     data = dict(app.data)
     shown: set[str] = set()
-    names = {u.username: u.display_name for u in engine.users()}
+    names = people()
     sections: list[Section] = []
 
+    def text(f: Field, value: Any) -> str:
+        people_in = value if isinstance(value, list) else [value]
+        if value and all(isinstance(u, str) and u in names for u in people_in):
+            return "、".join(names[u] for u in people_in)  # people by name, also those no longer at work
+        return formdata.display(f, value)
+
     def take(title: str, note: str, fields: list[Field]) -> None:
-        rows = tuple((f.title, formdata.display(f, data[f.name])) for f in fields
-                     if f.name in data and f.name not in shown)
+        rows = tuple((f.title, text(f, data[f.name])) for f in fields if f.name in data and f.name not in shown)
         shown.update(f.name for f in fields if f.name in data)
         if rows:
             sections.append(Section(title, note, rows))
 
     start, by_node = engine.application_forms(app.app_no)  # the forms of this application's own version
     if start:
-        take("受理信息", f"{app.created_at:%Y-%m-%d %H:%M} · {names.get(app.created_by, app.created_by)}",
+        take("受理信息", f"{app.created_at:%Y-%m-%d %H:%M} · {person(app.created_by)}",
              _with_staff_choices(engine, start, formdata.fields_of(start)))
     done: dict[str, TaskInfo] = {}
     for t in engine.tasks(app_no=app.app_no, status="completed", limit=200):
@@ -316,12 +433,14 @@ def _earlier_data(engine: Engine, app: ApplicationInfo, current: FormDefinition 
         form = by_node.get(t.node_id)
         if form:
             when = f"{t.completed_at:%Y-%m-%d %H:%M}" if t.completed_at else ""
-            who = names.get(t.completed_by or "", t.completed_by or "")
+            who = person(t.completed_by)
             take(t.node_name, f"{when} · {who}", _with_staff_choices(engine, form, formdata.fields_of(form)))
     current_fields = formdata.fields_of(current) if current else []
     take("本环节此前填写", "", current_fields)
-    set_by = diagram_names(engine.application_xml(app.app_no)).results  # variable → the service task setting it
-    rest = tuple((set_by.get(key, key), names.get(value, value) if isinstance(value, str)
+    diagram = diagram_names(engine.application_xml(app.app_no))
+    set_by = diagram.results  # variable → the service task setting it
+    labels = variable_labels(engine, diagram)  # variable → how the rule's result reads
+    rest = tuple((set_by.get(key, key), result_text(value, labels.get(key)) if key in labels or value in names
                   else formdata.display(None, value))
                  for key, value in data.items()
                  if key not in shown and not isinstance(value, (dict, list)) and not key.startswith("_"))

@@ -14,7 +14,7 @@ from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..results import UserInfo
 from ..store import Store
 from ..store.tables import TOKENS, USERS
-from ..vocabulary import ROLES
+from ..vocabulary import ROLES, SYSTEM, SYSTEM_NAME
 from .passwords import PasswordHasher
 from .permissions import Action, action_refusal, may
 
@@ -76,6 +76,11 @@ class Accounts:
         users = [_user_info(r) for r in rows]
         return [u for u in users if role is None or role in u.roles]
 
+    def display_names(self) -> dict[str, str]:
+        """Username → display name of every account, former staff included (their names stay in histories)."""
+        with self.store.read() as conn:
+            return names_of(conn)
+
     def roles_of(self, conn: Connection, username: str) -> list[str]:
         """The roles of an active user (NotFound for an unknown or inactive one)."""
         row = conn.execute(ROLES_OF_USER, {"username": username}).one_or_none()
@@ -124,6 +129,20 @@ class Accounts:
             return None
         return UserInfo(row.username, row.display_name, tuple(r for r in row.roles.split(",") if r), row.active,
                         row.station)
+
+
+def names_of(conn: Connection, usernames: Iterable[str | None] | None = None) -> dict[str, str]:
+    """Username → display name, for the given accounts (None: every account); the engine's own actor is 系统.
+    Messages a person reads name people by these, never by their login names."""
+    q = select(USERS.c.username, USERS.c.display_name)
+    if usernames is not None:
+        wanted = sorted({u for u in usernames if u})
+        if not wanted:
+            return {SYSTEM: SYSTEM_NAME}
+        q = q.where(USERS.c.username.in_(wanted))
+    names = {r.username: r.display_name or r.username for r in conn.execute(q)}
+    names.setdefault(SYSTEM, SYSTEM_NAME)
+    return names
 
 
 def _user_info(r: Any) -> UserInfo:

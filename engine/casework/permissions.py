@@ -12,7 +12,7 @@ Pages ask the same functions to decide what to offer, so what is shown and what 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from enum import StrEnum
 from types import MappingProxyType
 from typing import Protocol
@@ -32,6 +32,7 @@ class Action(StrEnum):
     SUPERVISE = "supervise"  # the dashboard, every task list, reassignment
     IMPORT_CALENDAR = "import_calendar"  # enter next year's official holiday schedule
     MANAGE_ACCOUNTS = "manage_accounts"  # create staff accounts, issue API tokens
+    COMMENT = "comment"  # remark on an application (and show a remark to the customer)
 
 
 RULES: Mapping[Action, frozenset[str]] = MappingProxyType({
@@ -44,6 +45,10 @@ RULES: Mapping[Action, frozenset[str]] = MappingProxyType({
     Action.SUPERVISE: frozenset({Role.MARKETING}),
     Action.IMPORT_CALENDAR: frozenset({Role.ADMINISTRATOR, Role.MARKETING}),
     Action.MANAGE_ACCOUNTS: frozenset({Role.ADMINISTRATOR}),
+    # the staff who work cases; auditors only read, analysts and administrators work on the system itself
+    Action.COMMENT: frozenset({Role.FRONT_DESK, Role.CUSTOMER_MANAGER, Role.SURVEY_TEAM, Role.MARKETING,
+                               Role.PLANNING, Role.METERING, Role.DISPATCH, Role.ARCHIVE, Role.FIELD_DISPATCH,
+                               Role.CUSTOMER_SERVICE, Role.STATION_HEAD}),
 })
 """Action → the roles that may take it."""
 
@@ -51,6 +56,7 @@ ACTION_NAMES: Mapping[Action, str] = MappingProxyType({
     Action.DEPLOY: "部署流程", Action.EDIT_DRAFTS: "编辑流程草稿", Action.READ_DEFINITIONS: "查看流程版本与草稿",
     Action.MIGRATE: "迁移在办申请", Action.EXPORT: "导出事件日志", Action.AUDIT: "稽查核验",
     Action.SUPERVISE: "监管督办", Action.IMPORT_CALENDAR: "导入节假日安排", Action.MANAGE_ACCOUNTS: "管理账号与令牌",
+    Action.COMMENT: "在申请上留言",
 })
 
 
@@ -83,12 +89,19 @@ class TaskHolder(Protocol):
     def node_name(self) -> str: ...
 
 
-def refusal(task: TaskHolder, username: str, roles: Iterable[str], *, claimed_counts: bool = True) -> str | None:
-    """Why this person may not work on the task, in Chinese; None if they may."""
+def refusal(task: TaskHolder, username: str, roles: Iterable[str], *, claimed_counts: bool = True,
+            stands_in_for: Collection[str] = (), names: Mapping[str, str] | None = None) -> str | None:
+    """Why this person may not work on the task, in Chinese; None if they may. ``stands_in_for``: the colleagues
+    on leave this person substitutes for now (their tasks are this person's to work); ``names``: display names
+    for the people the message mentions (a page never shows a login name)."""
+    def name(who: str) -> str:
+        return (names or {}).get(who, "其他同事")
+
     if task.role not in set(roles):
-        return f"任务「{task.node_name}」属于「{ROLES.get(task.role, task.role)}」，用户 {username} 没有该角色"
-    if task.assignee and task.assignee != username:
-        return f"任务「{task.node_name}」已指派给 {task.assignee}"
-    if claimed_counts and task.claimed_by and task.claimed_by != username:
-        return f"任务「{task.node_name}」已被 {task.claimed_by} 认领，只有认领人可以办理"
+        return f"任务「{task.node_name}」属于「{ROLES.get(task.role, task.role)}」，您没有该角色"
+    mine = {username, *stands_in_for}
+    if task.assignee and task.assignee not in mine:
+        return f"任务「{task.node_name}」已指派给{name(task.assignee)}"
+    if claimed_counts and task.claimed_by and task.claimed_by not in mine:
+        return f"任务「{task.node_name}」已被{name(task.claimed_by)}认领，只有认领人可以办理"
     return None

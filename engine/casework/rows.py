@@ -87,9 +87,11 @@ def task_info(i: Any) -> TaskInfo:
     return TaskInfo(*values)
 
 
-def already_done(item: Mapping[str, Any]) -> str:
-    """Why a task can no longer be worked on, in Chinese."""
+def already_done(item: Mapping[str, Any], names: Mapping[str, str] | None = None) -> str:
+    """Why a task can no longer be worked on, in Chinese (``names``: display names of the people it mentions)."""
     if item["status"] == "completed":
         when = f"{item['completed_at']:%Y-%m-%d %H:%M}" if item["completed_at"] else ""
-        return f"任务「{item['node_name']}」已由 {item['completed_by'] or '他人'} 于 {when} 办理完成"
-    return f"任务「{item['node_name']}」已不在待办状态（{item['status']}）"
+        who = (names or {}).get(item["completed_by"] or "", "他人")
+        return f"任务「{item['node_name']}」已由{who}于 {when} 办理完成"
+    state = {"cancelled": "流程已越过该环节"}.get(item["status"], "已不在待办状态")
+    return f"任务「{item['node_name']}」{state}"

@@ -51,11 +51,11 @@ from ..store.files import DocumentFiles
 from ..store.tables import APPS, ITEMS, SEQUENCES, USERS, WF_TASKS
 from ..vocabulary import ROLES, SUPERVISOR_ROLE, SYSTEM, AppStatus, EventKind, TaskStatus
 from . import audit
-from .accounts import Accounts
+from .accounts import Accounts, names_of
 from .audit import PendingEvent, append_only
 from .documents import NoServices, StepServices, store_uploads
 from .hooks import ClosedTask, OpeningTask, StepContext, StepHook
-from .permissions import refusal
+from .delegation import stand_in_refusal
 from .rows import APP_COLUMNS, AppRow, already_done, app_by_number, find_item, task_info
 
 # The statements of the hot path, built once: constructing SQLAlchemy expressions per call costs
@@ -131,7 +131,7 @@ class Steps:
             start_nodes = [n for n in diagram.nodes.values() if n.kind == "startEvent"]
             start_role = start_nodes[0].role if start_nodes else None
             if start_role and start_role not in roles:
-                raise Forbidden(f"受理需要「{ROLES[start_role]}」角色，用户 {by} 没有")
+                raise Forbidden(f"受理需要「{ROLES[start_role]}」角色，您没有该角色")
             form = diagram.forms.get(diagram.start_form) if diagram.start_form else None
             clean = form.validate(data) if form else dict(data)
             now = self.clock()
@@ -160,13 +160,15 @@ class Steps:
         """Take a task of one of my roles so that nobody else works on it."""
         with self.store.begin() as conn:
             item = find_item(conn, task_id, lock=True)
-            reason = refusal(task_info(item), user, self.accounts.roles_of(conn, user), claimed_counts=False)
+            reason, _ = stand_in_refusal(conn, task_info(item), user, self.accounts.roles_of(conn, user),
+                                         self.clock(), claimed_counts=False)
             if reason:
                 raise Forbidden(reason)
             if item["claimed_by"] and item["claimed_by"] != user:
-                raise Conflict(f"该任务已被 {item['claimed_by']} 认领")
+                holder = names_of(conn, [item["claimed_by"]]).get(item["claimed_by"], "其他同事")
+                raise Conflict(f"该任务已被{holder}认领")
             if item["status"] != TaskStatus.READY:
-                raise Conflict(already_done(item))
+                raise Conflict(already_done(item, names_of(conn, [item["completed_by"]])))
             now = self.clock()
             conn.execute(update(ITEMS).where(ITEMS.c.id == item["id"]).values(claimed_by=user, claimed_at=now))
             append_only(conn, item["application_id"], PendingEvent(
@@ -192,9 +194,10 @@ class Steps:
         with self.store.begin() as conn:
             item, roles, app = self._task_for_step(conn, task_id, user)
             if item["status"] != TaskStatus.READY:
-                raise Conflict(already_done(item))
+                raise Conflict(already_done(item, names_of(conn, [item["completed_by"]])))
+            on_behalf_of = None
             if authority is None:
-                reason = refusal(task_info(item), user, roles)
+                reason, on_behalf_of = stand_in_refusal(conn, task_info(item), user, roles, self.clock())
             else:
                 reason = authority.refusal(item["node_name"], user, roles)
             if reason:
@@ -217,6 +220,8 @@ class Steps:
                 payload: dict[str, Any] = {"data": clean}
                 if stored:
                     payload["documents"] = stored
+                if on_behalf_of:
+                    payload["on_behalf_of"] = on_behalf_of  # a substitute acting while the holder is on leave
                 if authority is not None:
                     payload.update(authority.record)
                     authority.also(conn)
@@ -236,9 +241,10 @@ class Steps:
                 raise Forbidden(f"只有「{ROLES[SUPERVISOR_ROLE]}」可以改派任务")
             item = find_item(conn, task_id, lock=True)
             if item["status"] != TaskStatus.READY:
-                raise Conflict(already_done(item))
+                raise Conflict(already_done(item, names_of(conn, [item["completed_by"]])))
             if item["role"] not in self.accounts.roles_of(conn, to_user):
-                raise InvalidInput(f"{to_user} 没有「{ROLES.get(item['role'], item['role'])}」角色，不能接手该任务")
+                who = names_of(conn, [to_user]).get(to_user, to_user)
+                raise InvalidInput(f"{who}没有「{ROLES.get(item['role'], item['role'])}」角色，不能接手该任务")
             conn.execute(update(ITEMS).where(ITEMS.c.id == item["id"]).values(
                 assignee=to_user, claimed_by=None, claimed_at=None))
             previous = item["assignee"] or item["claimed_by"]

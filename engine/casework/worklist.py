@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from ..errors import Forbidden, InvalidInput
 from ..results import TaskInfo, TaskPage
@@ -13,6 +15,7 @@ from ..store.namesearch import name_contains
 from ..store.tables import ITEMS
 from ..vocabulary import ROLES, SUPERVISOR_ROLE, TaskStatus
 from .accounts import Accounts
+from .delegation import absentees
 from .rows import task_info
 
 APP_NO_LIKE = re.compile(r"[A-Z]{2}\d{4,14}")
@@ -21,8 +24,8 @@ APP_NO_LIKE = re.compile(r"[A-Z]{2}\d{4,14}")
 class Worklist:
     """Who has what to do."""
 
-    def __init__(self, store: Store, accounts: Accounts) -> None:
-        self.store, self.accounts = store, accounts
+    def __init__(self, store: Store, accounts: Accounts, clock: Callable[[], datetime] = datetime.now) -> None:
+        self.store, self.accounts, self.clock = store, accounts, clock
 
     def tasks(self, *, role: str | None = None, user: str | None = None, status: str = TaskStatus.READY,
               process_key: str | None = None, app_no: str | None = None, limit: int = 100,
@@ -34,7 +37,8 @@ class Worklist:
                 cond.append(ITEMS.c.role == role)
             if user:
                 roles = self.accounts.roles_of(conn, user)
-                cond.append((ITEMS.c.assignee == user) | (ITEMS.c.claimed_by == user) |
+                holders = [user, *absentees(conn, user, self.clock())]
+                cond.append(ITEMS.c.assignee.in_(holders) | ITEMS.c.claimed_by.in_(holders) |
                             (ITEMS.c.assignee.is_(None) & ITEMS.c.claimed_by.is_(None) & ITEMS.c.role.in_(roles)))
             if process_key:
                 cond.append(ITEMS.c.process_key == process_key)
@@ -46,19 +50,22 @@ class Worklist:
 
     def page(self, user: str, *, scope: str = "pool", status: str = TaskStatus.READY, process_key: str | None = None,
              node_id: str | None = None, search: str | None = None, page: int = 1, per_page: int = 20) -> TaskPage:
-        """One page of a person's task list: 'mine' (claimed by or assigned to me), 'pool' (unclaimed tasks
-        of my roles) or 'all' (supervisors); filtered, searched, counted — indexed queries only."""
+        """One page of a person's task list: 'mine' (claimed by or assigned to me, or to a colleague on leave I
+        stand in for), 'pool' (tasks of my roles nobody holds) or 'all' (supervisors); filtered, searched,
+        counted — indexed queries only."""
         page, per_page = max(1, page), min(max(1, per_page), 200)
         with self.store.read() as conn:
             roles = self.accounts.roles_of(conn, user)
             cond = [ITEMS.c.status == status]
             if scope == "mine":
-                # Each OR term carries the status so that each can use its own (person, status) index.
-                cond = [((ITEMS.c.claimed_by == user) & (ITEMS.c.status == status)) |
-                        ((ITEMS.c.assignee == user) & (ITEMS.c.status == status))]
+                # Each OR term carries the status so that each can use its own (person, status) index. The open
+                # tasks of a colleague on leave are mine too while I stand in for them.
+                holders = [user, *(absentees(conn, user, self.clock()) if status == TaskStatus.READY else ())]
+                cond = [or_(*(((ITEMS.c.claimed_by == h) & (ITEMS.c.status == status)) |
+                              ((ITEMS.c.assignee == h) & (ITEMS.c.status == status)) for h in holders))]
             elif scope == "pool":
-                cond += [ITEMS.c.claimed_by.is_(None), ITEMS.c.role.in_(roles),
-                         (ITEMS.c.assignee.is_(None)) | (ITEMS.c.assignee == user)]
+                # Unclaimed and unassigned only: a task assigned to me is in "mine", not offered again here.
+                cond += [ITEMS.c.claimed_by.is_(None), ITEMS.c.role.in_(roles), ITEMS.c.assignee.is_(None)]
             elif scope == "all":
                 if SUPERVISOR_ROLE not in roles:
                     raise Forbidden(f"只有「{ROLES[SUPERVISOR_ROLE]}」可以查看全部任务")

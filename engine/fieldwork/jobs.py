@@ -24,13 +24,15 @@ from typing import Any, NamedTuple
 from sqlalchemy import Connection, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ..casework.accounts import names_of
 from ..casework.audit import PendingEvent
+from ..casework.delegation import absentees
 from ..casework.hooks import ClosedTask, OpeningTask, StepContext, StepHook
 from ..casework.permissions import refusal
 from ..errors import Conflict, Forbidden, FormValidationError, InvalidInput, NotFound
 from ..kernel.loading import Marker, NodeInfo
 from ..store import Store
-from ..store.tables import APPS, CALLBACKS, ITEMS, JOB_EVENTS, JOBS, STATION_DAYS as DAYS, STATIONS, USERS
+from ..store.tables import APPS, CALLBACKS, EVENTS, ITEMS, JOB_EVENTS, JOBS, STATION_DAYS as DAYS, STATIONS, USERS
 from ..timelimits.calendar import WorkingCalendar
 from ..vocabulary import ROLES, SUPERVISOR_ROLE, EventKind, Role
 
@@ -179,7 +181,13 @@ class CapacityCell:
 
     @property
     def remaining(self) -> int:
-        return self.capacity - self.booked
+        """Slots still free: never below nothing, also after a booking beyond capacity."""
+        return max(0, self.capacity - self.booked)
+
+    @property
+    def over(self) -> int:
+        """How many bookings went beyond capacity (each with a recorded reason)."""
+        return max(0, self.booked - self.capacity)
 
 
 @dataclass(frozen=True)
@@ -386,6 +394,18 @@ class FieldWork:
             row = s.connection().execute(select(JOBS).where(JOBS.c.id == task_id.strip())).mappings().one_or_none()
         return self._info(row, self.clock()) if row is not None else None
 
+    def customer_contact(self, job_id: str) -> tuple[str, str]:
+        """The customer's contact captured at acceptance (name, phone) — what a booking offers first."""
+        with self.store.read() as conn:
+            app_id = conn.execute(select(JOBS.c.application_id).where(JOBS.c.id == job_id.strip())).scalar_one_or_none()
+            if app_id is None:
+                raise NotFound(f"现场作业不存在：{job_id}")
+            payload = conn.execute(select(EVENTS.c.payload).where(
+                EVENTS.c.application_id == app_id, EVENTS.c.kind == EventKind.APPLICATION_STARTED)).scalar_one_or_none()
+        data = json.loads(payload).get("data", {}) if payload else {}
+        name = str(data.get("contact_name") or data.get("customer_name") or "")
+        return name, str(data.get("contact_phone") or "")
+
     def job_history(self, job_id: str) -> list[JobEventInfo]:
         """A field job's events, oldest first."""
         with self.store.reading() as s:
@@ -486,8 +506,9 @@ class FieldWork:
             if worker:
                 row = conn.execute(select(USERS.c.roles, USERS.c.active).where(USERS.c.username == worker)).one_or_none()
                 if row is None or not row.active or job["role"] not in row.roles.split(","):
+                    who = names_of(conn, [worker]).get(worker, "所选人员")
                     raise FormValidationError(
-                        f"{worker} 不是「{ROLES.get(job['role'], job['role'])}」人员，不能承担该作业",
+                        f"{who}不是「{ROLES.get(job['role'], job['role'])}」人员，不能承担该作业",
                         {"worker": "人员角色不符"})
             starts_at, ends_at, due_by, half = _times(appt)
             if due_by < now:
@@ -583,8 +604,10 @@ class FieldWork:
                     conn.execute(insert(DAYS).values(station_code=station_code, day=day, kind=kind, capacity=capacity,
                                                      booked=0, adjusted_by=by, adjusted_at=now))
                     changed += 1
-                elif capacity < row.booked:
-                    problems.append(f"{day:%m月%d日}{JOB_KINDS[kind]}已预约 {row.booked} 单，承载力不能低于该数")
+                elif capacity < row.booked and capacity < row.capacity:
+                    # lowering into the bookings; a day booked beyond its capacity (a recorded override) may keep
+                    # its capacity, or raise it, without the form failing on it
+                    problems.append(f"{day:%m月%d日}{JOB_KINDS[kind]}已预约 {row.booked} 单，承载力不能调低到该数以下")
                 elif capacity != row.capacity:
                     conn.execute(update(DAYS).where(*key).values(capacity=capacity, adjusted_by=by, adjusted_at=now))
                     changed += 1
@@ -613,8 +636,9 @@ class FieldWork:
             conn = s.connection()
             roles = self.roles_of(conn, by)
             job = self._job(conn, job_id, lock=True)
-            if job["worker"] and job["worker"] != by:
-                raise Forbidden(f"该作业派给了 {job['worker']}，只有作业人员本人可以汇报")
+            if job["worker"] and job["worker"] != by and job["worker"] not in absentees(conn, by, now):
+                who = names_of(conn, [job["worker"]]).get(job["worker"], "其他同事")
+                raise Forbidden(f"该作业派给了{who}，只有作业人员本人（或其休假期间的代理人）可以汇报")
             item = conn.execute(select(ITEMS).where(ITEMS.c.id == job["id"])).mappings().one()
             view = _ItemView(item["role"], item["assignee"], item["claimed_by"], item["node_name"])
             reason = None if job["worker"] else refusal(view, by, roles, claimed_counts=False)

@@ -60,7 +60,7 @@ class Authority:
         if set(self.roles) & set(roles):
             return None
         names = "、".join(ROLES.get(r, r) for r in self.roles)
-        return f"「{node_name}」须由{names}在会上决定，用户 {username} 没有这些角色"
+        return f"「{node_name}」须由{names}在会上决定，您没有这些角色"
 
 
 @dataclass(frozen=True)

@@ -143,4 +143,25 @@ def check_schema(name: str, schema: Any) -> list[str]:
             problems.append(f"表单 {name} 的字段 {field} 缺少中文标题（title）")
         elif "enum" in prop and "x-enumNames" in prop and len(prop["enum"]) != len(prop["x-enumNames"]):
             problems.append(f"表单 {name} 的字段 {field} 的 x-enumNames 与 enum 数量不一致")
+    problems.extend(_send_back_problems(name, schema))
+    return problems
+
+
+def _send_back_problems(name: str, schema: Mapping[str, Any]) -> list[str]:
+    """x-sendBack names the decision field, the values of it that send the work back, and the reason field."""
+    rule = schema.get("x-sendBack")
+    if rule is None:
+        return []
+    properties = schema.get("properties", {})
+    if not isinstance(rule, dict) or not isinstance(rule.get("field"), str) or not isinstance(rule.get("values"), list):
+        return [f"表单 {name} 的 x-sendBack 应为 {{\"field\": 结论字段, \"values\": [退回的取值], \"reason\": 原因字段}}"]
+    problems = []
+    decision = properties.get(rule["field"])
+    if not isinstance(decision, dict) or not isinstance(decision.get("enum"), list):
+        problems.append(f"表单 {name} 的 x-sendBack 结论字段 {rule['field']} 不存在或不是选择项")
+    elif not set(map(str, rule["values"])) <= set(map(str, decision["enum"])):
+        problems.append(f"表单 {name} 的 x-sendBack 退回取值不在字段 {rule['field']} 的选项中")
+    reason = rule.get("reason")
+    if reason is not None and reason not in properties:
+        problems.append(f"表单 {name} 的 x-sendBack 原因字段 {reason} 不存在")
     return problems

@@ -414,3 +414,47 @@ class MeetingItem(Base):
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decided_at: Mapped[datetime | None]
     __table_args__ = (UniqueConstraint("meeting_id", "task_id"),)
+
+
+class Comment(Base):
+    """A remark on an application by a member of staff; ``public`` ones the customer sees on the progress page."""
+
+    __tablename__ = "comments"
+    __table_args__ = (Index("ix_comments_application", "application_id", "created_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"))
+    author: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)
+    public: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime]
+
+
+class Substitution(Base):
+    """A period of leave during which a colleague (the substitute) sees and works the absent person's tasks
+    in their own name (委托). Cancelled ones are kept, with who cancelled them and when."""
+
+    __tablename__ = "substitutions"
+    __table_args__ = (Index("ix_substitutions_substitute", "substitute", "ends_at"),
+                      Index("ix_substitutions_username", "username", "ends_at"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    substitute: Mapped[str] = mapped_column(String(64))
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]  # exclusive: the first moment the person is back
+    reason: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    cancelled_by: Mapped[str | None] = mapped_column(String(64))
+    cancelled_at: Mapped[datetime | None]
+
+
+class SavedFilter(Base):
+    """A task-list filter a person saved under a name (kept on the server, so it follows them between devices)."""
+
+    __tablename__ = "saved_filters"
+    __table_args__ = (UniqueConstraint("username", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(64))
+    query: Mapped[str] = mapped_column(Text)  # JSON: the task list's query arguments
+    created_at: Mapped[datetime]

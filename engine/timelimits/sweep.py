@@ -15,7 +15,9 @@ from sqlalchemy import Connection, func, insert, or_, select, update
 
 from handlers.notify import Notifier
 
+from ..casework.accounts import names_of
 from ..casework.audit import PendingEvent
+from ..casework.delegation import substitute_of
 from ..config import EngineConfig
 from ..errors import Forbidden, NotFound
 from ..results import NotificationInfo, SentNotice, SweepResult
@@ -87,9 +89,13 @@ class TimeLimits:
             item = dict(conn.execute(select(ITEMS).where(ITEMS.c.id == item_id)).mappings().one())
             holder = item["claimed_by"] or item["assignee"]
             recipients: list[tuple[str | None, str | None]] = [(holder, None) if holder else (None, item["role"])]
+            deputy = substitute_of(conn, holder, now) if holder else None
+            if deputy:  # the holder is on leave: the colleague standing in hears of it too
+                recipients.append((deputy, None))
             if kind == "escalation" and (None, SUPERVISOR_ROLE) not in recipients:
                 recipients.append((None, SUPERVISOR_ROLE))
-            message = _message(kind, item, holder)
+            # the message names the holder as people know them, not by their login name
+            message = _message(kind, item, names_of(conn, [holder]).get(holder) if holder else None)
             conn.execute(insert(NOTIFICATIONS), [
                 {"username": user, "role": role, "app_no": item["app_no"], "task_id": item["id"], "kind": kind,
                  "message": message, "created_at": now, "read_at": None} for user, role in recipients])

@@ -290,3 +290,22 @@ def diagram_shot(person: Person, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     person.page.locator("#diagram").screenshot(path=str(path))
     return path
+
+
+def drive_with_engine(server: LiveServer, path_key: str, steps: int, **changes: Any) -> str:
+    """Accept an application and do its first ``steps`` tasks without the browser (for tests about what comes
+    after them), site work included; returns its number."""
+    path = PATHS[path_key]
+    engine = _reader(server)
+    result = engine.start(path["variant"], {**path["start"], **changes}, "frontdesk")
+    for node_id, data in path["steps"][:steps]:
+        task = next(t for t in result.ready_tasks if t.node_id == node_id)
+        actor = OpenTask(task.id, task.node_id, task.node_name, task.role, task.claimed_by or task.assignee).actor
+        do_field_work(engine, task.id, actor)
+        result = engine.complete(task.id, actor, data)
+    return result.app_no
+
+
+def server_engine(server: LiveServer) -> Engine:
+    """The engine the tests read the live server's database with."""
+    return _reader(server)

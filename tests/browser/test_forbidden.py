@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from tests.browser.conftest import LiveServer, Person
-from tests.browser.flow import PATHS, assert_clean, open_tasks, start_with_cli
+from tests.browser.flow import DISPLAY_NAMES, PATHS, assert_clean, open_tasks, start_with_cli
 
 _METERING_LINE = re.compile(r"^\s+(\S+)\s+(\S+)\s+.*（lv_construct_connect）\s+角色 metering\s", re.MULTILINE)
 
@@ -36,7 +36,7 @@ def test_another_roles_task_by_url_is_403(person: Person, live_server: LiveServe
 
     person.login("manager1")
     message = _forbidden_page(person, f"/tasks/{task_id}")
-    assert message == "任务「施工接电」属于「计量」，用户 manager1 没有该角色", message
+    assert message == "任务「施工接电」属于「计量」，您没有该角色", message  # no login name on the page
     person.shot("forbidden-01-other-roles-task")
     # a POST (submitting the form anyway) is refused as well, and nothing is done
     token = person.page.locator("input[name=csrf_token]").first.input_value()  # the logout form's
@@ -61,7 +61,7 @@ def test_a_task_assigned_to_a_colleague_is_403(person: Person, live_server: Live
 
     person.login(colleague)
     message = _forbidden_page(person, f"/tasks/{task.id}")
-    assert message == f"任务「现场勘查（客户经理）」已指派给 {task.holder}", message
+    assert message == f"任务「现场勘查（客户经理）」已指派给{DISPLAY_NAMES[task.holder]}", message
     assert_clean(person, "403 page")
 
 

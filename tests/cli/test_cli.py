@@ -332,7 +332,7 @@ def test_start_rejects_bad_data_and_creates_no_application(ws: Workspace, conten
 def test_start_by_a_user_without_the_front_desk_role_is_refused(ws: Workspace) -> None:
     out = ws.fails("start", "lv", "--data", ws.write("lv.json", dict(SCENARIOS["lv_residential"].start)),
                    "--as", "metering")
-    assert "metering" in out
+    assert "受理需要「受理员」角色，您没有该角色" in out
     with ws.engine() as engine:
         assert engine.applications() == []
 
@@ -356,7 +356,7 @@ def test_claim_by_prefix_and_nobody_else_can_take_it(ws: Workspace) -> None:
         engine.create_user("frontdesk2", "柜台受理员 二", ("front_desk",), "pw")
     _, task_id = ws.start(SCENARIOS["lv_residential"])  # lv_sign_simple: front desk, not assigned
     assert "frontdesk 已认领任务" in ws.ok("claim", task_id[:8], "--as", "frontdesk").output
-    assert "已被 frontdesk 认领" in ws.fails("claim", task_id, "--as", "frontdesk2")
+    assert "已被柜台受理员 张敏认领" in ws.fails("claim", task_id, "--as", "frontdesk2")
     assert "只有认领人可以办理" in ws.fails("complete", task_id, "--as", "frontdesk2", "--data",
                                       ws.write("step.json", dict(SCENARIOS["lv_residential"].steps[0].data)))
     with ws.engine() as engine:
@@ -366,7 +366,7 @@ def test_claim_by_prefix_and_nobody_else_can_take_it(ws: Workspace) -> None:
 
 def test_claim_of_a_task_assigned_to_someone_else_is_refused(ws: Workspace) -> None:
     _, task_id = ws.start(SCENARIOS["hv_solo"])
-    assert "已指派给 manager1" in ws.fails("claim", task_id, "--as", "manager2")
+    assert "已指派给客户经理 李强" in ws.fails("claim", task_id, "--as", "manager2")
     with ws.engine() as engine:
         assert engine.task(task_id).claimed_by is None
 
@@ -397,14 +397,14 @@ def test_complete_drives_an_lv_residential_application_to_the_end(ws: Workspace)
         assert [e.node_id for e in app.history if e.kind == "task.completed"] == [s.node for s in scenario.steps]
     again = ws.fails("complete", first_task, "--as", "frontdesk",
                      "--data", ws.write("again.json", dict(scenario.steps[0].data)))
-    assert "已由 frontdesk" in again
+    assert "已由柜台受理员 张敏于" in again
 
 
 def test_complete_by_a_user_without_the_role_is_refused(ws: Workspace) -> None:
     scenario = SCENARIOS["lv_residential"]
     _, task_id = ws.start(scenario)
     out = ws.fails("complete", task_id, "--as", "metering", "--data", ws.write("s.json", dict(scenario.steps[0].data)))
-    assert "metering 没有该角色" in out
+    assert "您没有该角色" in out and "metering" not in out
     with ws.engine() as engine:
         assert engine.task(task_id).status == "ready"
 

@@ -103,7 +103,7 @@ def test_second_completion_of_one_task_is_a_conflict_naming_who(tmp_path: Path, 
     eng.complete(task.id, "manager1", {"ok": "pass"})
     with pytest.raises(Conflict) as info:
         eng.complete(task.id, "manager2", {"ok": "pass"})
-    assert "manager1" in info.value.message
+    assert "已由客户经理 李强于" in info.value.message and "manager1" not in info.value.message  # by name
 
 
 def test_bad_form_data_changes_nothing(tmp_path: Path, clock: Any, forms_dir: Path) -> None:

@@ -120,7 +120,7 @@ def test_two_processes_completing_one_task_get_one_success_and_one_conflict_ever
         assert kinds == ["conflict", "ok"], (task_id, seen)
         winner = next(user for user, kind, _ in seen if kind == "ok")
         loser_message = next(message for _, kind, message in seen if kind == "conflict")
-        assert f"已由 {winner}" in loser_message, loser_message
+        assert f"已由{engine.user(winner).display_name}于" in loser_message, loser_message
         assert engine.task(task_id).completed_by == winner
     assert_one_completion_each(engine, started, node)
 
@@ -155,5 +155,5 @@ def test_two_http_clients_completing_one_task_get_200_and_409(
         assert sorted(status for _, status, _ in seen) == [200, 409], (task_id, seen)
         winner = next(user for user, status, _ in seen if status == 200)
         conflict = next(answer for _, status, answer in seen if status == 409)
-        assert f"已由 {winner}" in conflict["error"]["message"], conflict
+        assert f"已由{engine.user(winner).display_name}于" in conflict["error"]["message"], conflict
     assert_one_completion_each(engine, started, scenario.steps[0].node)

@@ -229,7 +229,7 @@ def test_completing_a_task_twice_is_a_conflict_naming_who_did_it(
     for user in (second_desk, "frontdesk"):
         again = channel(user).post(f"/tasks/{task_id}/complete", data)
         assert again.status_code == 409
-        assert "已由 frontdesk" in again.get_json()["error"]["message"]
+        assert "已由柜台受理员 张敏于" in again.get_json()["error"]["message"]
 
 
 def test_invalid_task_data_is_400_with_fields(channel: Callable[[str], Channel], scenarios: dict[str, Scenario]) -> None:

@@ -271,7 +271,7 @@ def test_a_task_claimed_by_a_colleague_is_not_mine_to_do(engine: Engine, scenari
     engine.create_user("marketing2", "营销部 何军", ["marketing"], "baozhuang")
     engine.claim(task.id, "marketing")
     response = staff("marketing2").get(f"/tasks/{task.id}")
-    assert response.status_code == 403 and "已被 marketing 认领" in response.get_data(as_text=True)
+    assert response.status_code == 403 and "已被营销部 陈静（主管）认领" in response.get_data(as_text=True)
 
 
 def test_completing_a_completed_task_is_a_conflict(engine: Engine, scenarios: dict[str, Scenario],
