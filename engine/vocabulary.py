@@ -127,6 +127,9 @@ class EventKind(StrEnum):
     FIELDJOB_RESCHEDULED = "fieldjob.rescheduled"
     FIELDJOB_CHECKED_IN = "fieldjob.checked_in"
     FIELDJOB_CHECKED_OUT = "fieldjob.checked_out"
+    FOLLOW_UP_RECORDED = "followup.recorded"
+    COMPLAINT_FILED = "complaint.filed"
+    COMPLAINT_ANSWERED = "complaint.answered"
 
 
 INPUT_KINDS: tuple[str, ...] = (EventKind.APPLICATION_STARTED, EventKind.TASK_COMPLETED,
@@ -135,3 +138,6 @@ INPUT_KINDS: tuple[str, ...] = (EventKind.APPLICATION_STARTED, EventKind.TASK_CO
 
 SYSTEM = "system"
 """The actor of what the engine does by itself (a task becoming ready, a handler call)."""
+
+CUSTOMER = "customer"
+"""The actor of what a customer does without an account (a complaint filed on the progress page)."""

@@ -32,6 +32,9 @@ class Action(StrEnum):
     SUPERVISE = "supervise"  # the dashboard, every task list, reassignment
     IMPORT_CALENDAR = "import_calendar"  # enter next year's official holiday schedule
     MANAGE_ACCOUNTS = "manage_accounts"  # create staff accounts, issue API tokens
+    MANAGE_FIRMS = "manage_firms"  # keep the list of qualified designers, builders and suppliers (三不指定)
+    FOLLOW_UP = "follow_up"  # make the independent 回访 after power on
+    RECORD_COMPLAINTS = "record_complaints"  # record a complaint or report taken by 95598/12398
 
 
 RULES: Mapping[Action, frozenset[str]] = MappingProxyType({
@@ -44,6 +47,9 @@ RULES: Mapping[Action, frozenset[str]] = MappingProxyType({
     Action.SUPERVISE: frozenset({Role.MARKETING}),
     Action.IMPORT_CALENDAR: frozenset({Role.ADMINISTRATOR, Role.MARKETING}),
     Action.MANAGE_ACCOUNTS: frozenset({Role.ADMINISTRATOR}),
+    Action.MANAGE_FIRMS: frozenset({Role.MARKETING}),
+    Action.FOLLOW_UP: frozenset({Role.CUSTOMER_SERVICE}),
+    Action.RECORD_COMPLAINTS: frozenset({Role.CUSTOMER_SERVICE, Role.MARKETING, Role.AUDITOR}),
 })
 """Action → the roles that may take it."""
 
@@ -51,6 +57,7 @@ ACTION_NAMES: Mapping[Action, str] = MappingProxyType({
     Action.DEPLOY: "部署流程", Action.EDIT_DRAFTS: "编辑流程草稿", Action.READ_DEFINITIONS: "查看流程版本与草稿",
     Action.MIGRATE: "迁移在办申请", Action.EXPORT: "导出事件日志", Action.AUDIT: "稽查核验",
     Action.SUPERVISE: "监管督办", Action.IMPORT_CALENDAR: "导入节假日安排", Action.MANAGE_ACCOUNTS: "管理账号与令牌",
+    Action.MANAGE_FIRMS: "维护合格单位名录", Action.FOLLOW_UP: "进行独立回访", Action.RECORD_COMPLAINTS: "登记投诉举报",
 })
 
 
