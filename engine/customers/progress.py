@@ -1,0 +1,88 @@
+"""What the customer sees of their application (办事公开, 一口对外, 三不指定): the milestones they know with the
+time limit of the one under way, their customer manager's name and work phone, the qualified firms they may
+choose from, and the complaints they filed here. Nothing else: no staff usernames, no internal ids, no data.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from sqlalchemy import Connection, select
+
+from handlers.settings import PolicySettings
+
+from ..casework.records import current_data
+from ..store import Store
+from ..store.tables import APPS, ITEMS
+from ..timelimits.calendar import WorkingCalendar
+from ..vocabulary import PROCESS_NAMES, AppStatus
+from .complaints import CaseInfo, Complaints
+from .firms import FirmInfo, Firms
+from .milestones import MilestoneState, TaskRow, milestone_states, track_for
+from .notices import manager_of
+
+
+@dataclass(frozen=True)
+class ManagerContact:
+    """The one person a customer deals with (一口对外): name and work phone."""
+
+    name: str
+    phone: str | None
+
+
+@dataclass(frozen=True)
+class CustomerProgress:
+    """The customer's view of one application."""
+
+    app_no: str
+    process_name: str
+    accepted_on: date
+    status: str
+    completed_on: date | None
+    milestones: tuple[MilestoneState, ...]
+    manager: ManagerContact | None
+    firms: tuple[tuple[str, tuple[FirmInfo, ...]], ...]
+    cases: tuple[CaseInfo, ...]
+    hotline: str
+
+    @property
+    def current(self) -> MilestoneState | None:
+        """The milestone under way (None once the power is on)."""
+        return next((m for m in self.milestones if m.state == "current"), None)
+
+    @property
+    def powered_on(self) -> bool:
+        """Whether every milestone is done (the power is on)."""
+        return bool(self.milestones) and all(m.state in ("done", "skipped") for m in self.milestones)
+
+
+def customer_progress(store: Store, calendar: Callable[[Connection | None], WorkingCalendar], firms: Firms,
+                      complaints: Complaints, policy: PolicySettings, app_no: str,
+                      now: datetime) -> CustomerProgress | None:
+    """One application as its customer sees it (None if there is no such application)."""
+    with store.read() as conn:
+        app = conn.execute(select(APPS.c.id, APPS.c.app_no, APPS.c.process_key, APPS.c.status, APPS.c.created_at,
+                                  APPS.c.completed_at, APPS.c.wf_meta)
+                           .where(APPS.c.app_no == app_no.strip())).one_or_none()
+        if app is None:
+            return None
+        rows = [TaskRow(r.node_id, r.node_name, r.status, r.created_at, r.completed_at, r.due_at, bool(r.clock_stopped))
+                for r in conn.execute(select(ITEMS.c.node_id, ITEMS.c.node_name, ITEMS.c.status, ITEMS.c.created_at,
+                                             ITEMS.c.completed_at, ITEMS.c.due_at, ITEMS.c.clock_stopped)
+                                      .where(ITEMS.c.application_id == app.id)
+                                      .order_by(ITEMS.c.created_at, ITEMS.c.id))]
+        data = current_data(conn, app.id, json.loads(app.wf_meta))
+        manager = manager_of(conn, data)
+        cal = calendar(conn)
+        shown = firms.shown(app.id + now.date().toordinal(), conn)
+    track = track_for(app.process_key, (r.node_id for r in rows))
+    milestones = milestone_states(track, app.created_at, rows, data, lambda: cal, now) if track else ()
+    completed = app.status == AppStatus.COMPLETED and app.completed_at is not None
+    return CustomerProgress(
+        app.app_no, PROCESS_NAMES.get(app.process_key, ""), app.created_at.date(), app.status,
+        app.completed_at.date() if completed and app.completed_at else None, milestones,
+        ManagerContact(manager[1], manager[2]) if manager else None, shown,
+        tuple(complaints.filed_online(app.app_no)), policy.service_hotline)
