@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from engine import Appointment
+from engine import Answers, Appointment, Filing
 from engine import Conflict
 from engine import Engine
 from engine import StepResult
@@ -239,3 +239,21 @@ def stage_field_work(engine: Engine) -> None:
     for n, callback in enumerate(engine.field_work.callbacks("open")[:3]):
         issue = "客户反映现场作业后未告知下一步办理事项" if n == 0 else ""
         engine.field_work.record_callback(callback.id, "service", True, not issue, issue)
+
+
+def stage_customer_side(engine: Engine, app_nos: list[str]) -> None:
+    """Give the customer's side something to show: independent 回访 made (one customer reporting a nominated
+    builder), complaints filed online and by 95598, one answered; then send the queued notices."""
+    answers = (Answers(True, 5, False, "", False, "", "客户对办电速度满意"),
+               Answers(True, 4, False, "", False, ""),
+               Answers(False, remarks="无人接听"),
+               Answers(True, 2, True, "勘查时有人推荐某施工队，说用他们验收快", False, "", "已告知客户可自主选择"))
+    for answer, follow_up in zip(answers, engine.follow_ups()):
+        engine.record_follow_up(follow_up.id, answer, by="service")
+    if len(app_nos) >= 3:
+        complaint = engine.file_complaint(app_nos[0], Filing("complaint", "time_limit", "供电方案答复比承诺的晚了两天，希望加快。"))
+        engine.file_complaint(app_nos[1], Filing("complaint", "information", "不清楚下一步要准备哪些资料，请再说明一下。"))
+        engine.record_complaint(app_nos[2], Filing("report", "improper", "来电反映现场人员暗示要“好处费”才能尽快装表。",
+                                                   "匿名", ""), "hotline_95598", by="service")
+        engine.answer_complaint(complaint.case_no, "已核实，供电方案已于次日答复，已对承办人员进行提醒。", by="marketing")
+    engine.deliver_notices(limit=10_000)

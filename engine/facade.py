@@ -420,9 +420,9 @@ class Engine:
         """Send the queued notices to customers through the Notifier (the worker does it every round)."""
         return self.notices.deliver(limit)
 
-    def customer_notices(self, app_no: str) -> list[CustomerNoticeInfo]:
-        """Every notice to an application's customer, oldest first."""
-        return self.notices.of_application(app_no)
+    def customer_notices(self, app_no: str, *, reader: str) -> list[CustomerNoticeInfo]:
+        """Every notice to an application's customer this reader may see (answers to complaints: 稽查)."""
+        return self.notices.of_application(app_no, self.user(reader).roles)
 
     def firms(self, kind: str | None = None, *, include_withdrawn: bool = False) -> list[FirmInfo]:
         """The qualified firms list (三不指定)."""

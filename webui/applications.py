@@ -13,11 +13,11 @@ from flask import Blueprint, current_app, jsonify, render_template, request
 from lxml import etree
 
 from engine import ApplicationInfo, ApplicationPage, DocumentInfo, Engine, HistoryEntry, TaskInfo
-from engine import FormDefinition
+from engine import CaseInfo, CustomerNoticeInfo, FollowUpInfo, FormDefinition
 
 from webui import engine_of, formdata
 from webui.paging import page_numbers
-from webui.auth import login_required
+from webui.auth import current_user, login_required
 
 bp = Blueprint("applications", __name__, url_prefix="/applications")
 
@@ -111,6 +111,15 @@ class TimelineEntry:
     ready_at: datetime | None = None
     duration: str = ""
     state: str = "done"  # done | open | closed (a ready task that ended without being completed)
+
+
+@dataclass(frozen=True)
+class CustomerSide:
+    """What the customer was told, their independent 回访 and the complaints this reader may see."""
+
+    notices: Sequence[CustomerNoticeInfo]
+    follow_up: FollowUpInfo | None
+    cases: Sequence[CaseInfo]
 
 
 @dataclass(frozen=True)
@@ -377,8 +386,11 @@ def show(app_no: str) -> Any:
     forms = _forms_of(engine, app, done)
     timeline = build_timeline(app.history, names, people, operators, (t.node_id for t in app.open_tasks),
                               engine.now())
+    reader = current_user().username
+    customer_side = CustomerSide(engine.customer_notices(app.app_no, reader=reader), engine.follow_up_of(app.app_no),
+                                 engine.complaints(reader=reader, app_no=app.app_no))
     return render_template(
-        "applications/show.html", app=app, check=check, timeline=timeline, people=people,
+        "applications/show.html", app=app, check=check, timeline=timeline, people=people, customer_side=customer_side,
         sections=data_sections(app.data, forms, people, diagram_labels.results),
         documents=document_groups(app.documents, forms, _contract_titles(app.history)),
         variant=VARIANTS.get(app.process_key, app.process_key), status=STATUSES.get(app.status, app.status),

@@ -55,7 +55,12 @@ class Track:
     @property
     def nodes(self) -> frozenset[str]:
         """Every node the track names."""
-        return frozenset().union(*(m.nodes for m in self.milestones), self.hidden)
+        return self.milestone_nodes | self.hidden
+
+    @property
+    def milestone_nodes(self) -> frozenset[str]:
+        """The nodes that belong to a milestone (not the hidden ones, which tracks may share)."""
+        return frozenset().union(*(m.nodes for m in self.milestones))
 
     @property
     def power_on(self) -> frozenset[str]:
@@ -78,7 +83,7 @@ HV = Track("hv", (
                    "hv_concealed_rectify", "hv_completion_request", "hv_completion_inspection",
                    "hv_completion_rectify"),
               _set("hv_completion_inspection"), "5", (_set("hv_completion_request", "hv_completion_rectify"),),
-              "自您提出竣工报验（或整改完成）之日起"),
+              "自您提出竣工报验或整改完成之日起"),
     Milestone("power_on", "装表接电",
               _set("hv_draft_contract", "hv_sign_contract", "hv_install_meter", "hv_power_on"),
               _set("hv_power_on"), "5", (_set("hv_completion_inspection"), _set("hv_sign_contract")),
@@ -98,7 +103,7 @@ LV_STANDARD = Track("lv_standard", (
     Milestone("completion_inspection", "竣工检验",
               _set("lv_completion_request", "lv_completion_inspection", "lv_completion_rectify"),
               _set("lv_completion_inspection"), "5", (_set("lv_completion_request", "lv_completion_rectify"),),
-              "自您提出竣工报验（或整改完成）之日起"),
+              "自您提出竣工报验或整改完成之日起"),
     Milestone("power_on", "装表接电", _set("lv_sign_contract", "lv_install_connect"), _set("lv_install_connect"),
               '3 if customer_type == "residential" else 5', (_set("lv_sign_contract"),),
               "自签订供用电合同之日起"),
@@ -113,7 +118,7 @@ PV = Track("pv", (
               _set("pv_owner_confirm_scheme", "pv_opinion_letter", "pv_acceptance_request", "pv_install_metering",
                    "pv_sign_contracts", "pv_acceptance_commissioning", "pv_rectify"),
               _set("pv_acceptance_commissioning"), "20", (_set("pv_acceptance_request"),),
-              "自您提出并网验收申请之日起（计量安装与合同签订、验收调试各 10 个工作日）"),
+              "自您提出并网验收申请之日起"),
     Milestone("power_on", "并网运行", _set("pv_grid_connection"), _set("pv_grid_connection"), "5",
               (_set("pv_acceptance_commissioning"),), "自并网验收合格之日起"),
 ), hidden=_set("pv_archive"))
@@ -125,8 +130,11 @@ TRACKS: Mapping[str, tuple[Track, ...]] = {"hv": (HV,), "lv": (LV_STANDARD, LV_S
 def track_for(process_key: str, node_ids: Iterable[str]) -> Track | None:
     """The track an application takes, judged by the tasks it has had (None for a process with none)."""
     tracks = TRACKS.get(process_key, ())
+    if not tracks:
+        return None
     seen = set(node_ids)
-    return next((t for t in tracks if seen & t.nodes), tracks[0] if tracks else None)
+    # the track most of whose milestone tasks the application has had; the first on a tie (none yet)
+    return max(tracks, key=lambda t: (len(seen & t.milestone_nodes), -tracks.index(t)))
 
 
 def power_on_nodes(process_key: str) -> frozenset[str]:

@@ -18,7 +18,7 @@ workers: a conditional UPDATE claims it first.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,6 +33,7 @@ from ..casework.outbox import QUEUED, queue_notice
 from ..kernel.loading import Marker
 from ..store import Store
 from ..store.tables import APPS, CUSTOMER_NOTICES, USERS
+from ..vocabulary import Role
 from .firms import Firms
 
 NOTICE = "customerNotice"
@@ -56,6 +57,9 @@ EVENT_NAMES: Mapping[str, str] = {
 }
 STATUS_NAMES: Mapping[str, str] = {QUEUED: "待发送", "sending": "发送中", "sent": "已发送", "failed": "发送失败"}
 MAX_ATTEMPTS = 5
+CONFIDENTIAL_EVENTS = ("case_answered",)
+"""Notices whose recipient is whoever filed a complaint or report: their identity is 稽查's to know."""
+CONFIDENTIAL_READER = Role.AUDITOR
 
 
 @dataclass(frozen=True)
@@ -209,11 +213,14 @@ class Notices:
             return int(conn.execute(select(func.count()).select_from(CUSTOMER_NOTICES)
                                     .where(CUSTOMER_NOTICES.c.status == QUEUED)).scalar_one())
 
-    def of_application(self, app_no: str) -> list[CustomerNoticeInfo]:
-        """Every notice to an application's customer, oldest first."""
+    def of_application(self, app_no: str, reader_roles: Iterable[str]) -> list[CustomerNoticeInfo]:
+        """Every notice to an application's customer, oldest first — the answers to complaints and reports
+        (sent to whoever filed them) only to 稽查, who alone may know who filed."""
+        q = _SELECT.where(APPS.c.app_no == app_no.strip())
+        if CONFIDENTIAL_READER not in set(reader_roles):
+            q = q.where(CUSTOMER_NOTICES.c.event.not_in(CONFIDENTIAL_EVENTS))
         with self.store.read() as conn:
-            rows = conn.execute(_SELECT.where(APPS.c.app_no == app_no.strip())
-                                .order_by(CUSTOMER_NOTICES.c.id)).mappings().all()
+            rows = conn.execute(q.order_by(CUSTOMER_NOTICES.c.id)).mappings().all()
         return [_info(r) for r in rows]
 
     def _one(self, notice_id: int) -> CustomerNoticeInfo:
