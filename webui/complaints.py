@@ -16,6 +16,7 @@ from engine import (
     Action,
     Conflict,
     Forbidden,
+    Filing,
     FormValidationError,
     InvalidInput,
     filing_from_form,
@@ -63,8 +64,8 @@ def new() -> Any:
     status = 200
     if request.method == "POST":
         try:
-            case = engine.record_complaint(request.form.get("app_no", ""), filing_from_form(request.form),
-                                           request.form.get("channel", ""), by=user.username)
+            case = engine.record_complaint(request.form.get("app_no", ""), _filing(), request.form.get("channel", ""),
+                                           by=user.username)
         except FormValidationError as exc:
             errors, status = dict(exc.field_errors) or {"_": exc.message}, 400
         else:
@@ -74,6 +75,20 @@ def new() -> Any:
     return render_template("complaints/new.html", errors=errors, values=request.form, KINDS=COMPLAINT_KINDS,
                            TOPICS=COMPLAINT_TOPICS, CHANNELS={k: COMPLAINT_CHANNELS[k] for k in COMPLAINT_STAFF_CHANNELS},
                            app_no=request.args.get("app_no", "")), status
+
+
+def _filing() -> Filing:
+    """The filing of the form, every problem at once (the channel's with the rest)."""
+    errors = {} if request.form.get("channel") in COMPLAINT_STAFF_CHANNELS else {"channel": "请选择来电渠道"}
+    if not (request.form.get("app_no") or "").strip():
+        errors["app_no"] = "请填写申请编号"
+    try:
+        filing = filing_from_form(request.form)
+    except FormValidationError as exc:
+        errors.update(exc.field_errors)
+    if errors:
+        raise FormValidationError(f"有 {len(errors)} 处需要修改", errors)
+    return filing
 
 
 @bp.route("/<case_no>", methods=["GET", "POST"])
