@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from cli.demo import DEMO_FIRMS, DEMO_WORK_PHONES, Scenario, drive
-from engine import Answers, Conflict, Engine, Filing, Forbidden, FormValidationError, InvalidInput, StepResult
+from engine import Answers, Conflict, Engine, Filing, Forbidden, FormValidationError, InvalidInput, StepResult, tables
 
 from tests.conftest import Clock, make_engine
 
@@ -392,3 +393,21 @@ def test_the_dashboard_counts_follow_ups_per_office_and_manager_and_overdue_case
     assert (figures.total.done, figures.total.nominated) == (2, 1)
     cases = {c.kind: (c.filed, c.open, c.overdue_now) for c in figures.cases}
     assert cases == {"complaint": (1, 1, 1), "report": (1, 1, 1)}  # the nominated firm became a report
+
+
+def test_a_case_ended_before_its_process_no_longer_waits_for_its_follow_up(office: Engine, clock: Clock,
+                                                                          scenarios: dict[str, Any]) -> None:
+    app_no = run(office, clock, scenarios["hv_solo"]).app_no
+    follow_up = office.follow_up_of(app_no)
+    assert follow_up is not None
+    # what a withdrawal or termination does through the step hooks (the lifecycle actions call them)
+    with office.store.begin() as conn:
+        for hook in office.steps.hooks:
+            hook.application_ended(conn, _app_id(office, app_no), clock.now, "terminated")
+    assert office.follow_up(follow_up.id).status == "cancelled"
+    assert office.follow_ups() == []
+
+
+def _app_id(engine: Engine, app_no: str) -> int:
+    with engine.store.read() as conn:
+        return int(conn.execute(select(tables.APPS.c.id).where(tables.APPS.c.app_no == app_no)).scalar_one())
