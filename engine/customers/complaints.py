@@ -19,7 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from handlers.notify import case_answer
@@ -50,6 +50,8 @@ IDENTITY_ROLE = Role.AUDITOR
 """The only role that sees who filed a case."""
 PREFIXES = {"complaint": "TS", "report": "JB"}
 MAX_CONTENT = 2000
+FILED_ONLINE = (select(COMPLAINTS).where(COMPLAINTS.c.app_no == bindparam("app_no"),
+                                        COMPLAINTS.c.channel == "progress_page").order_by(COMPLAINTS.c.id))
 
 
 @dataclass(frozen=True)
@@ -270,13 +272,10 @@ class Complaints:
                                 .limit(max(1, min(limit, 1000)))).mappings().all()
         return [_as_seen_by(_info(r, now), roles) for r in rows]
 
-    def filed_online(self, app_no: str) -> list[CaseInfo]:
+    def filed_online(self, app_no: str, conn: Connection) -> list[CaseInfo]:
         """What the customer filed on the progress page about an application (shown back to them there)."""
+        rows = conn.execute(FILED_ONLINE, {"app_no": app_no.strip()}).mappings().all()
         now = self.clock()
-        with self.store.read() as conn:
-            rows = conn.execute(select(COMPLAINTS).where(COMPLAINTS.c.app_no == app_no.strip(),
-                                                         COMPLAINTS.c.channel == "progress_page")
-                                .order_by(COMPLAINTS.c.id)).mappings().all()
         return [_info(r, now) for r in rows]
 
     def _get(self, case_no: str) -> CaseInfo:

@@ -30,6 +30,7 @@ MIN_SHOWN = 5
 
 FIRM_ACTIONS: Mapping[str, str] = {"added": "新增", "changed": "修改", "withdrawn": "移出名录", "restored": "恢复"}
 PHONE = re.compile(r"^[0-9+\-() ]{7,20}$")
+ACTIVE_FIRMS = select(FIRMS).where(FIRMS.c.active.is_(True)).order_by(FIRMS.c.kind, FIRMS.c.id)
 
 
 @dataclass(frozen=True)
@@ -110,12 +111,11 @@ class Firms:
     def shown(self, offset: int, conn: Connection | None = None) -> tuple[tuple[str, tuple[FirmInfo, ...]], ...]:
         """What a customer is shown: for each kind (its Chinese name), the configured number of active firms
         (at least five, or all there are) starting at ``offset`` in rotation."""
-        q = select(FIRMS).where(FIRMS.c.active.is_(True)).order_by(FIRMS.c.kind, FIRMS.c.id)
         if conn is None:
             with self.store.read() as own:
-                rows = own.execute(q).mappings().all()
+                rows = own.execute(ACTIVE_FIRMS).mappings().all()
         else:
-            rows = conn.execute(q).mappings().all()
+            rows = conn.execute(ACTIVE_FIRMS).mappings().all()
         by_kind: dict[str, list[FirmInfo]] = {}
         for r in rows:
             by_kind.setdefault(r["kind"], []).append(_info(r))

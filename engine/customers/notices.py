@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from handlers.notify import NoticeFacts, Notifier, customer_notice
 from handlers.settings import PolicySettings
@@ -88,6 +88,9 @@ class CustomerNoticeInfo:
         return STATUS_NAMES.get(self.status, self.status)
 
 
+MANAGER_CONTACT = select(USERS.c.display_name, USERS.c.work_phone).where(USERS.c.username == bindparam("username"))
+
+
 def person_name(display_name: str) -> str:
     """A member of staff's name as a customer reads it: "客户经理 李强" → "李强" (the role is said elsewhere)."""
     parts = display_name.split()
@@ -99,7 +102,7 @@ def manager_of(conn: Connection, data: Mapping[str, Any]) -> tuple[str, str, str
     username = data.get("customer_manager")
     if not isinstance(username, str) or not username:
         return None
-    row = conn.execute(select(USERS.c.display_name, USERS.c.work_phone).where(USERS.c.username == username)).first()
+    row = conn.execute(MANAGER_CONTACT, {"username": username}).first()
     if row is None:
         return None
     return username, person_name(row.display_name), row.work_phone

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, bindparam, select
 
 from handlers.settings import PolicySettings
 
@@ -59,30 +59,33 @@ class CustomerProgress:
         return bool(self.milestones) and all(m.state in ("done", "skipped") for m in self.milestones)
 
 
+APP_BY_NUMBER = select(APPS.c.id, APPS.c.app_no, APPS.c.process_key, APPS.c.status, APPS.c.created_at,
+                       APPS.c.completed_at, APPS.c.wf_meta).where(APPS.c.app_no == bindparam("app_no"))
+TASKS_OF_APP = (select(ITEMS.c.node_id, ITEMS.c.node_name, ITEMS.c.status, ITEMS.c.created_at, ITEMS.c.completed_at,
+                       ITEMS.c.due_at, ITEMS.c.clock_stopped)
+                .where(ITEMS.c.application_id == bindparam("app_id")).order_by(ITEMS.c.created_at, ITEMS.c.id))
+"""Built once: building a statement costs more than running it on SQLite (the page is looked up often)."""
+
+
 def customer_progress(store: Store, calendar: Callable[[Connection | None], WorkingCalendar], firms: Firms,
                       complaints: Complaints, policy: PolicySettings, app_no: str,
                       now: datetime) -> CustomerProgress | None:
-    """One application as its customer sees it (None if there is no such application)."""
+    """One application as its customer sees it (None if there is no such application), read in one snapshot."""
     with store.read() as conn:
-        app = conn.execute(select(APPS.c.id, APPS.c.app_no, APPS.c.process_key, APPS.c.status, APPS.c.created_at,
-                                  APPS.c.completed_at, APPS.c.wf_meta)
-                           .where(APPS.c.app_no == app_no.strip())).one_or_none()
+        app = conn.execute(APP_BY_NUMBER, {"app_no": app_no.strip()}).one_or_none()
         if app is None:
             return None
         rows = [TaskRow(r.node_id, r.node_name, r.status, r.created_at, r.completed_at, r.due_at, bool(r.clock_stopped))
-                for r in conn.execute(select(ITEMS.c.node_id, ITEMS.c.node_name, ITEMS.c.status, ITEMS.c.created_at,
-                                             ITEMS.c.completed_at, ITEMS.c.due_at, ITEMS.c.clock_stopped)
-                                      .where(ITEMS.c.application_id == app.id)
-                                      .order_by(ITEMS.c.created_at, ITEMS.c.id))]
+                for r in conn.execute(TASKS_OF_APP, {"app_id": app.id})]
         data = current_data(conn, app.id, json.loads(app.wf_meta))
         manager = manager_of(conn, data)
         cal = calendar(conn)
         shown = firms.shown(app.id + now.date().toordinal(), conn)
+        cases = complaints.filed_online(app.app_no, conn)
     track = track_for(app.process_key, (r.node_id for r in rows))
     milestones = milestone_states(track, app.created_at, rows, data, lambda: cal, now) if track else ()
     completed = app.status == AppStatus.COMPLETED and app.completed_at is not None
     return CustomerProgress(
         app.app_no, PROCESS_NAMES.get(app.process_key, ""), app.created_at.date(), app.status,
         app.completed_at.date() if completed and app.completed_at else None, milestones,
-        ManagerContact(manager[1], manager[2]) if manager else None, shown,
-        tuple(complaints.filed_online(app.app_no)), policy.service_hotline)
+        ManagerContact(manager[1], manager[2]) if manager else None, shown, tuple(cases), policy.service_hotline)
