@@ -40,9 +40,9 @@ class Silent:
 
 def facade_engine(tmp: Path) -> Engine:
     """A fresh SQLite database with the shipped processes, minus their site-work marks (no dispatcher here),
-    the demo users and firms."""
+    the demo users and firms; notices go to a notifier that sends nothing."""
     engine = Engine({"database_url": f"sqlite:///{tmp / 'bench.db'}", "documents_dir": tmp / "docs"},
-                    registry=light_registry())
+                    registry=light_registry(), notifier=Silent())
     engine.init_schema()
     engine.deploy_shipped()
     create_demo_users(engine)
@@ -74,7 +74,7 @@ def step_cost(n: int) -> None:
         for _ in range(n):  # interleaved: the machine's drift hits both alike
             times["with"].append(facade_run(with_hooks, scenario))
             times["without"].append(facade_run(without, scenario))
-        queued = with_hooks.notices.queued()
+        queued = with_hooks.queued_notices()
         follow_ups = len(with_hooks.follow_ups(limit=100_000))
         with_hooks.dispose()
         without.dispose()
@@ -129,10 +129,9 @@ def delivery(n: int) -> None:
     scenarios = {s.name: s for s in load_scenarios(PROCESSES / "paths.json")}
     with tempfile.TemporaryDirectory() as tmp:
         engine = facade_engine(Path(tmp))
-        engine.notices.notifier = Silent()
         for _ in range(n * 5):
             engine.start("hv", scenarios["hv_solo"].start, "frontdesk")
-        queued = engine.notices.queued()
+        queued = engine.queued_notices()
         t0 = time.perf_counter()
         sent = engine.deliver_notices(limit=100_000)
         elapsed = time.perf_counter() - t0

@@ -149,7 +149,7 @@ class Engine:
                                       policy)
         self.follow_ups_ = FollowUps(self.store, self.now, self.calendars.get, append_only, self.accounts.roles_of,
                                      policy, self.complaints_)
-        self.notices = Notices(self.store, self.notifier, self.now)
+        self.customer_notices_ = Notices(self.store, self.notifier, self.now)
         hooks: tuple[StepHook, ...] = (TimeLimitHook(self.config.time_limit_overrides, self.calendars.get),
                                        FieldWorkHook(self.field_work), CustomerNoticeHook(self.firms_, policy),
                                        FollowUpHook(self.follow_ups_))
@@ -418,11 +418,15 @@ class Engine:
 
     def deliver_notices(self, limit: int = 200) -> list[CustomerNoticeInfo]:
         """Send the queued notices to customers through the Notifier (the worker does it every round)."""
-        return self.notices.deliver(limit)
+        return self.customer_notices_.deliver(limit)
 
     def customer_notices(self, app_no: str, *, reader: str) -> list[CustomerNoticeInfo]:
         """Every notice to an application's customer this reader may see (answers to complaints: 稽查)."""
-        return self.notices.of_application(app_no, self.user(reader).roles)
+        return self.customer_notices_.of_application(app_no, self.user(reader).roles)
+
+    def queued_notices(self) -> int:
+        """How many customer notices wait for the worker to send them."""
+        return self.customer_notices_.queued()
 
     def firms(self, kind: str | None = None, *, include_withdrawn: bool = False) -> list[FirmInfo]:
         """The qualified firms list (三不指定)."""

@@ -18,6 +18,7 @@ from cli.demo import DEMO_FIRMS, DEMO_WORK_PHONES, Scenario, drive
 from engine import Answers, Conflict, Engine, Filing, Forbidden, FormValidationError, InvalidInput, StepResult, tables
 
 from tests.conftest import Clock, make_engine
+from tests.databases import database_url, fast_hasher
 
 FREE_CHOICE = "不指定设计、施工和设备供应单位"
 
@@ -48,9 +49,10 @@ def notifier() -> RecordingNotifier:
 
 @pytest.fixture
 def office(tmp_path: Path, clock: Clock, notifier: RecordingNotifier) -> Iterator[Engine]:
-    """An engine whose customer notices go to a recording notifier."""
-    engine = make_engine(tmp_path, clock)
-    engine.notices.notifier = notifier
+    """An engine on a fresh copy of the seeded database whose customer notices go to a recording notifier."""
+    engine = Engine({"database_url": database_url(tmp_path, "test.db", seeded=True),
+                     "documents_dir": tmp_path / "documents"}, clock=clock, notifier=notifier,
+                    password_hasher=fast_hasher())  # type: ignore[arg-type]
     yield engine
     engine.dispose()
 
@@ -137,22 +139,23 @@ def test_a_replay_sends_nothing_and_still_verifies(office: Engine, clock: Clock,
 
 
 def test_a_channel_that_fails_is_tried_again_then_given_up(office: Engine, clock: Clock,
-                                                           scenarios: dict[str, Any]) -> None:
+                                                           scenarios: dict[str, Any],
+                                                           notifier: RecordingNotifier) -> None:
     def states(app_no: str) -> list[tuple[str, int]]:
         return [(n.status, n.attempts) for n in office.customer_notices(app_no, reader="auditor")]
 
-    office.notices.notifier = RecordingNotifier(fail=2)  # the gateway is down for one round
+    notifier.fail = 2  # the gateway is down for one round
     first = run(office, clock, scenarios["hv_solo"], stop_after=0).app_no
     office.deliver_notices()
     assert states(first) == [("queued", 1), ("queued", 1)]
     office.deliver_notices()
     assert states(first) == [("sent", 2), ("sent", 2)]
-    down = RecordingNotifier(fail=100)  # and then for good
-    office.notices.notifier = down
+    delivered = len(notifier.sent)
+    notifier.fail = 100  # and then for good
     second = run(office, clock, scenarios["hv_solo"], stop_after=0).app_no
     for _ in range(6):
         office.deliver_notices()
-    assert states(second) == [("failed", 5), ("failed", 5)] and down.sent == []
+    assert states(second) == [("failed", 5), ("failed", 5)] and len(notifier.sent) == delivered
 
 
 def test_two_workers_racing_send_each_notice_once(tmp_path: Path, clock: Clock,
