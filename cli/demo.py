@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
-from engine import Appointment
+from engine import Answers, Appointment, Filing
 from engine import Conflict
 from engine import Engine
 from engine import StepResult
@@ -41,7 +41,31 @@ DEMO_USERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("station1", "城区供电所所长 马军", ("station_head",)),
     ("admin", "系统管理员 韩雪", ("administrator",)),
 )
-DEMO_USER_STATIONS = {"station1": "CQ"}
+DEMO_USER_STATIONS = {"station1": "CQ", "manager1": "CQ", "manager2": "XZ"}
+DEMO_WORK_PHONES = {"manager1": "0512-65001101", "manager2": "0512-65001102", "service": "0512-65009559",
+                    "marketing": "0512-65001000"}
+"""The numbers customers may call (a customer manager's is shown on the progress page: 一口对外)."""
+DEMO_FIRMS: tuple[tuple[str, str, str, str], ...] = (
+    ("design", "示例市电力设计院有限公司", "电力行业（送电、变电）专业乙级", "0512-65100001"),
+    ("design", "苏南电力工程设计咨询有限公司", "电力行业（送电、变电）专业乙级", "0512-65100002"),
+    ("design", "吴中华电设计有限公司", "电力行业（变电）专业丙级", "0512-65100003"),
+    ("design", "姑苏能源工程设计所", "电力行业（送电）专业丙级", "0512-65100004"),
+    ("design", "东吴电气设计研究院有限公司", "电力行业专业乙级", "0512-65100005"),
+    ("design", "太湖智能电力设计有限公司", "电力行业（变电）专业丙级", "0512-65100006"),
+    ("construction", "示例市送变电工程有限公司", "承装（修、试）电力设施许可证 二级", "0512-65200001"),
+    ("construction", "江南电力安装有限公司", "承装（修、试）电力设施许可证 三级", "0512-65200002"),
+    ("construction", "苏城机电工程有限公司", "承装（修、试）电力设施许可证 三级", "0512-65200003"),
+    ("construction", "金阊电力建设有限公司", "承装（修、试）电力设施许可证 四级", "0512-65200004"),
+    ("construction", "相城恒通电力工程有限公司", "承装（修、试）电力设施许可证 三级", "0512-65200005"),
+    ("construction", "园区宏达电气安装有限公司", "承装（修、试）电力设施许可证 四级", "0512-65200006"),
+    ("supply", "示例市开关厂有限公司", "高低压成套设备 3C 认证", "0512-65300001"),
+    ("supply", "华东变压器制造有限公司", "变压器型式试验报告齐全", "0512-65300002"),
+    ("supply", "苏州电缆股份有限公司", "电线电缆 3C 认证", "0512-65300003"),
+    ("supply", "吴江电表箱有限公司", "计量箱型式试验合格", "0512-65300004"),
+    ("supply", "常熟电气成套设备厂", "高低压成套设备 3C 认证", "0512-65300005"),
+    ("supply", "昆山互感器有限公司", "互感器型式试验合格", "0512-65300006"),
+)
+"""Six qualified firms of each kind (三不指定: at least five are shown, in rotation). Names are made up."""
 
 
 class DemoClock:
@@ -102,10 +126,14 @@ def create_demo_users(engine: Engine) -> list[str]:
     created = []
     for username, display, roles in DEMO_USERS:
         try:
-            engine.create_user(username, display, roles, DEMO_PASSWORD, DEMO_USER_STATIONS.get(username))
+            engine.create_user(username, display, roles, DEMO_PASSWORD, DEMO_USER_STATIONS.get(username),
+                               DEMO_WORK_PHONES.get(username))
         except Conflict:
             continue
         created.append(username)
+    if not engine.firms(include_withdrawn=True):
+        for kind, name, qualification, phone in DEMO_FIRMS:
+            engine.add_firm(kind, name, qualification, phone, by="marketing")
     return created
 
 
@@ -228,3 +256,19 @@ def stage_task_work(engine: Engine) -> None:
         if (task.claimed_by or task.assignee) != "marketing":
             engine.urge(task.id, by="marketing", note="客户来电催问，请尽快办理")
             break
+def stage_customer_side(engine: Engine, app_nos: list[str]) -> None:
+    """Give the customer's side something to show: independent 回访 made (one customer reporting a nominated
+    builder), complaints filed online and by 95598, one answered; then send the queued notices."""
+    answers = (Answers(True, 5, False, "", False, "", "客户对办电速度满意"),
+               Answers(True, 4, False, "", False, ""),
+               Answers(False, remarks="无人接听"),
+               Answers(True, 2, True, "勘查时有人推荐某施工队，说用他们验收快", False, "", "已告知客户可自主选择"))
+    for answer, follow_up in zip(answers, engine.follow_ups()):
+        engine.record_follow_up(follow_up.id, answer, by="service")
+    if len(app_nos) >= 3:
+        complaint = engine.file_complaint(app_nos[0], Filing("complaint", "time_limit", "供电方案答复比承诺的晚了两天，希望加快。"))
+        engine.file_complaint(app_nos[1], Filing("complaint", "information", "不清楚下一步要准备哪些资料，请再说明一下。"))
+        engine.record_complaint(app_nos[2], Filing("report", "improper", "来电反映现场人员暗示要“好处费”才能尽快装表。",
+                                                   "匿名", ""), "hotline_95598", by="service")
+        engine.answer_complaint(complaint.case_no, "已核实，供电方案已于次日答复，已对承办人员进行提醒。", by="marketing")
+    engine.deliver_notices(limit=10_000)

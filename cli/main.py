@@ -15,7 +15,7 @@ import click
 
 from engine import BaozhuangError, DiagramRejected, Engine, EventKind, FormValidationError, StepResult, TaskInfo
 from engine import SHIPPED, load_config
-from cli.demo import DEMO_PASSWORD, DEMO_USERS, DemoClock, create_demo_users, run_demo
+from cli.demo import DEMO_PASSWORD, DEMO_USERS, DemoClock, create_demo_users, run_demo, stage_customer_side
 from engine import appointment_from_form
 
 
@@ -317,6 +317,8 @@ def demo(ctx: click.Context, count: int, backdate_days: int) -> None:
         engine = Engine(engine.config, clock=DemoClock(now - timedelta(days=backdate_days), until=now))
         ctx.call_on_close(engine.dispose)
     made = run_demo(engine, count, progress=lambda i: click.echo(f"  已生成 {i}/{count}") if i % 50 == 0 else None)
+    # today's calls and complaints, on the real clock: the demo's history ends where today begins
+    stage_customer_side(_engine(ctx), [app_no for app_no, _, _ in made])
     click.echo(f"已生成演示申请 {len(made)} 个：")
     for app_no, status, where in made[:20]:
         click.echo(f"  {app_no}  {status}  {where}")
@@ -543,6 +545,16 @@ def _print_sweep(engine: Engine) -> None:
     click.echo(f"{stamp}  时限巡检：预警 {result.warnings} 个任务，超期督办 {result.escalations} 个任务")
 
 
+def _deliver_notices(engine: Engine) -> None:
+    """Send the notices to customers that steps queued (acceptance, rectification, power on…)."""
+    sent = engine.deliver_notices()
+    stamp = f"{engine.now():%Y-%m-%d %H:%M:%S}"
+    for notice in sent:
+        click.echo(f"{stamp}  客户通知（{notice.event_name}）→ {notice.recipient}：{notice.app_no}")
+    if sent:
+        click.echo(f"{stamp}  客户通知：已发送 {len(sent)} 条")
+
+
 def _refresh_dashboard(engine: Engine) -> None:
     """Precompute the supervision dashboard's default views when they are getting old (slow at scale)."""
     engine.supervision.refresh_snapshots()
@@ -554,13 +566,15 @@ def _refresh_dashboard(engine: Engine) -> None:
               help="两次巡检之间的秒数")
 @click.pass_context
 def worker(ctx: click.Context, once: bool, interval: float) -> None:
-    """Sweep the time limits in a loop: warn before a task's limit, escalate after it (Ctrl-C stops)."""
+    """Sweep the time limits in a loop: warn before a task's limit, escalate after it; send the customer
+    notices steps queued (Ctrl-C stops)."""
     import signal
     import time
 
     engine = _engine(ctx)
     if once:
         _print_sweep(engine)
+        _deliver_notices(engine)
         return
 
     def stop(signum: int, frame: Any) -> None:
@@ -575,6 +589,7 @@ def worker(ctx: click.Context, once: bool, interval: float) -> None:
         while True:
             try:
                 _print_sweep(engine)
+                _deliver_notices(engine)
                 _refresh_dashboard(engine)
             except (BaozhuangError, OSError) as exc:
                 # Keep running: an administrator can fix the cause (import a calendar, restart a channel).

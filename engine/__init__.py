@@ -7,7 +7,7 @@ pages and commands build (an appointment, a meeting decision, a dashboard period
 
 Inside, each folder is one capability (see ``docs/architecture.md``):
 ``kernel/`` (SpiffWorkflow, the gate, the safe expressions), ``store/``, ``definitions/``, ``casework/``
-(steps and the one write path), ``timelimits/``, ``fieldwork/``, ``oversight/``, ``analysis/``.
+(steps and the one write path), ``timelimits/``, ``fieldwork/``, ``customers/``, ``oversight/``, ``analysis/``.
 """
 
 from .analysis.scenarios import ExampleRun, ScenarioOutcome, ScenarioRunner
@@ -22,6 +22,17 @@ from .casework.prefill import SendBack, TaskPrefill
 from .casework.progress import PublicProgress, PublicStep
 from .casework.taskwork import NOTICE_KINDS, BulkResult
 from .config import EngineConfig, load_config, resolve_instance_dir
+from .customers.complaints import CHANNELS as COMPLAINT_CHANNELS
+from .customers.complaints import KINDS as COMPLAINT_KINDS
+from .customers.complaints import STAFF_CHANNELS as COMPLAINT_STAFF_CHANNELS
+from .customers.complaints import TOPICS as COMPLAINT_TOPICS
+from .customers.complaints import CaseInfo, Filing, filing_from_form
+from .customers.dashboard import CaseCounts, CustomerFigures, FollowUpGroup
+from .customers.firms import FIRM_KINDS, FirmEventInfo, FirmInfo
+from .customers.followups import FOLLOW_UP_ROLE, SATISFACTION, Answers, FollowUpInfo, answers_from_form
+from .customers.milestones import MilestoneState, OpenStep
+from .customers.notices import CustomerNoticeInfo, person_name
+from .customers.progress import CustomerProgress, ManagerContact
 from .errors import (
     BaozhuangError,
     ConfigurationError,
@@ -95,6 +106,7 @@ from .results import (
 from .store import tables
 from .timelimits.calendar import CalendarNotCovered, WorkingCalendar, YearStatus
 from .vocabulary import (
+    CUSTOMER,
     PROCESS_NAMES,
     ROLES,
     SHIPPED,
@@ -130,6 +142,11 @@ __all__ = [
     # field work and meetings
     "Appointment", "FieldJobInfo", "appointment_from_form", "JOB_KINDS", "MODES", "HALVES", "DEFAULT_CAPACITY",
     "DISPATCHER_ROLE", "STATION_HEAD_ROLE", "CALLBACK_ROLE", "DECISIONS", "MEETING_ROLES", "Decision",
+    # the customer's side
+    "CustomerProgress", "MilestoneState", "OpenStep", "ManagerContact", "CustomerNoticeInfo", "person_name",
+    "FirmInfo", "FirmEventInfo", "FIRM_KINDS", "FollowUpInfo", "Answers", "answers_from_form", "SATISFACTION",
+    "FOLLOW_UP_ROLE", "CaseInfo", "Filing", "filing_from_form", "COMPLAINT_KINDS", "COMPLAINT_TOPICS",
+    "COMPLAINT_CHANNELS", "COMPLAINT_STAFF_CHANNELS", "CustomerFigures", "FollowUpGroup", "CaseCounts", "CUSTOMER",
     # oversight
     "Period", "Dashboard", "NodeDuration", "DUE_STATES", "MAX_PERIOD_DAYS", "LogRecord", "CSV_COLUMNS", "to_csv",
     "to_xes", "GENESIS", "event_hash", "tables", "CaseConformance", "ConformanceReport", "Share", "DEVIATIONS",

@@ -12,6 +12,8 @@ the actions only some roles may take, that the acting user may (:func:`requires`
     ├── task_work, delegation, comments_, saved_filters, prefills   催办 转办 抄送 委托 留言 …  engine/casework/
     ├── time_limits  TimeLimits, calendars        due dates (hook), sweep, calendar     engine/timelimits/
     ├── field_work, meetings                      site jobs (hook + marker), meetings   engine/fieldwork/
+    ├── customers    notices (hook + marker), firms, follow-ups (hook), complaints, progress
+    │                                             the customer's side                  engine/customers/
     ├── supervision, replays                      dashboard, replay, exports, chains    engine/oversight/
     └── migrations, impact                        version diff, migration, preview      engine/analysis/
 """
@@ -49,6 +51,13 @@ from .casework.steps import Authority, Steps
 from .casework.taskwork import BulkResult, TaskWork
 from .casework.worklist import Worklist
 from .config import EngineConfig
+from .customers import notices as customer_notices
+from .customers.complaints import CaseInfo, Complaints, Filing
+from .customers.dashboard import CustomerFigures, customer_figures
+from .customers.firms import FirmEventInfo, FirmInfo, Firms
+from .customers.followups import Answers, FollowUpHook, FollowUpInfo, FollowUps
+from .customers.notices import CustomerNoticeHook, CustomerNoticeInfo, Notices
+from .customers.progress import CustomerProgress, customer_progress
 from .definitions.drafts import Drafts
 from .definitions.versions import Definitions
 from .errors import NotFound, Reason
@@ -133,7 +142,7 @@ class Engine:
     ) -> None:
         self.config = config if isinstance(config, EngineConfig) else EngineConfig.from_mapping(config)
         self.notifier: Notifier = notifier or LogNotifier()
-        self.registry = registry if registry is not None else handlers.build_registry(self.notifier)
+        self.registry = registry if registry is not None else handlers.build_registry()
         self.now = clock or datetime.now
         self.config.prepare_directories()
         self.store = Store(self.config.database_url)
@@ -141,12 +150,21 @@ class Engine:
         self.accounts = Accounts(self.store, password_hasher or Scrypt(), self.now)
         self.calendars = CalendarSource(self.store)
 
-        markers: tuple[Marker, ...] = (*time_limits.MARKERS, *field_jobs.MARKERS, *review_meetings.MARKERS)
+        markers: tuple[Marker, ...] = (*time_limits.MARKERS, *field_jobs.MARKERS, *review_meetings.MARKERS,
+                                       *customer_notices.MARKERS)
         self.definitions = Definitions(self.store, self.config, self.registry, markers, self.now)
         self.drafts_ = Drafts(self.store, self.definitions, self.now)
         self.field_work = FieldWork(self.store, self.now, self.calendars.get, append_only, self.accounts.roles_of)
+        policy = self.config.policy
+        self.firms_ = Firms(self.store, self.now, policy.firms_shown_per_kind)
+        self.complaints_ = Complaints(self.store, self.now, self.calendars.get, append_only, self.accounts.roles_of,
+                                      policy)
+        self.follow_ups_ = FollowUps(self.store, self.now, self.calendars.get, append_only, self.accounts.roles_of,
+                                     policy, self.complaints_)
+        self.customer_notices_ = Notices(self.store, self.notifier, self.now)
         hooks: tuple[StepHook, ...] = (TimeLimitHook(self.config.time_limit_overrides, self.calendars.get),
-                                       FieldWorkHook(self.field_work), FigureHook(self.calendars.get))
+                                       FieldWorkHook(self.field_work), FigureHook(self.calendars.get),
+                                       CustomerNoticeHook(self.firms_, policy), FollowUpHook(self.follow_ups_))
         self.steps = Steps(self.store, self.config, self.definitions, self.accounts, self.files, self.registry,
                            self.now, hooks)
         self.worklist = Worklist(self.store, self.accounts, self.now)
@@ -190,9 +208,13 @@ class Engine:
             conn.exec_driver_sql("ANALYZE")
 
     def create_user(self, username: str, display_name: str, roles: Iterable[str], password: str,
-                    station: str | None = None) -> UserInfo:
+                    station: str | None = None, work_phone: str | None = None) -> UserInfo:
         """Add a member of staff (an installation step: ``baozhuang init``, the demo, an administrator's script)."""
-        return self.accounts.create_user(username, display_name, roles, password, station)
+        return self.accounts.create_user(username, display_name, roles, password, station, work_phone)
+
+    def set_work_phone(self, username: str, work_phone: str | None, *, by: str) -> UserInfo:
+        """Record the number customers may call a member of staff on (an administrator)."""
+        return self.accounts.set_work_phone(username, work_phone, by)
 
     def user(self, username: str) -> UserInfo:
         """An active user; NotFound otherwise."""
@@ -540,6 +562,107 @@ class Engine:
     def mark_notification_read(self, notification_id: int, username: str) -> None:
         """Mark one of my (or my roles') notifications read."""
         self.time_limits.mark_read(notification_id, username)
+
+    # ----------------------------------------------------------------- the customer's side
+
+    def customer_progress(self, app_no: str) -> CustomerProgress | None:
+        """The customer's view: milestones with the current one's time limit, the manager, the firms list."""
+        return customer_progress(self.store, self.calendars.get, self.firms_, self.complaints_, self.config.policy,
+                                 app_no, self.now())
+
+    def deliver_notices(self, limit: int = 200) -> list[CustomerNoticeInfo]:
+        """Send the queued notices to customers through the Notifier (the worker does it every round)."""
+        return self.customer_notices_.deliver(limit)
+
+    def customer_notices(self, app_no: str, *, reader: str) -> list[CustomerNoticeInfo]:
+        """Every notice to an application's customer this reader may see (answers to complaints: 稽查)."""
+        return self.customer_notices_.of_application(app_no, self.user(reader).roles)
+
+    def queued_notices(self) -> int:
+        """How many customer notices wait for the worker to send them."""
+        return self.customer_notices_.queued()
+
+    def firms(self, kind: str | None = None, *, include_withdrawn: bool = False) -> list[FirmInfo]:
+        """The qualified firms list (三不指定)."""
+        return self.firms_.firms(kind, include_withdrawn=include_withdrawn)
+
+    def firm(self, firm_id: int) -> FirmInfo:
+        """One firm of the list."""
+        return self.firms_.firm(firm_id)
+
+    def firm_history(self, firm_id: int) -> list[FirmEventInfo]:
+        """Who changed a firm's entry, when and how."""
+        return self.firms_.history(firm_id)
+
+    def firms_shown(self, offset: int) -> tuple[tuple[str, tuple[FirmInfo, ...]], ...]:
+        """The firms a customer is shown, per kind, in rotation from ``offset``."""
+        return self.firms_.shown(offset)
+
+    @requires(Action.MANAGE_FIRMS)
+    def add_firm(self, kind: str, name: str, qualification: str, phone: str, *, by: str) -> FirmInfo:
+        """Put a qualified firm on the list (营销部)."""
+        return self.firms_.add(kind, name, qualification, phone, by)
+
+    @requires(Action.MANAGE_FIRMS)
+    def change_firm(self, firm_id: int, name: str, qualification: str, phone: str, *, by: str) -> FirmInfo:
+        """Correct a firm's entry (营销部)."""
+        return self.firms_.change(firm_id, name, qualification, phone, by)
+
+    @requires(Action.MANAGE_FIRMS)
+    def set_firm_listed(self, firm_id: int, listed: bool, reason: str = "", *, by: str) -> FirmInfo:
+        """Take a firm off the list (with the reason) or put it back (营销部)."""
+        return self.firms_.set_active(firm_id, listed, reason, by)
+
+    def follow_ups(self, *, status: str | None = "open", assignee: str | None = None, unassigned: bool = False,
+                   not_managed_by: str | None = None, overdue_only: bool = False, limit: int = 200
+                   ) -> list[FollowUpInfo]:
+        """Independent follow-ups by status and assignee, earliest deadline first."""
+        return self.follow_ups_.follow_ups(status=status, assignee=assignee, unassigned=unassigned,
+                                           not_managed_by=not_managed_by, overdue_only=overdue_only, limit=limit)
+
+    def follow_up(self, follow_up_id: int) -> FollowUpInfo:
+        """One independent follow-up."""
+        return self.follow_ups_.follow_up(follow_up_id)
+
+    def follow_up_of(self, app_no: str) -> FollowUpInfo | None:
+        """An application's independent follow-up, if it has one."""
+        return self.follow_ups_.of_application(app_no)
+
+    def follow_up_counts(self) -> dict[str, int]:
+        """Open, overdue and done follow-ups."""
+        return self.follow_ups_.counts()
+
+    @requires(Action.FOLLOW_UP)
+    def record_follow_up(self, follow_up_id: int, answers: Answers, *, by: str) -> FollowUpInfo:
+        """Record a follow-up call (客户服务, never anyone who handled the case)."""
+        return self.follow_ups_.record(follow_up_id, answers, by)
+
+    def file_complaint(self, app_no: str, filing: Filing) -> CaseInfo:
+        """A customer files a complaint or report on the progress page (the page checked who they are)."""
+        return self.complaints_.file_online(app_no, filing)
+
+    @requires(Action.RECORD_COMPLAINTS)
+    def record_complaint(self, app_no: str, filing: Filing, channel: str, *, by: str) -> CaseInfo:
+        """Record a complaint or report taken by 95598 or 12398."""
+        return self.complaints_.record(app_no, filing, channel, by)
+
+    def answer_complaint(self, case_no: str, answer: str, *, by: str) -> CaseInfo:
+        """The department a case went to answers it; the answer is sent to whoever filed it."""
+        return self.complaints_.answer(case_no, answer, by)
+
+    def complaint(self, case_no: str, *, reader: str) -> CaseInfo:
+        """One case as this reader may see it (who filed it: 稽查 only)."""
+        return self.complaints_.case(case_no, reader)
+
+    def complaints(self, *, reader: str, status: str | None = None, kind: str | None = None,
+                   app_no: str | None = None, overdue_only: bool = False, limit: int = 200) -> list[CaseInfo]:
+        """The cases this reader may see, earliest deadline first."""
+        return self.complaints_.cases(reader, status=status, kind=kind, app_no=app_no, overdue_only=overdue_only,
+                                      limit=limit)
+
+    def customer_figures(self, start: datetime, end: datetime) -> CustomerFigures:
+        """回访 results per office and manager, complaints and reports, for the dashboard."""
+        return customer_figures(self.store, self.now, start, end)
 
     # ----------------------------------------------------------------- oversight
 

@@ -95,6 +95,7 @@ class UserInfo:
     roles: tuple[str, ...]
     active: bool
     station: str | None = None
+    work_phone: str | None = None  # the number customers may call (customer managers: 一口对外)
 
 
 @dataclass(frozen=True)

@@ -131,6 +131,9 @@ class EventKind(StrEnum):
     FIELDJOB_RESCHEDULED = "fieldjob.rescheduled"
     FIELDJOB_CHECKED_IN = "fieldjob.checked_in"
     FIELDJOB_CHECKED_OUT = "fieldjob.checked_out"
+    FOLLOW_UP_RECORDED = "followup.recorded"
+    COMPLAINT_FILED = "complaint.filed"
+    COMPLAINT_ANSWERED = "complaint.answered"
 
 
 INPUT_KINDS: tuple[str, ...] = (EventKind.APPLICATION_STARTED, EventKind.TASK_COMPLETED,
@@ -141,3 +144,6 @@ SYSTEM = "system"
 """The actor of what the engine does by itself (a task becoming ready, a handler call)."""
 SYSTEM_NAME = "系统"
 """How pages name that actor."""
+
+CUSTOMER = "customer"
+"""The actor of what a customer does without an account (a complaint filed on the progress page)."""

@@ -68,8 +68,8 @@ def _operator(name: str, func: Callable[..., Any], title: str,
     return Operator(name, func, required, optional, title, MappingProxyType(dict(result_labels or {})))
 
 
-def build_registry(notifier: Notifier | None = None) -> Mapping[str, Operator]:
-    """Return the read-only registry of operators; ``notifier`` defaults to a LogNotifier."""
+def build_registry() -> Mapping[str, Operator]:
+    """Return the read-only registry of operators."""
     operators = [
         _operator("select_survey_mode", select_survey_mode, "确定勘查方式", survey.RESULT_LABELS),
         _operator("evaluate_supply_plan", evaluate_supply_plan, "供电方案审批规则", review.RESULT_LABELS),
@@ -78,7 +78,7 @@ def build_registry(notifier: Notifier | None = None) -> Mapping[str, Operator]:
         _operator("classify_lv_application", classify_lv_application, "低压业务分类", lv_application.RESULT_LABELS),
         _operator("evaluate_pv_access", evaluate_pv_access, "光伏接入规则", pv_access.RESULT_LABELS),
         _operator("generate_contract", generate_contract, "生成合同"),
-        _operator("notify", make_notify(notifier or LogNotifier()), "通知客户", notify.RESULT_LABELS),
+        _operator("notify", make_notify(), "通知客户", notify.RESULT_LABELS),
     ]
     return MappingProxyType({operator.name: operator for operator in operators})
 

@@ -22,6 +22,10 @@ class HandlerServices(Protocol):
         """Store a generated document and return its id."""
         ...
 
+    def send_notice(self, event: str, recipient: str, message: str) -> str:
+        """Send the customer a message once the step is committed; the channel it goes by."""
+        ...
+
 
 @dataclass(frozen=True)
 class HandlerContext:

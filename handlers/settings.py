@@ -99,6 +99,14 @@ class PolicySettings:
     # The maintenance duty a plan proposes, split at the property boundary ({boundary} is filled in).
     maintenance_duty_at_boundary: str = "以{boundary}为分界，电源侧设施由供电企业负责运行维护，负荷侧设施由客户负责运行维护"
 
+    # The customer's side: notices, the qualified firms list (三不指定), 回访, complaints and reports.
+    service_hotline: str = "95598"  # printed in every notice to the customer
+    firms_shown_per_kind: int = 5  # qualified firms shown of each kind, in rotation (seed 002: at least five)
+    follow_up_working_days: int = 3  # the independent 回访 is due this many working days after power on
+    complaint_reply_working_days: int = 5  # a complaint (投诉) is answered within this many working days
+    report_reply_working_days: int = 10  # a report (举报) is answered within this many working days
+    customer_cases_per_day: int = 3  # complaints and reports one application may file per day on the web
+
     @classmethod
     def from_mapping(cls, mapping: Mapping[str, Any]) -> PolicySettings:
         """Build settings from defaults plus ``mapping``'s overrides; unknown keys or wrong types fail."""

@@ -34,6 +34,8 @@ def create_app(config: Mapping[str, Any] | None = None, *, engine: Engine | None
     from webui import exports, notices, public, supervision
     from webui import callbacks, fieldwork, insight, meetings, modeller
     from webui import delegation, labels
+    from webui import callbacks, fieldwork, meetings, modeller
+    from webui import complaints, firms, followups
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(tasks.bp)
@@ -51,6 +53,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, engine: Engine | None
     app.register_blueprint(meetings.bp)
     app.register_blueprint(insight.bp)
     app.register_blueprint(delegation.bp)
+    app.register_blueprint(firms.bp)
+    app.register_blueprint(followups.bp)
+    app.register_blueprint(complaints.bp)
     csrf.exempt(api.bp)  # token-authenticated: no cookies, so no cross-site forgery to guard against
     app.register_blueprint(api.bp)
     errors.register(app)

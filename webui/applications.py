@@ -14,7 +14,7 @@ from lxml import etree
 
 from engine import ApplicationInfo, ApplicationPage, DocumentInfo, Engine, HistoryEntry, TaskInfo
 from engine import MODES, Action, CommentInfo, EventKind, FormDefinition, FormValidationError, InvalidInput
-from engine import decision_summary
+from engine import CaseInfo, CustomerNoticeInfo, FollowUpInfo, decision_summary
 from handlers import ResultLabels
 
 from webui import engine_of, formdata
@@ -114,6 +114,15 @@ class TimelineEntry:
     ready_at: datetime | None = None
     duration: str = ""
     state: str = "done"  # done | open | closed (a ready task that ended without being completed)
+
+
+@dataclass(frozen=True)
+class CustomerSide:
+    """What the customer was told, their independent 回访 and the complaints this reader may see."""
+
+    notices: Sequence[CustomerNoticeInfo]
+    follow_up: FollowUpInfo | None
+    cases: Sequence[CaseInfo]
 
 
 @dataclass(frozen=True)
@@ -456,8 +465,11 @@ def show(app_no: str) -> Any:
     _, by_node = engine.application_forms(app.app_no)
     timeline = build_timeline(app.history, names, people, operators, (t.node_id for t in app.open_tasks),
                               engine.now(), rule_labels(engine), by_node)
+    reader = current_user().username
+    customer_side = CustomerSide(engine.customer_notices(app.app_no, reader=reader), engine.follow_up_of(app.app_no),
+                                 engine.complaints(reader=reader, app_no=app.app_no))
     return render_template(
-        "applications/show.html", app=app, check=check, timeline=timeline, people=people,
+        "applications/show.html", app=app, check=check, timeline=timeline, people=people, customer_side=customer_side,
         work=_task_work(engine, app, done),
         sections=data_sections(app.data, forms, people, diagram_labels.results,
                                variable_labels(engine, diagram_labels)),

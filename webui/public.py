@@ -1,9 +1,12 @@
 """办事公开: a customer looks up where their application stands — no login.
 
 The customer gives the application number and the last four digits of the registered contact phone.  The
-page then shows the step names, finished steps with their dates and the due date of the current step, and
-nothing else: no staff, no usernames, no application data, no internal ids.  An unknown number and wrong
-digits get the identical answer, so the page cannot be used to find out which numbers exist.
+page then shows the milestones a customer knows (申请受理 → 供电方案答复 → 竣工检验 → 装表接电, or their
+variant's) with the time limit of the one under way, the name and work phone of their customer manager
+(一口对外), the qualified firms they may choose from (三不指定), and a form to file a complaint or a
+confidential report — and nothing else: no other staff, no usernames, no application data, no internal ids.
+An unknown number and wrong digits get the identical answer, so the page cannot be used to find out which
+numbers exist; filing a complaint checks the number and digits again, under the same limiter.
 
 Guessing is throttled: :data:`MAX_FAILURES` failed attempts within :data:`WINDOW` per client address, or
 per application number, and further attempts (right ones too) are refused with 429 until the window has
@@ -22,10 +25,10 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, render_template, request
+from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request, session, url_for
 
-from engine import NotFound
-from engine import CommentInfo, PublicProgress
+from engine import COMPLAINT_KINDS, COMPLAINT_TOPICS, FormValidationError, InvalidInput, NotFound
+from engine import CommentInfo, CustomerProgress, PublicProgress, filing_from_form
 
 from webui import engine_of
 
@@ -38,6 +41,11 @@ MAX_TRACKED_KEYS = 50_000
 
 NOT_FOUND_MESSAGE = "未查询到匹配的申请：请核对申请编号和手机号后四位。"
 THROTTLED_MESSAGE = "查询失败次数过多，请 15 分钟后再试；如有疑问请拨打 95598 供电服务热线。"
+EXPIRED_MESSAGE = "为保护您的信息，请先重新查询您的申请（申请编号和手机号后四位），再提交投诉或举报。"
+VERIFIED_KEY = "progress_verified"
+FILED_KEY = "progress_filed"
+VERIFIED_FOR = timedelta(minutes=30)
+"""How long a successful lookup lets the same browser file a complaint about that application."""
 APP_NO_FORMAT = re.compile(r"[A-Z]{2}\d{4,14}")
 LIMITER_KEY = "baozhuang.progress_limiter"
 
@@ -122,6 +130,13 @@ def private(response: Response) -> Response:
 def progress() -> Any:
     """Look an application up by its number and the last four digits of the contact phone."""
     if request.method == "GET":
+        filed = session.pop(FILED_KEY, None)
+        app_no_verified = verified_app_no()
+        if filed and app_no_verified:  # back from filing a complaint (post, redirect, get)
+            engine = engine_of(current_app)
+            shown = engine.public_progress(app_no_verified)
+            if shown is not None:
+                return _found(shown, app_no_verified, filed=str(filed))
         return render_template("public/progress.html", result=None, message=None)
     app_no = (request.form.get("app_no") or "").strip().upper()[:32]
     digits = (request.form.get("phone_tail") or "").strip()[:8]
@@ -133,10 +148,56 @@ def progress() -> Any:
     if result is None:
         limiter.fail(*keys)
         return render_template("public/progress.html", result=None, message=NOT_FOUND_MESSAGE)
-    return render_template("public/progress.html", result=result, app_no=app_no, message=None,
-                           remarks=public_remarks(app_no))
+    session[VERIFIED_KEY] = {"app_no": app_no, "at": engine_of(current_app).now().isoformat()}
+    return _found(result, app_no)
+
+
+def _found(result: PublicProgress, app_no: str, *, filed: str | None = None, errors: dict[str, str] | None = None,
+           values: Any = None) -> str:
+    """The page of an application found: its progress and the customer's side of it."""
+    customer: CustomerProgress | None = engine_of(current_app).customer_progress(app_no)
+    return render_template("public/progress.html", result=result, customer=customer, app_no=app_no, message=None,
+                           filed=filed, errors=errors or {}, values=values or {}, KINDS=COMPLAINT_KINDS,
+                           TOPICS=COMPLAINT_TOPICS, remarks=public_remarks(app_no))
 
 
 def public_remarks(app_no: str) -> list[CommentInfo]:
     """The staff's comments marked to be shown to the customer (办事公开), oldest first."""
     return engine_of(current_app).comments(app_no, public_only=True)
+
+
+def verified_app_no() -> str | None:
+    """The application this browser looked up (number and digits right) within :data:`VERIFIED_FOR`."""
+    verified = session.get(VERIFIED_KEY)
+    if not isinstance(verified, dict):
+        return None
+    try:
+        at = datetime.fromisoformat(str(verified.get("at")))
+    except ValueError:
+        return None
+    if engine_of(current_app).now() - at > VERIFIED_FOR:
+        return None
+    app_no = verified.get("app_no")
+    return app_no if isinstance(app_no, str) else None
+
+
+@bp.route("/progress/complaint", methods=["POST"])
+def complaint() -> Any:
+    """A customer who has just looked their application up files a complaint or a confidential report about it.
+    Who may is kept in the signed session (the digits are never echoed into the page); the form's problems are
+    shown next to its fields and nothing is filed."""
+    app_no = verified_app_no()
+    if app_no is None or app_no != (request.form.get("app_no") or "").strip().upper():
+        return render_template("public/progress.html", result=None, message=EXPIRED_MESSAGE), 400
+    engine = engine_of(current_app)
+    result = engine.public_progress(app_no)
+    if result is None:
+        return render_template("public/progress.html", result=None, message=NOT_FOUND_MESSAGE)
+    try:
+        filed = engine.file_complaint(app_no, filing_from_form(request.form))
+    except FormValidationError as exc:
+        return _found(result, app_no, errors=dict(exc.field_errors) or {"_": exc.message}, values=request.form), 400
+    except InvalidInput as exc:
+        return _found(result, app_no, errors={"_": exc.message}, values=request.form), 400
+    session[FILED_KEY] = filed.case_no
+    return redirect(url_for("public.progress") + "#filed")

@@ -100,6 +100,7 @@ def index() -> Any:
     people = {u.username: u.display_name for u in engine.users()}
     return render_template("supervision/index.html", d=figures, filters=filters, VARIANTS=VARIANTS,
                            DUE_STATES=DUE_STATES, people=people,
+                           customer=engine.customer_figures(filters.period.start, filters.period.end),
                            data_url=url_for("supervision.data") + "?" + urlencode(filters.args()))
 
 

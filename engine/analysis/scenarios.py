@@ -39,6 +39,7 @@ class MemoryServices:
 
     def __init__(self, managers: Sequence[str] = ("manager1", "manager2")) -> None:
         self.documents: dict[str, bytes] = {}
+        self.notices: list[tuple[str, str, str]] = []
         self.managers = tuple(managers)
 
     def manager_workloads(self) -> Mapping[str, int]:
@@ -48,6 +49,10 @@ class MemoryServices:
         doc_id = f"memory:{len(self.documents)}"
         self.documents[doc_id] = content
         return doc_id
+
+    def send_notice(self, event: str, recipient: str, message: str) -> str:
+        self.notices.append((event, recipient, message))  # kept, never sent
+        return "queued"
 
 
 class ScenarioRunner:

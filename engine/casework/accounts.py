@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..results import UserInfo
@@ -33,21 +34,33 @@ class Accounts:
         self.store, self.hasher, self.clock = store, hasher, clock
 
     def create_user(self, username: str, display_name: str, roles: Iterable[str], password: str,
-                    station: str | None = None) -> UserInfo:
-        """Add a member of staff (field staff may belong to a station, 班所)."""
+                    station: str | None = None, work_phone: str | None = None) -> UserInfo:
+        """Add a member of staff (field staff may belong to a station, 班所; a customer manager has a work
+        phone customers may call)."""
         roles = tuple(roles)
         unknown = [r for r in roles if r not in ROLES]
         if unknown:
             raise InvalidInput(f"未知角色：{'、'.join(unknown)}（可用：{'、'.join(ROLES)}）")
         if not username.strip() or not password:
             raise InvalidInput("用户名和密码不能为空")
+        work_phone = check_work_phone(work_phone)
         with self.store.begin() as conn:
             if conn.execute(USER_BY_NAME, {"username": username}).first() is not None:
                 raise Conflict(f"用户 {username} 已存在")
             conn.execute(insert(USERS), {"username": username, "display_name": display_name,
                                          "password_hash": self.hasher.hash(password), "roles": ",".join(roles),
-                                         "station": station, "active": True, "created_at": self.clock()})
-        return UserInfo(username, display_name, roles, True, station)
+                                         "station": station, "active": True, "created_at": self.clock(),
+                                         "work_phone": work_phone})
+        return UserInfo(username, display_name, roles, True, station, work_phone)
+
+    def set_work_phone(self, username: str, work_phone: str | None, by: str) -> UserInfo:
+        """Record (or clear) the number customers may call a member of staff on (an administrator does it)."""
+        work_phone = check_work_phone(work_phone)
+        with self.store.begin() as conn:
+            self.require(conn, by, Action.MANAGE_ACCOUNTS)
+            self.active_user(conn, username)
+            conn.execute(update(USERS).where(USERS.c.username == username).values(work_phone=work_phone))
+            return self.active_user(conn, username)
 
     def user(self, username: str) -> UserInfo:
         """An active user; NotFound otherwise."""
@@ -147,4 +160,19 @@ def names_of(conn: Connection, usernames: Iterable[str | None] | None = None) ->
 
 def _user_info(r: Any) -> UserInfo:
     """A UserInfo from a users row."""
-    return UserInfo(r.username, r.display_name, tuple(x for x in r.roles.split(",") if x), r.active, r.station)
+    return UserInfo(r.username, r.display_name, tuple(x for x in r.roles.split(",") if x), r.active, r.station,
+                    r.work_phone)
+
+
+WORK_PHONE = re.compile(r"^(1\d{10}|0\d{2,3}-?\d{7,8})(-\d{1,6})?$")
+"""A mobile number, or a landline with its area code (and an extension)."""
+
+
+def check_work_phone(value: str | None) -> str | None:
+    """A work phone as stored (None when blank); InvalidInput unless it is a mobile or landline number."""
+    phone = (value or "").strip()
+    if not phone:
+        return None
+    if not WORK_PHONE.match(phone):
+        raise InvalidInput(f"工作电话“{phone}”无效：应为手机号或带区号的固定电话（如 0512-65001234）")
+    return phone

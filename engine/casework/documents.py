@@ -21,6 +21,7 @@ from ..store.files import DocumentFiles
 from ..store.tables import DOCUMENTS, ITEMS, USERS
 from ..vocabulary import EventKind, Role, TaskStatus
 from .audit import PendingEvent, append_only
+from .outbox import QUEUED, queue_notice
 
 UPLOAD_TYPES = {
     "application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png",
@@ -46,6 +47,11 @@ class StepServices:
         return save_document(self.conn, self.files, self.application_id, kind, filename, media_type, content,
                              self.clock())
 
+    def send_notice(self, event: str, recipient: str, message: str) -> str:
+        """Queue a message to the customer; it is delivered after the step commits."""
+        queue_notice(self.conn, self.application_id, event, recipient, message, self.clock())
+        return QUEUED
+
 
 class NoServices:
     """Services for a workflow only being restored: a handler must not run there."""
@@ -54,6 +60,9 @@ class NoServices:
         raise WorkflowFailure("恢复流程状态时不应调用处理器")
 
     def save_document(self, kind: str, filename: str, media_type: str, content: bytes) -> str:
+        raise WorkflowFailure("恢复流程状态时不应调用处理器")
+
+    def send_notice(self, event: str, recipient: str, message: str) -> str:
         raise WorkflowFailure("恢复流程状态时不应调用处理器")
 
 

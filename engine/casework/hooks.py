@@ -4,6 +4,7 @@ The one write path (:mod:`engine.casework.steps`) runs SpiffWorkflow until the p
 what changed into rows. At fixed points it calls each registered :class:`StepHook`, in the step's own
 transaction, so whatever a hook writes commits or rolls back with the step:
 
+* :meth:`StepHook.application_started` — an application was accepted (its first step has run);
 * :meth:`StepHook.check_completion` — before a task is completed (may refuse: site work not finished);
 * :meth:`StepHook.task_opening` — a user task became ready: the hook may add columns to its work item
   and fields to its ``task.ready`` audit event (due dates);
@@ -53,7 +54,7 @@ class ClosedTask:
 
 @dataclass(frozen=True)
 class StepContext:
-    """What every hook call of one step shares."""
+    """What every hook call of one step shares; ``data`` is the application's data as the step leaves it."""
 
     conn: Connection
     diagram: ParsedDiagram
@@ -61,10 +62,14 @@ class StepContext:
     app_no: str
     now: datetime
     actor: str
+    data: Mapping[str, Any] = field(default_factory=dict)
 
 
 class StepHook:
     """A feature taking part in steps; override what it needs (every method does nothing by default)."""
+
+    def application_started(self, step: StepContext) -> None:
+        """An application was accepted and ran to its first wait (after its tasks_opened)."""
 
     def check_completion(self, conn: Connection, item: Mapping[str, Any], node: NodeInfo | None) -> None:
         """Refuse (raise) if the task may not be completed yet."""

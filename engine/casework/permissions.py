@@ -33,6 +33,9 @@ class Action(StrEnum):
     IMPORT_CALENDAR = "import_calendar"  # enter next year's official holiday schedule
     MANAGE_ACCOUNTS = "manage_accounts"  # create staff accounts, issue API tokens
     COMMENT = "comment"  # remark on an application (and show a remark to the customer)
+    MANAGE_FIRMS = "manage_firms"  # keep the list of qualified designers, builders and suppliers (三不指定)
+    FOLLOW_UP = "follow_up"  # make the independent 回访 after power on
+    RECORD_COMPLAINTS = "record_complaints"  # record a complaint or report taken by 95598/12398
 
 
 RULES: Mapping[Action, frozenset[str]] = MappingProxyType({
@@ -49,6 +52,9 @@ RULES: Mapping[Action, frozenset[str]] = MappingProxyType({
     Action.COMMENT: frozenset({Role.FRONT_DESK, Role.CUSTOMER_MANAGER, Role.SURVEY_TEAM, Role.MARKETING,
                                Role.PLANNING, Role.METERING, Role.DISPATCH, Role.ARCHIVE, Role.FIELD_DISPATCH,
                                Role.CUSTOMER_SERVICE, Role.STATION_HEAD}),
+    Action.MANAGE_FIRMS: frozenset({Role.MARKETING}),
+    Action.FOLLOW_UP: frozenset({Role.CUSTOMER_SERVICE}),
+    Action.RECORD_COMPLAINTS: frozenset({Role.CUSTOMER_SERVICE, Role.MARKETING, Role.AUDITOR}),
 })
 """Action → the roles that may take it."""
 
@@ -57,6 +63,7 @@ ACTION_NAMES: Mapping[Action, str] = MappingProxyType({
     Action.MIGRATE: "迁移在办申请", Action.EXPORT: "导出事件日志", Action.AUDIT: "稽查核验",
     Action.SUPERVISE: "监管督办", Action.IMPORT_CALENDAR: "导入节假日安排", Action.MANAGE_ACCOUNTS: "管理账号与令牌",
     Action.COMMENT: "在申请上留言",
+    Action.MANAGE_FIRMS: "维护合格单位名录", Action.FOLLOW_UP: "进行独立回访", Action.RECORD_COMPLAINTS: "登记投诉举报",
 })
 
 

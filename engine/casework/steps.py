@@ -153,6 +153,9 @@ class Steps:
             events = [PendingEvent(EventKind.APPLICATION_STARTED, by, now,
                                    {"process": process_key, "version": row.version, "app_no": app_no, "data": clean})]
             result = self._advance_and_persist(conn, app, diagram, live, run, events, by)
+            started = StepContext(conn, diagram, app.id, app_no, now, by, _data_of(live.wf) or clean)
+            for hook in self.hooks:
+                hook.application_started(started)
         self._checkin(app.id, live)
         return result
 
@@ -299,7 +302,7 @@ class Steps:
             events.append(PendingEvent(EventKind.ENGINE_TRANSITIONS, actor, now, {"changes": [
                 [name, state_name(old), state_name(new), str(tid)] for tid, name, old, new in changes.transitions]}))
 
-        step = StepContext(conn, diagram, app.id, app.app_no, now, actor)
+        step = StepContext(conn, diagram, app.id, app.app_no, now, actor, _data_of(wf))
         opening: list[OpeningTask] = []
         closed: list[ClosedTask] = []
         for tid, name, old, new in changes.transitions:
@@ -470,6 +473,12 @@ class Steps:
         item = {name: value for name, value in row.items() if "__" not in name}
         app = AppRow(*(row[f"app__{c.name}"] for c in APP_COLUMNS))
         return item, row["user__roles"].split(","), app
+
+
+def _data_of(wf: Any) -> Mapping[str, Any]:
+    """The application's data as the workflow stands: that of its most recently completed task."""
+    last = wf.last_task
+    return last.data if last is not None else {}
 
 
 def run_expression(source: str, data: Mapping[str, Any]) -> Any:

@@ -37,6 +37,8 @@ class User(Base):
     station: Mapped[str | None] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
+    # The number a customer may call (一口对外: the customer manager's, shown on the progress page).
+    work_phone: Mapped[str | None] = mapped_column(String(32))
 
 
 class ProcessVersion(Base):
@@ -458,3 +460,112 @@ class SavedFilter(Base):
     name: Mapped[str] = mapped_column(String(64))
     query: Mapped[str] = mapped_column(Text)  # JSON: the task list's query arguments
     created_at: Mapped[datetime]
+class CustomerNotice(Base):
+    """A message to the customer (受理、补充资料、整改、合同、送电…), queued in the step that caused it and
+    delivered through the Notifier after the commit (an outbox: nothing is sent for a step rolled back)."""
+
+    __tablename__ = "customer_notices"
+    __table_args__ = (Index("ix_customer_notices_status", "status", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    event: Mapped[str] = mapped_column(String(32))
+    node_id: Mapped[str | None] = mapped_column(String(128))
+    recipient: Mapped[str] = mapped_column(String(64))
+    message: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16))  # queued | sending | sent | failed
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(default=0)
+    sent_at: Mapped[datetime | None]
+    channel: Mapped[str | None] = mapped_column(String(32))
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class QualifiedFirm(Base):
+    """A qualified designer, builder or equipment supplier on the list 营销部 keeps (三不指定): customers are
+    shown several, in rotation, and choose freely."""
+
+    __tablename__ = "qualified_firms"
+    __table_args__ = (Index("ix_qualified_firms_kind", "kind", "active", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # design | construction | supply
+    name: Mapped[str] = mapped_column(String(128))
+    qualification: Mapped[str] = mapped_column(String(128), default="")
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    active: Mapped[bool] = mapped_column(default=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime]
+    updated_by: Mapped[str | None] = mapped_column(String(64))
+    updated_at: Mapped[datetime | None]
+
+
+class FirmEvent(Base):
+    """Who changed the firms list, when and how (the list is not one application's: no hash chain)."""
+
+    __tablename__ = "firm_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    firm_id: Mapped[int] = mapped_column(ForeignKey("qualified_firms.id"), index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(16))  # added | changed | withdrawn | restored
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class FollowUp(Base):
+    """The independent follow-up call (回访) of one application after power on, made by 客户服务 — never by
+    the case's own manager: satisfaction, whether anyone nominated a designer, builder or supplier (三不指定),
+    whether anyone asked for anything improper (廉洁)."""
+
+    __tablename__ = "follow_ups"
+    __table_args__ = (Index("ix_follow_ups_status_due", "status", "due_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), unique=True)
+    app_no: Mapped[str] = mapped_column(String(32))
+    process_key: Mapped[str] = mapped_column(String(32))
+    customer_name: Mapped[str] = mapped_column(String(256))
+    contact_name: Mapped[str] = mapped_column(String(64), default="")
+    contact_phone: Mapped[str] = mapped_column(String(32), default="")
+    manager: Mapped[str | None] = mapped_column(String(64), index=True)  # the case's customer manager
+    office: Mapped[str | None] = mapped_column(String(32))  # the manager's station (供电所) at power on
+    assignee: Mapped[str | None] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # open | done | cancelled
+    opened_at: Mapped[datetime]
+    due_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_attempt_at: Mapped[datetime | None]
+    reached: Mapped[bool | None]
+    satisfaction: Mapped[int | None]  # 1 (very dissatisfied) … 5 (very satisfied)
+    nominated: Mapped[bool | None]
+    nominated_detail: Mapped[str] = mapped_column(Text, default="")
+    improper: Mapped[bool | None]
+    improper_detail: Mapped[str] = mapped_column(Text, default="")
+    remarks: Mapped[str] = mapped_column(Text, default="")
+    done_by: Mapped[str | None] = mapped_column(String(64))
+    done_at: Mapped[datetime | None]
+
+
+class Complaint(Base):
+    """A complaint (投诉) or a confidential report (举报) about an application: filed by the customer on the
+    progress page, or recorded by staff from 95598/12398; routed to 营销部 or 稽查, answered by a deadline in
+    working days. A report's reporter is visible only to 稽查."""
+
+    __tablename__ = "complaints"
+    __table_args__ = (Index("ix_complaints_status_due", "status", "due_at"),
+                      Index("ix_complaints_kind_status", "kind", "status"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_no: Mapped[str] = mapped_column(String(32), unique=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    app_no: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16))  # complaint | report
+    topic: Mapped[str] = mapped_column(String(32))
+    channel: Mapped[str] = mapped_column(String(16))  # progress_page | hotline_95598 | hotline_12398 | follow_up
+    content: Mapped[str] = mapped_column(Text)
+    reporter_name: Mapped[str] = mapped_column(String(64), default="")
+    reporter_phone: Mapped[str] = mapped_column(String(32), default="")
+    routed_to: Mapped[str] = mapped_column(String(32))  # a role key
+    status: Mapped[str] = mapped_column(String(16))  # open | answered
+    filed_by: Mapped[str] = mapped_column(String(64))
+    filed_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    answer: Mapped[str] = mapped_column(Text, default="")
+    answered_by: Mapped[str | None] = mapped_column(String(64))
+    answered_at: Mapped[datetime | None]

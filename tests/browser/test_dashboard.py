@@ -102,8 +102,9 @@ def test_a_customer_follows_an_application_on_a_phone(person: Person, demo_engin
     page.fill("input[name=phone_tail]", "5678")
     page.click("button[type=submit]")
     page.wait_for_selector("#progress")
-    assert page.locator(".progress-steps.done li").count() >= 1
-    assert page.locator(".progress-steps.current li").count() >= 1
+    assert page.locator("#milestones li.milestone-done").count() >= 1  # 申请受理 at least
+    assert page.locator("#milestones li.milestone-current").count() <= 1
+    assert page.locator("#manager").is_visible() and page.locator("#firms ul.firm-list").count() == 3
     text = page.locator("#progress").inner_text()
     assert app.customer_name not in text and "13812345678" not in text
     width = page.evaluate("() => document.documentElement.scrollWidth")

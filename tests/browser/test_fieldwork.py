@@ -83,7 +83,7 @@ def test_dispatcher_books_worker_checks_in_and_out_and_the_callback_appears(
 
     # the callback appears for customer service
     person.login("service")
-    page.get_by_role("link", name="客户回访").click()
+    page.get_by_role("link", name="作业回访").click()
     row = page.locator("tr[data-callback-id]", has_text=app_no)
     assert row.count() == 1 and "现场勘查" in row.inner_text()
     person.shot("fw-04-callbacks")

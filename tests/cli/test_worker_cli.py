@@ -91,6 +91,22 @@ def test_worker_once_prints_the_escalation_it_sent_and_a_second_sweep_sends_noth
         assert "预警 0 个任务，超期督办 0 个任务" in cli.ok("sweep")
 
 
+def test_worker_once_sends_the_customer_notices_a_step_queued_and_only_once(cli: Cli) -> None:
+    engine = Engine({"database_url": cli.db, "documents_dir": cli.root / "docs"})
+    try:
+        with _at(2026, 11, 23, 9, 0):
+            app_no = engine.start("hv", HV_SOLO.start, "frontdesk").app_no
+    finally:
+        engine.dispose()
+    with _at(2026, 11, 23, 9, 1):
+        out = cli.ok("worker", "--once")
+    phone = HV_SOLO.start["contact_phone"]
+    assert f"客户通知（受理通知）→ {phone}：{app_no}" in out
+    assert f"客户通知（补充资料通知）→ {phone}：{app_no}" in out and "客户通知：已发送 2 条" in out
+    with _at(2026, 11, 23, 9, 2):
+        assert "客户通知" not in cli.ok("worker", "--once")
+
+
 def test_calendar_show_flags_2027_as_provisional_until_the_schedule_is_imported(cli: Cli) -> None:
     with _at(2026, 11, 23, 9, 0):
         out = cli.ok("calendar", "show", "2027")

@@ -34,6 +34,8 @@ ALLOWED: dict[str, set[str]] = {
     "engine.casework": {*ENGINE_BASE, "engine.kernel", "engine.store", "engine.definitions", "handlers"},
     "engine.timelimits": {*ENGINE_BASE, "engine.kernel", "engine.store", "engine.casework", "handlers"},
     "engine.fieldwork": {*ENGINE_BASE, "engine.kernel", "engine.store", "engine.casework", "engine.timelimits"},
+    "engine.customers": {*ENGINE_BASE, "engine.kernel", "engine.store", "engine.casework", "engine.timelimits",
+                         "handlers"},
     "engine.oversight": {*ENGINE_BASE, "engine.kernel", "engine.store", "engine.definitions", "engine.casework",
                          "engine.timelimits", "handlers"},
     "engine.analysis": {*ENGINE_BASE, "engine.kernel", "engine.store", "engine.definitions", "engine.casework",
@@ -50,7 +52,7 @@ THIRD_PARTY_ONLY_IN = {
     "flask": {"webui"},
     "flask_wtf": {"webui"},
     "sqlalchemy": {"engine", "engine.store", "engine.definitions", "engine.casework", "engine.timelimits",
-                   "engine.fieldwork", "engine.oversight", "engine.analysis", "bench"},
+                   "engine.fieldwork", "engine.customers", "engine.oversight", "engine.analysis", "bench"},
     "alembic": {"engine.store"},
 }
 

@@ -6,6 +6,7 @@ import ast
 import json
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from handlers import (
     build_registry,
     call_operator,
 )
+from handlers.notify import NoticeFacts, customer_notice
 
 HANDLERS_DIR = Path(__file__).resolve().parents[2] / "handlers"
 
@@ -31,6 +33,7 @@ class FakeServices:
     def __init__(self, workloads: Mapping[str, int] | None = None) -> None:
         self.workloads = dict(workloads or {"li": 3, "wang": 1})
         self.documents: list[tuple[str, str, str, bytes]] = []
+        self.notices: list[tuple[str, str, str]] = []
 
     def manager_workloads(self) -> Mapping[str, int]:
         return self.workloads
@@ -39,16 +42,9 @@ class FakeServices:
         self.documents.append((kind, filename, media_type, content))
         return f"doc-{len(self.documents)}"
 
-
-class RecordingNotifier:
-    """A notifier that remembers what it sent instead of sending it."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, str]] = []
-
-    def send(self, recipient: str, message: str) -> str:
-        self.sent.append((recipient, message))
-        return "sms"
+    def send_notice(self, event: str, recipient: str, message: str) -> str:
+        self.notices.append((event, recipient, message))
+        return "queued"
 
 
 @pytest.fixture
@@ -213,28 +209,41 @@ def test_application_number_rejects_bad_variant_or_sequence(variant: str, sequen
 # --- notifications -----------------------------------------------------------------------------
 
 
-def test_notify_sends_a_chinese_message_through_the_injected_notifier(ctx: HandlerContext) -> None:
-    notifier = RecordingNotifier()
-    result = call_operator(
-        build_registry(notifier), "notify", ctx, {"event": "power_on", "recipient": "13800000000"}
-    )
-    assert result["channel"] == "sms"
-    assert "已送电" in result["message"]
-    assert "HV20261123000042" in result["message"]
-    assert notifier.sent == [("13800000000", result["message"])]
+def test_notify_hands_the_message_to_the_engine_for_the_customers_registered_phone(ctx: HandlerContext) -> None:
+    ctx = replace(ctx, data={**ctx.data, "contact_phone": "13912345678"})
+    result = call_operator(build_registry(), "notify", ctx, {"event": "power_on", "recipient": "customer"})
+    assert result["channel"] == "queued"
+    assert "已送电" in result["message"] and "HV20261123000042" in result["message"]
+    services = ctx.services
+    assert isinstance(services, FakeServices)
+    assert services.notices == [("power_on", "13912345678", result["message"])]
 
 
-def test_default_notifier_logs_to_baozhuang_notify(
-    ctx: HandlerContext, caplog: pytest.LogCaptureFixture
-) -> None:
-    with caplog.at_level(logging.INFO, logger="baozhuang.notify"):
-        result = call_operator(
-            build_registry(), "notify", ctx, {"event": "supply_plan_reply", "recipient": "钱小川"}
-        )
-    assert result["channel"] == "log"
-    assert any(
-        record.name == "baozhuang.notify" and "供电方案" in record.getMessage() for record in caplog.records
-    )
+def test_the_power_on_message_carries_safety_advice_and_a_number_to_call(ctx: HandlerContext) -> None:
+    ctx = replace(ctx, settings=PolicySettings(service_hotline="0512-96598"))
+    message = call_operator(build_registry(), "notify", ctx, {"event": "power_on", "recipient": "x"})["message"]
+    assert "安全用电提示" in message and "私拉乱接" in message
+    assert "0512-96598" in message
+
+
+def test_an_explicit_recipient_is_kept(ctx: HandlerContext) -> None:
+    call_operator(build_registry(), "notify", ctx, {"event": "supply_plan_reply", "recipient": "钱小川"})
+    services = ctx.services
+    assert isinstance(services, FakeServices)
+    assert [(e, r) for e, r, _ in services.notices] == [("supply_plan_reply", "钱小川")]
+
+
+def test_the_acceptance_notice_lists_what_is_missing_the_firms_and_the_manager() -> None:
+    facts = NoticeFacts("示例钢铁有限公司", "HV20261123000042", "95598", "李强", "0512-65001234",
+                        received=["营业执照"], missing=["用电地址产权证明", "用电负荷及设备清单"],
+                        firms={"设计单位": ["甲设计院", "乙设计院"], "施工单位": ["丙建设"]})
+    text = customer_notice("application_accepted", facts)
+    assert "已受理" in text and "HV20261123000042" in text
+    assert "一次性告知，尚需提交：用电地址产权证明、用电负荷及设备清单" in text and "已收资料：营业执照" in text
+    assert "不指定设计、施工和设备供应单位" in text and "设计单位：甲设计院、乙设计院；施工单位：丙建设" in text
+    assert "李强（电话 0512-65001234）" in text
+    complete = customer_notice("application_accepted", replace(facts, missing=()))
+    assert "尚需提交" not in complete and "所需资料已齐全" in complete
 
 
 def test_notify_rejects_unknown_event(ctx: HandlerContext) -> None:
@@ -242,5 +251,7 @@ def test_notify_rejects_unknown_event(ctx: HandlerContext) -> None:
         call_operator(build_registry(), "notify", ctx, {"event": "party", "recipient": "x"})
 
 
-def test_log_notifier_reports_the_log_channel() -> None:
-    assert LogNotifier().send("someone", "消息") == "log"
+def test_the_default_notifier_logs_to_baozhuang_notify(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="baozhuang.notify"):
+        assert LogNotifier().send("13912345678", "供电方案已答复") == "log"
+    assert any(r.name == "baozhuang.notify" and "供电方案" in r.getMessage() for r in caplog.records)

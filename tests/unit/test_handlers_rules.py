@@ -32,6 +32,9 @@ class FakeServices:
         self.documents[document_id] = (kind, filename, media_type, content)
         return document_id
 
+    def send_notice(self, event: str, recipient: str, message: str) -> str:
+        raise AssertionError("these rules send no notices")
+
 
 def make_ctx(
     variant: str = "hv",

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, time
 from typing import Any
 
 import pytest
 
 from engine import Engine
-from cli.demo import DEMO_USERS, Scenario, drive
+from cli.demo import DEMO_USERS, DEMO_WORK_PHONES, Scenario, drive
 
 from tests.conftest import Clock, Staff
 
@@ -43,6 +44,11 @@ def look_up(client: Staff, app_no: str, digits: str, ip: str = "203.0.113.7") ->
                        environ_base={"REMOTE_ADDR": ip})
 
 
+def visible_text(html: str) -> str:
+    """What a person reads: tags removed, white space collapsed."""
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html)).replace(" ，", "，").replace(" （", "（")
+
+
 def without_token(response: Any) -> str:
     return CSRF_VALUE.sub("", response.get_data(as_text=True))
 
@@ -56,35 +62,50 @@ def test_the_form_needs_no_login_and_fits_a_phone(client: Staff) -> None:
     assert page.headers["Cache-Control"] == "no-store"
 
 
-def test_the_right_number_and_digits_show_the_steps_with_dates(client: Staff, accepted: Accepted,
-                                                               engine: Engine) -> None:
+def test_the_right_number_and_digits_show_the_milestones_a_customer_knows(client: Staff, accepted: Accepted,
+                                                                          engine: Engine) -> None:
     response = look_up(client, accepted.app_no, "5678")
     assert response.status_code == 200
     html = response.get_data(as_text=True)
     assert accepted.app_no in html
-    current = accepted.current[0]
-    assert current.due_at is not None
-    assert f"{current.node_name}" in html and f"办理时限：{current.due_at.date().isoformat()} 前" in html
-    done = [t for t in engine.tasks(status="completed") if t.app_no == accepted.app_no]
-    assert len(done) == 3
-    for task in done:
-        assert task.completed_at is not None
-        assert re.search(re.escape(task.node_name) + r"</span><span class=\"step-date\">"
-                         + task.completed_at.date().isoformat(), html)
-    assert "受理申请" in html and accepted.accepted_on.isoformat() in html
-    assert re.search(r"\d{2}:\d{2}", re.sub(r"<[^>]+>", " ", html)) is None  # dates only, no times
+    text = visible_text(html)
+    # the four milestones of HV, in order, each once; the internal steps done so far are not listed
+    milestones = ["申请受理", "供电方案答复", "竣工检验", "装表接电"]
+    positions = [text.index(m) for m in milestones]
+    assert positions == sorted(positions) and all(text.count(m) == 1 for m in milestones)
+    for internal in ("现场勘查", "拟定供电方案", "供电方案审批", "归档"):
+        assert internal not in text
+    assert f"申请受理 已完成 {accepted.accepted_on.isoformat()}" in text
+    # the milestone under way: its limit counted from acceptance (15 working days, single supply)
+    due = engine.calendar().add_working_days(datetime.combine(accepted.accepted_on, time(9)), 15).date()
+    assert f"办理时限 15 个工作日（自受理之日起），应于 {due.isoformat()} 前完成" in text
+    assert f"正在办理：{accepted.current[0].node_name}" in text
+    assert "竣工检验 待办理" in text and "装表接电 待办理" in text
+    assert re.search(r"\d{2}:\d{2}", text) is None  # dates only, no times
 
 
-def test_the_page_shows_nothing_else_of_the_application(client: Staff, accepted: Accepted) -> None:
+def test_the_page_names_the_customer_manager_and_nothing_else_of_the_application(client: Staff,
+                                                                                 accepted: Accepted) -> None:
     html = look_up(client, accepted.app_no, "5678").get_data(as_text=True)
+    # 一口对外: the case's manager (manager1, the scenario's choice) by name and work phone, no username
+    assert "您的客户经理" in html and "李强" in html and DEMO_WORK_PHONES["manager1"] in html
     secrets = [str(accepted.data[k]) for k in ("customer_name", "contact_name", "contact_phone", "address",
                                                 "id_document_no", "legal_representative")]
     secrets += ["1234", "5678"]  # not even the digits the customer typed
-    secrets += [part for _, display, _ in DEMO_USERS for part in (display, display.split()[-1])]  # 李强 …
+    others = [(u, d) for u, d, _ in DEMO_USERS if u != "manager1"]
+    secrets += [part for _, display in others for part in (display, display.split()[-1])]  # 王芳 …
     secrets += [username for username, _, _ in DEMO_USERS]
+    secrets += [DEMO_WORK_PHONES[u] for u in DEMO_WORK_PHONES if u != "manager1"]
     secrets += accepted.task_ids + list(accepted.names)  # internal ids and node ids
     leaked = [value for value in secrets if value and value in html]
     assert leaked == []
+
+
+def test_the_example_number_has_the_real_length(client: Staff, accepted: Accepted) -> None:
+    placeholder = re.search(r'name="app_no"[^>]*placeholder="如 ([A-Z0-9]+)"', client.get("/progress").get_data(
+        as_text=True))
+    assert placeholder is not None
+    assert len(placeholder.group(1)) == len(accepted.app_no) == 16
 
 
 def test_wrong_digits_and_an_unknown_number_get_the_identical_answer(client: Staff, accepted: Accepted) -> None:
@@ -134,7 +155,10 @@ def test_a_finished_application_shows_it_is_finished(client: Staff, engine: Engi
         clock.advance(hours=3)
     assert last is not None and last.status == "completed"
     html = look_up(client, last.app_no, "5678").get_data(as_text=True)
-    assert "已办结" in html and "当前环节" not in html
+    assert "已办结" in html and "milestone-current" not in html
+    text = visible_text(html)
+    assert "受理签约 已完成" in text and "施工接电 已完成" in text  # a residential customer's two steps
+    assert "供电方案答复" not in text
 
 
 def test_staff_pages_still_need_a_login(client: Staff) -> None:
@@ -147,5 +171,8 @@ def test_a_step_waiting_for_the_customer_says_so(client: Staff, engine: Engine, 
     for last in steps:
         pass
     assert last is not None and [t.node_id for t in last.ready_tasks] == ["hv_customer_confirm_plan"]
-    html = look_up(client, last.app_no, "5678").get_data(as_text=True)
-    assert f"{last.ready_tasks[0].node_name}</span>\n        <span class=\"step-date\">等待您办理" in html
+    text = visible_text(look_up(client, last.app_no, "5678").get_data(as_text=True))
+    assert "供电方案答复 已完成" in text
+    assert f"等待您办理：{last.ready_tasks[0].node_name}（此期间不计入供电企业办理时限）" in text
+    # the inspection's limit counts from the customer's request, which has not come yet
+    assert "办理时限 5 个工作日（自您提出竣工报验或整改完成之日起），待起算" in text
