@@ -45,7 +45,8 @@ NOTICE_EVENTS: Mapping[str, str] = {
 }
 """The values a task's ``customerNotice`` marker may take: the message sent when the task becomes ready."""
 
-MARKERS = (Marker(NOTICE, NOTICE_EVENTS, person_tasks_only=True),)
+MARKERS = (Marker(NOTICE, NOTICE_EVENTS, person_tasks_only=True, title="客户通知",
+                  hint="该任务就绪时给客户发出的通知（短信等），如整改、签订合同"),)
 
 EVENT_NAMES: Mapping[str, str] = {
     "application_accepted": "受理通知", "documents_required": "补充资料通知", "manager_assigned": "客户经理通知",
