@@ -50,7 +50,7 @@ def test_open_a_bpmn_file_from_disk_and_download_it_as_bpmn_and_svg(person: Pers
     page = person.page
     person.login("analyst")
     open_modeller(person, "/modeller/hv/edit")
-    edited = (REPO / "processes" / "hv.bpmn").read_text(encoding="utf-8").replace('name="回访"', 'name="电话回访"', 1)
+    edited = (REPO / "processes" / "hv.bpmn").read_text(encoding="utf-8").replace('name="客户经理回访"', 'name="电话回访"', 1)
     disk = tmp_path / "hv-edited.bpmn"
     disk.write_text(edited, encoding="utf-8")
     page.set_input_files("#modeller-open", str(disk))
@@ -242,7 +242,7 @@ def test_problems_while_drawing_one_per_cause_in_chinese_and_saving_after_deleti
     wait_for_problems(person, 1)  # not one strip per node that can no longer finish
     problem = page.locator("#modeller-problems li.problem")
     assert problem.get_attribute("data-element-id") == "hv_follow_up"
-    assert "「回访」没有流出的顺序流" in problem.inner_text()
+    assert "「客户经理回访」没有流出的顺序流" in problem.inner_text()
     assert page.locator('.problem-overlay[data-element-id="hv_follow_up"]').count() == 1
     assert "发现 1 个问题" in page.locator("#modeller-status").inner_text()
     assert page.locator("#modeller-deploy").is_disabled()
