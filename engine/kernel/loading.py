@@ -71,12 +71,18 @@ class Marker:
     ``values``: the accepted values (value → Chinese name), or None for any; ``expression``: the value is
     an expression of the safe language (checked as such); ``person_tasks_only``: only user/manual tasks
     may carry it.
+
+    ``process_check`` makes it a property of the process itself (``bpmn:process``'s own extension
+    elements), and ``name`` the prefix of such properties' names (``policyClock.`` for
+    ``policyClock.plan_reply``): the check gets a property's name, its value and the diagram's node table,
+    and returns every problem it finds, in Chinese; the gate reports them at the process.
     """
 
     name: str
     values: Mapping[str, str] | None = None
     expression: bool = False
     person_tasks_only: bool = False
+    process_check: Callable[[str, str, Mapping[str, "NodeInfo"]], Sequence[str]] | None = None
 
 
 KERNEL_MARKERS = (Marker("assignee", expression=True), Marker("formJsonSchemaFilename"))
@@ -110,6 +116,7 @@ class ParsedDiagram:
     nodes: Mapping[str, NodeInfo]
     start_form: str | None
     flows: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    properties: Mapping[str, str] = field(default_factory=dict)  # the process's own (policy clocks)
 
     @cached_property
     def labels(self) -> Mapping[str, Mapping[str, str]]:
@@ -197,6 +204,8 @@ def validate_diagram(
                    if isinstance(el.tag, str) and el.get("id") and etree.QName(el).namespace != SPIFF_NS}
     nodes, node_reasons, loaded_forms, start_form = _check_nodes(process, forms, operators, element_ids, known)
     reasons.extend(node_reasons)
+    process_properties = _properties(process)
+    reasons.extend(_check_process_markers(process.get("id"), process_properties, nodes, markers))
     reasons.extend(_check_expressions(process, known))
     reasons.extend(_check_graph(process))
     if reasons:
@@ -229,6 +238,7 @@ def validate_diagram(
         forms=loaded_forms,
         nodes=nodes,
         start_form=start_form,
+        properties=process_properties,
     )
 
 
@@ -325,6 +335,19 @@ def _check_markers(node_id: str, kind: str, props: Mapping[str, str], markers: M
             reasons.append(Reason("bad_marker", f"{name} 只能标在人工任务上", node_id))
         elif marker.values is not None and value not in marker.values:
             reasons.append(Reason("bad_marker", f"{name}={value!r} 未知（可用：{'、'.join(marker.values)}）", node_id))
+    return reasons
+
+
+def _check_process_markers(process_id: str | None, props: Mapping[str, str], nodes: Mapping[str, NodeInfo],
+                           markers: Sequence[Marker]) -> list[Reason]:
+    """Each process-level property a registered marker claims (by name prefix), checked by that marker."""
+    reasons = []
+    checks = [m for m in markers if m.process_check is not None]
+    for name, value in props.items():
+        for marker in checks:
+            if name.startswith(marker.name) and marker.process_check is not None:
+                reasons.extend(Reason("bad_marker", problem, process_id)
+                               for problem in marker.process_check(name, value, nodes))
     return reasons
 
 

@@ -208,6 +208,20 @@ class WorkingCalendar:
             d = self.previous_workday(d)
         return datetime.combine(d, moment.time())
 
+    def working_days_after(self, a: date, b: date) -> int:
+        """How many working days fall after ``a`` up to and including ``b`` (0 when ``b`` is not after ``a``):
+        the whole-day count a time limit is measured in, ``add_working_days``'s inverse."""
+        count = 0
+        d = a
+        while d < b:
+            d += timedelta(days=1)
+            count += self.is_workday(d)
+        return count
+
+    def provisional_between(self, first: date, last: date) -> bool:
+        """Whether any year from ``first`` to ``last`` is provisional (its make-up working days unknown)."""
+        return any(self.year_status(y).provisional for y in range(first.year, max(first, last).year + 1))
+
     def working_days_between(self, a: datetime, b: datetime) -> float:
         """Working time from ``a`` to ``b`` in working days (fractions of a day count; negative if b < a)."""
         if b < a:
