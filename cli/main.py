@@ -606,9 +606,11 @@ def calendar_show(ctx: click.Context, year: int) -> None:
 def calendar_import(ctx: click.Context, file: str, by: str) -> None:
     """Enter a year's official schedule from FILE ({"year": 2027, "days": [{"date", "workday", "name"}]})."""
     schedule = _read_json(file)
-    status = _engine(ctx).import_calendar(schedule, by)
-    count = len(schedule.get("days") or [])
-    click.echo(f"已录入 {status.year} 年放假安排 {count} 天（{by}）；{status.year} 年工作日历已确认")
+    result = _engine(ctx).import_calendar(schedule, by)
+    year, moved = result.status.year, result.moved
+    click.echo(f"已录入 {year} 年放假安排 {result.days} 天（{by}）；{year} 年工作日历已确认")
+    click.echo(f"已按新日历重算在办期限：{moved.clocks} 个时限、{moved.tasks} 个环节内部目标的截止时间改变，"
+               f"涉及 {moved.applications} 件申请（已记入各申请的审计链）")
 
 
 # ----------------------------------------------------------------------------- versions (版本差异与迁移)

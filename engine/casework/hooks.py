@@ -9,6 +9,9 @@ transaction, so whatever a hook writes commits or rolls back with the step:
   and fields to its ``task.ready`` audit event (due dates);
 * :meth:`StepHook.tasks_opened` — after the new work items are written (open a site job for each);
 * :meth:`StepHook.tasks_closed` — work items completed or cancelled by the step (free booked capacity);
+* :meth:`StepHook.step_done` — the whole step at once, after its work items are written and closed: what
+  opened, what closed, whether it was the acceptance or the process's end, the data it left (policy clocks
+  start, pause and stop here); a hook may add audit events to the step (:attr:`StepContext.events`);
 * :meth:`StepHook.task_reassigned` — a task handed to someone else (its site job goes with it);
 * :meth:`StepHook.application_paused` / :meth:`StepHook.application_resumed` — a case suspended and resumed
   (its clocks pause); :meth:`StepHook.application_ended` — withdrawn or terminated before its end.
@@ -26,6 +29,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from ..kernel.loading import NodeInfo, ParsedDiagram
+from .audit import PendingEvent
 
 
 @dataclass
@@ -50,7 +54,9 @@ class ClosedTask:
 
 @dataclass(frozen=True)
 class StepContext:
-    """What every hook call of one step shares."""
+    """What every hook call of one step shares. ``accepted``: the step is the application's acceptance;
+    ``finished``: the process reached its end; ``data``: the process data as the step leaves it; ``events``:
+    the step's audit events, to which a hook may append its own (they are chained with the step's)."""
 
     conn: Connection
     diagram: ParsedDiagram
@@ -58,6 +64,11 @@ class StepContext:
     app_no: str
     now: datetime
     actor: str
+    process_key: str = ""
+    accepted: bool = False
+    finished: bool = False
+    data: Mapping[str, Any] = field(default_factory=dict)
+    events: list[PendingEvent] = field(default_factory=list)
 
 
 class StepHook:
@@ -74,6 +85,10 @@ class StepHook:
 
     def tasks_closed(self, step: StepContext, closed: Sequence[ClosedTask]) -> None:
         """After work items were completed or cancelled."""
+
+    def step_done(self, step: StepContext, opened: Sequence[OpeningTask], closed: Sequence[ClosedTask]) -> None:
+        """After the step's work items are written and closed (called for every step, even one that opened
+        and closed nothing)."""
 
     def task_reassigned(self, conn: Connection, task_id: str, old: str | None, new: str) -> None:
         """A task was handed from one person to another."""

@@ -32,6 +32,8 @@ class Action(StrEnum):
     SUPERVISE = "supervise"  # the dashboard, every task list, reassignment
     IMPORT_CALENDAR = "import_calendar"  # enter next year's official holiday schedule
     MANAGE_ACCOUNTS = "manage_accounts"  # create staff accounts, issue API tokens
+    SET_TIME_LIMITS = "set_time_limits"  # the office's own limits for the policy clocks (时限)
+    RENEW_PLAN = "renew_plan"  # re-issue an expired supply plan: its validity counts again
 
 
 RULES: Mapping[Action, frozenset[str]] = MappingProxyType({
@@ -44,6 +46,8 @@ RULES: Mapping[Action, frozenset[str]] = MappingProxyType({
     Action.SUPERVISE: frozenset({Role.MARKETING}),
     Action.IMPORT_CALENDAR: frozenset({Role.ADMINISTRATOR, Role.MARKETING}),
     Action.MANAGE_ACCOUNTS: frozenset({Role.ADMINISTRATOR}),
+    Action.SET_TIME_LIMITS: frozenset({Role.MARKETING}),
+    Action.RENEW_PLAN: frozenset({Role.CUSTOMER_MANAGER, Role.MARKETING}),
 })
 """Action → the roles that may take it."""
 
@@ -51,6 +55,7 @@ ACTION_NAMES: Mapping[Action, str] = MappingProxyType({
     Action.DEPLOY: "部署流程", Action.EDIT_DRAFTS: "编辑流程草稿", Action.READ_DEFINITIONS: "查看流程版本与草稿",
     Action.MIGRATE: "迁移在办申请", Action.EXPORT: "导出事件日志", Action.AUDIT: "稽查核验",
     Action.SUPERVISE: "监管督办", Action.IMPORT_CALENDAR: "导入节假日安排", Action.MANAGE_ACCOUNTS: "管理账号与令牌",
+    Action.SET_TIME_LIMITS: "调整本单位时限", Action.RENEW_PLAN: "重新起算供电方案有效期",
 })
 
 

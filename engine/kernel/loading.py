@@ -341,7 +341,7 @@ def _check_markers(node_id: str, kind: str, props: Mapping[str, str], markers: M
 def _check_process_markers(process_id: str | None, props: Mapping[str, str], nodes: Mapping[str, NodeInfo],
                            markers: Sequence[Marker]) -> list[Reason]:
     """Each process-level property a registered marker claims (by name prefix), checked by that marker."""
-    reasons = []
+    reasons: list[Reason] = []
     checks = [m for m in markers if m.process_check is not None]
     for name, value in props.items():
         for marker in checks:
