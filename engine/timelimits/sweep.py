@@ -101,8 +101,8 @@ class TimeLimits:
                 recipients.setdefault((holder, None) if holder else (None, item.role), item.id)
             recipients.setdefault((None, SUPERVISOR_ROLE), "")
             holders = [user for user, _ in recipients if user]
-            names = dict(conn.execute(select(USERS.c.username, USERS.c.display_name)
-                                      .where(USERS.c.username.in_(holders)))) if holders else {}
+            names = {user: name for user, name in conn.execute(
+                select(USERS.c.username, USERS.c.display_name).where(USERS.c.username.in_(holders)))}
             used = used_days(self.calendars.get(conn), clock.started_at, now, load_pauses(clock.pauses))
             steps = "、".join(f"「{i.node_name}」（{_holder_name(i, names)}）" for i in items) or "无"
             message = _message(kind, clock, customer or "", used, steps)
