@@ -777,8 +777,10 @@ class ClockInfo:
 def clock_info(row: Any, calendar: WorkingCalendar, now: datetime, unit: str | None = None) -> ClockInfo:
     """A ClockInfo from a policy_clocks row, measured at ``now``."""
     pauses = load_pauses(row.pauses)
-    m = measure(calendar, row.kind, row.started_at, row.stopped_at, pauses, row.limit_value, now,
-                ended=row.status == ENDED)
+    if row.status in OPEN:
+        m = measure(calendar, row.kind, row.started_at, row.stopped_at, pauses, row.limit_value, now)
+    else:  # a stopped clock keeps the verdict it was given when it stopped
+        m = Measure(row.used_days, row.deadline, row.status, False, bool(row.provisional))
     shown = tuple(ClockPause(p.start, p.end, p.kind, p.reason.split(":", 1)[1] if ":" in p.reason else "")
                   for p in pauses)
     return ClockInfo(row.clock_key, row.name, row.kind, row.round, m.status, row.started_at, row.stopped_at, shown,
