@@ -44,6 +44,7 @@ from .fieldwork.jobs import (
 )
 from .fieldwork.meetings import DECISIONS, MEETING_ROLES, Decision
 from .kernel.forms import FormDefinition
+from .oversight.clockfigures import OPEN_STATES, ClockDuration, ClockFigures, ClockOnTime, ClockOpen, Expiring
 from .oversight.exports import CSV_COLUMNS, LogRecord, to_csv, to_xes
 from .oversight.supervision import DUE_STATES, MAX_PERIOD_DAYS, Dashboard, NodeDuration, Period
 from .results import (
@@ -78,13 +79,20 @@ from .results import (
 )
 from .store import tables
 from .timelimits.calendar import CalendarNotCovered, WorkingCalendar, YearStatus
+from .timelimits.clocks import STATUS_NAMES as CLOCK_STATUS_NAMES
+from .timelimits.clocks import ClockInfo, ClockPause, ClockReport, FirstContact, Override, Pause
+from .timelimits.forecast import Forecast, Forecaster, Round, Visit
+from .timelimits.policies import CalendarImport, ClockChoice, OverrideChange, OverrideChoices, Recomputed
 from .vocabulary import (
+    CONTACT_SOURCES,
+    CUSTOMER,
     PROCESS_NAMES,
     ROLES,
     SHIPPED,
     SUPERVISOR_ROLE,
     SYSTEM,
     AppStatus,
+    ContactSource,
     EventKind,
     ProcessKey,
     Role,
@@ -103,13 +111,16 @@ __all__ = [
     "MigrationResult", "NodeChange", "NodeImpact", "NotificationInfo", "ReplayReport", "ReplayStep", "SentNotice",
     "StepResult", "SweepResult", "TaskInfo", "TaskPage", "Upload", "UserInfo", "VersionDiff", "VersionInfo",
     "FormDefinition", "PublicProgress", "PublicStep", "ScenarioOutcome", "ScenarioRunner",
-    # time limits
-    "WorkingCalendar", "YearStatus", "CalendarNotCovered",
+    # time limits and policy clocks (时限)
+    "WorkingCalendar", "YearStatus", "CalendarNotCovered", "CalendarImport", "Recomputed", "ClockInfo", "ClockPause",
+    "ClockReport", "FirstContact", "Override", "OverrideChange", "OverrideChoices", "ClockChoice", "CLOCK_STATUS_NAMES",
+    "Forecast", "Forecaster", "Round", "Visit", "Pause", "CONTACT_SOURCES", "ContactSource", "CUSTOMER",
     # field work and meetings
     "Appointment", "FieldJobInfo", "appointment_from_form", "JOB_KINDS", "MODES", "HALVES", "DEFAULT_CAPACITY",
     "DISPATCHER_ROLE", "STATION_HEAD_ROLE", "CALLBACK_ROLE", "DECISIONS", "MEETING_ROLES", "Decision",
     # oversight
-    "Period", "Dashboard", "NodeDuration", "DUE_STATES", "MAX_PERIOD_DAYS", "LogRecord", "CSV_COLUMNS", "to_csv",
+    "Period", "Dashboard", "NodeDuration", "DUE_STATES", "MAX_PERIOD_DAYS", "ClockFigures", "ClockOnTime",
+    "ClockDuration", "ClockOpen", "Expiring", "OPEN_STATES", "LogRecord", "CSV_COLUMNS", "to_csv",
     "to_xes", "GENESIS", "event_hash", "tables",
     # errors
     "BaozhuangError", "ConfigurationError", "Conflict", "DiagramRejected", "ExpressionError", "Forbidden",

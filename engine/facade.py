@@ -54,7 +54,8 @@ from .kernel.forms import FormDefinition
 from .kernel.loading import Marker
 from .oversight.exports import LogRecord, event_log
 from .oversight.replay import Replays
-from .oversight.supervision import Supervision
+from .oversight.clockfigures import ClockFigures, ClockFigureSource
+from .oversight.supervision import Period, Supervision
 from .oversight.verification import verify_chains
 from .results import (
     ApplicationInfo,
@@ -87,7 +88,7 @@ from .timelimits.calendar import CalendarSource, WorkingCalendar
 from .timelimits.clocks import ClockInfo, ClockReport, Override, OverrideSource, PolicyClockHook
 from .timelimits.forecast import Forecasts
 from .timelimits.limits import TimeLimitHook
-from .timelimits.policies import CalendarImport, ExpiringClock, OverrideChange, OverrideChoices, PolicyClocks
+from .timelimits.policies import CalendarImport, OverrideChange, OverrideChoices, PolicyClocks
 from .timelimits.sweep import TimeLimits
 from .vocabulary import SYSTEM, TaskStatus
 
@@ -160,6 +161,7 @@ class Engine:
         self.meetings = ReviewMeetings(self.store, self.now, self.definitions.marked_nodes, self.steps.complete,
                                        self.accounts.roles_of)
         self.supervision = Supervision(self.store, self.now, self.calendars.get)
+        self.clock_dashboard = ClockFigureSource(self.store, self.now, self.calendars.get)
         self.replays = Replays(self.store, self.definitions, self.steps, self.registry, self.config.policy,
                                self.config.max_loop_iterations)
         self.migrations = Migrations(self.store, self.definitions, self.steps, self.now)
@@ -401,9 +403,10 @@ class Engine:
         """The open policy clocks of several applications (a page of a task list)."""
         return self.policy_clocks.summaries(app_nos)
 
-    def expiring_clocks(self, limit: int = 10, process_key: str | None = None) -> list[ExpiringClock]:
-        """The running clocks whose deadline comes first."""
-        return self.policy_clocks.expiring(limit, process_key)
+    def clock_figures(self, period: Period, process_key: str | None = None, expiring: int = 10) -> ClockFigures:
+        """The dashboard's policy-clock figures: on-time rates and durations of the clocks that stopped in the
+        period, how the counting ones stand, and those that expire soonest."""
+        return self.clock_dashboard.figures(period, process_key, expiring)
 
     def refresh_forecasts(self, now: datetime | None = None, force: bool = False) -> int:
         """Store fresh remaining-time forecasts on the open clocks (the worker does it; the task list sorts by

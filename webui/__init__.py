@@ -33,6 +33,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, engine: Engine | None
     from webui import api, applications, audit, auth, documents, errors, tasks, vendor
     from webui import exports, notices, public, supervision
     from webui import callbacks, fieldwork, meetings, modeller
+    from webui import clocks
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(tasks.bp)
@@ -48,6 +49,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, engine: Engine | None
     app.register_blueprint(fieldwork.bp)
     app.register_blueprint(callbacks.bp)
     app.register_blueprint(meetings.bp)
+    app.register_blueprint(clocks.bp)
     csrf.exempt(api.bp)  # token-authenticated: no cookies, so no cross-site forgery to guard against
     app.register_blueprint(api.bp)
     errors.register(app)

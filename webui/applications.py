@@ -12,12 +12,12 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, render_template, request
 from lxml import etree
 
-from engine import ApplicationInfo, ApplicationPage, DocumentInfo, Engine, HistoryEntry, TaskInfo
+from engine import Action, ApplicationInfo, ApplicationPage, DocumentInfo, Engine, HistoryEntry, TaskInfo
 from engine import FormDefinition
 
 from webui import engine_of, formdata
 from webui.paging import page_numbers
-from webui.auth import login_required
+from webui.auth import current_user, login_required
 
 bp = Blueprint("applications", __name__, url_prefix="/applications")
 
@@ -383,6 +383,7 @@ def show(app_no: str) -> Any:
         documents=document_groups(app.documents, forms, _contract_titles(app.history)),
         variant=VARIANTS.get(app.process_key, app.process_key), status=STATUSES.get(app.status, app.status),
         size_text=size_text, now=engine.now(), duration_text=duration_text,
+        clocks=engine.clocks(app.app_no), may_renew=engine.may(current_user().username, Action.RENEW_PLAN),
     )
 
 

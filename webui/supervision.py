@@ -155,10 +155,13 @@ def dashboard_json(d: Dashboard, filters: Filters) -> dict[str, Any]:
             "applications": [{"app_no": e.app_no, "variant": e.process_key, "created_by": e.created_by,
                               "first_contact_at": e.first_contact_at.isoformat(timespec="minutes"),
                               "created_at": e.created_at.isoformat(timespec="minutes"),
-                              "lag_hours": round(e.lag_hours, 1)} for e in late.late[:200]],
+                              "lag_hours": round(e.lag_hours, 1), "lag_days": e.lag_days, "source": e.source}
+                             for e in late.late[:200]],
             "acceptors": [{"username": a.username, "applications": a.applications, "late": a.late,
                            "share": _rate(a.share), "others_share": _rate(a.others_share),
-                           "median_lag_hours": round(a.median_lag_hours, 1), "flagged": a.flagged}
+                           "median_lag_hours": round(a.median_lag_hours, 1), "flagged": a.flagged,
+                           "median_lag_days": a.median_lag_days, "evidence": dict(a.evidence),
+                           "unconfirmed": a.unconfirmed}
                           for a in late.acceptors],
         },
     }

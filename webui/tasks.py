@@ -13,6 +13,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from engine import refusal
 from engine import (
     ApplicationInfo,
+    ClockInfo,
     Conflict,
     Engine,
     Forbidden,
@@ -27,6 +28,7 @@ from engine import FormDefinition
 
 from webui import engine_of, formdata
 from webui.applications import diagram_names
+from webui.clocks import urgent
 from webui.paging import page_numbers
 from webui.auth import current_user, login_required, roles_required, safe_next
 from webui.formdata import Field
@@ -38,6 +40,7 @@ SCOPES = {"mine": "我的任务", "pool": "待认领", "all": "全部任务"}
 STATUSES = {"ready": "待办", "completed": "已办结"}
 SUPERVISOR_ROLE = "marketing"
 PER_PAGE = 20
+SORTS = {"created": "按受理顺序", "risk": "按超期风险（高者在前）"}
 
 @bp.context_processor
 def helpers() -> dict[str, Any]:
@@ -83,6 +86,9 @@ def index() -> Any:
     if process is not None and process not in VARIANTS:
         raise InvalidInput(f"未知的业务类型：{process}（hv、lv 或 pv）")
     page = request.args.get("page", 1, type=int) or 1
+    sort = request.args.get("sort") or "created"
+    if sort not in SORTS:
+        raise InvalidInput(f"未知的排序方式：{sort}（按受理顺序 created 或按超期风险 risk）")
 
     counts = {"mine": engine.task_page(user.username, scope="mine", per_page=1).total,
               "pool": engine.task_page(user.username, scope="pool", per_page=1).total}
@@ -93,7 +99,7 @@ def index() -> Any:
         raise Forbidden("只有「营销部」主管可以查看全部任务")
 
     result = engine.task_page(user.username, scope=scope, status=status, process_key=process, node_id=node,
-                              search=search, page=page, per_page=PER_PAGE)
+                              search=search, page=page, per_page=PER_PAGE, order=sort)
     # The node choices: the steps that have tasks in this list (one bounded, indexed query).
     in_list = engine.task_page(user.username, scope=scope, status=status, process_key=process, search=search,
                                per_page=200)
@@ -106,8 +112,9 @@ def index() -> Any:
     now = engine.now()
     rows = [_row(t, user, names, staff if supervisor else [], now) for t in result.items]
     args = {k: v for k, v in {"scope": scope, "status": status, "process": process, "node": node,
-                              "q": search}.items() if v}
+                              "q": search, "sort": sort if sort != "created" else None}.items() if v}
     return render_template("tasks/index.html", page=result, rows=rows, scope=scope, counts=counts,
+                           clocks=urgent_clocks(engine, result.items), sort=sort, SORTS=SORTS,
                            supervisor=supervisor, status=status, process=process, node=node, q=search or "",
                            nodes=sorted(nodes.items(), key=lambda kv: kv[1]), args=args,
                            page_numbers=page_numbers(result.page, result.pages), names=names)
@@ -129,6 +136,12 @@ def _row(task: TaskInfo, user: UserInfo, names: dict[str, str], staff: list[User
         can_release=ready and task.claimed_by == user.username,
         reassign_to=tuple(u for u in staff if task.role in u.roles) if ready else (),
     )
+
+
+def urgent_clocks(engine: Engine, tasks: tuple[TaskInfo, ...]) -> dict[str, ClockInfo]:
+    """Each open task's application's most urgent counting policy clock (时限), by application number."""
+    summaries = engine.clock_summaries(t.app_no for t in tasks if t.status == "ready")
+    return {app_no: clock for app_no, clocks in summaries.items() if (clock := urgent(clocks)) is not None}
 
 
 def waited(since: datetime, until: datetime) -> str:

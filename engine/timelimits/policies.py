@@ -109,16 +109,6 @@ class CalendarImport:
     moved: Recomputed
 
 
-@dataclass(frozen=True)
-class ExpiringClock:
-    """An open clock with the application it belongs to (the dashboard's 'expiring soonest')."""
-
-    app_no: str
-    process_key: str
-    customer_name: str
-    clock: ClockInfo
-
-
 class PolicyClocks:
     """Reading, overriding, renewing and recomputing the policy clocks."""
 
@@ -173,19 +163,6 @@ class PolicyClocks:
                                                        CLOCKS.c.kind == "limit").order_by(CLOCKS.c.id)):
                 out[r.app_no].append(clock_info(r, calendar, now))
         return {k: tuple(v) for k, v in out.items()}
-
-    def expiring(self, limit: int = 10, process_key: str | None = None) -> list[ExpiringClock]:
-        """The running clocks whose deadline comes first (the overdue ones first of all)."""
-        now = self.clock()
-        q = (select(CLOCKS, APPS.c.customer_name).join(APPS, APPS.c.id == CLOCKS.c.application_id)
-             .where(CLOCKS.c.status == RUNNING, CLOCKS.c.kind == "limit", CLOCKS.c.deadline.is_not(None))
-             .order_by(CLOCKS.c.deadline, CLOCKS.c.id).limit(max(1, min(limit, 200))))
-        if process_key:
-            q = q.where(CLOCKS.c.process_key == process_key)
-        with self.store.read() as conn:
-            calendar = self.calendars.get(conn)
-            rows = conn.execute(q).all()
-        return [ExpiringClock(r.app_no, r.process_key, r.customer_name, clock_info(r, calendar, now)) for r in rows]
 
     # ----------------------------------------------------------------- the office's limits
 
