@@ -115,6 +115,9 @@ def limits() -> Any:
     errors: dict[str, str] = {}
     values = {k: (request.form.get(k) or "").strip() for k in
               ("process_key", "clock_key", "customer_type", "supply_mode", "limit_value", "reason")}
+    choice = (request.form.get("clock_choice") or "").strip()
+    if "|" in choice and not (values["process_key"] and values["clock_key"]):  # the page without JavaScript
+        values["process_key"], values["clock_key"] = choice.split("|", 1)
     status = 200
     if request.method == "POST":
         if not may_edit:

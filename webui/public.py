@@ -24,7 +24,7 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, render_template, request
 
-from engine import NotFound
+from engine import CUSTOMER, ClockReport, ContactSource, FormValidationError, NotFound
 from engine import PublicProgress
 
 from webui import engine_of
@@ -134,3 +134,42 @@ def progress() -> Any:
         limiter.fail(*keys)
         return render_template("public/progress.html", result=None, message=NOT_FOUND_MESSAGE)
     return render_template("public/progress.html", result=result, app_no=app_no, message=None)
+
+
+# ----------------------------------------------------------------------------- policy clocks and the application date
+
+
+@bp.app_context_processor
+def customer_clock_helpers() -> dict[str, Any]:
+    """``customer_clocks(app_no)``: the clocks the progress result shows (only rendered after the digits matched)."""
+    return {"customer_clocks": customer_clocks}
+
+
+def customer_clocks(app_no: str) -> ClockReport:
+    """An application's clocks and first-contact evidence, with fresh forecasts."""
+    return engine_of(current_app).clocks(app_no)
+
+
+@bp.route("/progress/first-contact", methods=["POST"])
+def confirm_first_contact() -> Any:
+    """The customer confirms the day they first applied (the evidence against 体外循环 no clerk types); the
+    number and phone digits are checked again, with the same throttle as the lookup."""
+    app_no = (request.form.get("app_no") or "").strip().upper()[:32]
+    digits = (request.form.get("phone_tail") or "").strip()[:8]
+    keys = (f"ip:{request.remote_addr or '-'}", f"app:{app_no}")
+    limiter = limiter_of(current_app)
+    if limiter.blocked(*keys):
+        return render_template("public/progress.html", result=None, message=THROTTLED_MESSAGE), 429
+    result = lookup(app_no, digits)
+    if result is None:
+        limiter.fail(*keys)
+        return render_template("public/progress.html", result=None, message=NOT_FOUND_MESSAGE)
+    day = (request.form.get("first_contact_on") or "").strip()[:10]
+    try:
+        engine_of(current_app).confirm_first_contact(app_no, day, ContactSource.CUSTOMER_PAGE, CUSTOMER)
+    except FormValidationError as exc:
+        return render_template("public/progress.html", result=result, app_no=app_no, message=None,
+                               first_contact_error=exc.field_errors.get("first_contact_on", exc.message),
+                               first_contact_value=day), 400
+    return render_template("public/progress.html", result=result, app_no=app_no, message=None,
+                           first_contact_saved=True)

@@ -181,7 +181,12 @@ def test_open_tasks_are_counted_by_node_and_due_state(known: KnownData, engine: 
     assert set(sign["counts"]) == {"on_time", "due_soon", "overdue", "no_limit", "clock_stopped"}
     assert not [n for n in body["open_tasks"] if n["variant"] == "hv"]  # both HV applications finished
     page = staff("marketing").get("/supervision/").get_data(as_text=True)
-    assert 'id="kpi-overdue">1<' in page
+    assert 'id="kpi-overdue">0<' in page  # a node past its internal target is not a time limit missed
+    clock.advance(days=10)  # now the five LV applications' end-to-end clocks (5 working days) have run out
+    page = staff("marketing").get("/supervision/").get_data(as_text=True)
+    assert 'id="kpi-overdue">5<' in page
+    e2e = row(data_json(staff)["clocks"]["open"], variant="lv", clock="end_to_end")
+    assert e2e["counts"]["overdue"] == 5
 
 
 def test_a_task_past_its_due_date_after_the_clock_moves_is_overdue(engine: Engine, clock: Clock,
