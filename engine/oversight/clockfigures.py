@@ -23,8 +23,7 @@ from ..timelimits.calendar import CalendarNotCovered, WorkingCalendar
 from ..timelimits.clocks import MET, MISSED, OPEN, PAUSED, ClockInfo, clock_info
 from .supervision import Period, due_soon_before, percentile
 
-OPEN_STATES: Mapping[str, str] = {"on_time": "时限内", "due_soon": "临期（1个工作日内）", "overdue": "已超时",
-                                  "paused": "暂停计时（客户办理中/申请暂停）"}
+OPEN_STATES: Mapping[str, str] = {"on_time": "时限内", "due_soon": "临期", "overdue": "已超时", "paused": "暂停"}
 """How a counting clock stands now, in the order the dashboard shows them."""
 
 

@@ -17,7 +17,7 @@ acceptance — or a user task is completed; ``a, b`` = either, ``a + b`` = once 
 days, an expression over the application's data, where a variable not set yet reads as None, so the approved
 plan's value wins once there is one), optional ``when`` (a start counts only if this holds), optional
 ``kind: validity`` for a validity period in months (the supply plan's), with ``guard`` nodes that may not be
-completed once it has expired. A start met again after the clock stopped begins a new *round* (a resubmitted
+completed once it has expired, and ``note``: the limit in words for the pages (单电源 15，双电源 30). A start met again after the clock stopped begins a new *round* (a resubmitted
 design is reviewed within the limit again). A clock is paused while a ``clock=customer`` task is open (the
 customer acting) and while the case is suspended (:meth:`PolicyClockHook.application_paused`).
 
@@ -55,7 +55,7 @@ PREFIX = "policyClock."
 KEY_FORMAT = re.compile(r"[a-z][a-z0-9_]{0,47}")
 NODE_FORMAT = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]*")
 KINDS: Mapping[str, str] = {"limit": "办理时限", "validity": "有效期"}
-FIELDS = ("name", "kind", "start", "stop", "limit", "when", "guard")
+FIELDS = ("name", "kind", "start", "stop", "limit", "when", "guard", "note")
 
 RUNNING, PAUSED, MET, MISSED, ENDED = "running", "paused", "met", "missed", "ended"
 OPEN = (RUNNING, PAUSED)
@@ -82,6 +82,16 @@ class ClockDefinition:
     limit: str
     when: str | None = None
     guards: tuple[str, ...] = ()
+    note: str = ""  # the limit in words, for people (单电源 15，双电源 30)
+
+    @property
+    def limit_text(self) -> str:
+        """The limit as a person reads it: the note, a plain number, or where it comes from."""
+        if self.note:
+            return self.note
+        if self.limit.strip().isdigit():
+            return f"{self.limit.strip()} {self.unit}"
+        return "按申请数据计算"
 
     @property
     def unit(self) -> str:
@@ -166,7 +176,7 @@ def parse_clock(name: str, value: str) -> tuple[ClockDefinition | None, list[str
     if problems:
         return None, problems
     return ClockDefinition(key, fields["name"], kind, starts, stops, fields["limit"], fields.get("when") or None,
-                           guards), []
+                           guards, fields.get("note", "")), []
 
 
 def check_clock(name: str, value: str, nodes: Mapping[str, NodeInfo]) -> list[str]:
@@ -755,8 +765,10 @@ class ClockInfo:
     @property
     def status_name(self) -> str:
         """The status in Chinese (a validity period past its end is 已过期)."""
-        if self.kind == "validity" and self.status in OPEN:
-            return "已过期" if self.overdue else "有效"
+        if self.kind == "validity":
+            if self.status in OPEN:
+                return "已过期" if self.overdue else "有效"
+            return {MET: "有效期内已使用", MISSED: "过期后已重新答复", ENDED: "未使用即终止"}.get(self.status, self.status)
         if self.overdue:
             return "已超时（计时中）" if self.status == RUNNING else "已超时（暂停中）"
         return STATUS_NAMES.get(self.status, self.status)

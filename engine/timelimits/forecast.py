@@ -72,6 +72,11 @@ class Forecast:
     basis: str  # step (rounds through the open step) | clock (the clock's rounds) | none
 
     @property
+    def remaining(self) -> float | None:
+        """The expected working days, None when there is no history to expect anything from."""
+        return None if math.isnan(self.remaining_days) else self.remaining_days
+
+    @property
     def days(self) -> int:
         """The whole working days to promise (at least one while the clock runs)."""
         return max(1, math.ceil(self.remaining_days - 1e-9))
@@ -216,6 +221,9 @@ class Forecasts:
         for row, r in zip(rows, rounds_of(conn, rows)):
             try:
                 out[row.id] = model.forecast(r, now) if row.status in OPEN else None
+                if out[row.id] is None and row.status in OPEN and r.limit is not None \
+                        and used_days(model.calendar, r.started_at, now, r.pauses) > r.limit:
+                    out[row.id] = Forecast(math.nan, 1.0, 0, "none")  # already over: no history needed
             except CalendarNotCovered:
                 out[row.id] = None
         return out
@@ -233,7 +241,7 @@ class Forecasts:
             forecasts = self.for_rows(conn, rows, now)
             conn.execute(update(CLOCKS).where(CLOCKS.c.id == bindparam("row_id")).values(
                 forecast_days=bindparam("days"), risk=bindparam("risk"), forecast_at=bindparam("at")),
-                [{"row_id": row.id, "days": f.remaining_days if f else None, "risk": f.risk if f else None,
+                [{"row_id": row.id, "days": f.remaining if f else None, "risk": f.risk if f else None,
                   "at": now} for row in rows for f in (forecasts.get(row.id),)])
         return len(rows)
 

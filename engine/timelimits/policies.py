@@ -58,6 +58,7 @@ class ClockChoice:
     kind: str
     unit: str
     limit: str  # the diagram's expression
+    limit_text: str  # … in words
 
 
 @dataclass(frozen=True)
@@ -143,7 +144,7 @@ class PolicyClocks:
             info = clock_info(r, calendar, now, units.get(r.clock_key))
             if r.id in forecasts:
                 f = forecasts[r.id]
-                info = replace(info, forecast_days=f.remaining_days if f else None, risk=f.risk if f else None,
+                info = replace(info, forecast_days=f.remaining if f else None, risk=f.risk if f else None,
                                forecast_basis=BASIS_NAMES[f.basis] if f else BASIS_NAMES["none"])
             clocks.append(info)
         return ClockReport(app.app_no, app.process_key, app.status, tuple(clocks),
@@ -177,7 +178,8 @@ class PolicyClocks:
                     continue
                 out.append(OverrideChoices(
                     key, PROCESS_NAMES.get(key, key),
-                    tuple(ClockChoice(d.key, d.name, d.kind, d.unit, d.limit) for d in definitions_of(diagram)),
+                    tuple(ClockChoice(d.key, d.name, d.kind, d.unit, d.limit, d.limit_text)
+                          for d in definitions_of(diagram)),
                     _enum_choices(diagram, CUSTOMER_TYPE_FIELD), _enum_choices(diagram, SUPPLY_MODE_FIELD)))
         return out
 
