@@ -19,3 +19,4 @@ test-pg: setup
 bench: setup
 	@.venv/bin/python -m bench.run
 	@.venv/bin/python -m bench.tasklist
+	@.venv/bin/python -m bench.forecast

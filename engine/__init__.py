@@ -81,6 +81,7 @@ from .store import tables
 from .timelimits.calendar import CalendarNotCovered, WorkingCalendar, YearStatus
 from .timelimits.clocks import STATUS_NAMES as CLOCK_STATUS_NAMES
 from .timelimits.clocks import ClockInfo, ClockPause, ClockReport, FirstContact, Override, Pause
+from .timelimits.clocks import used_days as used_working_days
 from .timelimits.forecast import Forecast, Forecaster, Round, Visit
 from .timelimits.policies import CalendarImport, ClockChoice, OverrideChange, OverrideChoices, Recomputed
 from .vocabulary import (
@@ -114,7 +115,8 @@ __all__ = [
     # time limits and policy clocks (时限)
     "WorkingCalendar", "YearStatus", "CalendarNotCovered", "CalendarImport", "Recomputed", "ClockInfo", "ClockPause",
     "ClockReport", "FirstContact", "Override", "OverrideChange", "OverrideChoices", "ClockChoice", "CLOCK_STATUS_NAMES",
-    "Forecast", "Forecaster", "Round", "Visit", "Pause", "CONTACT_SOURCES", "ContactSource", "CUSTOMER",
+    "Forecast", "Forecaster", "Round", "Visit", "Pause", "used_working_days", "CONTACT_SOURCES", "ContactSource",
+    "CUSTOMER",
     # field work and meetings
     "Appointment", "FieldJobInfo", "appointment_from_form", "JOB_KINDS", "MODES", "HALVES", "DEFAULT_CAPACITY",
     "DISPATCHER_ROLE", "STATION_HEAD_ROLE", "CALLBACK_ROLE", "DECISIONS", "MEETING_ROLES", "Decision",

@@ -86,7 +86,7 @@ from .timelimits import clocks as policy_clocks
 from .timelimits import limits as time_limits
 from .timelimits.calendar import CalendarSource, WorkingCalendar
 from .timelimits.clocks import ClockInfo, ClockReport, Override, OverrideSource, PolicyClockHook
-from .timelimits.forecast import Forecasts
+from .timelimits.forecast import Forecasts, Round
 from .timelimits.limits import TimeLimitHook
 from .timelimits.policies import CalendarImport, OverrideChange, OverrideChoices, PolicyClocks
 from .timelimits.sweep import TimeLimits
@@ -414,6 +414,10 @@ class Engine:
         if force:
             self.forecasts.forget()
         return self.forecasts.refresh(now, force=force)
+
+    def clock_history(self, limit: int = 5000) -> list[Round]:
+        """The finished clock rounds (with the tasks of their applications) the forecast learns from."""
+        return self.forecasts.history(limit)
 
     def clock_override_choices(self) -> list[OverrideChoices]:
         """What the office may set its own limits for: each variant's clocks, customer types, supply modes."""

@@ -60,6 +60,7 @@ class Round:
     pauses: tuple[Pause, ...]
     visits: tuple[Visit, ...]
     limit: int | None
+    app_no: str = ""
 
 
 @dataclass(frozen=True)
@@ -175,7 +176,7 @@ def rounds_of(conn: Connection, clock_rows: Sequence[Any]) -> list[Round]:
                 .where(ITEMS.c.application_id.in_(chunk), ITEMS.c.status.in_(("ready", "completed")))):
             visits[app_id].append(Visit(node_id, ready, done))
     return [Round(r.process_key, r.clock_key, r.started_at, r.stopped_at, tuple(load_pauses(r.pauses)),
-                  tuple(visits.get(r.application_id, ())), r.limit_value) for r in clock_rows]
+                  tuple(visits.get(r.application_id, ())), r.limit_value, r.app_no) for r in clock_rows]
 
 
 def history(conn: Connection, limit: int = HISTORY_ROUNDS) -> list[Round]:
@@ -208,6 +209,11 @@ class Forecasts:
             with self._lock:
                 self._trained, self._at = current, monotonic_time.monotonic()
         return current
+
+    def history(self, limit: int = HISTORY_ROUNDS) -> list[Round]:
+        """The finished rounds the forecaster learns from (newest first), with the tasks of their applications."""
+        with self.store.read() as conn:
+            return history(conn, limit)
 
     def forget(self) -> None:
         """Train again on the next question (the history changed a lot: a test, a benchmark)."""
