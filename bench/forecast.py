@@ -148,7 +148,6 @@ def main() -> None:
         engine.init_schema()
         engine.deploy_shipped()
         create_demo_users(engine)
-        engine.create_user("bench", "基准测试", ["analyst"], "bench")  # deploys the diagrams without site work
         deploy_without_site_work(engine)
         t0 = time.perf_counter()
         generate(engine, clock, rng, args.applications, scenarios)
