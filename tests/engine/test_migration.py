@@ -113,6 +113,10 @@ def test_version_diff_names_the_removed_reviews_and_the_rerouted_flow(engine: En
         ("hv_customer_confirm_plan", "hv_completion_request")
     assert any(s.startswith("顺序流 hv_f_confirmed 改为从「客户确认供电方案」直接到「竣工验收申请」") for s in diff.summary)
     assert any(s.startswith("删除顺序流 hv_f_design_review") for s in diff.summary)
+    # the clocks of the removed reviews went with them, and the validity period guards only the completion request
+    assert any(s.startswith("删除流程属性 policyClock.design_review") for s in diff.summary)
+    assert any(s.startswith("流程属性 policyClock.plan_validity 由") and "guard: hv_completion_request;" in s
+               for s in diff.summary)
     assert engine.version_diff("hv", 1, 2, by="analyst") == diff  # deterministic
 
 
