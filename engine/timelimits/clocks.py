@@ -37,17 +37,18 @@ import threading
 import time as monotonic_time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from ..casework.audit import PendingEvent
 from ..casework.hooks import ClosedTask, OpeningTask, StepContext, StepHook
 from ..errors import Conflict, ExpressionError
 from ..kernel import expressions
 from ..kernel.loading import PERSON_TASKS, Marker, NodeInfo, ParsedDiagram
-from ..store.tables import CLOCK_OVERRIDES, CLOCKS, ITEMS
+from ..store.tables import APPS, CLOCK_OVERRIDES, CLOCKS, ITEMS
 from ..vocabulary import SYSTEM, EventKind, TaskStatus
 from .calendar import END_OF_DAY, CalendarNotCovered, WorkingCalendar
 
@@ -98,7 +99,7 @@ class ClockDefinition:
         """The unit its limit is in, as people say it."""
         return "个月" if self.kind == "validity" else "个工作日"
 
-    @property
+    @cached_property
     def start_nodes(self) -> frozenset[str]:
         """Every node whose event may start it."""
         return frozenset(n for group in self.starts for n in group)
@@ -522,39 +523,56 @@ class ClockRow:
         return PendingEvent(kind, SYSTEM, now, payload)
 
 
+# The statements of every step, built once (building SQLAlchemy expressions costs more than running them on SQLite).
+OPEN_ROWS = (select(CLOCKS).where(CLOCKS.c.application_id == bindparam("app_id"), CLOCKS.c.status.in_(OPEN))
+             .order_by(CLOCKS.c.id))
+OPEN_ROWS_LOCKED = OPEN_ROWS.with_for_update()
+INSERT_ROW = insert(CLOCKS).returning(CLOCKS.c.id)
+WRITTEN = ("status", "stopped_at", "pauses", "limit_value", "limit_source", "deadline", "provisional", "used_days",
+           "problem", "updated_at")
+UPDATE_ROW = (update(CLOCKS).where(CLOCKS.c.id == bindparam("row_id"))
+              .values({name: bindparam(f"new_{name}") for name in WRITTEN}))
+ROUNDS = select(CLOCKS.c.clock_key, CLOCKS.c.round).where(CLOCKS.c.application_id == bindparam("app_id"))
+COMPLETED_NODES = (select(ITEMS.c.node_id).distinct()
+                   .where(ITEMS.c.application_id == bindparam("app_id"),
+                          ITEMS.c.node_id.in_(bindparam("nodes", expanding=True)),
+                          ITEMS.c.status == TaskStatus.COMPLETED, ITEMS.c.completed_at >= bindparam("since")))
+CUSTOMER_ACTING = (select(ITEMS.c.id).where(ITEMS.c.application_id == bindparam("app_id"),
+                                            ITEMS.c.status == TaskStatus.READY, ITEMS.c.clock_stopped.is_(True))
+                   .limit(1))
+EXPIRED_VALIDITY = (select(CLOCKS.c.clock_key, CLOCKS.c.name, CLOCKS.c.deadline, CLOCKS.c.limit_value)
+                    .where(CLOCKS.c.application_id == bindparam("app_id"), CLOCKS.c.status.in_(OPEN),
+                           CLOCKS.c.kind == "validity", CLOCKS.c.deadline < bindparam("now")))
+VERSION_OF = select(APPS.c.version_id).where(APPS.c.id == bindparam("app_id"))
+EVER = datetime(1900, 1, 1)
+
+
 def open_rows(conn: Connection, application_id: int, lock: bool = False) -> list[ClockRow]:
     """An application's running and paused clocks."""
-    q = select(CLOCKS).where(CLOCKS.c.application_id == application_id, CLOCKS.c.status.in_(OPEN))
-    if lock:
-        q = q.with_for_update()
-    return [ClockRow.of(r) for r in conn.execute(q.order_by(CLOCKS.c.id))]
+    return [ClockRow.of(r) for r in conn.execute(OPEN_ROWS_LOCKED if lock else OPEN_ROWS, {"app_id": application_id})]
 
 
 def write_rows(conn: Connection, rows: Iterable[ClockRow], now: datetime) -> None:
     """Insert the new rows and update the changed ones."""
     for row in rows:
         if row.id is None:
-            row.id = conn.execute(insert(CLOCKS).returning(CLOCKS.c.id), row.values(now)).scalar_one()
+            row.id = conn.execute(INSERT_ROW, row.values(now)).scalar_one()
         elif row.dirty:
-            conn.execute(update(CLOCKS).where(CLOCKS.c.id == row.id).values(**row.values(now)))
+            values = row.values(now)
+            conn.execute(UPDATE_ROW, {"row_id": row.id, **{f"new_{name}": values[name] for name in WRITTEN}})
         row.dirty = False
 
 
 def completed_nodes_since(conn: Connection, application_id: int, nodes: Iterable[str],
                           since: datetime | None) -> set[str]:
     """Which of the nodes have a completed task (at or after ``since``)."""
-    cond = [ITEMS.c.application_id == application_id, ITEMS.c.node_id.in_(list(nodes)),
-            ITEMS.c.status == TaskStatus.COMPLETED]
-    if since is not None:
-        cond.append(ITEMS.c.completed_at >= since)
-    return set(conn.execute(select(ITEMS.c.node_id).where(*cond).distinct()).scalars())
+    return set(conn.execute(COMPLETED_NODES, {"app_id": application_id, "nodes": list(nodes),
+                                              "since": since or EVER}).scalars())
 
 
 def customer_acting(conn: Connection, application_id: int) -> bool:
     """Whether a task where the customer acts (clock=customer) is open."""
-    return conn.execute(select(ITEMS.c.id).where(ITEMS.c.application_id == application_id,
-                                                 ITEMS.c.status == TaskStatus.READY,
-                                                 ITEMS.c.clock_stopped.is_(True)).limit(1)).first() is not None
+    return conn.execute(CUSTOMER_ACTING, {"app_id": application_id}).first() is not None
 
 
 def set_pause(row: ClockRow, kind: str, on: bool, now: datetime, reason: str) -> None:
@@ -670,7 +688,7 @@ class PolicyClockHook(StepHook):
 
     @staticmethod
     def _rounds(conn: Connection, app_id: int) -> dict[str, int]:
-        rows = conn.execute(select(CLOCKS.c.clock_key, CLOCKS.c.round).where(CLOCKS.c.application_id == app_id))
+        rows = conn.execute(ROUNDS, {"app_id": app_id})
         out: dict[str, int] = {}
         for key, number in rows:
             out[key] = max(out.get(key, 0), number)
@@ -678,16 +696,10 @@ class PolicyClockHook(StepHook):
 
     def check_completion(self, conn: Connection, item: Mapping[str, Any], node: NodeInfo | None) -> None:
         """Refuse a step a lapsed validity period guards (works may not go on under an expired supply plan)."""
-        now = self.clock()
-        expired = conn.execute(select(CLOCKS.c.clock_key, CLOCKS.c.name, CLOCKS.c.deadline, CLOCKS.c.limit_value)
-                               .where(CLOCKS.c.application_id == item["application_id"],
-                                      CLOCKS.c.status.in_(OPEN), CLOCKS.c.kind == "validity",
-                                      CLOCKS.c.deadline < now)).all()
+        expired = conn.execute(EXPIRED_VALIDITY, {"app_id": item["application_id"], "now": self.clock()}).all()
         if not expired:
             return
-        from ..store.tables import APPS  # the version is read only when something has expired
-
-        version_id = conn.execute(select(APPS.c.version_id).where(APPS.c.id == item["application_id"])).scalar_one()
+        version_id = conn.execute(VERSION_OF, {"app_id": item["application_id"]}).scalar_one()
         guards = {d.key: d.guards for d in definitions_of(self.diagram_of(conn, version_id))}
         for key, name, deadline, months in expired:
             if item["node_id"] in guards.get(key, ()):
