@@ -76,8 +76,9 @@ TASK = {
         "created_at": _datetime("生成时间"),
         "completed_at": _datetime("办理完成时间", nullable=True),
         "completed_by": _nullable("string", "办理人"),
-        "due_at": _datetime("时限（第 N 个工作日 23:59:59）；无时限或客户办理中为 null", nullable=True),
-        "time_limit_days": _nullable("integer", "时限工作日数（流程图 timeLimit 或本单位配置）"),
+        "due_at": _datetime("环节内部目标（第 N 个工作日 23:59:59）；无目标或客户办理中为 null。"
+                            "考核时限见 /applications/{app_no}/clocks", nullable=True),
+        "time_limit_days": _nullable("integer", "环节内部目标的工作日数（流程图 timeLimit 或本单位配置）"),
         "warned_at": _datetime("发出时限预警的时间", nullable=True),
         "escalated_at": _datetime("超期督办的时间", nullable=True),
         "clock_stopped": {"type": "boolean", "description": "客户办理中（计时暂停），该环节不计时限"},
