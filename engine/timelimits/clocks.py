@@ -807,10 +807,12 @@ def clock_info(row: Any, calendar: WorkingCalendar, now: datetime, unit: str | N
         m = Measure(row.used_days, row.deadline, row.status, False, bool(row.provisional))
     shown = tuple(ClockPause(p.start, p.end, p.kind, p.reason.split(":", 1)[1] if ":" in p.reason else "")
                   for p in pauses)
+    stored = m.status in OPEN and row.forecast_at is not None
     return ClockInfo(row.clock_key, row.name, row.kind, row.round, m.status, row.started_at, row.stopped_at, shown,
                      m.used_days, row.limit_value, unit or ("个月" if row.kind == "validity" else "个工作日"),
                      row.limit_source, m.deadline, m.overdue, m.provisional, row.problem or m.problem,
-                     row.forecast_days if m.status in OPEN else None, row.risk if m.status in OPEN else None)
+                     row.forecast_days if stored else None, row.risk if stored else None,
+                     f"最近一次预测（{row.forecast_at:%m-%d %H:%M}）" if stored else "")
 
 
 @dataclass(frozen=True)

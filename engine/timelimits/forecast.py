@@ -237,7 +237,7 @@ class Forecasts:
     def refresh(self, now: datetime | None = None, batch: int = REFRESH_BATCH, force: bool = False) -> int:
         """Store fresh forecasts on the open clocks whose forecast is missing or old; returns how many."""
         now = now or self.clock()
-        with self.store.begin() as conn:
+        with self.store.read() as conn:  # learning and forecasting read only: no write lock held meanwhile
             q = select(CLOCKS).where(CLOCKS.c.status.in_(OPEN), CLOCKS.c.kind == "limit")
             if not force:
                 q = q.where((CLOCKS.c.forecast_at.is_(None)) | (CLOCKS.c.forecast_at < now - REFRESH_AFTER))
@@ -245,6 +245,7 @@ class Forecasts:
             if not rows:
                 return 0
             forecasts = self.for_rows(conn, rows, now)
+        with self.store.begin() as conn:
             conn.execute(update(CLOCKS).where(CLOCKS.c.id == bindparam("row_id")).values(
                 forecast_days=bindparam("days"), risk=bindparam("risk"), forecast_at=bindparam("at")),
                 [{"row_id": row.id, "days": f.remaining if f else None, "risk": f.risk if f else None,

@@ -42,8 +42,9 @@ from .clocks import (
     open_rows,
     write_rows,
 )
-from .forecast import BASIS_NAMES, Forecasts
+from .forecast import BASIS_NAMES, REFRESH_AFTER, Forecasts
 
+STORED_FORECAST_FRESH = REFRESH_AFTER * 2
 MAX_LIMIT_DAYS = 365
 MAX_VALIDITY_MONTHS = 60
 REASON_MAX = 500
@@ -136,8 +137,10 @@ class PolicyClocks:
                                 .order_by(CLOCKS.c.started_at, CLOCKS.c.id)).all()
             calendar = self.calendars.get(conn)
             definitions = definitions_of(self.diagram_of(conn, app.version_id))
-            open_limits = [r for r in rows if r.status in OPEN and r.kind == "limit"]
-            forecasts = self.forecasts.for_rows(conn, open_limits, now) if open_limits else {}
+            # the worker's stored forecasts while they are fresh; else worked out now (no worker, a new clock)
+            stale = [r for r in rows if r.status in OPEN and r.kind == "limit"
+                     and (r.forecast_at is None or now - r.forecast_at > STORED_FORECAST_FRESH)]
+            forecasts = self.forecasts.for_rows(conn, stale, now) if stale else {}
         units = {d.key: d.unit for d in definitions}
         clocks = []
         for r in rows:

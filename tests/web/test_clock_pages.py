@@ -49,7 +49,8 @@ def test_the_task_list_sorts_by_risk_and_refuses_an_unknown_order(
         from engine import tables
 
         for app_no, risk in ((old.app_no, 0.3), (new.app_no, 0.9)):
-            conn.execute(tables.CLOCKS.update().where(tables.CLOCKS.c.app_no == app_no).values(risk=risk))
+            conn.execute(tables.CLOCKS.update().where(tables.CLOCKS.c.app_no == app_no)
+                         .values(risk=risk, forecast_days=3.0, forecast_at=clock.now))
     clerk = staff("frontdesk")
     by_created = clerk.get("/?scope=pool").get_data(as_text=True)
     by_risk = clerk.get("/?scope=pool&sort=risk").get_data(as_text=True)
