@@ -142,8 +142,7 @@ class Engine:
         self.field_work = FieldWork(self.store, self.now, self.calendars.get, append_only, self.accounts.roles_of)
         self.office_limits = OverrideSource()
         hooks: tuple[StepHook, ...] = (TimeLimitHook(self.config.time_limit_overrides, self.calendars.get),
-                                       PolicyClockHook(self.calendars.get, self.office_limits,
-                                                       self.definitions.diagram, self.now),
+                                       PolicyClockHook(self.calendars.get, self.office_limits),
                                        FieldWorkHook(self.field_work))
         self.steps = Steps(self.store, self.config, self.definitions, self.accounts, self.files, self.registry,
                            self.now, hooks)

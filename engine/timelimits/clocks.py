@@ -48,7 +48,7 @@ from ..casework.hooks import ClosedTask, OpeningTask, StepContext, StepHook
 from ..errors import Conflict, ExpressionError
 from ..kernel import expressions
 from ..kernel.loading import PERSON_TASKS, Marker, NodeInfo, ParsedDiagram
-from ..store.tables import APPS, CLOCK_OVERRIDES, CLOCKS, ITEMS
+from ..store.tables import CLOCK_OVERRIDES, CLOCKS, ITEMS
 from ..vocabulary import SYSTEM, EventKind, TaskStatus
 from .calendar import END_OF_DAY, CalendarNotCovered, WorkingCalendar
 
@@ -540,10 +540,6 @@ COMPLETED_NODES = (select(ITEMS.c.node_id).distinct()
 CUSTOMER_ACTING = (select(ITEMS.c.id).where(ITEMS.c.application_id == bindparam("app_id"),
                                             ITEMS.c.status == TaskStatus.READY, ITEMS.c.clock_stopped.is_(True))
                    .limit(1))
-EXPIRED_VALIDITY = (select(CLOCKS.c.clock_key, CLOCKS.c.name, CLOCKS.c.deadline, CLOCKS.c.limit_value)
-                    .where(CLOCKS.c.application_id == bindparam("app_id"), CLOCKS.c.status.in_(OPEN),
-                           CLOCKS.c.kind == "validity", CLOCKS.c.deadline < bindparam("now")))
-VERSION_OF = select(APPS.c.version_id).where(APPS.c.id == bindparam("app_id"))
 EVER = datetime(1900, 1, 1)
 
 
@@ -603,9 +599,8 @@ class PolicyClockHook(StepHook):
     """Starts, pauses and stops each application's policy clocks as its steps happen, and refuses work a
     lapsed validity period forbids."""
 
-    def __init__(self, calendar: Callable[[Connection | None], WorkingCalendar], overrides: OverrideSource,
-                 diagram_of: Callable[[Connection, int], ParsedDiagram], clock: Callable[[], datetime]) -> None:
-        self.calendar, self.overrides, self.diagram_of, self.clock = calendar, overrides, diagram_of, clock
+    def __init__(self, calendar: Callable[[Connection | None], WorkingCalendar], overrides: OverrideSource) -> None:
+        self.calendar, self.overrides = calendar, overrides
 
     def step_done(self, step: StepContext, opened: Sequence[OpeningTask], closed: Sequence[ClosedTask]) -> None:
         definitions = definitions_of(step.diagram)
@@ -619,6 +614,7 @@ class PolicyClockHook(StepHook):
         rows = open_rows(conn, app_id) if not step.accepted else []
         if not happened and not rows:
             return
+        self._refuse_lapsed(rows, by_key, happened, now)
         calendar = self.calendar(conn)
         data = step.data
 
@@ -694,17 +690,19 @@ class PolicyClockHook(StepHook):
             out[key] = max(out.get(key, 0), number)
         return out
 
-    def check_completion(self, conn: Connection, item: Mapping[str, Any], node: NodeInfo | None) -> None:
-        """Refuse a step a lapsed validity period guards (works may not go on under an expired supply plan)."""
-        expired = conn.execute(EXPIRED_VALIDITY, {"app_id": item["application_id"], "now": self.clock()}).all()
-        if not expired:
-            return
-        version_id = conn.execute(VERSION_OF, {"app_id": item["application_id"]}).scalar_one()
-        guards = {d.key: d.guards for d in definitions_of(self.diagram_of(conn, version_id))}
-        for key, name, deadline, months in expired:
-            if item["node_id"] in guards.get(key, ()):
-                raise Conflict(f"「{name}」已于 {deadline:%Y-%m-%d} 届满（{months} 个月）：须重新答复供电方案、"
-                               f"有效期重新起算后，才能办理「{item['node_name']}」。请在申请页的「时限」一节重新起算有效期。")
+    @staticmethod
+    def _refuse_lapsed(rows: Sequence[ClockRow], by_key: Mapping[str, ClockDefinition], happened: set[str],
+                       now: datetime) -> None:
+        """Refuse (roll the whole step back) a step a lapsed validity period guards: works may not go on under
+        an expired supply plan. Checked here rather than before the step: the rows are read once per step."""
+        for row in rows:
+            definition = by_key.get(row.clock_key)
+            if row.kind != "validity" or definition is None or row.deadline is None or now <= row.deadline:
+                continue
+            blocked = [node for node in definition.guards if node in happened]
+            if blocked:
+                raise Conflict(f"「{row.name}」已于 {row.deadline:%Y-%m-%d} 届满（{row.limit_value} 个月）：须重新答复"
+                               f"供电方案、有效期重新起算后，才能继续办理。请在申请页的「时限」一节重新起算有效期。")
 
     def application_paused(self, conn: Connection, application_id: int, now: datetime, reason: str) -> None:
         rows = open_rows(conn, application_id, lock=True)

@@ -7,8 +7,7 @@ Time travel: every test starts on Mon 7 Sep 2026 09:00 and completes each task e
 
 from __future__ import annotations
 
-import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
