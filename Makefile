@@ -22,3 +22,4 @@ test-pg: setup-test
 bench: setup-test
 	@.venv/bin/python -m bench.run
 	@.venv/bin/python -m bench.tasklist
+	@.venv/bin/python -m bench.forecast

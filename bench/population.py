@@ -94,15 +94,21 @@ class Template:
 SITE_WORK_MARK = re.compile(r'\s*<spiffworkflow:property name="(?:fieldJob|reviewMeeting)" value="[^"]*"\s*/>')
 
 
+BENCH_ANALYST = "bench"
+
+
 def deploy_without_site_work(engine: Engine) -> None:
     """Deploy the shipped diagrams once more without their field-job and review-meeting marks, so that every
     user task completes through the plain complete call (dispatching and meetings are not what these
-    benchmarks measure); new applications run on these versions."""
+    benchmarks measure); new applications run on these versions. They are deployed by a 流程分析员 of the
+    benchmark's own (deploying is refused to anyone else)."""
+    if not any(u.username == BENCH_ANALYST for u in engine.users("analyst")):
+        engine.create_user(BENCH_ANALYST, "基准测试", ["analyst"], "bench")
     for key in SHIPPED:
         xml = (engine.config.processes_dir / f"{key}.bpmn").read_text(encoding="utf-8")
         plain = SITE_WORK_MARK.sub("", xml)
         if plain != xml:
-            engine.deploy(plain.encode("utf-8"), f"{key}.bpmn", "analyst", "benchmark: without site work marks")
+            engine.deploy(plain.encode("utf-8"), f"{key}.bpmn", BENCH_ANALYST, "benchmark: without site work marks")
 
 
 def capture_templates(engine: Engine, now: datetime) -> list[Template]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from engine import Answers, Appointment, Filing
-from engine import Conflict
+from engine import CUSTOMER, Conflict, ContactSource
 from engine import Engine
 from engine import StepResult
 
@@ -217,6 +217,8 @@ def run_demo(engine: Engine, count: int, progress: Callable[[int], Any] | None =
         for last in drive(engine, scenario, stop):
             pass
         assert last is not None
+        if i % 3 == 1:  # some customers confirm the date on the progress page (体外循环 evidence)
+            engine.confirm_first_contact(last.app_no, first_contact[:10], ContactSource.CUSTOMER_PAGE, CUSTOMER)
         where = "、".join(t.node_name for t in last.ready_tasks) or "已办结"
         made.append((last.app_no, last.status, f"{scenario.title}：{where}"))
         if progress:

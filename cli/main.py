@@ -6,6 +6,7 @@ Every command prints a clear message and exits 1 on bad input; never a traceback
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -279,6 +280,59 @@ def show(ctx: click.Context, app_no: str) -> None:
 
 @main.command()
 @click.argument("app_no")
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出（供其他程序读取）")
+@click.pass_context
+def clocks(ctx: click.Context, app_no: str, as_json: bool) -> None:
+    """Show an application's policy clocks (时限): start, pauses, stop, working days used of the limit,
+    deadline, status (running / paused / met / missed), provisional mark; and when the customer first applied."""
+    report = _engine(ctx).clocks(app_no)
+    if as_json:
+        click.echo(json.dumps(_jsonable(asdict(report)), ensure_ascii=False, indent=2))
+        return
+    click.echo(f"申请 {report.app_no}  时限 {len(report.clocks)} 项（按规定口径：客户办理与暂停期间不计）")
+    for c in report.clocks:
+        limit = f"{c.limit} 个月" if c.kind == "validity" else f"已用 {_num(c.used_days)} / {_num(c.limit)} 个工作日"
+        deadline = f"{c.deadline:%Y-%m-%d %H:%M}" if c.deadline else ("暂停中，恢复后顺延" if c.status == "paused" else "—")
+        mark = "（暂定日历）" if c.provisional else ""
+        stop = f"{c.stopped_at:%Y-%m-%d %H:%M}" if c.stopped_at else "未止算"
+        click.echo(f"  {c.name}（{c.key}，第 {c.round} 轮）  {c.status}：{c.status_name}  {limit}")
+        click.echo(f"    起算 {c.started_at:%Y-%m-%d %H:%M}  止算 {stop}  截止 {deadline}{mark}")
+        for p in c.pauses:
+            end = f"{p.end:%Y-%m-%d %H:%M}" if p.end else "至今"
+            click.echo(f"    暂停 {p.start:%Y-%m-%d %H:%M} — {end}  {p.label}")
+        if c.open and c.kind == "limit":
+            if c.forecast_days is not None:
+                risk = f"，超期风险 {c.risk * 100:.0f}%" if c.risk is not None else ""
+                click.echo(f"    预计还需 {c.forecast_days:.1f} 个工作日{risk}（{c.forecast_basis}）")
+            else:
+                click.echo("    预计：暂无历史数据")
+        if c.problem:
+            click.echo(f"    问题：{c.problem}")
+    fc = report.first_contact
+    if fc.at is None:
+        click.echo("客户首次申请：未记录")
+    else:
+        lag = f"，受理滞后 {fc.lag_days} 个工作日" if fc.lag_days is not None else ""
+        click.echo(f"客户首次申请：{fc.at:%Y-%m-%d %H:%M}（{fc.source_name}）{lag}")
+
+
+def _num(value: int | None) -> str:
+    return "—" if value is None else str(value)
+
+
+def _jsonable(value: Any) -> Any:
+    """Dates as ISO 8601 text, everything else as JSON has it."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+@main.command()
+@click.argument("app_no")
 @click.option("--as", "user", required=True, help="操作人（已有的用户）")
 @click.pass_context
 def retry(ctx: click.Context, app_no: str, user: str) -> None:
@@ -542,7 +596,7 @@ def _print_sweep(engine: Engine) -> None:
     for notice in result.sent:
         kind = "预警" if notice.kind == "warning" else "超期"
         click.echo(f"{stamp}  {kind} → {notice.recipient}：{notice.message}")
-    click.echo(f"{stamp}  时限巡检：预警 {result.warnings} 个任务，超期督办 {result.escalations} 个任务")
+    click.echo(f"{stamp}  时限巡检：预警 {result.warnings} 项时限，超期督办 {result.escalations} 项时限")
 
 
 def _deliver_notices(engine: Engine) -> None:
@@ -575,6 +629,7 @@ def worker(ctx: click.Context, once: bool, interval: float) -> None:
     if once:
         _print_sweep(engine)
         _deliver_notices(engine)
+        engine.refresh_forecasts()
         return
 
     def stop(signum: int, frame: Any) -> None:
@@ -591,6 +646,7 @@ def worker(ctx: click.Context, once: bool, interval: float) -> None:
                 _print_sweep(engine)
                 _deliver_notices(engine)
                 _refresh_dashboard(engine)
+                engine.refresh_forecasts()  # the task list sorts by the stored risk of missing a clock
             except (BaozhuangError, OSError) as exc:
                 # Keep running: an administrator can fix the cause (import a calendar, restart a channel).
                 click.echo(f"错误：{getattr(exc, 'message', exc)}", err=True)
@@ -643,9 +699,11 @@ def calendar_show(ctx: click.Context, year: int) -> None:
 def calendar_import(ctx: click.Context, file: str, by: str) -> None:
     """Enter a year's official schedule from FILE ({"year": 2027, "days": [{"date", "workday", "name"}]})."""
     schedule = _read_json(file)
-    status = _engine(ctx).import_calendar(schedule, by)
-    count = len(schedule.get("days") or [])
-    click.echo(f"已录入 {status.year} 年放假安排 {count} 天（{by}）；{status.year} 年工作日历已确认")
+    result = _engine(ctx).import_calendar(schedule, by)
+    year, moved = result.status.year, result.moved
+    click.echo(f"已录入 {year} 年放假安排 {result.days} 天（{by}）；{year} 年工作日历已确认")
+    click.echo(f"已按新日历重算在办期限：{moved.clocks} 个时限、{moved.tasks} 个环节内部目标的截止时间改变，"
+               f"涉及 {moved.applications} 件申请（已记入各申请的审计链）")
 
 
 # ----------------------------------------------------------------------------- versions (版本差异与迁移)

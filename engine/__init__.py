@@ -69,6 +69,7 @@ from .oversight.conformance import (
     Share,
     conformance_csv,
 )
+from .oversight.clockfigures import OPEN_STATES, ClockDuration, ClockFigures, ClockOnTime, ClockOpen, Expiring
 from .oversight.exports import CSV_COLUMNS, LogRecord, to_csv, to_xes
 from .oversight.supervision import DUE_STATES, MAX_PERIOD_DAYS, Dashboard, NodeDuration, Period
 from .results import (
@@ -105,7 +106,13 @@ from .results import (
 )
 from .store import tables
 from .timelimits.calendar import CalendarNotCovered, WorkingCalendar, YearStatus
+from .timelimits.clocks import STATUS_NAMES as CLOCK_STATUS_NAMES
+from .timelimits.clocks import ClockInfo, ClockPause, ClockReport, FirstContact, Override, Pause
+from .timelimits.clocks import used_days as used_working_days
+from .timelimits.forecast import Forecast, Forecaster, Round, Visit
+from .timelimits.policies import CalendarImport, ClockChoice, OverrideChange, OverrideChoices, Recomputed
 from .vocabulary import (
+    CONTACT_SOURCES,
     CUSTOMER,
     PROCESS_NAMES,
     ROLES,
@@ -114,6 +121,7 @@ from .vocabulary import (
     SYSTEM,
     SYSTEM_NAME,
     AppStatus,
+    ContactSource,
     EventKind,
     ProcessKey,
     Role,
@@ -137,8 +145,11 @@ __all__ = [
     # task work
     "BulkResult", "CommentInfo", "SubstitutionInfo", "SavedFilterInfo", "FILTER_KEYS", "TaskPrefill", "SendBack",
     "NOTICE_KINDS", "decision_summary",
-    # time limits
-    "WorkingCalendar", "YearStatus", "CalendarNotCovered",
+    # time limits and policy clocks (时限)
+    "WorkingCalendar", "YearStatus", "CalendarNotCovered", "CalendarImport", "Recomputed", "ClockInfo", "ClockPause",
+    "ClockReport", "FirstContact", "Override", "OverrideChange", "OverrideChoices", "ClockChoice", "CLOCK_STATUS_NAMES",
+    "Forecast", "Forecaster", "Round", "Visit", "Pause", "used_working_days", "CONTACT_SOURCES", "ContactSource",
+    "CUSTOMER",
     # field work and meetings
     "Appointment", "FieldJobInfo", "appointment_from_form", "JOB_KINDS", "MODES", "HALVES", "DEFAULT_CAPACITY",
     "DISPATCHER_ROLE", "STATION_HEAD_ROLE", "CALLBACK_ROLE", "DECISIONS", "MEETING_ROLES", "Decision",
@@ -151,6 +162,9 @@ __all__ = [
     "Period", "Dashboard", "NodeDuration", "DUE_STATES", "MAX_PERIOD_DAYS", "LogRecord", "CSV_COLUMNS", "to_csv",
     "to_xes", "GENESIS", "event_hash", "tables", "CaseConformance", "ConformanceReport", "Share", "DEVIATIONS",
     "CONFORMANCE_COLUMNS", "conformance_csv",
+    "Period", "Dashboard", "NodeDuration", "DUE_STATES", "MAX_PERIOD_DAYS", "ClockFigures", "ClockOnTime",
+    "ClockDuration", "ClockOpen", "Expiring", "OPEN_STATES", "LogRecord", "CSV_COLUMNS", "to_csv",
+    "to_xes", "GENESIS", "event_hash", "tables",
     # errors
     "BaozhuangError", "ConfigurationError", "Conflict", "DiagramRejected", "ExpressionError", "Forbidden",
     "FormValidationError", "InvalidInput", "NotFound", "Reason", "WorkflowFailure",

@@ -40,6 +40,7 @@ from .casework.comments import CommentInfo, Comments
 from .casework.delegation import Delegation, SubstitutionInfo
 from .casework.filters import SavedFilterInfo, SavedFilters
 from .casework.documents import Documents
+from .casework.firstcontact import FirstContacts
 from .casework.hooks import StepHook
 from .casework.passwords import PasswordHasher, Scrypt
 from .casework.permissions import Action
@@ -72,7 +73,8 @@ from .oversight.exports import LogRecord, event_log
 from .oversight.figures import FigureHook
 from .oversight.figures import backfill as backfill_figures
 from .oversight.replay import Replays
-from .oversight.supervision import Supervision
+from .oversight.clockfigures import ClockFigures, ClockFigureSource
+from .oversight.supervision import Period, Supervision
 from .oversight.verification import verify_chains
 from .results import (
     ApplicationInfo,
@@ -101,9 +103,13 @@ from .results import (
 from .store import Store
 from .store import schema
 from .store.files import DocumentFiles
+from .timelimits import clocks as policy_clocks
 from .timelimits import limits as time_limits
-from .timelimits.calendar import CalendarSource, WorkingCalendar, YearStatus
+from .timelimits.calendar import CalendarSource, WorkingCalendar
+from .timelimits.clocks import ClockInfo, ClockReport, Override, OverrideSource, PolicyClockHook
+from .timelimits.forecast import Forecasts, Round
 from .timelimits.limits import TimeLimitHook
+from .timelimits.policies import CalendarImport, OverrideChange, OverrideChoices, PolicyClocks
 from .timelimits.sweep import TimeLimits
 from .vocabulary import SYSTEM, TaskStatus
 
@@ -150,8 +156,8 @@ class Engine:
         self.accounts = Accounts(self.store, password_hasher or Scrypt(), self.now)
         self.calendars = CalendarSource(self.store)
 
-        markers: tuple[Marker, ...] = (*time_limits.MARKERS, *field_jobs.MARKERS, *review_meetings.MARKERS,
-                                       *customer_notices.MARKERS)
+        markers: tuple[Marker, ...] = (*time_limits.MARKERS, *policy_clocks.MARKERS, *field_jobs.MARKERS,
+                                       *review_meetings.MARKERS, *customer_notices.MARKERS)
         self.definitions = Definitions(self.store, self.config, self.registry, markers, self.now)
         self.drafts_ = Drafts(self.store, self.definitions, self.now)
         self.field_work = FieldWork(self.store, self.now, self.calendars.get, append_only, self.accounts.roles_of)
@@ -162,7 +168,9 @@ class Engine:
         self.follow_ups_ = FollowUps(self.store, self.now, self.calendars.get, append_only, self.accounts.roles_of,
                                      policy, self.complaints_)
         self.customer_notices_ = Notices(self.store, self.notifier, self.now)
+        self.office_limits = OverrideSource()
         hooks: tuple[StepHook, ...] = (TimeLimitHook(self.config.time_limit_overrides, self.calendars.get),
+                                       PolicyClockHook(self.calendars.get, self.office_limits),
                                        FieldWorkHook(self.field_work), FigureHook(self.calendars.get),
                                        CustomerNoticeHook(self.firms_, policy), FollowUpHook(self.follow_ups_))
         self.steps = Steps(self.store, self.config, self.definitions, self.accounts, self.files, self.registry,
@@ -177,10 +185,17 @@ class Engine:
         self.documents = Documents(self.store, self.files, self.now)
         self.time_limits = TimeLimits(self.store, self.config, self.calendars, self.notifier, self.now, append_only,
                                       self.accounts.roles_of)
+        self.forecasts = Forecasts(self.store, self.calendars, self.now)
+        self.policy_clocks = PolicyClocks(
+            self.store, self.now, self.calendars, self.office_limits, self.definitions.diagram,
+            lambda conn, key: self.definitions.diagram(conn, self.definitions.newest_row(conn, key).id), append_only,
+            self.forecasts)
+        self.first_contacts = FirstContacts(self.store, self.now)
         self.meetings = ReviewMeetings(self.store, self.now, self.definitions.marked_nodes, self.steps.complete,
                                        self.accounts.roles_of)
         self.supervision = Supervision(self.store, self.now, self.calendars.get,
                                        self.config.warning_lead_working_days)
+        self.clock_dashboard = ClockFigureSource(self.store, self.now, self.calendars.get)
         self.replays = Replays(self.store, self.definitions, self.steps, self.registry, self.config.policy,
                                self.config.max_loop_iterations)
         self.migrations = Migrations(self.store, self.definitions, self.steps, self.now)
@@ -346,9 +361,11 @@ class Engine:
 
     # ----------------------------------------------------------------- steps
 
-    def start(self, process_key: str, data: Mapping[str, Any], by: str) -> StepResult:
-        """Accept an application (受理): validate the start form, number it and run to the first wait."""
-        return self.steps.start(process_key, data, by)
+    def start(self, process_key: str, data: Mapping[str, Any], by: str,
+              submitted_at: datetime | None = None) -> StepResult:
+        """Accept an application (受理): validate the start form, number it and run to the first wait;
+        ``submitted_at`` is when another channel received it (the first-contact evidence)."""
+        return self.steps.start(process_key, data, by, submitted_at)
 
     def claim(self, task_id: str, user: str) -> TaskInfo:
         """Take a task of one of my roles so that nobody else works on it."""
@@ -474,10 +491,11 @@ class Engine:
 
     def task_page(self, user: str, *, scope: str = "pool", status: str = TaskStatus.READY,
                   process_key: str | None = None, node_id: str | None = None, search: str | None = None,
-                  page: int = 1, per_page: int = 20) -> TaskPage:
-        """One page of a person's task list: 'mine', 'pool' or 'all' (supervisors)."""
+                  page: int = 1, per_page: int = 20, order: str = "created") -> TaskPage:
+        """One page of a person's task list: 'mine', 'pool' or 'all' (supervisors); in the order accepted, or
+        by the risk of missing a policy clock ('risk')."""
         return self.worklist.page(user, scope=scope, status=status, process_key=process_key, node_id=node_id,
-                                  search=search, page=page, per_page=per_page)
+                                  search=search, page=page, per_page=per_page, order=order)
 
     def task(self, task_id: str) -> TaskInfo:
         """One task row."""
@@ -543,9 +561,72 @@ class Engine:
         return self.calendars.get()
 
     @requires(Action.IMPORT_CALENDAR)
-    def import_calendar(self, schedule: object, by: str) -> YearStatus:
-        """Enter a year's official holiday schedule; InvalidInput lists every problem."""
-        return self.calendars.import_year(schedule, by, self.now())
+    def import_calendar(self, schedule: object, by: str) -> CalendarImport:
+        """Enter a year's official holiday schedule and move every open deadline it changes (audited);
+        InvalidInput lists every problem."""
+        return self.policy_clocks.import_calendar(schedule, by)
+
+    # ----------------------------------------------------------------- policy clocks (时限)
+
+    def clocks(self, app_no: str) -> ClockReport:
+        """An application's policy clocks — start, pauses, stop, working days used of the limit, deadline,
+        status, provisional mark, forecast — and when the customer first applied (with its evidence)."""
+        return self.policy_clocks.report(app_no)
+
+    def clock_summaries(self, app_nos: Iterable[str]) -> dict[str, tuple[ClockInfo, ...]]:
+        """The open policy clocks of several applications (a page of a task list)."""
+        return self.policy_clocks.summaries(app_nos)
+
+    def clock_figures(self, period: Period, process_key: str | None = None, expiring: int = 10) -> ClockFigures:
+        """The dashboard's policy-clock figures: on-time rates and durations of the clocks that stopped in the
+        period, how the counting ones stand, and those that expire soonest."""
+        return self.clock_dashboard.figures(period, process_key, expiring)
+
+    def refresh_forecasts(self, now: datetime | None = None, force: bool = False) -> int:
+        """Store fresh remaining-time forecasts on the open clocks (the worker does it; the task list sorts by
+        them); returns how many."""
+        if force:
+            self.forecasts.forget()
+        return self.forecasts.refresh(now, force=force)
+
+    def clock_history(self, limit: int = 5000) -> list[Round]:
+        """The finished clock rounds (with the tasks of their applications) the forecast learns from."""
+        return self.forecasts.history(limit)
+
+    def clock_override_choices(self) -> list[OverrideChoices]:
+        """What the office may set its own limits for: each variant's clocks, customer types, supply modes."""
+        return self.policy_clocks.choices()
+
+    def clock_overrides(self) -> list[Override]:
+        """The office's own limits in force."""
+        return self.policy_clocks.list_overrides()
+
+    def clock_override_changes(self, limit: int = 50) -> list[OverrideChange]:
+        """The newest changes of the office's limits (who, when, why, how many clocks moved)."""
+        return self.policy_clocks.changes(limit)
+
+    @requires(Action.SET_TIME_LIMITS)
+    def set_clock_override(self, process_key: str, clock_key: str, customer_type: str, supply_mode: str,
+                           limit_value: Any, reason: str, *, by: str) -> OverrideChange:
+        """Set the office's limit for a clock × variant × customer type × supply mode; open clocks move now."""
+        return self.policy_clocks.set_override(process_key, clock_key, customer_type, supply_mode, limit_value,
+                                               reason, by)
+
+    @requires(Action.SET_TIME_LIMITS)
+    def remove_clock_override(self, process_key: str, clock_key: str, customer_type: str, supply_mode: str,
+                              reason: str, *, by: str) -> OverrideChange:
+        """Remove an office limit (the diagram's applies again); open clocks move now."""
+        return self.policy_clocks.remove_override(process_key, clock_key, customer_type, supply_mode, reason, by)
+
+    @requires(Action.RENEW_PLAN)
+    def renew_validity(self, app_no: str, clock_key: str, *, by: str) -> ClockInfo:
+        """Re-issue an expired supply plan: its validity period counts again from now (audited)."""
+        return self.policy_clocks.renew(app_no, clock_key, by)
+
+    def confirm_first_contact(self, app_no: str, day: date | str, source: str, by: str) -> datetime:
+        """The customer's own word on when they first applied (progress page, reply to the acceptance
+        notice); a day after the acceptance or in the future is refused."""
+        return self.first_contacts.confirm(app_no, day, source, by)
 
     def sweep_time_limits(self, now: datetime | None = None) -> SweepResult:
         """Warn tasks nearing their due date and escalate overdue ones, each exactly once across workers."""

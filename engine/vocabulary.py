@@ -134,6 +134,13 @@ class EventKind(StrEnum):
     FOLLOW_UP_RECORDED = "followup.recorded"
     COMPLAINT_FILED = "complaint.filed"
     COMPLAINT_ANSWERED = "complaint.answered"
+    CLOCK_STARTED = "clock.started"  # a policy clock (时限) started counting: acceptance, a submission, a request
+    CLOCK_STOPPED = "clock.stopped"  # … and stopped: met or missed
+    CLOCK_WARNED = "clock.warned"  # about to expire: the people who can still act were warned
+    CLOCK_ESCALATED = "clock.escalated"  # expired: escalated to the supervisor
+    CLOCK_RECOMPUTED = "clock.recomputed"  # its deadline moved: an official calendar imported, an office limit set
+    CLOCK_RENEWED = "clock.renewed"  # an expired supply plan re-issued: its validity counts again
+    FIRST_CONTACT_CONFIRMED = "first_contact.confirmed"  # the customer said when they first applied (体外循环)
 
 
 INPUT_KINDS: tuple[str, ...] = (EventKind.APPLICATION_STARTED, EventKind.TASK_COMPLETED,
@@ -146,4 +153,23 @@ SYSTEM_NAME = "系统"
 """How pages name that actor."""
 
 CUSTOMER = "customer"
-"""The actor of what a customer does without an account (a complaint filed on the progress page)."""
+"""The actor of what a customer does without an account (a complaint filed, the application date confirmed on the
+progress page)."""
+
+
+class ContactSource(StrEnum):
+    """Where the moment a customer first applied comes from (the evidence against 体外循环)."""
+
+    API = "api"  # the online channel's submission reached the API: the server's own clock
+    CUSTOMER_PAGE = "customer_page"  # the customer confirmed the date on the progress page
+    CUSTOMER_REPLY = "customer_reply"  # the customer replied to the acceptance notice (SMS channel)
+    CLERK = "clerk"  # typed by the clerk who accepted: the weakest evidence
+
+
+CONTACT_SOURCES: Mapping[str, str] = MappingProxyType({
+    ContactSource.API: "网上渠道提交时间（系统记录）",
+    ContactSource.CUSTOMER_PAGE: "客户在进度查询页确认",
+    ContactSource.CUSTOMER_REPLY: "客户回复受理通知",
+    ContactSource.CLERK: "受理员录入（未经客户确认）",
+})
+"""Evidence source → how the report names it; the customer's own word and the channel's clock outrank the clerk."""

@@ -36,6 +36,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, engine: Engine | None
     from webui import delegation, labels
     from webui import callbacks, fieldwork, meetings, modeller
     from webui import complaints, firms, followups
+    from webui import clocks
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(tasks.bp)
@@ -56,6 +57,7 @@ def create_app(config: Mapping[str, Any] | None = None, *, engine: Engine | None
     app.register_blueprint(firms.bp)
     app.register_blueprint(followups.bp)
     app.register_blueprint(complaints.bp)
+    app.register_blueprint(clocks.bp)
     csrf.exempt(api.bp)  # token-authenticated: no cookies, so no cross-site forgery to guard against
     app.register_blueprint(api.bp)
     errors.register(app)

@@ -15,8 +15,8 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, make_response, render_template, request, url_for
 
-from engine import ROLES, ApplicationInfo, CommentInfo, EventKind, FormValidationError, InvalidInput, StepResult
-from engine import TaskInfo
+from engine import ROLES, ApplicationInfo, ClockReport, CommentInfo, ContactSource, EventKind, FormValidationError
+from engine import InvalidInput, StepResult, TaskInfo
 from engine import DISPATCHER_ROLE, FieldJobInfo, appointment_from_form
 
 from webui import engine_of, openapi
@@ -174,7 +174,8 @@ def create_application() -> Any:
     if errors:
         _fail(errors)
     assert isinstance(process, str)
-    result = engine.start(process.strip(), data, current_user().username)
+    # the channel's submission reaches the engine now: its own clock is the first-contact evidence (体外循环)
+    result = engine.start(process.strip(), data, current_user().username, submitted_at=engine.now())
     response = make_response(jsonify(step_result_json(result)), 201)
     response.headers["Location"] = url_for("api.application", app_no=result.app_no)
     return response
@@ -187,6 +188,42 @@ def application(app_no: str) -> Any:
     info = engine.application(app_no)
     done = engine.tasks(app_no=info.app_no, status="completed", limit=COMPLETED_STEPS_LIMIT)
     return jsonify(application_json(info, {t.node_id: t.node_name for t in (*done, *info.open_tasks)}))
+
+
+@bp.get("/applications/<app_no>/clocks")
+def application_clocks(app_no: str) -> Any:
+    """An application's policy clocks (时限) and the evidence of when the customer first applied."""
+    return jsonify(clocks_json(engine_of(current_app).clocks(app_no)))
+
+
+@bp.post("/applications/<app_no>/first-contact")
+def record_first_contact(app_no: str) -> Any:
+    """The SMS channel relays the customer's reply to the acceptance notice: the day they first applied."""
+    engine = engine_of(current_app)
+    body = _json_object(frozenset({"date"}))
+    day = body.get("date")
+    if not isinstance(day, str) or not day.strip():
+        _fail({"date": "date：必填，客户首次申请的日期（年-月-日）"})
+    assert isinstance(day, str)
+    info = engine.application(app_no)  # 404 before anything else
+    at = engine.confirm_first_contact(info.app_no, day, ContactSource.CUSTOMER_REPLY, current_user().username)
+    return jsonify({"app_no": info.app_no, "first_contact_at": plain(at), "source": ContactSource.CUSTOMER_REPLY})
+
+
+def clocks_json(report: ClockReport) -> dict[str, Any]:
+    """A clock report as the channels read it."""
+    fc = report.first_contact
+    return {"app_no": report.app_no,
+            "clocks": [{"key": c.key, "name": c.name, "kind": c.kind, "round": c.round, "status": c.status,
+                        "status_name": c.status_name, "started_at": plain(c.started_at),
+                        "stopped_at": plain(c.stopped_at),
+                        "pauses": [{"start": plain(p.start), "end": plain(p.end), "reason": p.reason}
+                                   for p in c.pauses],
+                        "used_days": c.used_days, "limit": c.limit, "unit": c.unit, "limit_source": c.limit_source,
+                        "deadline": plain(c.deadline), "overdue": c.overdue, "provisional": c.provisional,
+                        "forecast_days": c.forecast_days, "risk": c.risk} for c in report.clocks],
+            "first_contact": {"at": plain(fc.at), "source": fc.source, "source_name": fc.source_name,
+                              "lag_days": fc.lag_days}}
 
 
 # ----------------------------------------------------------------- tasks

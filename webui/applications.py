@@ -476,6 +476,7 @@ def show(app_no: str) -> Any:
         documents=document_groups(app.documents, forms, _contract_titles(app.history)),
         variant=VARIANTS.get(app.process_key, app.process_key), status=STATUSES.get(app.status, app.status),
         size_text=size_text, now=engine.now(), duration_text=duration_text,
+        clocks=engine.clocks(app.app_no), may_renew=engine.may(current_user().username, Action.RENEW_PLAN),
     )
 
 

@@ -76,8 +76,9 @@ TASK = {
         "created_at": _datetime("生成时间"),
         "completed_at": _datetime("办理完成时间", nullable=True),
         "completed_by": _nullable("string", "办理人"),
-        "due_at": _datetime("时限（第 N 个工作日 23:59:59）；无时限或客户办理中为 null", nullable=True),
-        "time_limit_days": _nullable("integer", "时限工作日数（流程图 timeLimit 或本单位配置）"),
+        "due_at": _datetime("环节内部目标（第 N 个工作日 23:59:59）；无目标或客户办理中为 null。"
+                            "考核时限见 /applications/{app_no}/clocks", nullable=True),
+        "time_limit_days": _nullable("integer", "环节内部目标的工作日数（流程图 timeLimit 或本单位配置）"),
         "warned_at": _datetime("发出时限预警的时间", nullable=True),
         "escalated_at": _datetime("超期督办的时间", nullable=True),
         "clock_stopped": {"type": "boolean", "description": "客户办理中（计时暂停），该环节不计时限"},
@@ -529,6 +530,98 @@ PATHS: dict[str, Any] = {
         },
     },
 }
+
+
+# ----------------------------------------------------------------------------- policy clocks (时限), first contact
+
+SCHEMAS.update({
+    "Clock": {
+        "type": "object",
+        "description": "申请的一项时限（按规定口径计时）的一轮：起算、暂停、止算、已用工作日、截止时间、状态",
+        "required": ["key", "name", "kind", "round", "status", "status_name", "started_at", "stopped_at", "pauses",
+                     "used_days", "limit", "unit", "limit_source", "deadline", "overdue", "provisional",
+                     "forecast_days", "risk"],
+        "properties": {
+            "key": {"type": "string", "description": "时限标识（流程图 policyClock.<标识>）"},
+            "name": {"type": "string", "description": "时限名称"},
+            "kind": {"type": "string", "enum": ["limit", "validity"], "description": "办理时限或有效期"},
+            "round": {"type": "integer", "minimum": 1, "description": "第几轮（重新报送、报验后重新起算）"},
+            "status": {"type": "string", "enum": ["running", "paused", "met", "missed", "ended"]},
+            "status_name": {"type": "string", "description": "状态的中文说明"},
+            "started_at": _datetime("起算时间"),
+            "stopped_at": _datetime("止算时间", nullable=True),
+            "pauses": {"type": "array", "description": "暂停计时（客户办理中、申请暂停）", "items": {
+                "type": "object", "required": ["start", "end", "reason"],
+                "properties": {"start": _datetime("开始"), "end": _datetime("结束", nullable=True),
+                               "reason": {"type": "string", "enum": ["customer", "suspended"]}}}},
+            "used_days": _nullable("integer", "已用工作日（有效期为 null）"),
+            "limit": _nullable("integer", "时限（工作日；有效期为月数）"),
+            "unit": {"type": "string", "description": "时限单位"},
+            "limit_source": {"type": "string", "enum": ["diagram", "override"], "description": "流程图或本单位规定"},
+            "deadline": _datetime("截止时间（暂停中为 null）", nullable=True),
+            "overdue": {"type": "boolean", "description": "在计且已过截止时间"},
+            "provisional": {"type": "boolean", "description": "按暂定日历（调休未公布）计算"},
+            "forecast_days": {"type": ["number", "null"], "description": "预计还需的工作日"},
+            "risk": {"type": ["number", "null"], "minimum": 0, "maximum": 1, "description": "超期风险"},
+        },
+    },
+    "Clocks": {
+        "type": "object",
+        "required": ["app_no", "clocks", "first_contact"],
+        "properties": {
+            "app_no": {"type": "string"},
+            "clocks": {"type": "array", "items": _ref("Clock")},
+            "first_contact": {
+                "type": "object", "required": ["at", "source", "source_name", "lag_days"],
+                "description": "客户首次申请时间及其依据（防体外循环）",
+                "properties": {"at": _datetime("客户首次申请时间", nullable=True),
+                               "source": {"type": ["string", "null"],
+                                          "enum": ["api", "customer_page", "customer_reply", "clerk", None]},
+                               "source_name": {"type": "string"},
+                               "lag_days": _nullable("integer", "受理滞后的工作日")},
+            },
+        },
+    },
+    "FirstContactReply": {
+        "type": "object",
+        "description": "客户回复受理通知（短信渠道）时告知的首次申请日期",
+        "required": ["date"],
+        "additionalProperties": False,
+        "properties": {"date": {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}$",
+                                "description": "客户首次提出申请的日期（年-月-日），不能晚于受理日期"}},
+    },
+    "FirstContactRecorded": {
+        "type": "object",
+        "required": ["app_no", "first_contact_at", "source"],
+        "properties": {"app_no": {"type": "string"}, "first_contact_at": _datetime("记录的首次申请时间"),
+                       "source": {"type": "string", "enum": ["customer_reply"]}},
+    },
+})
+
+PATHS.update({
+    "/applications/{app_no}/clocks": {
+        "get": {
+            "operationId": "getApplicationClocks",
+            "summary": "查询申请的时限",
+            "description": "各项时限（自受理、客户报送或报验起算，客户办理与暂停期间不计）及预测，和客户首次申请时间的依据。",
+            "tags": ["申请"],
+            "parameters": [APP_NO],
+            "responses": {"200": _json(_ref("Clocks"), "时限"), **_errors(400, 401, 404)},
+        },
+    },
+    "/applications/{app_no}/first-contact": {
+        "post": {
+            "operationId": "recordFirstContact",
+            "summary": "记录客户回复的申请日期",
+            "description": "短信渠道收到客户对受理通知的回复后调用：记录客户本人告知的首次申请日期（只能记录一次；"
+                           "晚于受理日期或将来的日期会被拒绝）。",
+            "tags": ["申请"],
+            "parameters": [APP_NO],
+            "requestBody": {"required": True, "content": {JSON: {"schema": _ref("FirstContactReply")}}},
+            "responses": {"200": _json(_ref("FirstContactRecorded"), "已记录"), **_errors(400, 401, 404, 409)},
+        },
+    },
+})
 
 
 def document() -> dict[str, Any]:

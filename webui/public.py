@@ -27,7 +27,8 @@ from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request, session, url_for
 
-from engine import COMPLAINT_KINDS, COMPLAINT_TOPICS, FormValidationError, InvalidInput, NotFound
+from engine import COMPLAINT_KINDS, COMPLAINT_TOPICS, CUSTOMER, ClockReport, ContactSource, FormValidationError
+from engine import InvalidInput, NotFound
 from engine import CommentInfo, CustomerProgress, PublicProgress, filing_from_form
 
 from webui import engine_of
@@ -153,12 +154,12 @@ def progress() -> Any:
 
 
 def _found(result: PublicProgress, app_no: str, *, filed: str | None = None, errors: dict[str, str] | None = None,
-           values: Any = None) -> str:
+           values: Any = None, **extra: Any) -> str:
     """The page of an application found: its progress and the customer's side of it."""
     customer: CustomerProgress | None = engine_of(current_app).customer_progress(app_no)
     return render_template("public/progress.html", result=result, customer=customer, app_no=app_no, message=None,
                            filed=filed, errors=errors or {}, values=values or {}, KINDS=COMPLAINT_KINDS,
-                           TOPICS=COMPLAINT_TOPICS, remarks=public_remarks(app_no))
+                           TOPICS=COMPLAINT_TOPICS, remarks=public_remarks(app_no), **extra)
 
 
 def public_remarks(app_no: str) -> list[CommentInfo]:
@@ -201,3 +202,40 @@ def complaint() -> Any:
         return _found(result, app_no, errors={"_": exc.message}, values=request.form), 400
     session[FILED_KEY] = filed.case_no
     return redirect(url_for("public.progress") + "#filed")
+
+
+# ----------------------------------------------------------------------------- policy clocks and the application date
+
+
+@bp.app_context_processor
+def customer_clock_helpers() -> dict[str, Any]:
+    """``customer_clocks(app_no)``: the clocks the progress result shows (only rendered after the digits matched)."""
+    return {"customer_clocks": customer_clocks}
+
+
+def customer_clocks(app_no: str) -> ClockReport:
+    """An application's clocks and first-contact evidence, with fresh forecasts."""
+    return engine_of(current_app).clocks(app_no)
+
+
+@bp.route("/progress/first-contact", methods=["POST"])
+def confirm_first_contact() -> Any:
+    """The customer confirms the day they first applied (the evidence against 体外循环 no clerk types); the
+    number and phone digits are checked again, with the same throttle as the lookup."""
+    app_no = (request.form.get("app_no") or "").strip().upper()[:32]
+    digits = (request.form.get("phone_tail") or "").strip()[:8]
+    keys = (f"ip:{request.remote_addr or '-'}", f"app:{app_no}")
+    limiter = limiter_of(current_app)
+    if limiter.blocked(*keys):
+        return render_template("public/progress.html", result=None, message=THROTTLED_MESSAGE), 429
+    result = lookup(app_no, digits)
+    if result is None:
+        limiter.fail(*keys)
+        return render_template("public/progress.html", result=None, message=NOT_FOUND_MESSAGE)
+    day = (request.form.get("first_contact_on") or "").strip()[:10]
+    try:
+        engine_of(current_app).confirm_first_contact(app_no, day, ContactSource.CUSTOMER_PAGE, CUSTOMER)
+    except FormValidationError as exc:
+        return _found(result, app_no, first_contact_error=exc.field_errors.get("first_contact_on", exc.message),
+                      first_contact_value=day), 400
+    return _found(result, app_no, first_contact_saved=True)

@@ -17,6 +17,8 @@ from engine import InvalidInput
 from engine import (
     DUE_STATES,
     MAX_PERIOD_DAYS,
+    OPEN_STATES,
+    ClockFigures,
     Dashboard,
     NodeDuration,
     Period,
@@ -99,8 +101,9 @@ def index() -> Any:
     figures = _figures(filters)
     people = {u.username: u.display_name for u in engine.users()}
     return render_template("supervision/index.html", d=figures, filters=filters, VARIANTS=VARIANTS,
-                           DUE_STATES=DUE_STATES, people=people,
+                           DUE_STATES=DUE_STATES, people=people, OPEN_STATES=OPEN_STATES,
                            customer=engine.customer_figures(filters.period.start, filters.period.end),
+                           clocks=engine.clock_figures(filters.period, filters.process_key or None),
                            data_url=url_for("supervision.data") + "?" + urlencode(filters.args()))
 
 
@@ -108,8 +111,11 @@ def index() -> Any:
 @roles_required(*SUPERVISION_ROLES)
 def data() -> Any:
     """The dashboard's figures as JSON, for the charts."""
-    filters = read_filters(engine_of(current_app).now().date())
-    return jsonify(dashboard_json(_figures(filters), filters))
+    engine = engine_of(current_app)
+    filters = read_filters(engine.now().date())
+    body = dashboard_json(_figures(filters), filters)
+    body["clocks"] = clocks_json(engine.clock_figures(filters.period, filters.process_key or None))
+    return jsonify(body)
 
 
 def _label(process_key: str, node_name: str) -> str:
@@ -156,10 +162,30 @@ def dashboard_json(d: Dashboard, filters: Filters) -> dict[str, Any]:
             "applications": [{"app_no": e.app_no, "variant": e.process_key, "created_by": e.created_by,
                               "first_contact_at": e.first_contact_at.isoformat(timespec="minutes"),
                               "created_at": e.created_at.isoformat(timespec="minutes"),
-                              "lag_hours": round(e.lag_hours, 1)} for e in late.late[:200]],
+                              "lag_hours": round(e.lag_hours, 1), "lag_days": e.lag_days, "source": e.source}
+                             for e in late.late[:200]],
             "acceptors": [{"username": a.username, "applications": a.applications, "late": a.late,
                            "share": _rate(a.share), "others_share": _rate(a.others_share),
-                           "median_lag_hours": round(a.median_lag_hours, 1), "flagged": a.flagged}
+                           "median_lag_hours": round(a.median_lag_hours, 1), "flagged": a.flagged,
+                           "median_lag_days": a.median_lag_days, "evidence": dict(a.evidence),
+                           "unconfirmed": a.unconfirmed}
                           for a in late.acceptors],
         },
+    }
+
+
+def clocks_json(c: ClockFigures) -> dict[str, Any]:
+    """The policy clocks' figures in plain JSON: on-time rates, durations, counting states, soonest to expire."""
+    return {
+        "on_time": [{"variant": r.process_key, "clock": r.clock_key, "name": r.name, "applications": r.applications,
+                     "on_time": r.on_time, "rate": _rate(r.rate)} for r in c.on_time],
+        "durations": [{"variant": d.process_key, "clock": d.clock_key, "name": d.name, "count": d.count,
+                       "median": round(d.median, 2), "p90": round(d.p90, 2), "limit": d.limit} for d in c.durations],
+        "open_states": [{"key": key, "label": label} for key, label in OPEN_STATES.items()],
+        "open": [{"variant": o.process_key, "clock": o.clock_key, "name": o.name, "counts": dict(o.counts)}
+                 for o in c.open],
+        "expiring": [{"app_no": e.app_no, "variant": e.process_key, "clock": e.clock.key, "name": e.clock.name,
+                      "deadline": e.clock.deadline.isoformat() if e.clock.deadline else None,
+                      "provisional": e.clock.provisional, "used_days": e.clock.used_days, "limit": e.clock.limit,
+                      "overdue": e.clock.overdue} for e in c.expiring],
     }

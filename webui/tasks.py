@@ -14,6 +14,7 @@ from engine import SUPERVISOR_ROLE, refusal
 from engine import (
     ApplicationInfo,
     BulkResult,
+    ClockInfo,
     Conflict,
     Engine,
     Forbidden,
@@ -28,6 +29,7 @@ from engine import FILTER_KEYS, FormDefinition, TaskPrefill
 
 from webui import engine_of, formdata
 from webui.applications import diagram_names, variable_labels
+from webui.clocks import urgent
 from webui.paging import page_numbers
 from webui.auth import current_user, login_required, roles_required, safe_next
 from webui.formdata import Field
@@ -39,6 +41,7 @@ VARIANTS = {"hv": "高压", "lv": "低压", "pv": "分布式光伏"}
 SCOPES = {"mine": "我的任务", "pool": "待认领", "all": "全部任务"}
 STATUSES = {"ready": "待办", "completed": "已办结"}
 PER_PAGE = 20
+SORTS = {"created": "按受理顺序", "risk": "按超期风险（高者在前）"}
 
 @bp.context_processor
 def helpers() -> dict[str, Any]:
@@ -86,6 +89,9 @@ def index() -> Any:
     if process is not None and process not in VARIANTS:
         raise InvalidInput(f"未知的业务类型：{process}（hv、lv 或 pv）")
     page = request.args.get("page", 1, type=int) or 1
+    sort = request.args.get("sort") or "created"
+    if sort not in SORTS:
+        raise InvalidInput(f"未知的排序方式：{sort}（按受理顺序 created 或按超期风险 risk）")
 
     counts = {"mine": engine.task_page(user.username, scope="mine", per_page=1).total,
               "pool": engine.task_page(user.username, scope="pool", per_page=1).total}
@@ -96,7 +102,7 @@ def index() -> Any:
         raise Forbidden("只有「营销部」主管可以查看全部任务")
 
     result = engine.task_page(user.username, scope=scope, status=status, process_key=process, node_id=node,
-                              search=search, page=page, per_page=PER_PAGE)
+                              search=search, page=page, per_page=PER_PAGE, order=sort)
     # The node choices: the steps that have tasks in this list (one bounded, indexed query).
     in_list = engine.task_page(user.username, scope=scope, status=status, process_key=process, search=search,
                                per_page=200)
@@ -111,10 +117,11 @@ def index() -> Any:
     urged = engine.urged(t.id for t in result.items if t.status == "ready")
     rows = [_row(t, user, names, staff if supervisor else [], now, away, urged.get(t.id)) for t in result.items]
     args = {k: v for k, v in {"scope": scope, "status": status, "process": process, "node": node,
-                              "q": search}.items() if v}
+                              "q": search, "sort": sort if sort != "created" else None}.items() if v}
     saved = engine.filters(user.username)
     current_query = {k: v for k, v in args.items() if k in FILTER_KEYS and (k, v) != ("status", "ready")}
     return render_template("tasks/index.html", page=result, rows=rows, scope=scope, counts=counts,
+                           clocks=urgent_clocks(engine, result.items), sort=sort, SORTS=SORTS,
                            supervisor=supervisor, status=status, process=process, node=node, q=search or "",
                            nodes=sorted(nodes.items(), key=lambda kv: kv[1]), args=args,
                            page_numbers=page_numbers(result.page, result.pages), names=names,
@@ -149,6 +156,12 @@ def _reassignable(staff: list[UserInfo], rows: list[Row]) -> list[UserInfo]:
     """The people a supervisor may hand the listed tasks to in one go: staff of their roles."""
     roles = {r.task.role for r in rows if r.task.status == "ready"}
     return [u for u in staff if roles & set(u.roles)]
+
+
+def urgent_clocks(engine: Engine, tasks: tuple[TaskInfo, ...]) -> dict[str, ClockInfo]:
+    """Each open task's application's most urgent counting policy clock (时限), by application number."""
+    summaries = engine.clock_summaries(t.app_no for t in tasks if t.status == "ready")
+    return {app_no: clock for app_no, clocks in summaries.items() if (clock := urgent(clocks)) is not None}
 
 
 def waited(since: datetime, until: datetime) -> str:

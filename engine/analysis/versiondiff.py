@@ -177,7 +177,24 @@ def diff_versions(process_key: str, from_version: int, to_version: int,
     summary += [f"新增{KIND_NAMES.get(n.kind, '节点')}「{n.name}」（{n.node_id}）" for n in added]
     summary += [f"{KIND_NAMES.get(n.kind, '节点')}「{n.name}」（{n.node_id}）：{n.detail}" for n in changed]
     summary += flow_sentences
+    summary += process_property_changes(old.properties, new.properties)
     if not summary:
         summary = [f"第 {from_version} 版与第 {to_version} 版的流程没有差别"]
     return VersionDiff(process_key, from_version, to_version, added, removed, tuple(changed), tuple(rerouted),
                        tuple(summary))
+
+
+def process_property_changes(old: Mapping[str, str], new: Mapping[str, str]) -> list[str]:
+    """The process's own properties (policy clocks, ``policyClock.<key>``) added, removed or changed."""
+    out = []
+    for key in sorted(set(old) | set(new)):
+        before, after = old.get(key), new.get(key)
+        if before == after:
+            continue
+        if before is None:
+            out.append(f"新增流程属性 {key}：{after}")
+        elif after is None:
+            out.append(f"删除流程属性 {key}（原为：{before}）")
+        else:
+            out.append(f"流程属性 {key} 由「{before}」改为「{after}」")
+    return out

@@ -4,15 +4,16 @@ The one write path (:mod:`engine.casework.steps`) runs SpiffWorkflow until the p
 what changed into rows. At fixed points it calls each registered :class:`StepHook`, in the step's own
 transaction, so whatever a hook writes commits or rolls back with the step:
 
-* :meth:`StepHook.application_started` — an application was accepted (its first step has run);
 * :meth:`StepHook.check_completion` — before a task is completed (may refuse: site work not finished);
 * :meth:`StepHook.task_opening` — a user task became ready: the hook may add columns to its work item
   and fields to its ``task.ready`` audit event (due dates);
 * :meth:`StepHook.tasks_opened` — after the new work items are written (open a site job for each);
 * :meth:`StepHook.tasks_closed` — work items completed or cancelled by the step (free booked capacity);
-* :meth:`StepHook.step_written` — once per step, after its work items are written and its outcome is known:
-  everything the step opened and closed, the application's new status and the data submitted (the
-  step's figures are counted in one go, in one lock order);
+* :meth:`StepHook.step_done` — the whole step at once, after its work items are written and closed: what
+  opened, what closed, the application's status now, whether it was the acceptance or the process's end,
+  what was submitted and the data it left (policy clocks start, pause and stop here; the dashboard's figures
+  are counted; the customer's acceptance notice is queued); a hook may add audit events to the step
+  (:attr:`StepContext.events`);
 * :meth:`StepHook.task_reassigned` — a task handed to someone else (its site job goes with it);
 * :meth:`StepHook.application_paused` / :meth:`StepHook.application_resumed` — a case suspended and resumed
   (its clocks pause); :meth:`StepHook.application_ended` — withdrawn or terminated before its end.
@@ -30,6 +31,7 @@ from typing import Any
 from sqlalchemy import Connection
 
 from ..kernel.loading import NodeInfo, ParsedDiagram
+from .audit import PendingEvent
 
 
 @dataclass
@@ -54,7 +56,11 @@ class ClosedTask:
 
 @dataclass(frozen=True)
 class StepContext:
-    """What every hook call of one step shares; ``data`` is the application's data as the step leaves it."""
+    """What every hook call of one step shares. ``accepted``: the step is the application's acceptance;
+    ``finished``: the process reached its end; ``status``: the application's status as the step leaves it;
+    ``inputs``: what was submitted (the acceptance form, or the completed task's form); ``data``: the process
+    data as the step leaves it; ``events``: the step's audit events, to which a hook may append its own (they
+    are chained with the step's)."""
 
     conn: Connection
     diagram: ParsedDiagram
@@ -62,14 +68,17 @@ class StepContext:
     app_no: str
     now: datetime
     actor: str
+    process_key: str = ""
+    accepted: bool = False
+    finished: bool = False
+    status: str = "running"
+    inputs: Mapping[str, Any] = field(default_factory=dict)
     data: Mapping[str, Any] = field(default_factory=dict)
+    events: list[PendingEvent] = field(default_factory=list)
 
 
 class StepHook:
     """A feature taking part in steps; override what it needs (every method does nothing by default)."""
-
-    def application_started(self, step: StepContext) -> None:
-        """An application was accepted and ran to its first wait (after its tasks_opened)."""
 
     def check_completion(self, conn: Connection, item: Mapping[str, Any], node: NodeInfo | None) -> None:
         """Refuse (raise) if the task may not be completed yet."""
@@ -83,10 +92,9 @@ class StepHook:
     def tasks_closed(self, step: StepContext, closed: Sequence[ClosedTask]) -> None:
         """After work items were completed or cancelled."""
 
-    def step_written(self, step: StepContext, opened: Sequence[OpeningTask], closed: Sequence[ClosedTask],
-                     status: str, inputs: Mapping[str, Any]) -> None:
-        """After the step's work items are written: what it opened and closed, the application's status
-        now, and the data submitted with it (the acceptance form, or the completed task's form)."""
+    def step_done(self, step: StepContext, opened: Sequence[OpeningTask], closed: Sequence[ClosedTask]) -> None:
+        """After the step's work items are written and closed (called for every step, even one that opened
+        and closed nothing)."""
 
     def task_reassigned(self, conn: Connection, task_id: str, old: str | None, new: str) -> None:
         """A task was handed from one person to another."""

@@ -36,6 +36,8 @@ class Action(StrEnum):
     MANAGE_FIRMS = "manage_firms"  # keep the list of qualified designers, builders and suppliers (三不指定)
     FOLLOW_UP = "follow_up"  # make the independent 回访 after power on
     RECORD_COMPLAINTS = "record_complaints"  # record a complaint or report taken by 95598/12398
+    SET_TIME_LIMITS = "set_time_limits"  # the office's own limits for the policy clocks (时限)
+    RENEW_PLAN = "renew_plan"  # re-issue an expired supply plan: its validity counts again
 
 
 RULES: Mapping[Action, frozenset[str]] = MappingProxyType({
@@ -55,6 +57,8 @@ RULES: Mapping[Action, frozenset[str]] = MappingProxyType({
     Action.MANAGE_FIRMS: frozenset({Role.MARKETING}),
     Action.FOLLOW_UP: frozenset({Role.CUSTOMER_SERVICE}),
     Action.RECORD_COMPLAINTS: frozenset({Role.CUSTOMER_SERVICE, Role.MARKETING, Role.AUDITOR}),
+    Action.SET_TIME_LIMITS: frozenset({Role.MARKETING}),
+    Action.RENEW_PLAN: frozenset({Role.CUSTOMER_MANAGER, Role.MARKETING}),
 })
 """Action → the roles that may take it."""
 
@@ -64,6 +68,7 @@ ACTION_NAMES: Mapping[Action, str] = MappingProxyType({
     Action.SUPERVISE: "监管督办", Action.IMPORT_CALENDAR: "导入节假日安排", Action.MANAGE_ACCOUNTS: "管理账号与令牌",
     Action.COMMENT: "在申请上留言",
     Action.MANAGE_FIRMS: "维护合格单位名录", Action.FOLLOW_UP: "进行独立回访", Action.RECORD_COMPLAINTS: "登记投诉举报",
+    Action.SET_TIME_LIMITS: "调整本单位时限", Action.RENEW_PLAN: "重新起算供电方案有效期",
 })
 
 

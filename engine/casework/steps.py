@@ -27,7 +27,7 @@ from handlers.numbering import application_number
 
 from ..config import EngineConfig
 from ..definitions.versions import Definitions
-from ..errors import Conflict, ExpressionError, Forbidden, InvalidInput, NotFound, WorkflowFailure
+from ..errors import Conflict, ExpressionError, Forbidden, FormValidationError, InvalidInput, NotFound, WorkflowFailure
 from ..kernel import expressions
 from ..kernel.loading import ParsedDiagram
 from ..kernel.runtime import (
@@ -49,7 +49,7 @@ from ..results import StepResult, TaskInfo, Upload
 from ..store import Store
 from ..store.files import DocumentFiles
 from ..store.tables import APPS, ITEMS, SEQUENCES, USERS, WF_TASKS
-from ..vocabulary import ROLES, SUPERVISOR_ROLE, SYSTEM, AppStatus, EventKind, TaskStatus
+from ..vocabulary import ROLES, SUPERVISOR_ROLE, SYSTEM, AppStatus, ContactSource, EventKind, TaskStatus
 from . import audit
 from .accounts import Accounts, names_of
 from .audit import PendingEvent, append_only
@@ -122,8 +122,13 @@ class Steps:
 
     # ----------------------------------------------------------------- the actions
 
-    def start(self, process_key: str, data: Mapping[str, Any], by: str) -> StepResult:
-        """Accept an application (受理): validate the start form, number it and run to the first wait."""
+    def start(self, process_key: str, data: Mapping[str, Any], by: str,
+              submitted_at: datetime | None = None) -> StepResult:
+        """Accept an application (受理): validate the start form, number it and run to the first wait.
+
+        ``submitted_at``: when another channel (the online hall, through the API) received the customer's
+        submission — the first-contact evidence no clerk types. Without it, a first-contact time typed in the
+        form is kept as the clerk's word, refused if it lies after the acceptance."""
         with self.store.begin() as conn:
             roles = self.accounts.roles_of(conn, by)
             row = self.definitions.newest_row(conn, process_key)
@@ -135,6 +140,7 @@ class Steps:
             form = diagram.forms.get(diagram.start_form) if diagram.start_form else None
             clean = form.validate(data) if form else dict(data)
             now = self.clock()
+            first_contact, contact_source = first_contact_evidence(clean.get("first_contact_at"), now, submitted_at)
             app_no = self._next_app_no(conn, process_key, now)
             app = AppRow(id=0, app_no=app_no, process_key=process_key, version_id=row.id,
                          customer_name=str(clean.get("customer_name") or ""), status=AppStatus.RUNNING, revision=0,
@@ -143,7 +149,8 @@ class Steps:
                 "app_no": app_no, "process_key": process_key, "version_id": row.id, "status": AppStatus.RUNNING,
                 "customer_name": app.customer_name, "customer_type": str(clean.get("customer_type") or ""),
                 "created_by": by, "created_at": now, "updated_at": now, "completed_at": None,
-                "first_contact_at": _parse_time(clean.get("first_contact_at")), "revision": 0, "wf_meta": "{}",
+                "first_contact_at": first_contact, "first_contact_source": contact_source, "revision": 0,
+                "wf_meta": "{}",
                 "error_message": None, "audit_seq": 0, "audit_head": ""}).scalar_one()
             run = self._run_context(conn, app, diagram)
             wf = self.codec.new_workflow(diagram, ScriptEngine(self.registry, run))
@@ -152,10 +159,7 @@ class Steps:
             live = Live(0, wf, Snapshot({}, {}, {}, 0), {})
             events = [PendingEvent(EventKind.APPLICATION_STARTED, by, now,
                                    {"process": process_key, "version": row.version, "app_no": app_no, "data": clean})]
-            result = self._advance_and_persist(conn, app, diagram, live, run, events, by)
-            started = StepContext(conn, diagram, app.id, app_no, now, by, _data_of(live.wf) or clean)
-            for hook in self.hooks:
-                hook.application_started(started)
+            result = self._advance_and_persist(conn, app, diagram, live, run, events, by, accepted=True)
         self._checkin(app.id, live)
         return result
 
@@ -287,7 +291,7 @@ class Steps:
 
     def _advance_and_persist(self, conn: Connection, app: AppRow, diagram: ParsedDiagram, live: Live,
                              run: RunContext, events: list[PendingEvent], actor: str,
-                             completed: str | None = None) -> StepResult:
+                             completed: str | None = None, accepted: bool = False) -> StepResult:
         wf = live.wf
         error = advance(wf, Guard(live.counts, self.config.max_loop_iterations))
         now = self.clock()
@@ -302,7 +306,16 @@ class Steps:
             events.append(PendingEvent(EventKind.ENGINE_TRANSITIONS, actor, now, {"changes": [
                 [name, state_name(old), state_name(new), str(tid)] for tid, name, old, new in changes.transitions]}))
 
-        step = StepContext(conn, diagram, app.id, app.app_no, now, actor, _data_of(wf))
+        if error:
+            status = AppStatus.ERROR
+        elif wf.is_completed():
+            status = AppStatus.COMPLETED
+        else:
+            status = AppStatus.RUNNING
+        inputs = (events[0].payload.get("data") or {}) if events else {}
+        step = StepContext(conn, diagram, app.id, app.app_no, now, actor, process_key=app.process_key,
+                           accepted=accepted, finished=status == AppStatus.COMPLETED, status=status, inputs=inputs,
+                           data=_data_of(wf) or inputs, events=events)
         opening: list[OpeningTask] = []
         closed: list[ClosedTask] = []
         for tid, name, old, new in changes.transitions:
@@ -327,18 +340,12 @@ class Steps:
                 hook.tasks_opened(step, opening)
             if closed:
                 hook.tasks_closed(step, closed)
+            hook.step_done(step, opening, closed)
 
-        if error:
-            status = AppStatus.ERROR
+        if status == AppStatus.ERROR:
             events.append(PendingEvent(EventKind.APPLICATION_ERROR, SYSTEM, now, {"message": error}))
-        elif wf.is_completed():
-            status = AppStatus.COMPLETED
+        elif status == AppStatus.COMPLETED:
             events.append(PendingEvent(EventKind.APPLICATION_COMPLETED, SYSTEM, now, {}))
-        else:
-            status = AppStatus.RUNNING
-        inputs = events[0].payload.get("data") or {} if events else {}
-        for hook in self.hooks:
-            hook.step_written(step, opening, closed, status, inputs)
         audit.append(conn, app, events)
         changed = conn.execute(SAVE_APP, {
             "app_id": app.id, "expected": app.revision, "status": status, "error": error, "at": now,
@@ -496,3 +503,22 @@ def _parse_time(value: Any) -> datetime | None:
         return datetime.fromisoformat(str(value).replace("Z", "+00:00")).replace(tzinfo=None)
     except ValueError:
         return None
+
+
+FIRST_CONTACT_FIELD = "first_contact_at"
+
+
+def first_contact_evidence(typed: Any, accepted_at: datetime, submitted_at: datetime | None
+                           ) -> tuple[datetime | None, str | None]:
+    """When the customer first applied, and where that comes from: the channel's own clock when the
+    application arrived through one; else the time the clerk typed (refused after the acceptance)."""
+    if submitted_at is not None:
+        return min(submitted_at, accepted_at), ContactSource.API
+    moment = _parse_time(typed)
+    if moment is None:
+        return None, None
+    if moment > accepted_at:
+        message = (f"客户首次申请时间 {moment:%Y-%m-%d %H:%M} 晚于受理时间 {accepted_at:%Y-%m-%d %H:%M}："
+                   "首次申请不可能在受理之后，请核对（不能填写将来的时间）")
+        raise FormValidationError(message, {FIRST_CONTACT_FIELD: message})
+    return moment, ContactSource.CLERK

@@ -12,13 +12,18 @@ from ..errors import Forbidden, InvalidInput
 from ..results import TaskInfo, TaskPage
 from ..store import Store
 from ..store.namesearch import name_contains
-from ..store.tables import ITEMS
+from ..store.tables import CLOCKS, ITEMS
 from ..vocabulary import ROLES, SUPERVISOR_ROLE, TaskStatus
 from .accounts import Accounts
 from .delegation import absentees
 from .rows import task_info
 
 APP_NO_LIKE = re.compile(r"[A-Z]{2}\d{4,14}")
+ORDERS = ("created", "risk")
+# The highest risk of missing a limit among the application's counting clocks (the forecast the worker stores).
+APPLICATION_RISK = (select(func.max(CLOCKS.c.risk)).where(CLOCKS.c.application_id == ITEMS.c.application_id,
+                                                          CLOCKS.c.status.in_(("running", "paused")))
+                    .correlate(ITEMS).scalar_subquery())
 
 
 class Worklist:
@@ -49,10 +54,14 @@ class Worklist:
         return [task_info(r) for r in rows]
 
     def page(self, user: str, *, scope: str = "pool", status: str = TaskStatus.READY, process_key: str | None = None,
-             node_id: str | None = None, search: str | None = None, page: int = 1, per_page: int = 20) -> TaskPage:
+             node_id: str | None = None, search: str | None = None, page: int = 1, per_page: int = 20,
+             order: str = "created") -> TaskPage:
         """One page of a person's task list: 'mine' (claimed by or assigned to me, or to a colleague on leave I
         stand in for), 'pool' (tasks of my roles nobody holds) or 'all' (supervisors); filtered, searched,
-        counted — indexed queries only."""
+        counted — indexed queries only. ``order``: 'created' (first come, first served) or 'risk' (the
+        application most likely to miss a policy clock first)."""
+        if order not in ORDERS:
+            raise InvalidInput(f"未知的排序方式：{order}（created 按受理顺序，risk 按超期风险）")
         page, per_page = max(1, page), min(max(1, per_page), 200)
         with self.store.read() as conn:
             roles = self.accounts.roles_of(conn, user)
@@ -83,6 +92,8 @@ class Worklist:
                 else:
                     cond.append(name_contains(ITEMS.c.customer_name, term, conn.dialect.name))
             total = conn.execute(select(func.count()).select_from(ITEMS).where(*cond)).scalar_one()
-            rows = conn.execute(select(ITEMS).where(*cond).order_by(ITEMS.c.created_at, ITEMS.c.id)
+            ordering = ((APPLICATION_RISK.desc().nulls_last(), ITEMS.c.created_at, ITEMS.c.id) if order == "risk"
+                        else (ITEMS.c.created_at, ITEMS.c.id))
+            rows = conn.execute(select(ITEMS).where(*cond).order_by(*ordering)
                                 .limit(per_page).offset((page - 1) * per_page)).mappings().all()
         return TaskPage(tuple(task_info(r) for r in rows), int(total), page, per_page)

@@ -28,7 +28,7 @@ from sqlalchemy import Connection, bindparam, func, select, update
 from handlers.notify import NoticeFacts, Notifier, customer_notice
 from handlers.settings import PolicySettings
 
-from ..casework.hooks import OpeningTask, StepContext, StepHook
+from ..casework.hooks import ClosedTask, OpeningTask, StepContext, StepHook
 from ..casework.outbox import QUEUED, queue_notice
 from ..kernel.loading import Marker
 from ..store import Store
@@ -132,7 +132,9 @@ class CustomerNoticeHook(StepHook):
     def __init__(self, firms: Firms, policy: PolicySettings) -> None:
         self.firms, self.policy = firms, policy
 
-    def application_started(self, step: StepContext) -> None:
+    def step_done(self, step: StepContext, opened: Sequence[OpeningTask], closed: Sequence[ClosedTask]) -> None:
+        if not step.accepted:
+            return
         data = step.data
         recipient = _phone(data)
         if recipient is None:

@@ -73,6 +73,11 @@ class Marker:
     an expression of the safe language (checked as such); ``person_tasks_only``: only user/manual tasks
     may carry it; ``title`` and ``hint``: what the modeller's properties panel calls it and says of it;
     ``on``: the kinds of node the panel offers it on (by default person tasks, or every activity).
+
+    ``process_check`` makes it a property of the process itself (``bpmn:process``'s own extension
+    elements), and ``name`` the prefix of such properties' names (``policyClock.`` for
+    ``policyClock.plan_reply``): the check gets a property's name, its value and the diagram's node table,
+    and returns every problem it finds, in Chinese; the gate reports them at the process.
     """
 
     name: str
@@ -89,6 +94,7 @@ class Marker:
         if self.on:
             return self.on
         return frozenset(PERSON_TASKS) if self.person_tasks_only else ACTIVITIES
+    process_check: Callable[[str, str, Mapping[str, "NodeInfo"]], Sequence[str]] | None = None
 
 
 FORM_MARKER = "formJsonSchemaFilename"
@@ -126,6 +132,7 @@ class ParsedDiagram:
     nodes: Mapping[str, NodeInfo]
     start_form: str | None
     flows: Mapping[tuple[str, str], tuple[str, ...]] = field(default_factory=dict)
+    properties: Mapping[str, str] = field(default_factory=dict)  # the process's own (policy clocks)
 
     @cached_property
     def labels(self) -> Mapping[str, Mapping[str, str]]:
@@ -213,6 +220,8 @@ def validate_diagram(
                    if isinstance(el.tag, str) and el.get("id") and etree.QName(el).namespace != SPIFF_NS}
     nodes, node_reasons, loaded_forms, start_form = _check_nodes(process, forms, operators, element_ids, known)
     reasons.extend(node_reasons)
+    process_properties = _properties(process)
+    reasons.extend(_check_process_markers(process.get("id"), process_properties, nodes, markers))
     reasons.extend(_check_expressions(process, known))
     reasons.extend(_check_graph(process))
     if reasons:
@@ -246,6 +255,7 @@ def validate_diagram(
         forms=loaded_forms,
         nodes=nodes,
         start_form=start_form,
+        properties=process_properties,
     )
 
 
@@ -430,6 +440,19 @@ def _check_markers(node_id: str, kind: str, props: Mapping[str, str], markers: M
             reasons.append(Reason("bad_marker", f"{name} 只能标在人工任务上", node_id))
         elif marker.values is not None and value not in marker.values:
             reasons.append(Reason("bad_marker", f"{name}={value!r} 未知（可用：{'、'.join(marker.values)}）", node_id))
+    return reasons
+
+
+def _check_process_markers(process_id: str | None, props: Mapping[str, str], nodes: Mapping[str, NodeInfo],
+                           markers: Sequence[Marker]) -> list[Reason]:
+    """Each process-level property a registered marker claims (by name prefix), checked by that marker."""
+    reasons: list[Reason] = []
+    checks = [m for m in markers if m.process_check is not None]
+    for name, value in props.items():
+        for marker in checks:
+            if name.startswith(marker.name) and marker.process_check is not None:
+                reasons.extend(Reason("bad_marker", problem, process_id)
+                               for problem in marker.process_check(name, value, nodes))
     return reasons
 
 

@@ -213,8 +213,8 @@ class FigureHook(StepHook):
     def __init__(self, calendar: Callable[[], WorkingCalendar]) -> None:
         self.calendar = calendar
 
-    def step_written(self, step: StepContext, opened: Sequence[OpeningTask], closed: Sequence[ClosedTask],
-                     status: str, inputs: Mapping[str, Any]) -> None:
+    def step_done(self, step: StepContext, opened: Sequence[OpeningTask], closed: Sequence[ClosedTask]) -> None:
+        status, inputs = step.status, step.inputs
         tally = Tally()
         conn = step.conn
         for o in opened:

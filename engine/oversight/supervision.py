@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime, timedelta
@@ -23,9 +23,10 @@ from sqlalchemy import and_, case, func, or_, select
 
 from ..vocabulary import SHIPPED, EventKind
 from ..store import Store
-from ..store.tables import APPS, EVENTS, ITEMS, NOTIFICATIONS, SNAPSHOTS
+from ..store.tables import APPS, CLOCKS, EVENTS, ITEMS, NOTIFICATIONS, SNAPSHOTS
 from ..timelimits.calendar import CalendarNotCovered, WorkingCalendar
 from .figures import LATE_LIST_LIMIT, late_list, median_and_p90, median_lag, open_counts, period_figures
+from ..vocabulary import ContactSource
 
 
 class Sources(Protocol):
@@ -54,6 +55,7 @@ FOLLOW_UP_NODES = ("hv_follow_up",)
 """The 回访 nodes whose completed form carries ``satisfaction_score`` (1–5)."""
 
 SATISFACTION_FIELD = "satisfaction_score"
+CLERK_SOURCE = ContactSource.CLERK  # a first contact only the clerk attests
 SLOWEST_COUNT = 5
 
 
@@ -166,7 +168,8 @@ class NodeOnTime:
 
 @dataclass(frozen=True)
 class EndToEnd:
-    """Applications of one variant finished in the period: on time only if every limited node was."""
+    """Applications of one variant finished in the period: on time only if none of its policy clocks (时限)
+    missed its limit."""
 
     process_key: str
     finished: int
@@ -175,7 +178,7 @@ class EndToEnd:
 
     @property
     def rate(self) -> float | None:
-        """The share of finished applications with limits where every node met its limit."""
+        """The share of finished applications with clocks where every clock met its limit."""
         return self.on_time / self.with_limit if self.with_limit else None
 
 
@@ -190,7 +193,8 @@ class Satisfaction:
 
 @dataclass(frozen=True)
 class LateEntry:
-    """An application recorded later than the customer first applied (体外循环 suspicion)."""
+    """An application recorded later than the customer first applied (体外循环 suspicion), and the evidence of
+    when the customer applied (engine.vocabulary.ContactSource: the channel, the customer, or only the clerk)."""
 
     app_no: str
     process_key: str
@@ -198,6 +202,8 @@ class LateEntry:
     first_contact_at: datetime
     created_at: datetime
     lag_hours: float
+    lag_days: int = 0  # working days from the first contact to the acceptance
+    source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -210,6 +216,9 @@ class AcceptorPattern:
     median_lag_hours: float
     others_share: float | None  # None when nobody else accepted anything: nothing to compare with
     flagged: bool
+    median_lag_days: float = 0.0
+    evidence: Mapping[str, int] = field(default_factory=dict)  # late applications by evidence source
+    unconfirmed: int = 0  # applications whose first contact only the clerk attests
 
     @property
     def share(self) -> float:
@@ -237,7 +246,8 @@ class LateEntryRule:
 
 @dataclass(frozen=True)
 class LateEntryReport:
-    """体外循环: applications accepted later than ``limit`` after first contact, and per-acceptor patterns."""
+    """体外循环: applications accepted more than ``limit`` (in working days: its days count as working days)
+    after first contact, and per-acceptor patterns."""
 
     limit: timedelta
     considered: int
@@ -335,15 +345,15 @@ def node_on_time(rows: Iterable[Any]) -> list[NodeOnTime]:
 
 
 def end_to_end_on_time(engine: Sources, period: Period, process_key: str | None = None) -> list[EndToEnd]:
-    """Per variant, the applications finished in the period and those where every limited node met its
-    limit: one GROUP BY per application over its completed tasks (EXPENSIVE: scans the period's finished
-    applications)."""
-    limited = func.count(ITEMS.c.due_at)
-    late = func.sum(case((ITEMS.c.completed_at > ITEMS.c.due_at, 1), else_=0))
-    join_on = and_(ITEMS.c.application_id == APPS.c.id, ITEMS.c.status == "completed",
-                   ITEMS.c.clock_stopped.is_not(True))
+    """Per variant, the applications finished in the period and those none of whose policy clocks (时限, the
+    way the regulations count) missed its limit: one GROUP BY per application over its measured clock rounds
+    (EXPENSIVE: scans the period's finished applications). Node due dates are internal targets: not here."""
+    limited = func.count(CLOCKS.c.id)
+    late = func.sum(case((CLOCKS.c.status == "missed", 1), else_=0))
+    join_on = and_(CLOCKS.c.application_id == APPS.c.id, CLOCKS.c.status.in_(("met", "missed")),
+                   CLOCKS.c.kind == "limit")
     q = (select(APPS.c.process_key, limited, late)
-         .select_from(APPS.outerjoin(ITEMS, join_on))
+         .select_from(APPS.outerjoin(CLOCKS, join_on))
          .where(APPS.c.status == "completed", APPS.c.completed_at >= period.start, APPS.c.completed_at < period.end)
          .group_by(APPS.c.id, APPS.c.process_key))
     if process_key:
@@ -382,33 +392,50 @@ def satisfaction(engine: Sources, period: Period, process_key: str | None = None
 def late_entries(engine: Sources, period: Period, limit: timedelta = timedelta(days=1),
                  process_key: str | None = None, rule: LateEntryRule = LateEntryRule()) -> LateEntryReport:
     """体外循环: applications accepted in the period whose recorded acceptance lagged the customer's first
-    contact by more than ``limit``, and each acceptor's share of such applications against the rest of the
-    office (EXPENSIVE: reads the period's applications, by the created_at index)."""
-    q = (select(APPS.c.app_no, APPS.c.process_key, APPS.c.created_by, APPS.c.first_contact_at, APPS.c.created_at)
+    contact by more than ``limit`` — counted in working days (``limit``'s days are working days) — each with the
+    evidence of the first contact (the channel's clock, the customer's confirmation, or only the clerk's word),
+    and each acceptor's share of such applications against the rest of the office (EXPENSIVE: reads the
+    period's applications, by the created_at index)."""
+    q = (select(APPS.c.app_no, APPS.c.process_key, APPS.c.created_by, APPS.c.first_contact_at, APPS.c.created_at,
+                APPS.c.first_contact_source)
          .where(APPS.c.created_at >= period.start, APPS.c.created_at < period.end,
                 APPS.c.first_contact_at.is_not(None)))
     if process_key:
         q = q.where(APPS.c.process_key == process_key)
     with engine.store.reading() as s:
         rows = list(s.connection().execute(q))
-    lags: dict[str, list[float]] = defaultdict(list)
+    calendar = engine.calendar()
+    limit_days = limit.total_seconds() / 86400
+    lags: dict[str, list[int]] = defaultdict(list)
+    hours: dict[str, list[float]] = defaultdict(list)
+    evidence: dict[str, Counter[str]] = defaultdict(Counter)
+    unconfirmed: Counter[str] = Counter()
     late: list[LateEntry] = []
-    limit_hours = limit.total_seconds() / 3600
     for r in rows:
-        lag = max(0.0, (r.created_at - r.first_contact_at).total_seconds() / 3600)
+        lag_hours = max(0.0, (r.created_at - r.first_contact_at).total_seconds() / 3600)
+        try:
+            lag = calendar.working_days_after(r.first_contact_at.date(), r.created_at.date())
+        except CalendarNotCovered:
+            lag = max(0, (r.created_at.date() - r.first_contact_at.date()).days)
         lags[r.created_by].append(lag)
-        if lag > limit_hours:
-            late.append(LateEntry(r.app_no, r.process_key, r.created_by, r.first_contact_at, r.created_at, lag))
+        hours[r.created_by].append(lag_hours)
+        source = r.first_contact_source or CLERK_SOURCE
+        unconfirmed[r.created_by] += source == CLERK_SOURCE
+        if lag > limit_days:
+            late.append(LateEntry(r.app_no, r.process_key, r.created_by, r.first_contact_at, r.created_at, lag_hours,
+                                  lag, source))
+            evidence[r.created_by][source] += 1
     total, total_late = len(rows), len(late)
     acceptors = []
     for username, values in lags.items():
-        n, n_late = len(values), sum(v > limit_hours for v in values)
+        n, n_late = len(values), sum(v > limit_days for v in values)
         others, others_late = total - n, total_late - n_late
         others_share = others_late / others if others else None
-        acceptors.append(AcceptorPattern(username, n, n_late, statistics.median(values), others_share,
-                                         rule.flags(n, n_late, others_share)))
+        acceptors.append(AcceptorPattern(username, n, n_late, statistics.median(hours[username]), others_share,
+                                         rule.flags(n, n_late, others_share), float(statistics.median(values)),
+                                         dict(evidence[username]), unconfirmed[username]))
     acceptors.sort(key=lambda a: (not a.flagged, -a.share, a.username))
-    late.sort(key=lambda e: -e.lag_hours)
+    late.sort(key=lambda e: (-e.lag_days, -e.lag_hours))
     return LateEntryReport(limit, total, tuple(late), total_late / total if total else 0.0, tuple(acceptors))
 
 
@@ -601,7 +628,7 @@ def _snapshot_json(d: Dashboard) -> dict[str, Any]:
         "late_entries": {
             "limit": late.limit.total_seconds(), "considered": late.considered, "office_share": late.office_share,
             "late": [[e.app_no, e.process_key, e.created_by, e.first_contact_at.isoformat(), e.created_at.isoformat(),
-                      e.lag_hours] for e in late.late],
+                      e.lag_hours, e.lag_days, e.source] for e in late.late],
             "acceptors": [asdict(a) for a in late.acceptors]},
     }
 
@@ -621,8 +648,8 @@ def _snapshot_from_json(body: Mapping[str, Any]) -> Dashboard:
         satisfaction=Satisfaction(count, average, {int(k): v for k, v in distribution}),
         late_entries=LateEntryReport(
             timedelta(seconds=late["limit"]), late["considered"],
-            tuple(LateEntry(no, key, by, datetime.fromisoformat(first), datetime.fromisoformat(created), lag)
-                  for no, key, by, first, created, lag in late["late"]),
+            tuple(LateEntry(no, key, by, datetime.fromisoformat(first), datetime.fromisoformat(created), *rest)
+                  for no, key, by, first, created, *rest in late["late"]),
             late["office_share"], tuple(AcceptorPattern(**a) for a in late["acceptors"])),
         slowest=tuple(NodeDuration(**x) for x in body["slowest"]))
 

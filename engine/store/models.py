@@ -94,6 +94,8 @@ class Application(Base):
     updated_at: Mapped[datetime]
     completed_at: Mapped[datetime | None]
     first_contact_at: Mapped[datetime | None]
+    # Where first_contact_at comes from (engine.vocabulary.ContactSource): the channel, the customer, the clerk.
+    first_contact_source: Mapped[str | None] = mapped_column(String(32))
     revision: Mapped[int] = mapped_column(default=0)
     wf_meta: Mapped[str] = mapped_column(Text)
     error_message: Mapped[str | None] = mapped_column(Text)
@@ -569,3 +571,76 @@ class Complaint(Base):
     answer: Mapped[str] = mapped_column(Text, default="")
     answered_by: Mapped[str | None] = mapped_column(String(64))
     answered_at: Mapped[datetime | None]
+class PolicyClock(Base):
+    """One round of a policy clock (时限) of one application: counted the way the regulations count it —
+    from a moment the diagram names (acceptance, the customer's submission or request) to another (the reply,
+    power on) — paused while the customer acts or the case is suspended. A clock restarted by a new submission
+    (a resubmitted design, a new inspection request) is a new round."""
+
+    __tablename__ = "policy_clocks"
+    __table_args__ = (
+        UniqueConstraint("application_id", "clock_key", "round"),
+        Index("ix_policy_clocks_open", "status", "deadline"),
+        Index("ix_policy_clocks_app", "application_id", "status"),
+        Index("ix_policy_clocks_stopped", "process_key", "clock_key", "stopped_at"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"))
+    app_no: Mapped[str] = mapped_column(String(32))
+    process_key: Mapped[str] = mapped_column(String(32))
+    clock_key: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(128))
+    kind: Mapped[str] = mapped_column(String(16))  # limit | validity
+    round: Mapped[int]
+    status: Mapped[str] = mapped_column(String(16))  # running | paused | met | missed | ended
+    started_at: Mapped[datetime]
+    stopped_at: Mapped[datetime | None]
+    # JSON list of [start, end or null, reason]: the customer acting ("customer:<node>") or "suspended"
+    pauses: Mapped[str] = mapped_column(Text, default="[]")
+    limit_value: Mapped[int | None]  # working days (validity: months); None when it cannot be worked out
+    limit_source: Mapped[str] = mapped_column(String(16), default="diagram")  # diagram | override
+    deadline: Mapped[datetime | None]  # None while paused
+    provisional: Mapped[bool] = mapped_column(default=False)  # computed from a provisional calendar year
+    used_days: Mapped[int | None]  # working days counted so far (at the last update; final once stopped)
+    warned_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]
+    forecast_days: Mapped[float | None] = mapped_column(Float)  # expected working days still to go (the forecast)
+    risk: Mapped[float | None] = mapped_column(Float)  # the forecast's chance of missing the limit, 0–1
+    forecast_at: Mapped[datetime | None]
+    problem: Mapped[str | None] = mapped_column(Text)  # why the limit could not be worked out
+    updated_at: Mapped[datetime]
+
+
+class ClockOverride(Base):
+    """An office's own limit for a policy clock, for one variant and optionally one customer type and supply
+    mode ('' = any); the most specific match wins over the diagram's limit."""
+
+    __tablename__ = "clock_overrides"
+    __table_args__ = (UniqueConstraint("process_key", "clock_key", "customer_type", "supply_mode"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_key: Mapped[str] = mapped_column(String(32))
+    clock_key: Mapped[str] = mapped_column(String(64))
+    customer_type: Mapped[str] = mapped_column(String(32), default="")
+    supply_mode: Mapped[str] = mapped_column(String(32), default="")
+    limit_value: Mapped[int]
+    reason: Mapped[str] = mapped_column(Text, default="")
+    set_by: Mapped[str] = mapped_column(String(64))
+    set_at: Mapped[datetime]
+
+
+class ClockOverrideChange(Base):
+    """Every change of an office limit, append-only: who set or removed what, when, why, and how many running
+    clocks it moved."""
+
+    __tablename__ = "clock_override_changes"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    process_key: Mapped[str] = mapped_column(String(32))
+    clock_key: Mapped[str] = mapped_column(String(64))
+    customer_type: Mapped[str] = mapped_column(String(32), default="")
+    supply_mode: Mapped[str] = mapped_column(String(32), default="")
+    old_value: Mapped[int | None]
+    new_value: Mapped[int | None]  # None: the override was removed
+    reason: Mapped[str] = mapped_column(Text, default="")
+    changed_by: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[datetime]
+    clocks_moved: Mapped[int] = mapped_column(default=0)

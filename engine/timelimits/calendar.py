@@ -12,7 +12,7 @@ A day's status is looked up in this order, and never guessed:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
@@ -208,6 +208,20 @@ class WorkingCalendar:
             d = self.previous_workday(d)
         return datetime.combine(d, moment.time())
 
+    def working_days_after(self, a: date, b: date) -> int:
+        """How many working days fall after ``a`` up to and including ``b`` (0 when ``b`` is not after ``a``):
+        the whole-day count a time limit is measured in, ``add_working_days``'s inverse."""
+        count = 0
+        d = a
+        while d < b:
+            d += timedelta(days=1)
+            count += self.is_workday(d)
+        return count
+
+    def provisional_between(self, first: date, last: date) -> bool:
+        """Whether any year from ``first`` to ``last`` is provisional (its make-up working days unknown)."""
+        return any(self.year_status(y).provisional for y in range(first.year, max(first, last).year + 1))
+
     def working_days_between(self, a: datetime, b: datetime) -> float:
         """Working time from ``a`` to ``b`` in working days (fractions of a day count; negative if b < a)."""
         if b < a:
@@ -305,15 +319,19 @@ class CalendarSource:
         """Forget the cached entries (after an import)."""
         self._calendar = None
 
-    def import_year(self, raw: object, by: str, now: datetime) -> YearStatus:
-        """Replace a year's entered days with an official schedule and mark the year confirmed."""
+    def import_year(self, raw: object, by: str, now: datetime,
+                    then: Callable[[Connection, WorkingCalendar], None] | None = None) -> tuple[YearStatus, int]:
+        """Replace a year's entered days with an official schedule and mark the year confirmed; ``then`` runs
+        in the same transaction with the new calendar (moving the open deadlines). Returns the year's status
+        and how many days were entered."""
         year, days = parse_schedule(raw)
-        with self.store.transaction() as s:
-            conn = s.connection()
+        with self.store.begin() as conn:
             conn.execute(delete(CAL_DAYS).where(CAL_DAYS.c.day >= date(year, 1, 1), CAL_DAYS.c.day <= date(year, 12, 31)))
             conn.execute(insert(CAL_DAYS), [{"day": d.day, "workday": d.workday, "name": d.name, "entered_by": by,
                                               "entered_at": now} for d in days])
             conn.execute(delete(CAL_YEARS).where(CAL_YEARS.c.year == year))
             conn.execute(insert(CAL_YEARS), {"year": year, "entered_by": by, "entered_at": now})
+            if then is not None:
+                then(conn, self._load(conn))
         self.invalidate()
-        return self.get().year_status(year)
+        return self.get().year_status(year), len(days)

@@ -1,8 +1,12 @@
-"""The time-limit sweep: warn a task's holder before its due moment and escalate to 营销部 after it.
+"""The time-limit sweep: warn the people who can still act before a policy clock (时限) expires, and escalate
+to 营销部 once it has.
 
-The sweep may run in several workers at once. Each warning and escalation is claimed with a conditional
-UPDATE (``... WHERE warned_at IS NULL``) in the same transaction as its notification rows and audit
-event, so exactly one worker sends it; delivery through the Notifier happens after the commit.
+The sweep speaks of the policy clocks (:mod:`engine.timelimits.clocks`), not of node due dates (those are
+internal targets). A warning or escalation goes to the holder of each open task the utility is working on
+(the person who claimed it or it is assigned to; else everyone of its role) and to 营销部, once each. The sweep
+may run in several workers at once: each is claimed with a conditional UPDATE (``... WHERE warned_at IS NULL``)
+in the same transaction as its notification rows and audit event, so exactly one worker sends it; delivery
+through the Notifier happens after the commit.
 """
 
 from __future__ import annotations
@@ -22,9 +26,10 @@ from ..config import EngineConfig
 from ..errors import Forbidden, NotFound
 from ..results import NotificationInfo, SentNotice, SweepResult
 from ..store import Store
-from ..store.tables import ITEMS, NOTIFICATIONS
+from ..store.tables import APPS, CLOCKS, ITEMS, NOTIFICATIONS, USERS
 from ..vocabulary import ROLES, SUPERVISOR_ROLE, SYSTEM, EventKind, TaskStatus
 from .calendar import MAX_REST_RUN, CalendarSource
+from .clocks import RUNNING, load_pauses, used_days
 
 
 class TimeLimits:
@@ -38,30 +43,30 @@ class TimeLimits:
         self.clock, self.audit_only, self.roles_of = clock, audit_only, roles_of
 
     def sweep(self, now: datetime | None = None) -> SweepResult:
-        """Warn the tasks that reached their warning point and escalate those past their due moment."""
+        """Warn on the clocks that reached their warning point and escalate those past their deadline."""
         now = now or self.clock()
         calendar = self.calendars.get()
         lead = self.config.warning_lead_working_days
-        # A warning falls at most lead × (longest run of rest days) calendar days before the due date.
+        # A warning falls at most lead × (longest run of rest days) calendar days before the deadline.
         horizon = now + timedelta(days=(lead + 1) * MAX_REST_RUN)
-        with self.store.reading() as s:
-            candidates = s.connection().execute(
-                select(ITEMS.c.id, ITEMS.c.due_at, ITEMS.c.warned_at, ITEMS.c.escalated_at)
-                .where(ITEMS.c.status == TaskStatus.READY, ITEMS.c.due_at.is_not(None), ITEMS.c.due_at <= horizon,
-                       ITEMS.c.escalated_at.is_(None))
-                .order_by(ITEMS.c.due_at, ITEMS.c.id)).all()
+        with self.store.read() as conn:
+            candidates = conn.execute(
+                select(CLOCKS.c.id, CLOCKS.c.deadline, CLOCKS.c.warned_at)
+                .where(CLOCKS.c.status == RUNNING, CLOCKS.c.kind == "limit", CLOCKS.c.deadline.is_not(None),
+                       CLOCKS.c.deadline <= horizon, CLOCKS.c.escalated_at.is_(None))
+                .order_by(CLOCKS.c.deadline, CLOCKS.c.id)).all()
         warnings = escalations = 0
         sent: list[SentNotice] = []
-        for item_id, due_at, warned_at, _ in candidates:
-            if now > due_at:
+        for clock_id, deadline, warned_at in candidates:
+            if now > deadline:
                 kind = "escalation"
-            elif warned_at is None and now >= calendar.subtract_working_days(due_at, lead):
+            elif warned_at is None and now >= calendar.subtract_working_days(deadline, lead):
                 kind = "warning"
             else:
                 continue
-            notices = self._claim(item_id, kind, now)
+            notices = self._claim(clock_id, kind, now)
             if not notices:
-                continue  # another worker got there first, or the task was completed meanwhile
+                continue  # another worker got there first, or the clock stopped or paused meanwhile
             if kind == "warning":
                 warnings += 1
             else:
@@ -71,40 +76,52 @@ class TimeLimits:
             sent.extend(notices)
         return SweepResult(warnings, escalations, tuple(sent))
 
-    def _claim(self, item_id: str, kind: str, now: datetime) -> list[SentNotice]:
+    def _claim(self, clock_id: int, kind: str, now: datetime) -> list[SentNotice]:
         """Take one warning or escalation for this worker and write it; [] if someone else already did."""
         if kind == "warning":
-            claim = (update(ITEMS).where(ITEMS.c.id == item_id, ITEMS.c.status == TaskStatus.READY,
-                                         ITEMS.c.warned_at.is_(None), ITEMS.c.escalated_at.is_(None))
+            claim = (update(CLOCKS).where(CLOCKS.c.id == clock_id, CLOCKS.c.status == RUNNING,
+                                          CLOCKS.c.warned_at.is_(None), CLOCKS.c.escalated_at.is_(None))
                      .values(warned_at=now))
         else:
             # An escalation also settles the warning: a warning after the escalation would be noise.
-            claim = (update(ITEMS).where(ITEMS.c.id == item_id, ITEMS.c.status == TaskStatus.READY,
-                                         ITEMS.c.escalated_at.is_(None))
-                     .values(escalated_at=now, warned_at=func.coalesce(ITEMS.c.warned_at, now)))
-        with self.store.transaction() as s:
-            conn = s.connection()
+            claim = (update(CLOCKS).where(CLOCKS.c.id == clock_id, CLOCKS.c.status == RUNNING,
+                                          CLOCKS.c.escalated_at.is_(None))
+                     .values(escalated_at=now, warned_at=func.coalesce(CLOCKS.c.warned_at, now)))
+        with self.store.begin() as conn:
             if conn.execute(claim).rowcount != 1:
                 return []
-            item = dict(conn.execute(select(ITEMS).where(ITEMS.c.id == item_id)).mappings().one())
-            holder = item["claimed_by"] or item["assignee"]
-            recipients: list[tuple[str | None, str | None]] = [(holder, None) if holder else (None, item["role"])]
-            deputy = substitute_of(conn, holder, now) if holder else None
-            if deputy:  # the holder is on leave: the colleague standing in hears of it too
-                recipients.append((deputy, None))
-            if kind == "escalation" and (None, SUPERVISOR_ROLE) not in recipients:
-                recipients.append((None, SUPERVISOR_ROLE))
-            # the message names the holder as people know them, not by their login name
-            message = _message(kind, item, names_of(conn, [holder]).get(holder) if holder else None)
+            clock = conn.execute(select(CLOCKS).where(CLOCKS.c.id == clock_id)).one()
+            customer = conn.execute(select(APPS.c.customer_name).where(APPS.c.id == clock.application_id)).scalar()
+            items = conn.execute(select(ITEMS.c.id, ITEMS.c.node_name, ITEMS.c.role, ITEMS.c.assignee,
+                                        ITEMS.c.claimed_by)
+                                 .where(ITEMS.c.application_id == clock.application_id,
+                                        ITEMS.c.status == TaskStatus.READY, ITEMS.c.clock_stopped.is_not(True))
+                                 .order_by(ITEMS.c.created_at, ITEMS.c.id)).all()
+            recipients: dict[tuple[str | None, str | None], str] = {}  # (user, role) → task id
+            for item in items:
+                holder = item.claimed_by or item.assignee
+                recipients.setdefault((holder, None) if holder else (None, item.role), item.id)
+                deputy = substitute_of(conn, holder, now) if holder else None
+                if deputy:  # the holder is on leave: the colleague standing in hears of it too
+                    recipients.setdefault((deputy, None), item.id)
+            recipients.setdefault((None, SUPERVISOR_ROLE), "")
+            holders = [user for user, _ in recipients if user]
+            names = {user: name for user, name in conn.execute(
+                select(USERS.c.username, USERS.c.display_name).where(USERS.c.username.in_(holders)))}
+            used = used_days(self.calendars.get(conn), clock.started_at, now, load_pauses(clock.pauses))
+            steps = "、".join(f"「{i.node_name}」（{_holder_name(i, names)}）" for i in items) or "无"
+            message = _message(kind, clock, customer or "", used, steps)
             conn.execute(insert(NOTIFICATIONS), [
-                {"username": user, "role": role, "app_no": item["app_no"], "task_id": item["id"], "kind": kind,
-                 "message": message, "created_at": now, "read_at": None} for user, role in recipients])
-            targets = [user if user else f"role:{role}" for user, role in recipients]
-            self.audit_only(conn, item["application_id"], PendingEvent(
-                EventKind.TASK_WARNED if kind == "warning" else EventKind.TASK_ESCALATED, SYSTEM, now,
-                {"task": item["id"], "due_at": item["due_at"].isoformat(), "time_limit_days": item["time_limit_days"],
-                 "to": targets}, item["node_id"], item["id"]))
-        return [SentNotice(kind, item["app_no"], item["id"], target, message) for target in targets]
+                {"username": user, "role": role, "app_no": clock.app_no, "task_id": task_id, "kind": kind,
+                 "message": message, "created_at": now, "read_at": None}
+                for (user, role), task_id in recipients.items()])
+            targets = [(user if user else f"role:{role}", task_id) for (user, role), task_id in recipients.items()]
+            self.audit_only(conn, clock.application_id, PendingEvent(
+                EventKind.CLOCK_WARNED if kind == "warning" else EventKind.CLOCK_ESCALATED, SYSTEM, now,
+                {"clock": clock.clock_key, "name": clock.name, "round": clock.round,
+                 "deadline": clock.deadline.isoformat(), "limit": clock.limit_value, "used_days": used,
+                 "to": [t for t, _ in targets]}))
+        return [SentNotice(kind, clock.app_no, task_id, target, message) for target, task_id in targets]
 
     def notifications(self, username: str, unread_only: bool = False, limit: int = 50) -> list[NotificationInfo]:
         """A person's notifications: addressed to them, or to one of their roles; newest first."""
@@ -142,12 +159,19 @@ class TimeLimits:
                                                      NOTIFICATIONS.c.read_at.is_(None)).values(read_at=self.clock()))
 
 
-def _message(kind: str, item: Mapping[str, Any], holder: str | None) -> str:
-    who = holder or f"「{ROLES.get(item['role'], item['role'])}」待认领"
-    limit = f"时限 {item['time_limit_days']} 个工作日" if item["time_limit_days"] is not None else "时限"
-    due = f"{item['due_at']:%Y-%m-%d %H:%M}"
+def _holder_name(item: Any, names: Mapping[str, str]) -> str:
+    holder = item.claimed_by or item.assignee
+    if holder:
+        return names.get(holder, holder)
+    return f"「{ROLES.get(item.role, item.role)}」待认领"
+
+
+def _message(kind: str, clock: Any, customer: str, used: int, steps: str) -> str:
+    """The text of a warning or an escalation about one clock."""
+    due = f"{clock.deadline:%Y-%m-%d}" + ("（暂定日历）" if clock.provisional else "")
+    limit = f"时限 {clock.limit_value} 个工作日"
     if kind == "warning":
-        return (f"【时限预警】申请 {item['app_no']}（{item['customer_name']}）环节「{item['node_name']}」"
-                f"{limit}，将于 {due} 到期，请抓紧办理。办理人：{who}")
-    return (f"【超期督办】申请 {item['app_no']}（{item['customer_name']}）环节「{item['node_name']}」"
-            f"已超过{limit}（{due} 到期），办理人：{who}，请营销部督办。")
+        return (f"【时限预警】申请 {clock.app_no}（{customer}）「{clock.name}」{limit}，已用 {used} 个工作日，"
+                f"将于 {due} 到期。当前环节：{steps}，请抓紧办理。")
+    return (f"【超期督办】申请 {clock.app_no}（{customer}）「{clock.name}」已超过{limit}（{due} 到期，"
+            f"已用 {used} 个工作日）。当前环节：{steps}，请营销部督办。")

@@ -30,9 +30,9 @@ DC = "http://www.omg.org/spec/DD/20100524/DC"
 DI = "http://www.omg.org/spec/DD/20100524/DI"
 MIWG = Path(__file__).resolve().parents[1] / "fixtures" / "miwg"
 
-# 中间检查 with its send-back loop: the two gateways around it and 隐蔽工程整改.
-MID_INSPECTION = ["hv_gw_mid_inspection_loop", "hv_mid_inspection", "hv_gw_mid_inspection_result",
-                  "hv_concealed_rectify"]
+# 中间检查 with the customer's request for it, its send-back loop: the two gateways around it and 隐蔽工程整改.
+MID_INSPECTION = ["hv_mid_inspection_request", "hv_gw_mid_inspection_loop", "hv_mid_inspection",
+                  "hv_gw_mid_inspection_result", "hv_concealed_rectify"]
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +127,16 @@ def test_analyst_removes_mid_inspection_and_new_applications_skip_it(person: Per
     new_flow = page.evaluate(REMOVE_MID_INSPECTION, [MID_INSPECTION, "hv_gw_design_review_result",
                                                        "hv_gw_review_skip_merge"])
     assert page.locator("#modeller-deploy").is_disabled()  # edited, not saved
+    # the policy clocks go with the nodes: 中间检查's is deleted, the plan's validity no longer guards the request
+    page.evaluate("() => { const m = window.baozhuangModeler;"
+                  " m.get('selection').select(m.get('elementRegistry').get('hv_participant')); }")
+    mid_clock = page.locator("#modeller-panel textarea[name='policyClock.mid_inspection']")
+    mid_clock.fill("")
+    mid_clock.dispatch_event("change")
+    validity = page.locator("#modeller-panel textarea[name='policyClock.plan_validity']")
+    validity.fill(validity.input_value().replace("hv_mid_inspection_request, ", ""))
+    validity.dispatch_event("change")
+    person.shot("modeller-hv-clocks")
     page.fill("#modeller-comment", "改革：取消中间检查")
     body = save(person)
     assert body["problems"] == [], body["problems"]

@@ -20,7 +20,7 @@ def baozhuang(engine: Engine, *args: str) -> Result:
 def apps(engine: Engine) -> dict[str, str]:
     """One v1 application waiting before the reviews, one at the design review; then the reform as v2."""
     before = start_and_stop(engine, SENDBACK, 3).app_no
-    inside = start_and_stop(engine, SENDBACK, 5).app_no
+    inside = start_and_stop(engine, SENDBACK, 6).app_no  # waiting at 设计文件审查
     deploy_fixture(engine, "hv_reform.bpmn")
     return {"before": before, "inside": inside}
 
@@ -28,7 +28,7 @@ def apps(engine: Engine) -> dict[str, str]:
 def test_diff_prints_the_summary(engine: Engine, apps: dict[str, str]) -> None:
     result = baozhuang(engine, "diff", "--as", "analyst", "hv", "1", "2")
     assert result.exit_code == 0, result.output
-    assert "流程 hv 第 1 版 → 第 2 版：删除 10 个节点" in result.stdout
+    assert "流程 hv 第 1 版 → 第 2 版：删除 12 个节点" in result.stdout
     assert "  删除环节「设计文件审查」（hv_design_review）" in result.stdout
     assert "顺序流 hv_f_confirmed 改为从「客户确认供电方案」直接到「竣工验收申请」" in result.stdout
 

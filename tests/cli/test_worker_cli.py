@@ -76,19 +76,20 @@ def test_worker_once_prints_the_escalation_it_sent_and_a_second_sweep_sends_noth
     finally:
         engine.dispose()
     holder = survey.assignee
-    assert holder and survey.due_at == datetime(2026, 11, 25, 23, 59, 59)
+    assert holder and survey.due_at == datetime(2026, 11, 25, 23, 59, 59)  # the survey's internal target
 
-    with _at(2026, 11, 23, 10, 0):
-        assert "预警 0 个任务，超期督办 0 个任务" in cli.ok("worker", "--once")
-    with _at(2026, 11, 25, 9, 0):
+    with _at(2026, 11, 26, 10, 0):  # past the survey's target: the worker speaks of policy clocks only
+        assert "预警 0 项时限，超期督办 0 项时限" in cli.ok("worker", "--once")
+    with _at(2026, 12, 14, 9, 0):  # 供电方案答复: 15 working days from acceptance end today
         out = cli.ok("worker", "--once")
-        assert f"预警 → {holder}：【时限预警】申请 {survey.app_no}" in out
-        assert "预警 1 个任务，超期督办 0 个任务" in out
-    with _at(2026, 11, 27, 9, 0):
+        assert f"预警 → {holder}：【时限预警】申请 {survey.app_no}" in out and "「供电方案答复」" in out
+        assert "预警 → role:marketing：【时限预警】" in out
+        assert "预警 1 项时限，超期督办 0 项时限" in out
+    with _at(2026, 12, 15, 9, 0):
         out = cli.ok("worker", "--once")
         assert f"超期 → {holder}：【超期督办】" in out and "超期 → role:marketing：【超期督办】" in out
-        assert "预警 0 个任务，超期督办 1 个任务" in out
-        assert "预警 0 个任务，超期督办 0 个任务" in cli.ok("sweep")
+        assert "预警 0 项时限，超期督办 1 项时限" in out
+        assert "预警 0 项时限，超期督办 0 项时限" in cli.ok("sweep")
 
 
 def test_worker_once_sends_the_customer_notices_a_step_queued_and_only_once(cli: Cli) -> None:

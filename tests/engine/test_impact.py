@@ -16,13 +16,16 @@ from tests.conftest import PROCESSES, Clock
 
 REFORM = Path(__file__).parent / "fixtures" / "hv_reform.bpmn"
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
-REMOVED = ("hv_design_review", "hv_design_rectify", "hv_mid_inspection", "hv_concealed_rectify")
+# The reform drops the whole review branch: the customer's design submission and inspection request with it.
+REMOVED = ("hv_design_submit", "hv_design_review", "hv_design_rectify", "hv_mid_inspection_request",
+           "hv_mid_inspection", "hv_concealed_rectify")
 # Hours each node's task is left open before it is completed; every other node takes 2 hours.
 HOURS = {"hv_design_review": 30, "hv_design_rectify": 50, "hv_mid_inspection": 8, "hv_concealed_rectify": 20}
+REQUESTS = 2 + 2  # the submission and the request, 2 hours each
 SAVED = {
-    "hv_team": 30 + 8,
-    "hv_design_review_sendback": 30 + 50 + 30 + 8,
-    "hv_mid_inspection_sendback": 30 + 8 + 20 + 8,
+    "hv_team": 30 + 8 + REQUESTS,
+    "hv_design_review_sendback": 30 + 50 + 30 + 8 + REQUESTS,
+    "hv_mid_inspection_sendback": 30 + 8 + 20 + 8 + REQUESTS,
 }
 UNCHANGED = ("hv_solo", "hv_joint_review", "hv_plan_approval_sendback", "hv_completion_rectify")
 
@@ -92,7 +95,7 @@ def test_reform_draft_changes_exactly_the_applications_that_passed_the_removed_r
         assert impact.path_after == tuple(n for n in impact.path_before if n not in REMOVED)
         assert impact.path_after[-1] == "hv_follow_up" and impact.new_nodes == ()
     assert apps[histories["hv_design_review_sendback"]].skipped_nodes == (
-        "hv_design_review", "hv_design_rectify", "hv_mid_inspection")
+        "hv_design_submit", "hv_design_review", "hv_design_rectify", "hv_mid_inspection_request", "hv_mid_inspection")
     for name in UNCHANGED:
         impact = apps[histories[name]]
         assert not impact.changed and impact.saved_hours == 0, name
@@ -110,11 +113,11 @@ def test_reform_draft_changes_exactly_the_applications_that_passed_the_removed_r
 
 def test_running_application_waiting_at_a_removed_review_moves_on(
         engine: Engine, clock: Clock, scenarios: dict[str, Scenario]) -> None:
-    app_no = run(engine, clock, scenarios["hv_team"], stop_after=5)  # waiting at 设计文件审查
+    app_no = run(engine, clock, scenarios["hv_team"], stop_after=6)  # waiting at 设计文件审查
     impact = by_app(engine.impact_preview("hv", REFORM.read_bytes(), by="analyst"))[app_no]
     assert impact.status == "running" and impact.changed
-    assert impact.path_after == impact.path_before
-    assert impact.skipped_nodes == ("hv_design_review",) and impact.saved_hours == 0
+    assert impact.path_after == tuple(n for n in impact.path_before if n != "hv_design_submit")
+    assert impact.skipped_nodes == ("hv_design_submit", "hv_design_review") and impact.saved_hours == 2
     assert "竣工验收申请" in impact.note
 
 

@@ -38,7 +38,9 @@ def test_a_meeting_decides_three_waiting_reviews_and_the_applications_move_on(en
         ids[reviews[2].id]: Decision("fail", "计量柜位置与方案不符，退回修改"),
     }, "planning")
     assert [o.error for o in outcomes] == [None, None, None]
-    for task, expected in zip(reviews, ("hv_mid_inspection", "hv_mid_inspection", "hv_design_rectify")):
+    # passed: the customer builds on and will ask for the intermediate inspection; failed: the design goes back
+    for task, expected in zip(reviews, ("hv_mid_inspection_request", "hv_mid_inspection_request",
+                                        "hv_design_rectify")):
         assert engine.task(task.id).status == "completed"
         nodes = {t.node_id for t in engine.tasks(app_no=task.app_no)}
         assert expected in nodes, (task.app_no, nodes)

@@ -18,8 +18,9 @@ from tests.engine import diagrams
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SCENARIOS = {s.name: s for s in load_scenarios(PROCESSES / "paths.json")}
 SENDBACK = SCENARIOS["hv_design_review_sendback"]  # important load: goes through both reviews
-REFORM_REMOVED = ("hv_design_review", "hv_design_rectify", "hv_mid_inspection", "hv_concealed_rectify")
-MERGE_REMOVED = ("hv_mid_inspection", "hv_concealed_rectify")
+REFORM_REMOVED = ("hv_design_submit", "hv_design_review", "hv_design_rectify", "hv_mid_inspection_request",
+                  "hv_mid_inspection", "hv_concealed_rectify")
+MERGE_REMOVED = ("hv_mid_inspection_request", "hv_mid_inspection", "hv_concealed_rectify")
 
 
 def deploy_fixture(engine: Engine, name: str) -> int:
@@ -94,7 +95,7 @@ def test_new_applications_take_the_new_version_and_old_ones_finish_on_theirs(
 
 def test_the_merged_review_is_one_task_under_its_new_name(engine: Engine) -> None:
     deploy_fixture(engine, "hv_merged.bpmn")
-    result = start_and_stop(engine, SENDBACK, 5)
+    result = start_and_stop(engine, SENDBACK, 6)  # the customer's design submitted
     assert [(t.node_id, t.node_name) for t in result.ready_tasks] == [("hv_design_review", "设计审查及中间检查")]
 
 
@@ -113,6 +114,10 @@ def test_version_diff_names_the_removed_reviews_and_the_rerouted_flow(engine: En
         ("hv_customer_confirm_plan", "hv_completion_request")
     assert any(s.startswith("顺序流 hv_f_confirmed 改为从「客户确认供电方案」直接到「竣工验收申请」") for s in diff.summary)
     assert any(s.startswith("删除顺序流 hv_f_design_review") for s in diff.summary)
+    # the clocks of the removed reviews went with them, and the validity period guards only the completion request
+    assert any(s.startswith("删除流程属性 policyClock.design_review") for s in diff.summary)
+    assert any(s.startswith("流程属性 policyClock.plan_validity 由") and "guard: hv_completion_request;" in s
+               for s in diff.summary)
     assert engine.version_diff("hv", 1, 2, by="analyst") == diff  # deterministic
 
 
@@ -121,8 +126,9 @@ def test_version_diff_shows_a_renamed_node_and_that_nothing_changed_between_equa
     diff = engine.version_diff("hv", 1, 2, by="analyst")
     changed = {n.node_id: n.detail for n in diff.changed}
     assert "名称「设计文件审查」改为「设计审查及中间检查」" in changed["hv_design_review"]
-    assert {n.node_id for n in diff.removed} == {"hv_gw_mid_inspection_loop", "hv_mid_inspection",
-                                                 "hv_gw_mid_inspection_result", "hv_concealed_rectify"}
+    assert {n.node_id for n in diff.removed} == {"hv_mid_inspection_request", "hv_gw_mid_inspection_loop",
+                                                 "hv_mid_inspection", "hv_gw_mid_inspection_result",
+                                                 "hv_concealed_rectify"}
     assert "hv_f_design_pass" in {f.flow_id for f in diff.rerouted}
     same = engine.version_diff("hv", 2, 2, by="analyst")
     assert same.removed == same.added == same.changed == same.rerouted == ()
@@ -138,7 +144,7 @@ def test_version_diff_shows_a_renamed_node_and_that_nothing_changed_between_equa
 def on_v1(engine: Engine) -> dict[str, StepResult]:
     """Four v1 applications: two waiting before the reviews, one at each review; then the reform is deployed."""
     apps = {stop: start_and_stop(engine, SENDBACK, n) for stop, n in
-            (("survey", 0), ("reply", 3), ("design", 5), ("mid", 8))}
+            (("survey", 0), ("reply", 3), ("design", 6), ("mid", 10))}
     deploy_fixture(engine, "hv_reform.bpmn")
     return apps
 
@@ -187,7 +193,7 @@ def test_migrate_moves_the_safe_ones_which_then_skip_the_reviews(
         assert not set(REFORM_REMOVED) & set(completed_nodes(engine, app_no))
         assert_sound(engine, app_no)
 
-    for key, done_before in (("design", 5), ("mid", 8)):  # unsafe ones stay and finish through the reviews
+    for key, done_before in (("design", 6), ("mid", 10)):  # unsafe ones stay and finish through the reviews
         app_no = on_v1[key].app_no
         assert engine.application(app_no).version == 1
         final, _ = carry_on(engine, on_v1[key], SENDBACK.steps[done_before:])
@@ -201,7 +207,7 @@ def test_migrate_checks_again_and_never_moves_an_unsafe_application(
     plan = engine.migration_plan("hv", 2, [on_v1["reply"].app_no, on_v1["design"].app_no], by="analyst")
     assert [v.safe for v in plan.verdicts] == [True, False]
     # Meanwhile the application moves on into the design review; and someone tampers with the plan.
-    carry_on(engine, on_v1["reply"], SENDBACK.steps[3:5])
+    carry_on(engine, on_v1["reply"], SENDBACK.steps[3:6])
     forced = MigrationPlan(plan.process_key, plan.to_version, tuple(replace(v, safe=True) for v in plan.verdicts))
     result = engine.migrate(forced, "analyst")
     assert result.migrated == ()

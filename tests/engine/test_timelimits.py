@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -106,45 +106,55 @@ def _at(*args: int) -> Any:
     return time_machine.travel(datetime(*args).astimezone(), tick=False)
 
 
-def test_the_sweep_warns_then_escalates_exactly_once(live_engine: tuple[Engine, RecordingNotifier],
-                                                     scenarios: dict[str, Any]) -> None:
+def test_the_sweep_warns_then_escalates_each_clock_exactly_once(live_engine: tuple[Engine, RecordingNotifier],
+                                                               scenarios: dict[str, Any]) -> None:
     engine, notifier = live_engine
     with _at(2026, 12, 31, 9, 0):  # Thursday; 1 Jan 2027 is a holiday, then a weekend
         survey = engine.start("hv", scenarios["hv_solo"].start, "frontdesk").ready_tasks[0]
-    assert survey.node_id == "hv_site_survey_solo" and survey.time_limit_days == 2
-    assert survey.due_at == datetime(2027, 1, 5, 23, 59, 59)  # 4 Jan (1), 5 Jan (2)
+    reply = engine.clocks(survey.app_no).clocks[0]
+    assert (reply.key, reply.limit) == ("plan_reply", 15)  # 供电方案答复 counts from acceptance
+    deadline = reply.deadline
+    assert deadline == engine.calendar().add_working_days(datetime(2026, 12, 31, 9, 0), 15)
+    assert reply.provisional  # 2027's make-up working days are not known yet
     holder = survey.assignee
     assert holder in ("manager1", "manager2")
+    the_day_before = engine.calendar().previous_workday(deadline.date())
 
-    with _at(2027, 1, 3, 22, 0):  # Sunday: more than one working day left
+    with _at(2027, 1, 5, 23, 0):  # the survey's own target has passed: the sweep no longer speaks of nodes
         assert engine.sweep_time_limits() == SweepResult(0, 0)
-    with _at(2027, 1, 5, 8, 0):  # one working day left: warning
+    with _at(the_day_before.year, the_day_before.month, the_day_before.day, 8, 0):  # one working day left
+        assert engine.sweep_time_limits() == SweepResult(0, 0)  # not yet: the warning falls at its end
+    moment = datetime.combine(deadline.date(), datetime.min.time()).replace(hour=8)
+    with _at(moment.year, moment.month, moment.day, 8, 0):
         result = engine.sweep_time_limits()
         assert (result.warnings, result.escalations) == (1, 0)
-        assert [n.recipient for n in result.sent] == [holder]
-    with _at(2027, 1, 5, 20, 0):
+        assert sorted(n.recipient for n in result.sent) == sorted([holder, "role:marketing"])
         assert engine.sweep_time_limits() == SweepResult(0, 0)
-    with _at(2027, 1, 6, 9, 0):  # past the limit: escalation to the holder and 营销部
+    after = deadline + timedelta(hours=10)
+    with _at(after.year, after.month, after.day, after.hour, 0):  # past the limit: escalation
         result = engine.sweep_time_limits()
         assert (result.warnings, result.escalations) == (0, 1)
         assert sorted(n.recipient for n in result.sent) == sorted([holder, "role:marketing"])
         assert engine.sweep_time_limits() == SweepResult(0, 0)
-    with _at(2027, 1, 20, 9, 0):
+    with _at(2027, 3, 20, 9, 0):
         assert engine.sweep_time_limits() == SweepResult(0, 0)
 
-    assert [r for r, _ in notifier.sent] == [holder, holder, "role:marketing"]
+    assert sorted(r for r, _ in notifier.sent) == sorted([holder, "role:marketing"] * 2)
     mine = engine.notifications(holder)
     assert sorted(n.kind for n in mine) == ["escalation", "warning"]
     assert all(n.app_no == survey.app_no and n.task_id == survey.id for n in mine)
-    assert "【超期督办】" in next(n.message for n in mine if n.kind == "escalation")
+    escalation = next(n.message for n in mine if n.kind == "escalation")
+    assert "【超期督办】" in escalation and "「供电方案答复」" in escalation and "时限 15 个工作日" in escalation
+    assert "（暂定日历）" in escalation and "现场勘查" in escalation
+    assert holder not in escalation  # people are named by their names, not their usernames
+    assert engine.user(holder).display_name in escalation
     supervisor = engine.notifications("marketing")
-    assert [n.kind for n in supervisor] == ["escalation"]
+    assert sorted(n.kind for n in supervisor) == ["escalation", "warning"]
     assert engine.notifications("manager1" if holder == "manager2" else "manager2") == []
 
-    task = engine.task(survey.id)
-    assert task.warned_at == datetime(2027, 1, 5, 8, 0) and task.escalated_at == datetime(2027, 1, 6, 9, 0)
     history = engine.application(survey.app_no).history
-    assert [e.kind for e in history if e.kind in ("task.warned", "task.escalated")] == ["task.warned", "task.escalated"]
+    assert [e.kind for e in history if e.kind.startswith("clock.") and e.kind != "clock.started"] == \
+        ["clock.warned", "clock.escalated"]
     assert engine.verify_audit(survey.app_no).intact
 
 
@@ -153,7 +163,7 @@ def test_notifications_are_read_only_by_their_addressees(live_engine: tuple[Engi
     engine, _ = live_engine
     with _at(2026, 11, 23, 9, 0):
         survey = engine.start("hv", scenarios["hv_solo"].start, "frontdesk").ready_tasks[0]
-    with _at(2026, 12, 1, 9, 0):
+    with _at(2026, 12, 15, 9, 0):  # 15 working days after Mon 23 Nov ended on Mon 14 Dec
         assert engine.sweep_time_limits().escalations == 1
     holder = survey.assignee
     assert holder is not None
@@ -171,14 +181,17 @@ def test_notifications_are_read_only_by_their_addressees(live_engine: tuple[Engi
     assert engine.notifications(holder)[0].read_at is not None
 
 
-def test_only_open_tasks_are_swept(engine: Engine, scenarios: dict[str, Any]) -> None:
+def test_only_running_clocks_are_swept(engine: Engine, clock: Clock, scenarios: dict[str, Any]) -> None:
+    waiting = _ready(engine, scenarios["hv_solo"], 4, "hv_customer_confirm_plan")  # replied: the clock stopped
     draft = _ready(engine, scenarios["hv_solo"], 1, "hv_draft_supply_plan")
     result = engine.sweep_time_limits(datetime(2027, 3, 1, 9, 0))
     assert (result.warnings, result.escalations) == (0, 1)
-    assert {n.task_id for n in result.sent} == {draft.id}
+    assert {n.app_no for n in result.sent} == {draft.app_no}
+    assert {n.task_id for n in result.sent} == {draft.id, ""}  # the holder's task; 营销部 gets the application
+    stopped = [c for c in engine.clocks(waiting.app_no).clocks if c.key == "plan_reply"]
+    assert stopped[0].status == "met"
     done = engine.tasks(status="completed", app_no=draft.app_no)
     assert [t.node_id for t in done] == ["hv_site_survey_solo"]
-    assert done[0].escalated_at is None and done[0].warned_at is None
 
 
 def test_two_workers_racing_send_each_warning_and_escalation_once(tmp_path: Path, clock: Clock,
@@ -214,22 +227,22 @@ def test_two_workers_racing_send_each_warning_and_escalation_once(tmp_path: Path
             t.join()
 
     try:
-        # Ready Mon 23 Nov 09:00 with 2 working days: due Wed 25 Nov 23:59:59, warning from Tue 23:59:59.
+        # Accepted Mon 23 Nov 09:00, 供电方案答复 in 15 working days: Mon 14 Dec 23:59:59, warned from Fri 11 Dec's end.
         for _ in range(5):
-            race(datetime(2026, 11, 25, 9, 0))
+            race(datetime(2026, 12, 14, 9, 0))
         for _ in range(5):
-            race(datetime(2026, 11, 26, 9, 0))
+            race(datetime(2026, 12, 15, 9, 0))
         assert errors == []
         assert totals == {"warnings": len(apps), "escalations": len(apps)}
         delivered = notifiers[0].sent + notifiers[1].sent
-        assert len(delivered) == len(apps) * 3  # warning to the holder; escalation to the holder and 营销部
-        assert sum(1 for r, _ in delivered if r == "role:marketing") == len(apps)
+        assert len(delivered) == len(apps) * 4  # warning and escalation, each to the holder and 营销部
+        assert sum(1 for r, _ in delivered if r == "role:marketing") == len(apps) * 2
         for app_no in apps:
             kinds = [e.kind for e in workers[0].application(app_no).history]
-            assert kinds.count("task.warned") == 1 and kinds.count("task.escalated") == 1
+            assert kinds.count("clock.warned") == 1 and kinds.count("clock.escalated") == 1
             assert workers[0].verify_audit(app_no).intact
         marketing = workers[0].notifications("marketing", limit=100)
-        assert len(marketing) == len(apps) and {n.kind for n in marketing} == {"escalation"}
+        assert len(marketing) == len(apps) * 2 and {n.kind for n in marketing} == {"warning", "escalation"}
     finally:
         for w in workers:
             w.dispose()

@@ -121,8 +121,9 @@ def test_a_bad_schedule_lists_every_problem() -> None:
 def test_engine_import_replaces_the_year_and_is_used_for_due_dates(engine: Engine) -> None:
     assert engine.calendar().year_status(2027).provisional
     engine.import_calendar({"year": 2027, "days": [{"date": "2027-03-01", "workday": False, "name": "测试"}]}, "admin")
-    status = engine.import_calendar(SCHEDULE_2027, "admin")
-    assert status == YearStatus(2027, "entered", False)
+    imported = engine.import_calendar(SCHEDULE_2027, "admin")
+    assert imported.status == YearStatus(2027, "entered", False)
+    assert imported.days == len(SCHEDULE_2027["days"])
     cal = engine.calendar()
     assert cal.is_workday(date(2027, 3, 1))  # the earlier import of 2027 was replaced
     assert cal.is_workday(date(2027, 2, 20))

@@ -771,6 +771,11 @@
       self.edit(function () { modeling.updateLabel(element, name.value); });
     });
 
+    if (isA(bo, "bpmn:Participant") && bo.processRef) {
+      this.clocks(element, bo.processRef);
+      return;
+    }
+
     if (isA(bo, "bpmn:SequenceFlow")) {
       this.flowFields(element);
       return;
@@ -885,6 +890,66 @@
         self.edit(function () { modeling.updateModdleProperties(element, operator, { resultVariable: result.value.trim() || undefined }); });
       });
     }
+  };
+
+  /* The process's policy clocks (时限): one spiffworkflow property "policyClock.<key>" each, on the process. */
+  var CLOCK = "policyClock.";
+
+  Modeller.prototype.clocks = function (element, process) {
+    var self = this;
+    var props = extension(process, SPIFF + "Properties");
+    var list = props ? (props.properties || []).filter(function (p) { return (p.name || "").indexOf(CLOCK) === 0; }) : [];
+    this.panel.appendChild(el("h3", {}, "时限（按规定口径计时）"));
+    this.panel.appendChild(el("p", { className: "muted" },
+      "每项写作 name: 名称; start: 起算节点; stop: 止算节点; limit: 工作日（可为表达式）; note: 文字说明。" +
+      "多个节点用逗号（任一）或加号（全部）连接；有效期另写 kind: validity 与 guard。"));
+    list.forEach(function (p) {
+      var box = el("textarea", { name: p.name, rows: "4" });
+      box.value = p.value || "";
+      self.field("时限 " + p.name.slice(CLOCK.length), box, "清空即删除该时限");
+      box.addEventListener("change", function () { self.setProcessProperty(element, process, p.name, box.value.trim()); });
+    });
+    var key = this.field("新增时限标识", input("new-clock-key", ""), "小写字母、数字和下划线，例如 site_survey");
+    var value = el("textarea", { name: "new-clock-value", rows: "4" });
+    this.field("新增时限定义", value);
+    var add = el("button", { type: "button", className: "small", id: "modeller-add-clock" }, "添加时限");
+    add.addEventListener("click", function () {
+      if (key.value.trim() && value.value.trim()) {
+        self.setProcessProperty(element, process, CLOCK + key.value.trim(), value.value.trim());
+        self.select(element);
+      }
+    });
+    this.panel.appendChild(add);
+  };
+
+  Modeller.prototype.setProcessProperty = function (element, process, name, value) {
+    var moddle = this.modeler.get("moddle");
+    var modeling = this.modeler.get("modeling");
+    this.edit(function () {
+      var props = extension(process, SPIFF + "Properties");
+      if (!props) {
+        if (!value) {
+          return;
+        }
+        if (!process.extensionElements) {
+          modeling.updateModdleProperties(element, process,
+            { extensionElements: moddle.create("bpmn:ExtensionElements", { values: [] }) });
+        }
+        var ext = process.extensionElements;
+        props = moddle.create(SPIFF + "Properties", { properties: [] });
+        modeling.updateModdleProperties(element, ext, { values: (ext.values || []).concat([props]) });
+      }
+      var list = props.properties || [];
+      var found = list.filter(function (p) { return p.name === name; })[0];
+      if (!value && found) {
+        modeling.updateModdleProperties(element, props, { properties: list.filter(function (p) { return p !== found; }) });
+      } else if (value && found) {
+        modeling.updateModdleProperties(element, found, { value: value });
+      } else if (value) {
+        var created = moddle.create(SPIFF + "Property", { name: name, value: value });
+        modeling.updateModdleProperties(element, props, { properties: list.concat([created]) });
+      }
+    });
   };
 
   Modeller.prototype.property = function (bo, name) {
