@@ -20,6 +20,7 @@ class Role(StrEnum):
     SURVEY_TEAM = "survey_team"
     MARKETING = "marketing"
     PLANNING = "planning"
+    DESIGN = "design"
     METERING = "metering"
     DISPATCH = "dispatch"
     ARCHIVE = "archive"
@@ -37,6 +38,7 @@ ROLES: Mapping[str, str] = MappingProxyType({
     Role.SURVEY_TEAM: "勘查组",
     Role.MARKETING: "营销部",
     Role.PLANNING: "发展策划",
+    Role.DESIGN: "设计",
     Role.METERING: "计量",
     Role.DISPATCH: "调度",
     Role.ARCHIVE: "档案",

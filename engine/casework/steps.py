@@ -133,8 +133,8 @@ class Steps:
             if start_role and start_role not in roles:
                 raise Forbidden(f"受理需要「{ROLES[start_role]}」角色，用户 {by} 没有")
             form = diagram.forms.get(diagram.start_form) if diagram.start_form else None
-            clean = form.validate(data) if form else dict(data)
             now = self.clock()
+            clean = form.validate(data, diagram.form_context({}, now, self.config.policy)) if form else dict(data)
             app_no = self._next_app_no(conn, process_key, now)
             app = AppRow(id=0, app_no=app_no, process_key=process_key, version_id=row.id,
                          customer_name=str(clean.get("customer_name") or ""), status=AppStatus.RUNNING, revision=0,
@@ -206,10 +206,18 @@ class Steps:
             for hook in self.hooks:
                 hook.check_completion(conn, item, node)
             form = diagram.form_for(item["node_id"])
-            clean = form.validate(data) if form else dict(data)
-            received = [v for value in clean.values() if isinstance(value, list) for v in value if isinstance(v, str)]
-            stored = store_uploads(conn, self.files, app.id, form, uploads, received, self.clock())
             live = self._checkout(conn, app, diagram)
+            try:
+                # the form's rules see the data this task sees (what earlier steps entered)
+                earlier = live.wf.get_task_from_id(UUID(item["id"])).data
+                context = diagram.form_context(earlier, self.clock(), self.config.policy)
+                clean = form.validate(data, context) if form else dict(data)
+                received = [v for value in clean.values() if isinstance(value, list) for v in value
+                            if isinstance(v, str)]
+                stored = store_uploads(conn, self.files, app.id, form, uploads, received, self.clock())
+            except InvalidInput:
+                self._checkin(app.id, live)  # nothing ran: the workflow in memory is still the stored one
+                raise
             run = self._run_context(conn, app, diagram)
             live.wf.script_engine = ScriptEngine(self.registry, run)
             try:

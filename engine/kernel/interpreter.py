@@ -259,6 +259,11 @@ class Interpreter:
         """Completed nodes, active nodes and flows taken (see runtime.trace)."""
         return trace(self.wf, self.diagram) if self.wf is not None else ((), (), ())
 
+    def data_at(self, node_id: str) -> dict[str, Any]:
+        """The data the waiting task of a node sees (what earlier steps entered), or {} if none waits there."""
+        ready = [t for t in ready_user_tasks(self.wf) if t.task_spec.name == node_id] if self.wf is not None else []
+        return dict(ready[0].data) if ready else {}
+
     def data(self) -> dict[str, Any]:
         """The application's data as it stands: the data of the most recently completed task."""
         task = self.wf.last_task if self.wf is not None else None

@@ -110,7 +110,7 @@ def test_reform_draft_changes_exactly_the_applications_that_passed_the_removed_r
 
 def test_running_application_waiting_at_a_removed_review_moves_on(
         engine: Engine, clock: Clock, scenarios: dict[str, Scenario]) -> None:
-    app_no = run(engine, clock, scenarios["hv_team"], stop_after=5)  # waiting at 设计文件审查
+    app_no = run(engine, clock, scenarios["hv_team"], stop_after=6)  # waiting at 设计文件审查
     impact = by_app(engine.impact_preview("hv", REFORM.read_bytes(), by="analyst"))[app_no]
     assert impact.status == "running" and impact.changed
     assert impact.path_after == impact.path_before
@@ -120,7 +120,7 @@ def test_running_application_waiting_at_a_removed_review_moves_on(
 
 def test_identical_draft_changes_nothing(engine: Engine, clock: Clock, histories: dict[str, str],
                                          scenarios: dict[str, Scenario]) -> None:
-    run(engine, clock, scenarios["hv_team"], stop_after=7)
+    run(engine, clock, scenarios["hv_team"], stop_after=8)
     report = engine.impact_preview("hv", (PROCESSES / "hv.bpmn").read_bytes(), by="analyst")
     assert report.changed_count == 0 and report.unchanged_count == len(histories) + 1
     assert report.node_summary == ()
