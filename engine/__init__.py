@@ -51,6 +51,8 @@ from .results import (
     ApplicationInfo,
     ApplicationPage,
     AuditVerdict,
+    CaseAction,
+    CorrectableField,
     DiagramSummary,
     DiagramTrace,
     DocumentInfo,
@@ -79,6 +81,8 @@ from .results import (
 from .store import tables
 from .timelimits.calendar import CalendarNotCovered, WorkingCalendar, YearStatus
 from .vocabulary import (
+    APP_STATUS_NAMES,
+    ENDED,
     PROCESS_NAMES,
     ROLES,
     SHIPPED,
@@ -96,9 +100,11 @@ __all__ = [
     "Engine", "EngineConfig", "load_config", "resolve_instance_dir", "PasswordHasher", "Scrypt",
     # vocabulary and permissions
     "ROLES", "Role", "SUPERVISOR_ROLE", "SYSTEM", "SHIPPED", "PROCESS_NAMES", "ProcessKey", "AppStatus", "TaskStatus",
+    "APP_STATUS_NAMES", "ENDED",
     "EventKind", "Action", "ACTION_NAMES", "refusal",
     # results
-    "ApplicationImpact", "ApplicationInfo", "ApplicationPage", "AuditVerdict", "DiagramSummary", "DiagramTrace",
+    "ApplicationImpact", "ApplicationInfo", "ApplicationPage", "AuditVerdict", "CaseAction", "CorrectableField",
+    "DiagramSummary", "DiagramTrace",
     "DocumentInfo", "DraftInfo", "FlowChange", "HistoryEntry", "ImpactReport", "InstanceVerdict", "MigrationPlan",
     "MigrationResult", "NodeChange", "NodeImpact", "NotificationInfo", "ReplayReport", "ReplayStep", "SentNotice",
     "StepResult", "SweepResult", "TaskInfo", "TaskPage", "Upload", "UserInfo", "VersionDiff", "VersionInfo",

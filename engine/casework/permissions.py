@@ -32,6 +32,11 @@ class Action(StrEnum):
     SUPERVISE = "supervise"  # the dashboard, every task list, reassignment
     IMPORT_CALENDAR = "import_calendar"  # enter next year's official holiday schedule
     MANAGE_ACCOUNTS = "manage_accounts"  # create staff accounts, issue API tokens
+    WITHDRAW = "withdraw"  # 撤销: record that the customer withdrew the application
+    TERMINATE = "terminate"  # 终止: end a case with a reason
+    SUSPEND = "suspend"  # 暂停 and 恢复 a case (its clocks pause)
+    CORRECT = "correct"  # 更正 a recorded value, with a reason
+    REPAIR = "repair"  # run again the failed steps of a case in error
 
 
 RULES: Mapping[Action, frozenset[str]] = MappingProxyType({
@@ -44,6 +49,12 @@ RULES: Mapping[Action, frozenset[str]] = MappingProxyType({
     Action.SUPERVISE: frozenset({Role.MARKETING}),
     Action.IMPORT_CALENDAR: frozenset({Role.ADMINISTRATOR, Role.MARKETING}),
     Action.MANAGE_ACCOUNTS: frozenset({Role.ADMINISTRATOR}),
+    # the customer withdraws through the desk or the manager who owns the case (一口对外)
+    Action.WITHDRAW: frozenset({Role.FRONT_DESK, Role.CUSTOMER_MANAGER, Role.MARKETING}),
+    Action.TERMINATE: frozenset({Role.MARKETING}),
+    Action.SUSPEND: frozenset({Role.CUSTOMER_MANAGER, Role.MARKETING}),
+    Action.CORRECT: frozenset({Role.MARKETING}),
+    Action.REPAIR: frozenset({Role.CUSTOMER_MANAGER, Role.MARKETING}),
 })
 """Action → the roles that may take it."""
 
@@ -51,6 +62,8 @@ ACTION_NAMES: Mapping[Action, str] = MappingProxyType({
     Action.DEPLOY: "部署流程", Action.EDIT_DRAFTS: "编辑流程草稿", Action.READ_DEFINITIONS: "查看流程版本与草稿",
     Action.MIGRATE: "迁移在办申请", Action.EXPORT: "导出事件日志", Action.AUDIT: "稽查核验",
     Action.SUPERVISE: "监管督办", Action.IMPORT_CALENDAR: "导入节假日安排", Action.MANAGE_ACCOUNTS: "管理账号与令牌",
+    Action.WITHDRAW: "撤销申请", Action.TERMINATE: "终止申请", Action.SUSPEND: "暂停或恢复申请",
+    Action.CORRECT: "更正申请数据", Action.REPAIR: "处理异常申请（重试）",
 })
 
 

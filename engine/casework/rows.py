@@ -92,4 +92,6 @@ def already_done(item: Mapping[str, Any]) -> str:
     if item["status"] == "completed":
         when = f"{item['completed_at']:%Y-%m-%d %H:%M}" if item["completed_at"] else ""
         return f"任务「{item['node_name']}」已由 {item['completed_by'] or '他人'} 于 {when} 办理完成"
-    return f"任务「{item['node_name']}」已不在待办状态（{item['status']}）"
+    if item["status"] == "cancelled":
+        return f"任务「{item['node_name']}」已取消（流程已转向，或申请已撤销、终止）"
+    return f"任务「{item['node_name']}」已不在待办状态"

@@ -49,7 +49,7 @@ from ..results import StepResult, TaskInfo, Upload
 from ..store import Store
 from ..store.files import DocumentFiles
 from ..store.tables import APPS, ITEMS, SEQUENCES, USERS, WF_TASKS
-from ..vocabulary import ROLES, SUPERVISOR_ROLE, SYSTEM, AppStatus, EventKind, TaskStatus
+from ..vocabulary import APP_STATUS_NAMES, ENDED, ROLES, SUPERVISOR_ROLE, SYSTEM, AppStatus, EventKind, TaskStatus
 from . import audit
 from .accounts import Accounts
 from .audit import PendingEvent, append_only
@@ -143,7 +143,7 @@ class Steps:
                 "app_no": app_no, "process_key": process_key, "version_id": row.id, "status": AppStatus.RUNNING,
                 "customer_name": app.customer_name, "customer_type": str(clean.get("customer_type") or ""),
                 "created_by": by, "created_at": now, "updated_at": now, "completed_at": None,
-                "first_contact_at": _parse_time(clean.get("first_contact_at")), "revision": 0, "wf_meta": "{}",
+                "first_contact_at": parse_time(clean.get("first_contact_at")), "revision": 0, "wf_meta": "{}",
                 "error_message": None, "audit_seq": 0, "audit_head": ""}).scalar_one()
             run = self._run_context(conn, app, diagram)
             wf = self.codec.new_workflow(diagram, ScriptEngine(self.registry, run))
@@ -201,6 +201,7 @@ class Steps:
                 raise Forbidden(reason)
             if app.status == AppStatus.ERROR:
                 raise WorkflowFailure(f"申请 {app.app_no} 处于异常状态，请先处理：{app.error_message}")
+            refuse_unless_moving(app)
             diagram = self.definitions.diagram(conn, app.version_id)
             node = diagram.nodes.get(item["node_id"])
             for hook in self.hooks:
@@ -262,6 +263,7 @@ class Steps:
         with self.store.begin() as conn:
             self.accounts.roles_of(conn, by)
             app = app_by_number(conn, app_no, lock=True)
+            refuse_unless_moving(app)
             diagram = self.definitions.diagram(conn, app.version_id)
             live = self._checkout(conn, app, diagram)
             failed = error_tasks(live.wf)
@@ -286,11 +288,14 @@ class Steps:
 
     def _advance_and_persist(self, conn: Connection, app: AppRow, diagram: ParsedDiagram, live: Live,
                              run: RunContext, events: list[PendingEvent], actor: str,
-                             completed: str | None = None) -> StepResult:
+                             completed: str | None = None, outcome: tuple[str, str | None] | None = None,
+                             touched: Sequence[UUID] = ()) -> StepResult:
+        """``outcome``: the status (and error message) to keep, for an action that runs no engine step (a
+        correction, a withdrawal); ``touched``: tasks whose data the action changed in place."""
         wf = live.wf
-        error = advance(wf, Guard(live.counts, self.config.max_loop_iterations))
+        error = advance(wf, Guard(live.counts, self.config.max_loop_iterations)) if outcome is None else None
         now = self.clock()
-        changes = self.codec.changes(wf, live.snapshot)
+        changes = self.codec.changes(wf, live.snapshot, touched)
         self._write_task_rows(conn, app.id, changes)
 
         for call in run.calls:
@@ -327,7 +332,9 @@ class Steps:
             if closed:
                 hook.tasks_closed(step, closed)
 
-        if error:
+        if outcome is not None:
+            status, error = outcome
+        elif error:
             status = AppStatus.ERROR
             events.append(PendingEvent(EventKind.APPLICATION_ERROR, SYSTEM, now, {"message": error}))
         elif wf.is_completed():
@@ -387,7 +394,20 @@ class Steps:
             hook.task_opening(step, opening)
         return opening
 
+    def persist(self, conn: Connection, app: AppRow, diagram: ParsedDiagram, live: Live,
+                events: list[PendingEvent], actor: str, outcome: tuple[str, str | None],
+                touched: Sequence[UUID] = ()) -> StepResult:
+        """Write what an action did to a workflow without running it on (a correction, a withdrawal): through
+        the one write path, with the status it leaves the case in."""
+        run = self._run_context(conn, app, diagram)
+        return self._advance_and_persist(conn, app, diagram, live, run, events, actor, outcome=outcome,
+                                         touched=touched)
+
     # ----------------------------------------------------------------- workflows in memory
+
+    def checkin(self, app_id: int, live: Live) -> None:
+        """Keep a workflow in memory for the next step (after its transaction committed)."""
+        self._checkin(app_id, live)
 
     def checkout(self, conn: Connection, app: AppRow, diagram: ParsedDiagram) -> Live:
         """The application's workflow: the cached one while its revision holds, else loaded from its rows."""
@@ -471,6 +491,14 @@ class Steps:
         return item, row["user__roles"].split(","), app
 
 
+def refuse_unless_moving(app: AppRow) -> None:
+    """A suspended, withdrawn or terminated case takes no step (Conflict, saying why and what to do)."""
+    if app.status == AppStatus.SUSPENDED:
+        raise Conflict(f"申请 {app.app_no} 已暂停办理：恢复办理后才能继续")
+    if app.status in ENDED:
+        raise Conflict(f"申请 {app.app_no} {APP_STATUS_NAMES[app.status]}，不能再办理")
+
+
 def run_expression(source: str, data: Mapping[str, Any]) -> Any:
     """Evaluate a diagram expression (e.g. an assignee) safely; None if it cannot be evaluated."""
     try:
@@ -479,7 +507,8 @@ def run_expression(source: str, data: Mapping[str, Any]) -> Any:
         return None
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 time as a naive local moment (the offset dropped, as every time the engine keeps), or None."""
     if not value:
         return None
     try:

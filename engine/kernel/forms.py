@@ -176,6 +176,30 @@ class FormDefinition:
         filled.update(data)
         return filled
 
+    def check_value(self, name: str, value: Any, context: FormContext) -> list[str]:
+        """Every problem with one corrected value, in Chinese ([] if none): what no field may hold, the field's
+        schema, and — on the application's data with the value in it — the form's rules between fields and
+        its business check, so that a correction cannot make the data what the form would have refused."""
+        props = self.schema.get("properties", {})
+        if name not in props:
+            return [f"{name}：不是表单「{self.title}」的字段"]
+        problems = list(self._unusable_values({name: value}).values())
+        if problems:
+            return problems
+        single = {"type": "object", "properties": {name: props[name]}, "required": [name]}
+        for err in _validator(f"{self.name}#{name}", json.dumps(single, sort_keys=True)).iter_errors({name: value}):
+            problems.append(self._describe(err)[1])
+        if problems:
+            return problems
+        merged = {**context.data, name: value}
+        own = {key: merged[key] for key in self.fields if key in merged}
+        problems.extend(self._relations(own, FormContext(merged, context.now, context.settings, context.titles)).values())
+        check = handlers.FORM_CHECKS.get(self.check) if self.check else None
+        if check is not None and not problems:
+            problems.extend(f"{self.label(key)}：{message}"
+                            for key, message in check(own, merged, context.settings or PolicySettings()).items())
+        return problems
+
     def _unusable_values(self, data: Mapping[str, Any]) -> dict[str, str]:
         """Values no field may hold, by the top-level field they sit in (walked without recursion)."""
         errors: dict[str, str] = {}

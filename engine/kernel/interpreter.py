@@ -25,7 +25,7 @@ import handlers
 from handlers.errors import HandlerError
 
 from ..errors import BaozhuangError
-from ..vocabulary import INPUT_KINDS, EventKind
+from ..vocabulary import ENDING_KINDS, INPUT_KINDS, EventKind
 from .canonical import canonical
 from .loading import ParsedDiagram
 from .runtime import (
@@ -37,7 +37,9 @@ from .runtime import (
     Snapshot,
     StateCodec,
     advance,
+    cancel_workflow,
     complete_user_task,
+    correct_data,
     error_tasks,
     ready_user_tasks,
     reset_for_retry,
@@ -75,7 +77,8 @@ def group_events(events: Sequence[RecordedEvent]) -> list[Transaction]:
     groups: list[Transaction] = []
     for ev in events:
         if ev.kind in INPUT_KINDS:
-            groups.append(Transaction(ev))
+            # a case ended by staff (撤销, 终止) neither completes nor stays running: it ended
+            groups.append(Transaction(ev, outcome="ended" if ev.kind in ENDING_KINDS else "running"))
             continue
         if not groups:
             continue
@@ -230,6 +233,14 @@ class Interpreter:
         """Make the failed tasks ready again, as a live retry does."""
         for task in error_tasks(self.wf):
             reset_for_retry(task)
+
+    def correct(self, field: str, value: Any) -> None:
+        """Apply a correction recorded live (see runtime.correct_data)."""
+        correct_data(self.wf, field, value)
+
+    def cancel(self) -> None:
+        """End the workflow as a live withdrawal or termination did."""
+        cancel_workflow(self.wf)
 
     def migrate(self, target: ParsedDiagram, to_version: int) -> str | None:
         """Apply a migration recorded live; why it cannot be applied, or None."""
