@@ -45,12 +45,16 @@ def decide_countersign(ctx: HandlerContext, parties: Any, round: Any) -> dict[st
     names = _parties(parties)
     ledger = ctx.data.get("joint_review_votes")
     ledger = ledger if isinstance(ledger, Mapping) else {}
-    cast = {p: ledger.get(f"{round_no}:{p}") for p in names}
-    missing = [names[p] for p, vote in cast.items() if not isinstance(vote, Mapping)]
+    cast: dict[str, Mapping[str, Any]] = {}
+    for party in names:
+        vote = ledger.get(f"{round_no}:{party}")
+        if isinstance(vote, Mapping):
+            cast[party] = vote
+    missing = [names[p] for p in names if p not in cast]
     if missing:
         raise HandlerError(f"第 {round_no} 轮会审缺少 {'、'.join(missing)} 的结论", "joint_review_votes")
-    votes = [{"party": p, "name": names[p], "result": str(cast[p]["result"]), "opinion": str(cast[p]["opinion"])}
-             for p in names]
+    votes = [{"party": p, "name": names[p], "result": str(cast[p].get("result")),
+              "opinion": str(cast[p].get("opinion") or "")} for p in names]
     refused = [v for v in votes if v["result"] == "reject"]
     if refused:
         reasons = [f"{v['name']}：{v['opinion'] or '未写明理由'}" for v in refused]

@@ -32,11 +32,12 @@ def create_app(config: Mapping[str, Any] | None = None, *, engine: Engine | None
 
     from webui import api, applications, audit, auth, documents, errors, tasks, vendor
     from webui import exports, notices, public, supervision
-    from webui import callbacks, fieldwork, meetings, modeller
+    from webui import callbacks, fieldwork, lifecycle, meetings, modeller
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(tasks.bp)
     app.register_blueprint(applications.bp)
+    app.register_blueprint(lifecycle.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(documents.bp)
     app.register_blueprint(exports.bp)

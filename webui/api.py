@@ -15,7 +15,8 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, make_response, render_template, request, url_for
 
-from engine import ROLES, ApplicationInfo, FormValidationError, InvalidInput, StepResult, TaskInfo
+from engine import APP_STATUS_NAMES, ROLES, ApplicationInfo, CaseAction, FormValidationError, InvalidInput, StepResult
+from engine import TaskInfo
 from engine import DISPATCHER_ROLE, FieldJobInfo, appointment_from_form
 
 from webui import engine_of, openapi
@@ -64,6 +65,8 @@ def application_json(info: ApplicationInfo, step_names: Mapping[str, str]) -> di
                 for e in info.history if e.kind == "task.completed"]
     return {
         "app_no": info.app_no, "process": info.process_key, "version": info.version, "status": info.status,
+        "status_name": APP_STATUS_NAMES.get(info.status, info.status), "status_reason": info.status_reason,
+        "status_changed_at": plain(info.status_changed_at), "status_changed_by": info.status_changed_by,
         "customer": {"name": info.customer_name, "type": info.customer_type},
         "created_by": info.created_by, "created_at": plain(info.created_at), "updated_at": plain(info.updated_at),
         "completed_at": plain(info.completed_at), "error_message": info.error_message,
@@ -186,6 +189,82 @@ def application(app_no: str) -> Any:
     info = engine.application(app_no)
     done = engine.tasks(app_no=info.app_no, status="completed", limit=COMPLETED_STEPS_LIMIT)
     return jsonify(application_json(info, {t.node_id: t.node_name for t in (*done, *info.open_tasks)}))
+
+
+def case_action_json(done: CaseAction) -> dict[str, Any]:
+    """What a lifecycle action did."""
+    return {"app_no": done.app_no, "action": done.kind, "status": done.status,
+            "status_name": APP_STATUS_NAMES.get(done.status, done.status), "reason": done.reason,
+            "at": plain(done.at), "by": done.by, "field": done.field, "field_title": done.field_title,
+            "before": plain(done.before), "after": plain(done.after)}
+
+
+def _reason_of(body: Mapping[str, Any], required: bool = True) -> str:
+    reason = body.get("reason", "" if not required else None)
+    if not isinstance(reason, str):
+        _fail({"reason": "reason：必填，应为字符串（原因）"})
+    return str(reason)
+
+
+@bp.post("/applications/<app_no>/suspend")
+def suspend(app_no: str) -> Any:
+    """暂停办理."""
+    body = _json_object(frozenset({"reason"}))
+    done = engine_of(current_app).suspend(app_no, _reason_of(body), by=current_user().username)
+    return jsonify(case_action_json(done))
+
+
+@bp.post("/applications/<app_no>/resume")
+def resume(app_no: str) -> Any:
+    """恢复办理."""
+    body = _json_object(frozenset({"reason"}))
+    done = engine_of(current_app).resume(app_no, _reason_of(body, required=False), by=current_user().username)
+    return jsonify(case_action_json(done))
+
+
+@bp.post("/applications/<app_no>/withdraw")
+def withdraw(app_no: str) -> Any:
+    """撤销申请 (the customer withdrew)."""
+    body = _json_object(frozenset({"reason"}))
+    done = engine_of(current_app).withdraw(app_no, _reason_of(body), by=current_user().username)
+    return jsonify(case_action_json(done))
+
+
+@bp.post("/applications/<app_no>/terminate")
+def terminate(app_no: str) -> Any:
+    """终止申请."""
+    body = _json_object(frozenset({"reason"}))
+    done = engine_of(current_app).terminate(app_no, _reason_of(body), by=current_user().username)
+    return jsonify(case_action_json(done))
+
+
+@bp.post("/applications/<app_no>/corrections")
+def correct(app_no: str) -> Any:
+    """更正 one recorded value."""
+    body = _json_object(frozenset({"field", "value", "reason"}))
+    errors: dict[str, str] = {}
+    if not isinstance(body.get("field"), str):
+        errors["field"] = "field：必填，应为字段名（见 GET /applications/{app_no}/fields）"
+    if "value" not in body:
+        errors["value"] = "value：必填，新值"
+    if errors:
+        _fail(errors)
+    done = engine_of(current_app).correct(app_no, str(body["field"]), body["value"], _reason_of(body),
+                                          by=current_user().username)
+    return jsonify(case_action_json(done))
+
+
+@bp.get("/applications/<app_no>/fields")
+def correctable_fields(app_no: str) -> Any:
+    """The recorded values a supervisor may correct."""
+    fields = engine_of(current_app).correctable_fields(app_no)
+    return jsonify({"items": [plain(f) for f in fields]})
+
+
+@bp.post("/applications/<app_no>/retry")
+def retry(app_no: str) -> Any:
+    """Run again the failed steps of a case in error."""
+    return jsonify(step_result_json(engine_of(current_app).retry(app_no, current_user().username)))
 
 
 # ----------------------------------------------------------------- tasks

@@ -12,17 +12,17 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, render_template, request
 from lxml import etree
 
-from engine import ApplicationInfo, ApplicationPage, DocumentInfo, Engine, HistoryEntry, TaskInfo
-from engine import FormDefinition
+from engine import APP_STATUS_NAMES, ENDED, Action, ApplicationInfo, ApplicationPage, DocumentInfo, Engine
+from engine import FormDefinition, HistoryEntry, TaskInfo
 
 from webui import engine_of, formdata
 from webui.paging import page_numbers
-from webui.auth import login_required
+from webui.auth import current_user, login_required
 
 bp = Blueprint("applications", __name__, url_prefix="/applications")
 
 VARIANTS = {"hv": "高压", "lv": "低压", "pv": "分布式光伏"}
-STATUSES = {"running": "进行中", "completed": "已办结", "error": "异常"}
+STATUSES = dict(APP_STATUS_NAMES)
 PER_PAGE = 20
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -104,6 +104,7 @@ class TimelineEntry:
     """One line of an application's timeline."""
 
     kind: str  # accepted | task | service | claim | release | reassign | error | retry | completed | rendered
+    #            | suspended | resumed | withdrawn | terminated | corrected
     title: str
     at: datetime
     actor: str = ""
@@ -208,7 +209,8 @@ def _clip(text: str, limit: int) -> str:
 
 
 def build_timeline(history: Sequence[HistoryEntry], names: Mapping[str, str], people: Mapping[str, str],
-                   operators: Mapping[str, str], open_nodes: Iterable[str], now: datetime) -> list[TimelineEntry]:
+                   operators: Mapping[str, str], open_nodes: Iterable[str], now: datetime,
+                   fields: Mapping[str, formdata.Field] | None = None) -> list[TimelineEntry]:
     """Every step of an application from its audit trail: the acceptance, each user task (ready → done, by
     whom, how long), the service rules applied, claims and reassignments, errors. Engine transitions are
     left out: they are for replay, not for people."""
@@ -223,6 +225,10 @@ def build_timeline(history: Sequence[HistoryEntry], names: Mapping[str, str], pe
 
     entries: list[TimelineEntry] = []
     waiting: dict[str, deque[datetime]] = {}
+    ended_as = next((LIFECYCLE_TITLES[e.kind].replace("申请", "") for e in history
+                     if e.kind in ("application.withdrawn", "application.terminated")), None)
+    if ended_as:
+        ended_as = f"申请已{ended_as}"
     for event in history:
         p = event.payload
         if event.kind == "application.started":
@@ -260,6 +266,17 @@ def build_timeline(history: Sequence[HistoryEntry], names: Mapping[str, str], pe
             entries.append(TimelineEntry("completed", "办结", event.at, "系统"))
         elif event.kind == "document.rendered":
             entries.append(TimelineEntry("rendered", "生成 PDF", event.at, who(event.actor), str(p.get("filename", ""))))
+        elif event.kind in LIFECYCLE_TITLES:
+            kind = event.kind.split(".", 1)[1]
+            detail = str(p.get("reason") or "")
+            if kind == "corrected":
+                shown = (fields or {}).get(str(p.get("field", "")))
+                change = (f"{p.get('title') or p.get('field')}：{formdata.display(shown, p.get('before'))} → "
+                          f"{formdata.display(shown, p.get('after'))}")
+                detail = f"{change}；原因：{detail}" if detail else change
+            elif kind == "resumed" and p.get("to") == "error":
+                detail = (detail + "；" if detail else "") + "恢复为异常状态，待处理"
+            entries.append(TimelineEntry(kind, LIFECYCLE_TITLES[event.kind], event.at, who(event.actor), detail))
     still_open = set(open_nodes)
     for node_id, queue in waiting.items():
         for ready_at in queue:
@@ -267,10 +284,17 @@ def build_timeline(history: Sequence[HistoryEntry], names: Mapping[str, str], pe
                 entries.append(TimelineEntry("task", node(node_id), ready_at, "", "待办理", ready_at,
                                              f"已等待 {duration_text(ready_at, now)}", "open"))
             else:
-                entries.append(TimelineEntry("task", node(node_id), ready_at, "", "未办理即关闭（流程已转向）",
+                why = ended_as or "流程已转向"
+                entries.append(TimelineEntry("task", node(node_id), ready_at, "", f"未办理即关闭（{why}）",
                                              ready_at, "", "closed"))
     entries.sort(key=lambda e: e.at)
     return entries
+
+
+LIFECYCLE_TITLES = {
+    "application.suspended": "暂停办理", "application.resumed": "恢复办理", "application.withdrawn": "撤销申请",
+    "application.terminated": "终止申请", "application.corrected": "更正数据",
+}
 
 
 def _forms_of(engine: Engine, app: ApplicationInfo, tasks: Iterable[TaskInfo]) -> list[tuple[str, FormDefinition]]:
@@ -364,6 +388,52 @@ def _contract_titles(history: Iterable[HistoryEntry]) -> dict[str, str]:
 @login_required
 def show(app_no: str) -> Any:
     """One application: header, audit check, diagram, timeline, data, open tasks and documents."""
+    return render_application(app_no)
+
+
+@dataclass(frozen=True)
+class CaseActions:
+    """The lifecycle actions this person may take on this case now (each offered only if allowed)."""
+
+    suspend: bool
+    resume: bool
+    withdraw: bool
+    terminate: bool
+    correct: bool
+    retry: bool
+
+    @property
+    def any(self) -> bool:
+        """Whether anything is offered."""
+        return self.suspend or self.resume or self.withdraw or self.terminate or self.correct or self.retry
+
+
+def case_actions(engine: Engine, app: ApplicationInfo, username: str) -> CaseActions:
+    """What the page offers: the engine's own permission rule, and what the case's status allows."""
+    moving = app.status in ("running", "error")
+    return CaseActions(
+        suspend=moving and engine.may(username, Action.SUSPEND),
+        resume=app.status == "suspended" and engine.may(username, Action.SUSPEND),
+        withdraw=(moving or app.status == "suspended") and engine.may(username, Action.WITHDRAW),
+        terminate=(moving or app.status == "suspended") and engine.may(username, Action.TERMINATE),
+        correct=app.status not in ENDED and engine.may(username, Action.CORRECT),
+        retry=app.status == "error" and engine.may(username, Action.REPAIR),
+    )
+
+
+def form_fields(forms: Sequence[tuple[str, FormDefinition]]) -> dict[str, formdata.Field]:
+    """Every field of an application's forms by name (first form wins): to show stored values by their names."""
+    fields: dict[str, formdata.Field] = {}
+    for _, form in forms:
+        for f in formdata.fields_of(form):
+            fields.setdefault(f.name, f)
+    return fields
+
+
+def render_application(app_no: str, *, status: int = 200, action: str | None = None,
+                       errors: Mapping[str, str] | None = None, values: Mapping[str, str] | None = None) -> Any:
+    """The application page; after a refused lifecycle action, with that action's form open, its errors next to
+    its inputs and what was typed kept."""
     engine = engine_of(current_app)
     app = engine.application(app_no)
     check = engine.verify_audit(app.app_no)
@@ -375,15 +445,19 @@ def show(app_no: str) -> Any:
     names.update({t.node_id: t.node_name for t in (*done, *app.open_tasks)})
     operators = {name: str(getattr(op, "title", name)) for name, op in engine.registry.items()}
     forms = _forms_of(engine, app, done)
+    start, by_node = engine.application_forms(app.app_no)
+    all_forms = ([("", start)] if start else []) + [("", f) for f in by_node.values()]
     timeline = build_timeline(app.history, names, people, operators, (t.node_id for t in app.open_tasks),
-                              engine.now())
+                              engine.now(), form_fields(all_forms))
     return render_template(
         "applications/show.html", app=app, check=check, timeline=timeline, people=people,
         sections=data_sections(app.data, forms, people, diagram_labels.results),
         documents=document_groups(app.documents, forms, _contract_titles(app.history)),
         variant=VARIANTS.get(app.process_key, app.process_key), status=STATUSES.get(app.status, app.status),
         size_text=size_text, now=engine.now(), duration_text=duration_text,
-    )
+        actions=case_actions(engine, app, current_user().username), action=action, action_errors=errors or {},
+        action_values=values or {},
+    ), status
 
 
 @bp.route("/<app_no>/diagram.json")

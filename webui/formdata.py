@@ -28,6 +28,16 @@ LONG_TEXT = 200
 RADIO_MAX = 3
 """Enums with at most this many choices are radio buttons, longer ones a select."""
 
+ECHO_LIMIT = 2000
+"""A refused form is shown again with what was typed, but no input gets back more than this many characters (or its
+field's own limit): a 10 MB paste is not sent back as a 10 MB page."""
+
+MAX_NUMBER_TEXT = 30
+"""A number typed with more characters than this is no quantity (and would take long to convert)."""
+
+NOT_UTF8 = "含有无法识别的字符：提交的内容不是有效的 UTF-8 编码文字，请重新输入"
+NUL_IN_FIELD = "不能含有空字符（NUL），请删除后重新提交"
+
 _INTEGER = re.compile(r"^[+-]?\d+$")
 _LIST_SEPARATORS = re.compile(r"[\n,，、;；]+")
 _DATETIME_INPUT = re.compile(r"^(\d{4}-\d{2}-\d{2})[T ](\d{2}:\d{2})(:\d{2})?$")
@@ -134,6 +144,10 @@ def parse(fields: Sequence[Field], submitted: MultiDict[str, str]) -> tuple[dict
             raw_items = submitted.getlist(field.name) if field.widget == "checklist" else \
                 _LIST_SEPARATORS.split(str(submitted.get(field.name) or ""))
             items = [str(v).strip() for v in raw_items if str(v).strip()]
+            problem = next((p for p in map(_unreadable, items) if p), None)
+            if problem:
+                errors[field.name] = f"{field.title}：{problem}"
+                continue
             values = []
             for item in items:
                 value, error = _scalar(field, item)
@@ -145,6 +159,10 @@ def parse(fields: Sequence[Field], submitted: MultiDict[str, str]) -> tuple[dict
                 data[field.name] = None if not values and field.nullable else values
             continue
         raw = str(submitted.get(field.name) or "")
+        problem = _unreadable(raw)
+        if problem:
+            errors[field.name] = f"{field.title}：{problem}"
+            continue
         text = raw.strip() if field.widget != "textarea" else raw.strip("\r\n\t ")
         if not text:
             if field.nullable:
@@ -163,6 +181,8 @@ def _scalar(field: Field, text: str) -> tuple[Any, str | None]:
     label = field.title
     if field.value_type in ("number", "integer"):
         plain = unicodedata.normalize("NFKC", text).replace(",", "").replace(" ", "")
+        if len(plain) > MAX_NUMBER_TEXT:
+            return None, f"{label}：数值过大或格式不正确"
         if _INTEGER.match(plain):
             return int(plain), None
         if field.value_type == "integer":
@@ -213,9 +233,24 @@ def _datetime(label: str, text: str) -> tuple[str | None, str | None]:
 
 
 def submitted_values(fields: Sequence[Field], submitted: MultiDict[str, str]) -> dict[str, Any]:
-    """What was typed, to put back into the inputs when a page is shown again."""
-    return {f.name: [str(v) for v in submitted.getlist(f.name)] if f.widget == "checklist"
-            else str(submitted.get(f.name) or "") for f in fields}
+    """What was typed, to put back into the inputs when a page is shown again (never more than an input takes,
+    and without characters no page can carry)."""
+    def kept(f: Field, value: Any) -> str:
+        limit = max(f.max_length or 0, ECHO_LIMIT)
+        return str(value)[:limit].replace("\x00", "")
+
+    return {f.name: [kept(f, v) for v in submitted.getlist(f.name)][:200] if f.widget == "checklist"
+            else kept(f, submitted.get(f.name) or "") for f in fields}
+
+
+def _unreadable(text: str) -> str | None:
+    """Why submitted text cannot be read as what a person typed: the browser sent bytes that are not UTF-8
+    (decoded as U+FFFD), or a NUL no field may hold."""
+    if "\ufffd" in text:
+        return NOT_UTF8
+    if "\x00" in text:
+        return NUL_IN_FIELD
+    return None
 
 
 def input_values(fields: Sequence[Field], data: Mapping[str, Any]) -> dict[str, Any]:

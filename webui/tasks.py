@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
-from engine import refusal
+from engine import APP_STATUS_NAMES, refusal
 from engine import (
     ApplicationInfo,
     Conflict,
@@ -195,6 +195,8 @@ def _task_for(engine: Engine, task_id: str, user: UserInfo) -> TaskInfo:
     task = engine.task(task_id)
     if task.role not in user.roles:
         raise Forbidden(_refusal(task, user) or "")
+    if task.status == "cancelled":
+        raise Conflict(f"任务「{task.node_name}」已取消（流程已转向，或申请已撤销、终止）")
     if task.status != "ready":
         who = engine.user(task.completed_by).display_name if task.completed_by else "他人"
         when = f"{task.completed_at:%Y-%m-%d %H:%M}" if task.completed_at else ""
@@ -214,8 +216,12 @@ def task(task_id: str) -> Any:
     task = _task_for(engine, task_id, user)
     form = engine.task_form(task.id)
     fields = _with_staff_choices(engine, form, formdata.fields_of(form)) if form else []
+    app = engine.application(task.app_no)
     values: dict[str, Any] = {}
     errors: dict[str, str] = {}
+    if request.method == "GET" and form is not None and form.schema.get("x-prefill"):
+        # a form done again (a plan redrafted, a contract revised) starts from what was entered before
+        values = formdata.input_values(fields, app.data)
     if request.method == "POST":
         data, errors = formdata.parse(fields, request.form)
         if errors:
@@ -229,7 +235,7 @@ def task(task_id: str) -> Any:
                 flash(f"「{task.node_name}」已办理", "success")
                 return redirect(application_url(task.app_no))
         values = formdata.submitted_values(fields, request.form)
-    app = engine.application(task.app_no)
+        app = engine.application(task.app_no)
     names = {u.username: u.display_name for u in engine.users()}
     return render_template(
         "tasks/task.html", task=task, app=app, form=form, fields=fields, values=values, errors=errors,
@@ -237,6 +243,7 @@ def task(task_id: str) -> Any:
         field_names={f.name for f in fields} | {str(d.get("key")) for d in (form.documents if form else ())},
         can_release=task.claimed_by == user.username,
         can_claim=not task.claimed_by and not task.assignee, job=engine.field_work.find(task.id),
+        held=app.status == "suspended", status_name=APP_STATUS_NAMES.get(app.status, app.status),
     ), 400 if errors else 200
 
 
