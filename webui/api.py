@@ -123,12 +123,46 @@ def _json_object(allowed: frozenset[str]) -> dict[str, Any]:
         raise InvalidInput("请求体的 JSON 嵌套层数过深") from exc
     if not isinstance(body, dict):
         raise InvalidInput("请求体必须是一个 JSON 对象（键值对），而不是数组或单个值")
-    if contains_nul(body):
+    if contains_nul(list(body)):
         raise InvalidInput(NUL_MESSAGE)
     unknown = sorted(set(body) - allowed)
     if unknown:
-        _fail({key: f"{key}：不认识的字段（可用：{'、'.join(sorted(allowed))}）" for key in unknown})
+        _fail({_printable(key): f"{_printable(key)}：不认识的字段（可用：{'、'.join(sorted(allowed))}）"
+               for key in unknown})
+    # The form data ("data", a correction's "value") is checked field by field by the engine, which names the
+    # field at fault; anything else holding text no field may hold is refused here, by its key.
+    bad = {key: f"{key}：{NUL_MESSAGE if contains_nul(value) else NOT_TEXT}" for key, value in body.items()
+           if key not in FIELD_CHECKED and (contains_nul(value) or contains_surrogate(value))}
+    if bad:
+        _fail(bad)
     return body
+
+
+FIELD_CHECKED = frozenset({"data", "value"})
+NOT_TEXT = "含有无效字符（不成对的代理字符不是有效的文本）"
+
+
+def contains_surrogate(value: Any) -> bool:
+    """Whether a string anywhere in a parsed JSON value holds a lone surrogate (JSON allows "\\ud800"; text
+    does not)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if any("\ud800" <= ch <= "\udfff" for ch in item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _printable(text: str) -> str:
+    """A key quoted in a message: no NUL, no lone surrogate, not endless."""
+    clean = "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text.replace("\x00", ""))
+    return clean if len(clean) <= 40 else clean[:40] + "…"
 
 
 def _data_of(body: Mapping[str, Any], errors: dict[str, str]) -> dict[str, Any]:

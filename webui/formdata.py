@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from werkzeug.datastructures import MultiDict
 
@@ -132,14 +133,36 @@ def _options(prop: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
 # ----------------------------------------------------------------------------- parsing
 
 
-def parse(fields: Sequence[Field], submitted: MultiDict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+def undecodable(body: bytes) -> set[str]:
+    """The names of the fields of a url-encoded form body whose values are not UTF-8 once percent-decoded
+    (Werkzeug keeps such escapes as literal text, so the parsed form cannot tell)."""
+    bad: set[str] = set()
+    for pair in body.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        try:
+            key = unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            continue  # no form has a field of that name
+        try:
+            unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            bad.add(key)
+    return bad
+
+
+def parse(fields: Sequence[Field], submitted: MultiDict[str, str],
+          not_utf8: Collection[str] = ()) -> tuple[dict[str, Any], dict[str, str]]:
     """Typed data from submitted strings, and a Chinese message per field that could not be read.
 
     An empty input is left out (the form's own check then says 必填 if it must be given), or is
-    null where the field allows null; lists are always given, possibly empty."""
+    null where the field allows null; lists are always given, possibly empty. ``not_utf8``: fields whose
+    submitted bytes were not UTF-8 (see :func:`undecodable`)."""
     data: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for field in fields:
+        if field.name in not_utf8:
+            errors[field.name] = f"{field.title}：{NOT_UTF8}"
+            continue
         if field.is_list:
             raw_items = submitted.getlist(field.name) if field.widget == "checklist" else \
                 _LIST_SEPARATORS.split(str(submitted.get(field.name) or ""))

@@ -16,7 +16,7 @@ from webui import engine_of, formdata
 from webui.applications import render_application
 from webui.auth import current_user, login_required
 from webui.formdata import Field
-from webui.tasks import _with_staff_choices, application_url
+from webui.tasks import _with_staff_choices, application_url, not_utf8
 
 bp = Blueprint("lifecycle", __name__, url_prefix="/applications")
 
@@ -24,14 +24,18 @@ DONE = {"suspend": "已暂停办理", "resume": "已恢复办理", "withdraw": "
 
 
 def _reason() -> str:
-    return str(request.form.get("reason") or "")
+    """The reason typed, or FormValidationError when its bytes were not UTF-8."""
+    text = str(request.form.get("reason") or "")
+    if "reason" in not_utf8() or "\ufffd" in text:
+        raise FormValidationError(formdata.NOT_UTF8, {"reason": f"原因：{formdata.NOT_UTF8}"})
+    return text
 
 
 def _act(app_no: str, action: str) -> Any:
     engine = engine_of(current_app)
     user = current_user().username
-    reason = _reason()
     try:
+        reason = _reason()
         done: CaseAction
         if action == "suspend":
             done = engine.suspend(app_no, reason, by=user)
@@ -44,7 +48,7 @@ def _act(app_no: str, action: str) -> Any:
     except FormValidationError as exc:
         return render_application(app_no, status=400, action=action,
                                   errors=dict(exc.field_errors) or {"reason": exc.message},
-                                  values={"reason": reason[:formdata.ECHO_LIMIT]})
+                                  values={"reason": str(request.form.get("reason") or "")[:formdata.ECHO_LIMIT]})
     flash(f"{DONE[action]}（{done.app_no}），当前状态：{APP_STATUS_NAMES.get(done.status, done.status)}", "success")
     return redirect(application_url(done.app_no))
 
@@ -126,7 +130,7 @@ def correct(app_no: str) -> Any:
         values["reason"] = ""
         if request.method == "POST":
             values = {**formdata.submitted_values([field], request.form), "reason": _reason()[:formdata.ECHO_LIMIT]}
-            data, errors = formdata.parse([field], request.form)
+            data, errors = formdata.parse([field], request.form, not_utf8())
             if field.name not in data and not errors:
                 errors[field.name] = f"{field.title}：请填写新值"
             if not errors:

@@ -223,7 +223,7 @@ def task(task_id: str) -> Any:
         # a form done again (a plan redrafted, a contract revised) starts from what was entered before
         values = formdata.input_values(fields, app.data)
     if request.method == "POST":
-        data, errors = formdata.parse(fields, request.form)
+        data, errors = formdata.parse(fields, request.form, not_utf8())
         if errors:
             errors = _all_errors(form, data, errors)
         else:
@@ -245,6 +245,14 @@ def task(task_id: str) -> Any:
         can_claim=not task.claimed_by and not task.assignee, job=engine.field_work.find(task.id),
         held=app.status == "suspended", status_name=APP_STATUS_NAMES.get(app.status, app.status),
     ), 400 if errors else 200
+
+
+def not_utf8() -> set[str]:
+    """The fields of this form post whose bytes were not UTF-8 (a url-encoded post; multipart ones arrive as
+    U+FFFD, which formdata.parse sees)."""
+    if request.mimetype != "application/x-www-form-urlencoded":
+        return set()
+    return formdata.undecodable(request.get_data(cache=True, parse_form_data=False))
 
 
 def _all_errors(form: FormDefinition | None, data: dict[str, Any], parse_errors: dict[str, str]) -> dict[str, str]:
@@ -368,7 +376,7 @@ def accept() -> Any:
 
     errors: dict[str, str] = {}
     if request.method == "POST":
-        data, errors = formdata.parse(fields, request.form)
+        data, errors = formdata.parse(fields, request.form, not_utf8())
         if errors:
             errors = _all_errors(form, data, errors)
         else:

@@ -192,7 +192,17 @@ class FormDefinition:
         if problems:
             return problems
         merged = {**context.data, name: value}
-        own = {key: merged[key] for key in self.fields if key in merged}
+        # a None stands for an optional field left out (validate() fills those in), unless the field takes null
+        own = {key: merged[key] for key in self.fields
+               if key in merged and (merged[key] is not None or _nullable(props.get(key)))}
+        # the form's conditions between fields (dual supply → a backup line …) on the data as it would stand;
+        # a field the data never had is not this correction's business
+        for err in _validator(self.name, json.dumps(self.schema, sort_keys=True)).iter_errors(own):
+            key, message = self._describe(err)
+            if not (err.validator == "required" and key not in own):
+                problems.append(message)
+        if problems:
+            return list(dict.fromkeys(problems))
         problems.extend(self._relations(own, FormContext(merged, context.now, context.settings, context.titles)).values())
         check = handlers.FORM_CHECKS.get(self.check) if self.check else None
         if check is not None and not problems:
@@ -208,11 +218,13 @@ class FormDefinition:
             if _bad_text(name):
                 errors["_"] = "提交的字段名含有无效字符（空字符或不成对的代理字符）"
                 continue
+            prop = self.schema.get("properties", {}).get(name)
+            limit = prop.get("maxLength") if isinstance(prop, Mapping) else None
             stack: list[Any] = [value]
             while stack and name not in errors:
                 item = stack.pop()
                 if isinstance(item, str):
-                    problem = _text_problem(item)
+                    problem = _text_problem(item, limit if isinstance(limit, int) and limit < MAX_TEXT else None)
                     if problem:
                         errors[name] = f"{self.label(name)}：{problem}"
                 elif isinstance(item, bool) or item is None:
@@ -337,17 +349,24 @@ def check_schema(name: str, schema: Any) -> list[str]:
     return problems
 
 
+def _nullable(prop: Any) -> bool:
+    kinds = prop.get("type") if isinstance(prop, Mapping) else None
+    return kinds == "null" or (isinstance(kinds, list) and "null" in kinds)
+
+
 def _bad_text(text: str) -> bool:
     return "\x00" in text or _SURROGATE.search(text) is not None
 
 
-def _text_problem(text: str) -> str | None:
-    """Why a text cannot be kept, in Chinese (None if it can)."""
+def _text_problem(text: str, limit: int | None = None) -> str | None:
+    """Why a text cannot be kept, in Chinese (None if it can); ``limit``: the field's own maximum length."""
     if "\x00" in text:
         return "不能含有空字符（NUL）"
     if _SURROGATE.search(text):
         return "含有无效字符（不成对的代理字符，不是有效的文本）"
     if len(text) > MAX_TEXT:
+        if limit is not None:
+            return f"不能超过 {limit} 个字符（现有 {len(text)} 个）"
         return f"内容过长（{len(text)} 个字符，任何字段都不超过 {MAX_TEXT} 个字符）"
     return None
 
