@@ -271,8 +271,11 @@ def build_timeline(history: Sequence[HistoryEntry], names: Mapping[str, str], pe
             detail = str(p.get("reason") or "")
             if kind == "corrected":
                 shown = (fields or {}).get(str(p.get("field", "")))
-                change = (f"{p.get('title') or p.get('field')}：{formdata.display(shown, p.get('before'))} → "
-                          f"{formdata.display(shown, p.get('after'))}")
+
+                def value(v: Any) -> str:  # a username as the person's name, a choice by its name
+                    return people[v] if isinstance(v, str) and v in people else formdata.display(shown, v)
+
+                change = f"{p.get('title') or p.get('field')}：{value(p.get('before'))} → {value(p.get('after'))}"
                 detail = f"{change}；原因：{detail}" if detail else change
             elif kind == "resumed" and p.get("to") == "error":
                 detail = (detail + "；" if detail else "") + "恢复为异常状态，待处理"

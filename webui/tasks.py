@@ -338,12 +338,18 @@ def _earlier_data(engine: Engine, app: ApplicationInfo, current: FormDefinition 
     take("本环节此前填写", "", current_fields)
     set_by = diagram_names(engine.application_xml(app.app_no)).results  # variable → the service task setting it
     rest = tuple((set_by.get(key, key), names.get(value, value) if isinstance(value, str)
-                  else formdata.display(None, value))
+                  else str(value["message"]) if isinstance(value, dict) else formdata.display(None, value))
                  for key, value in data.items()
-                 if key not in shown and not isinstance(value, (dict, list)) and not key.startswith("_"))
+                 if key not in shown and not key.startswith("_")
+                 and (not isinstance(value, (dict, list)) or _has_message(value)))
     if rest:
         sections.append(Section("系统记录", "流程自动判定或生成的数据", rest))
     return sections
+
+
+def _has_message(value: Any) -> bool:
+    """A rule's result that says itself what it decided (a joint review's outcome and its reasons)."""
+    return isinstance(value, dict) and isinstance(value.get("message"), str)
 
 
 # ----------------------------------------------------------------------------- accepting (受理)
