@@ -19,13 +19,13 @@ from ..casework.audit import PendingEvent
 from ..casework.rows import APP_COLUMNS, AppRow, app_row
 from ..casework.steps import Live, Steps
 from ..definitions.versions import Definitions
-from ..errors import Conflict, NotFound
+from ..errors import Conflict, InvalidInput, NotFound
 from ..kernel.runtime import state_name
 from ..kernel.statemigration import Outcome, assess
 from ..results import InstanceVerdict, MigrationPlan, MigrationResult
 from ..store import Store
 from ..store.tables import APPS, WF_TASKS
-from ..vocabulary import AppStatus, EventKind
+from ..vocabulary import APP_STATUS_NAMES, ENDED, AppStatus, EventKind
 
 
 class Migrations:
@@ -39,6 +39,8 @@ class Migrations:
         """Whether each application of a process on an older version (all with that status, or the given ones)
         could move to ``to_version`` without losing or repeating work; nothing is changed."""
         wanted = None if app_nos is None else list(dict.fromkeys(a.strip() for a in app_nos if a.strip()))
+        if status in ENDED:
+            raise InvalidInput(f"{APP_STATUS_NAMES[status]}的申请已不再办理，不迁移")
         with self.store.read() as conn:
             target = self.definitions.version_row(conn, process_key, to_version)
             numbers = self.definitions.version_numbers(conn, process_key)

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Connection, func, select
 
 from cli.demo import DEMO_DISPATCHER, Scenario, actor_for, do_field_work, drive
-from engine import Appointment, Conflict, Engine, Forbidden, FormValidationError, StepResult
+from engine import Appointment, Conflict, Engine, Forbidden, FormValidationError, InvalidInput, StepResult
 from engine.casework.hooks import ClosedTask, StepContext, StepHook
 from engine.store.tables import APPS, EVENTS, ITEMS, JOBS, STATION_DAYS
 
@@ -301,3 +301,8 @@ def test_an_ended_case_keeps_its_rows_and_audit_consistent(engine: Engine, scena
     assert kinds[-2:] == ["application.terminated", "engine.transitions"]
     assert jobs == 0
     replays(engine, waiting.app_no)
+
+
+def test_an_ended_case_is_never_planned_for_migration(engine: Engine) -> None:
+    with pytest.raises(InvalidInput, match="不迁移"):
+        engine.migration_plan("hv", 2, status="withdrawn", by="analyst")
