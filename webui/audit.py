@@ -33,8 +33,12 @@ AUDIT_ROLES = ("auditor", "marketing")
 """稽查 and 营销部 supervisors may audit; everyone else gets 403."""
 
 MODES = {"recorded": "按记录重放", "rerun": "按今日规则重放"}
-STEP_KINDS = {"application.started": "受理", "task.completed": "办理", "application.retried": "重试"}
-STEP_TITLES = {"application.started": "受理申请", "application.retried": "重试出错环节"}
+STEP_KINDS = {"application.started": "受理", "task.completed": "办理", "application.retried": "重试",
+              "application.migrated": "迁移", "application.corrected": "更正", "application.withdrawn": "撤销",
+              "application.terminated": "终止"}
+STEP_TITLES = {"application.started": "受理申请", "application.retried": "重试出错环节",
+               "application.migrated": "迁移到新版本", "application.corrected": "更正数据",
+               "application.withdrawn": "撤销申请", "application.terminated": "终止申请"}
 REPLAY_OK = "重放核验通过：每一步的结果都与记录一致"
 
 

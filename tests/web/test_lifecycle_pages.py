@@ -181,3 +181,16 @@ def test_the_api_takes_every_lifecycle_action_as_documented(engine: Engine, chan
     assert ended.get_json()["status"] == "terminated"
     assert supervisor.post(f"/applications/{app_no}/retry").status_code == 409
     assert engine.verify_audit(app_no).intact and engine.replay(app_no, by="auditor").verified
+
+
+def test_the_auditors_replay_names_corrections_and_endings_and_verifies(engine: Engine, staff: Actor,
+                                                                        scenarios: dict[str, Scenario]) -> None:
+    app_no = waiting(engine, scenarios["hv_solo"], 2).app_no
+    engine.correct(app_no, "contact_name", "赵六", "客户更换联系人", by="marketing")
+    engine.withdraw(app_no, "客户撤回", by="frontdesk")
+    auditor = staff("auditor")
+    page = auditor.get(f"/audit/{app_no}").get_data(as_text=True)
+    assert "✔ 重放核验通过" in page
+    steps = auditor.get(f"/audit/{app_no}/replay.json").get_json()["steps"]
+    assert [(s["kind_label"], s["title"]) for s in steps[-2:]] == [("更正", "更正数据"), ("撤销", "撤销申请")]
+    assert steps[-2]["data"]["contact_name"] == "赵六" and all(s["matches"] for s in steps)
