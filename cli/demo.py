@@ -31,6 +31,7 @@ DEMO_USERS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("survey", "勘查组 赵刚", ("survey_team",)),
     ("marketing", "营销部 陈静（主管）", ("marketing",)),
     ("planning", "发展策划 刘洋", ("planning",)),
+    ("design", "设计室 许晴", ("design",)),
     ("metering", "计量 孙伟", ("metering",)),
     ("dispatch", "调度 周杰", ("dispatch",)),
     ("archive", "档案 吴丽", ("archive",)),

@@ -14,8 +14,8 @@ from typing import Any, Callable, NoReturn
 
 import click
 
-from engine import BaozhuangError, DiagramRejected, Engine, EventKind, FormValidationError, StepResult, TaskInfo
-from engine import SHIPPED, load_config
+from engine import APP_STATUS_NAMES, BaozhuangError, CaseAction, DiagramRejected, Engine, EventKind
+from engine import FormValidationError, SHIPPED, StepResult, TaskInfo, load_config
 from cli.demo import DEMO_PASSWORD, DEMO_USERS, DemoClock, create_demo_users, run_demo, stage_customer_side
 from engine import appointment_from_form
 
@@ -256,7 +256,10 @@ def show(ctx: click.Context, app_no: str) -> None:
     """Show an application: status, open tasks, data, documents, history."""
     engine = _engine(ctx)
     app = engine.application(app_no)
-    click.echo(f"申请 {app.app_no}  {app.customer_name}  流程 {app.process_key} 第 {app.version} 版  状态 {app.status}")
+    click.echo(f"申请 {app.app_no}  {app.customer_name}  流程 {app.process_key} 第 {app.version} 版  "
+               f"状态 {APP_STATUS_NAMES.get(app.status, app.status)}")
+    if app.status_reason and app.status in ("suspended", "withdrawn", "terminated"):
+        click.echo(f"原因：{app.status_reason}（{app.status_changed_by}，{app.status_changed_at:%Y-%m-%d %H:%M}）")
     if app.error_message:
         click.echo(f"异常：{app.error_message}")
     click.echo("待办：" if app.open_tasks else "待办：无")
@@ -338,6 +341,99 @@ def _jsonable(value: Any) -> Any:
 def retry(ctx: click.Context, app_no: str, user: str) -> None:
     """Re-run the failed tasks of an application."""
     _print_step(_engine(ctx).retry(app_no, user))
+
+
+# ----------------------------------------------------------------------------- the case lifecycle
+
+
+def _print_case(done: CaseAction) -> None:
+    click.echo(f"申请 {done.app_no}：{APP_STATUS_NAMES.get(done.status, done.status)}（{done.at:%Y-%m-%d %H:%M}，{done.by}）")
+    if done.field is not None:
+        click.echo(f"  更正「{done.field_title}」：{json.dumps(done.before, ensure_ascii=False)} → "
+                   f"{json.dumps(done.after, ensure_ascii=False)}")
+    if done.reason:
+        click.echo(f"  原因：{done.reason}")
+
+
+@main.command()
+@click.argument("app_no")
+@click.option("--reason", required=True, help="暂停原因（记入审计，客户可见）")
+@click.option("--as", "user", required=True, help="操作人（客户经理或营销部）")
+@click.pass_context
+def suspend(ctx: click.Context, app_no: str, reason: str, user: str) -> None:
+    """暂停: nothing moves until the case is resumed; its clocks pause."""
+    _print_case(_engine(ctx).suspend(app_no, reason, by=user))
+
+
+@main.command()
+@click.argument("app_no")
+@click.option("--reason", default="", help="恢复说明（可不填）")
+@click.option("--as", "user", required=True, help="操作人（客户经理或营销部）")
+@click.pass_context
+def resume(ctx: click.Context, app_no: str, reason: str, user: str) -> None:
+    """恢复 a suspended case to where it stood."""
+    _print_case(_engine(ctx).resume(app_no, reason, by=user))
+
+
+@main.command()
+@click.argument("app_no")
+@click.option("--reason", required=True, help="客户撤回申请的原因")
+@click.option("--as", "user", required=True, help="操作人（受理员、客户经理或营销部）")
+@click.pass_context
+def withdraw(ctx: click.Context, app_no: str, reason: str, user: str) -> None:
+    """撤销: the customer withdrew; open tasks and site jobs close."""
+    _print_case(_engine(ctx).withdraw(app_no, reason, by=user))
+
+
+@main.command()
+@click.argument("app_no")
+@click.option("--reason", required=True, help="终止原因")
+@click.option("--as", "user", required=True, help="操作人（营销部）")
+@click.pass_context
+def terminate(ctx: click.Context, app_no: str, reason: str, user: str) -> None:
+    """终止 a case with a reason; open tasks and site jobs close."""
+    _print_case(_engine(ctx).terminate(app_no, reason, by=user))
+
+
+@main.command()
+@click.argument("app_no")
+@click.option("--field", "field_name", help="要更正的字段（不给则列出可更正的字段）")
+@click.option("--value", help="新值，按该字段的类型读取（数字、是/否 true/false、日期 2025-03-05 …）")
+@click.option("--reason", default="", help="更正原因（必填）")
+@click.option("--as", "user", help="操作人（营销部）")
+@click.pass_context
+def correct(ctx: click.Context, app_no: str, field_name: str | None, value: str | None, reason: str,
+            user: str | None) -> None:
+    """更正 one recorded value (audited with before and after); without --field, list what may be corrected."""
+    engine = _engine(ctx)
+    fields = engine.correctable_fields(app_no)
+    if not field_name:
+        click.echo(f"申请 {app_no} 可更正的字段：")
+        for f in fields:
+            click.echo(f"  {f.name}  {f.title}（{f.step}）= {json.dumps(f.value, ensure_ascii=False)}")
+        return
+    if value is None or not user:
+        _fail("更正需要 --value、--reason 和 --as")
+    chosen = next((f for f in fields if f.name == field_name), None)
+    typed: Any = value
+    if chosen is not None:
+        from werkzeug.datastructures import MultiDict
+
+        from webui import formdata  # the web form's reading of typed text: one rule for both
+
+
+        start, by_node = engine.application_forms(app_no)
+        form = next(f for f in ([start] if start else []) + list(by_node.values()) if f.name == chosen.form)
+        spec = next(f for f in formdata.fields_of(form) if f.name == field_name)
+        if spec.is_list:
+            items = MultiDict([(field_name, v) for v in value.split(",")])
+        else:
+            items = MultiDict([(field_name, value)])
+        data, errors = formdata.parse([spec], items)
+        if errors:
+            _fail(errors[field_name])
+        typed = data.get(field_name)
+    _print_case(engine.correct(app_no, field_name, typed, reason, by=user))
 
 
 @main.command()

@@ -77,6 +77,8 @@ from .results import (
     ApplicationInfo,
     ApplicationPage,
     AuditVerdict,
+    CaseAction,
+    CorrectableField,
     DiagramSummary,
     DiagramTrace,
     DocumentInfo,
@@ -112,8 +114,10 @@ from .timelimits.clocks import used_days as used_working_days
 from .timelimits.forecast import Forecast, Forecaster, Round, Visit
 from .timelimits.policies import CalendarImport, ClockChoice, OverrideChange, OverrideChoices, Recomputed
 from .vocabulary import (
+    APP_STATUS_NAMES,
     CONTACT_SOURCES,
     CUSTOMER,
+    ENDED,
     PROCESS_NAMES,
     ROLES,
     SHIPPED,
@@ -133,9 +137,11 @@ __all__ = [
     "Engine", "EngineConfig", "load_config", "resolve_instance_dir", "PasswordHasher", "Scrypt",
     # vocabulary and permissions
     "ROLES", "Role", "SUPERVISOR_ROLE", "SYSTEM", "SYSTEM_NAME", "SHIPPED", "PROCESS_NAMES", "ProcessKey", "AppStatus", "TaskStatus",
+    "APP_STATUS_NAMES", "ENDED",
     "EventKind", "Action", "ACTION_NAMES", "refusal",
     # results
-    "ApplicationImpact", "ApplicationInfo", "ApplicationPage", "AuditVerdict", "DiagramSummary", "DiagramTrace",
+    "ApplicationImpact", "ApplicationInfo", "ApplicationPage", "AuditVerdict", "CaseAction", "CorrectableField",
+    "DiagramSummary", "DiagramTrace",
     "DocumentInfo", "DraftInfo", "FlowChange", "HistoryEntry", "ImpactReport", "InstanceVerdict", "MigrationPlan",
     "MigrationResult", "NodeChange", "NodeImpact", "NotificationInfo", "ReplayReport", "ReplayStep", "SentNotice",
     "StepResult", "SweepResult", "TaskInfo", "TaskPage", "Upload", "UserInfo", "VersionDiff", "VersionInfo",

@@ -8,6 +8,7 @@ the actions only some roles may take, that the acting user may (:func:`requires`
     Engine
     ├── definitions  Definitions, Drafts          the gate, versions, drafts           engine/definitions/
     ├── steps        Steps (+ hooks)              start, claim, complete, retry …      engine/casework/
+    ├── lifecycle    Lifecycle                    暂停 恢复 撤销 终止 更正 (same hooks)      engine/casework/
     ├── worklist, records, documents, accounts                                         engine/casework/
     ├── task_work, delegation, comments_, saved_filters, prefills   催办 转办 抄送 委托 留言 …  engine/casework/
     ├── time_limits  TimeLimits, calendars        due dates (hook), sweep, calendar     engine/timelimits/
@@ -42,6 +43,7 @@ from .casework.filters import SavedFilterInfo, SavedFilters
 from .casework.documents import Documents
 from .casework.firstcontact import FirstContacts
 from .casework.hooks import StepHook
+from .casework.lifecycle import Lifecycle
 from .casework.passwords import PasswordHasher, Scrypt
 from .casework.permissions import Action
 from .casework.prefill import Prefills, TaskPrefill
@@ -80,6 +82,8 @@ from .results import (
     ApplicationInfo,
     ApplicationPage,
     AuditVerdict,
+    CaseAction,
+    CorrectableField,
     DiagramSummary,
     DiagramTrace,
     DocumentInfo,
@@ -175,6 +179,7 @@ class Engine:
                                        CustomerNoticeHook(self.firms_, policy), FollowUpHook(self.follow_ups_))
         self.steps = Steps(self.store, self.config, self.definitions, self.accounts, self.files, self.registry,
                            self.now, hooks)
+        self.lifecycle = Lifecycle(self.store, self.steps, self.definitions, self.now, hooks)
         self.worklist = Worklist(self.store, self.accounts, self.now)
         self.delegation = Delegation(self.store, self.accounts, self.now)
         self.task_work = TaskWork(self.store, self.accounts, self.definitions, self.notifier, self.now, hooks)
@@ -472,9 +477,41 @@ class Engine:
         """Username → display name of every account (pages name people by these)."""
         return self.accounts.display_names()
 
+    @requires(Action.REPAIR)
     def retry(self, app_no: str, by: str) -> StepResult:
         """Run again the tasks that failed (a handler error, say) after the cause is fixed."""
         return self.steps.retry(app_no, by)
+
+    # ----------------------------------------------------------------- the case lifecycle
+
+    @requires(Action.SUSPEND)
+    def suspend(self, app_no: str, reason: str, *, by: str) -> CaseAction:
+        """暂停 a running case (or one in error): nothing moves, its clocks pause."""
+        return self.lifecycle.suspend(app_no, reason, by)
+
+    @requires(Action.SUSPEND)
+    def resume(self, app_no: str, note: str = "", *, by: str) -> CaseAction:
+        """恢复 a suspended case to where it stood."""
+        return self.lifecycle.resume(app_no, note, by)
+
+    @requires(Action.WITHDRAW)
+    def withdraw(self, app_no: str, reason: str, *, by: str) -> CaseAction:
+        """撤销: the customer withdrew; open tasks and site jobs close."""
+        return self.lifecycle.withdraw(app_no, reason, by)
+
+    @requires(Action.TERMINATE)
+    def terminate(self, app_no: str, reason: str, *, by: str) -> CaseAction:
+        """终止 a case with a reason; open tasks and site jobs close."""
+        return self.lifecycle.terminate(app_no, reason, by)
+
+    @requires(Action.CORRECT)
+    def correct(self, app_no: str, field: str, value: Any, reason: str, *, by: str) -> CaseAction:
+        """更正 one recorded value with a reason (the audit records before and after)."""
+        return self.lifecycle.correct(app_no, field, value, reason, by)
+
+    def correctable_fields(self, app_no: str) -> tuple[CorrectableField, ...]:
+        """The recorded values of a case a supervisor may correct."""
+        return self.lifecycle.correctable(app_no)
 
     def forget_cached_workflows(self) -> None:
         """Drop every in-memory workflow (the next step reloads from the database)."""

@@ -169,6 +169,38 @@ class ApplicationInfo:
     history: tuple[HistoryEntry, ...] = ()
     documents: tuple[DocumentInfo, ...] = ()
     completed_nodes: tuple[str, ...] = field(default=())
+    # the latest lifecycle action (suspended, resumed, withdrawn, terminated): why, when, by whom
+    status_reason: str | None = None
+    status_changed_at: datetime | None = None
+    status_changed_by: str | None = None
+
+
+@dataclass(frozen=True)
+class CaseAction:
+    """What a lifecycle action did to a case: 暂停, 恢复, 撤销, 终止, or 更正 (then the field, before and after)."""
+
+    app_no: str
+    kind: str  # the audit event kind it recorded
+    status: str  # the case's status afterwards
+    reason: str
+    at: datetime
+    by: str
+    field: str | None = None
+    field_title: str | None = None
+    before: Any = None
+    after: Any = None
+
+
+@dataclass(frozen=True)
+class CorrectableField:
+    """A recorded value a supervisor may correct: which field, its Chinese title, the step it was entered at,
+    its value now, and the form that defines it (the input a page offers for it)."""
+
+    name: str
+    title: str
+    step: str
+    value: Any
+    form: str
 
 
 @dataclass(frozen=True)

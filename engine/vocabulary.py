@@ -20,6 +20,7 @@ class Role(StrEnum):
     SURVEY_TEAM = "survey_team"
     MARKETING = "marketing"
     PLANNING = "planning"
+    DESIGN = "design"
     METERING = "metering"
     DISPATCH = "dispatch"
     ARCHIVE = "archive"
@@ -37,6 +38,7 @@ ROLES: Mapping[str, str] = MappingProxyType({
     Role.SURVEY_TEAM: "勘查组",
     Role.MARKETING: "营销部",
     Role.PLANNING: "发展策划",
+    Role.DESIGN: "设计",
     Role.METERING: "计量",
     Role.DISPATCH: "调度",
     Role.ARCHIVE: "档案",
@@ -88,6 +90,16 @@ class AppStatus(StrEnum):
     SUSPENDED = "suspended"  # 暂停: nothing moves, the utility's clocks pause
     WITHDRAWN = "withdrawn"  # 撤销: the customer withdrew the application
     TERMINATED = "terminated"  # 终止: ended by 营销部 with a reason
+
+
+APP_STATUS_NAMES: Mapping[str, str] = MappingProxyType({
+    AppStatus.RUNNING: "进行中", AppStatus.ERROR: "异常", AppStatus.COMPLETED: "已办结",
+    AppStatus.SUSPENDED: "已暂停", AppStatus.WITHDRAWN: "已撤销", AppStatus.TERMINATED: "已终止",
+})
+"""Application status → how staff and customers read it."""
+
+ENDED: tuple[str, ...] = (AppStatus.WITHDRAWN, AppStatus.TERMINATED)
+"""Statuses of a case ended before its process did: nothing moves any more."""
 
 
 class TaskStatus(StrEnum):
@@ -144,8 +156,14 @@ class EventKind(StrEnum):
 
 
 INPUT_KINDS: tuple[str, ...] = (EventKind.APPLICATION_STARTED, EventKind.TASK_COMPLETED,
-                                EventKind.APPLICATION_RETRIED, EventKind.APPLICATION_MIGRATED)
-"""The events that feed a workflow (replay and impact preview re-run these)."""
+                                EventKind.APPLICATION_RETRIED, EventKind.APPLICATION_MIGRATED,
+                                EventKind.APPLICATION_CORRECTED, EventKind.APPLICATION_WITHDRAWN,
+                                EventKind.APPLICATION_TERMINATED)
+"""The events that feed a workflow (replay and impact preview re-run these): a correction changes its data, a
+withdrawal or termination cancels it. Suspending and resuming change nothing in the workflow."""
+
+ENDING_KINDS: tuple[str, ...] = (EventKind.APPLICATION_WITHDRAWN, EventKind.APPLICATION_TERMINATED)
+"""The inputs that cancel a workflow before its end."""
 
 SYSTEM = "system"
 """The actor of what the engine does by itself (a task becoming ready, a handler call)."""

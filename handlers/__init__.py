@@ -1,7 +1,8 @@
 """Business rules of 业扩报装 as plain typed functions, and the registry the engine calls them by.
 
 Every operator is ``func(ctx: HandlerContext, **params) -> JSON-serialisable value``; its required
-and optional parameters are read from its signature, so they are never listed twice. Errors::
+and optional parameters are read from its signature, so they are never listed twice. Forms name the
+checks of :data:`FORM_CHECKS` (``x-check``) that a submission must pass. Errors::
 
     HandlerError    bad or missing input to a rule; .message (Chinese), .field
 """
@@ -17,8 +18,10 @@ from typing import Any
 
 from handlers import lv_application, notify, pv_access, review, survey
 from handlers.assignment import assign_customer_manager
+from handlers.checks import FORM_CHECKS, FormCheck
 from handlers.context import HandlerContext, HandlerServices
 from handlers.contracts import generate_contract, render_pdf
+from handlers.countersign import decide_countersign, record_countersign
 from handlers.errors import HandlerError
 from handlers.labels import ResultField, ResultLabels
 from handlers.lv_application import classify_lv_application
@@ -30,6 +33,8 @@ from handlers.settings import PolicySettings
 from handlers.survey import select_survey_mode
 
 __all__ = [
+    "FORM_CHECKS",
+    "FormCheck",
     "HandlerContext",
     "HandlerError",
     "HandlerServices",
@@ -78,6 +83,8 @@ def build_registry() -> Mapping[str, Operator]:
         _operator("classify_lv_application", classify_lv_application, "低压业务分类", lv_application.RESULT_LABELS),
         _operator("evaluate_pv_access", evaluate_pv_access, "光伏接入规则", pv_access.RESULT_LABELS),
         _operator("generate_contract", generate_contract, "生成合同"),
+        _operator("record_countersign", record_countersign, "记录会审意见"),
+        _operator("decide_countersign", decide_countersign, "会审结论汇总"),
         _operator("notify", make_notify(), "通知客户", notify.RESULT_LABELS),
     ]
     return MappingProxyType({operator.name: operator for operator in operators})

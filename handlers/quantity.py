@@ -16,7 +16,7 @@ def positive_quantity(value: Any, label: str, field: str) -> float:
     """Return ``value`` as a finite number > 0, or raise HandlerError naming ``label`` and the value."""
     number = _as_number(value, label, field)
     if number <= 0:
-        raise HandlerError(f"{label}必须大于 0，收到：{value!r}", field)
+        raise HandlerError(f"{label}必须大于 0，收到：{_short(value)}", field)
     return number
 
 
@@ -26,7 +26,7 @@ def optional_non_negative_quantity(value: Any, label: str, field: str) -> float 
         return None
     number = _as_number(value, label, field)
     if number < 0:
-        raise HandlerError(f"{label}不能为负数，收到：{value!r}", field)
+        raise HandlerError(f"{label}不能为负数，收到：{_short(value)}", field)
     return number
 
 
@@ -36,9 +36,9 @@ def positive_count(value: Any, label: str, field: str) -> int:
         if isinstance(value, str) and value.strip().isdigit():
             value = int(value.strip())
         else:
-            raise HandlerError(f"{label}必须为正整数，收到：{value!r}", field)
+            raise HandlerError(f"{label}必须为正整数，收到：{_short(value)}", field)
     if value < 1:
-        raise HandlerError(f"{label}必须为正整数，收到：{value!r}", field)
+        raise HandlerError(f"{label}必须为正整数，收到：{_short(value)}", field)
     return value
 
 
@@ -47,16 +47,27 @@ def _as_number(value: Any, label: str, field: str) -> float:
         raise HandlerError(f"缺少{label}（收到空值 None）", field)
     # bool is an int subclass; True as a capacity is always a wiring mistake.
     if isinstance(value, bool):
-        raise HandlerError(f"{label}必须为数字，收到布尔值：{value!r}", field)
+        raise HandlerError(f"{label}必须为数字，收到布尔值：{_short(value)}", field)
     if isinstance(value, (int, float)):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int beyond any float (10**400): a typo or a probe, never a quantity
+            raise HandlerError(f"{label}数值过大，超出可处理的范围", field) from None
     elif isinstance(value, str) and _DECIMAL.fullmatch(value.strip()):
         number = float(value.strip())
     else:
-        raise HandlerError(f"{label}必须为数字，收到：{value!r}", field)
+        raise HandlerError(f"{label}必须为数字，收到：{_short(value)}", field)
     if not math.isfinite(number):
-        raise HandlerError(f"{label}必须为有限数值，收到：{value!r}", field)
+        raise HandlerError(f"{label}必须为有限数值，收到：{_short(value)}", field)
     return number
+
+
+def _short(value: Any) -> str:
+    """A value for a message, never longer than a line however long the input."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return f"约 {value.bit_length() * 3 // 10} 位的整数"
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:20]}…（共 {len(text)} 个字符）"
 
 
 def format_quantity(number: float) -> str:

@@ -26,10 +26,14 @@ class PolicySettings:
     # guidance (10 kV up to ~8 MVA, 35 kV up to ~40 MVA, 110 kV up to ~100 MVA, else 220 kV).
     hv_voltage_bands: tuple[tuple[float, int], ...] = ((8000, 10), (40000, 35), (100000, 110))
     hv_top_voltage_kv: int = 220
+    # The largest single HV application taken as real: beyond it the figure is a slip (VA typed as kVA) or a probe.
+    hv_max_kva: float = 500_000
 
     # Low voltage, in kW.
     lv_single_phase_max_kw: float = 10  # below this: single-phase 220 V, otherwise 380 V
     three_zero_max_kw: float = 160  # 三零 service for small/micro non-residential customers
+    lv_residential_max_kw: float = 100  # a household beyond this is no two-step residential application
+    lv_max_kw: float = 500  # beyond this a low-voltage supply is not offered: apply for high voltage
 
     # Distributed PV, in kW per connection.
     pv_max_kw_220v: float = 8

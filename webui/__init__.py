@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from flask import Flask
+from flask import Flask, request
 from flask_wtf.csrf import CSRFProtect
 
 from engine import Engine
@@ -28,19 +28,25 @@ def create_app(config: Mapping[str, Any] | None = None, *, engine: Engine | None
     # An id holding "%2F" must be a 404 like any unknown id, not a redirect to a path with the slashes merged.
     app.url_map.merge_slashes = False
     app.extensions["baozhuang.engine"] = engine or Engine(load_config(settings["ENGINE"]))
+
+    @app.before_request
+    def keep_raw_form() -> None:
+        # Werkzeug keeps percent-escapes that are not UTF-8 as literal text ("%FF%FE"): keep the raw body of a
+        # form post (before the CSRF check parses it) so that the form pages can tell such a field apart.
+        if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
+            request.get_data(cache=True, parse_form_data=False)
+
     csrf.init_app(app)
 
     from webui import api, applications, audit, auth, documents, errors, tasks, vendor
     from webui import exports, notices, public, supervision
-    from webui import callbacks, fieldwork, insight, meetings, modeller
-    from webui import delegation, labels
-    from webui import callbacks, fieldwork, meetings, modeller
-    from webui import complaints, firms, followups
-    from webui import clocks
+    from webui import callbacks, fieldwork, insight, lifecycle, meetings, modeller
+    from webui import clocks, complaints, delegation, firms, followups, labels
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(tasks.bp)
     app.register_blueprint(applications.bp)
+    app.register_blueprint(lifecycle.bp)
     app.register_blueprint(audit.bp)
     app.register_blueprint(documents.bp)
     app.register_blueprint(exports.bp)

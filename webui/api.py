@@ -15,8 +15,8 @@ from typing import Any
 
 from flask import Blueprint, current_app, g, jsonify, make_response, render_template, request, url_for
 
-from engine import ROLES, ApplicationInfo, ClockReport, CommentInfo, ContactSource, EventKind, FormValidationError
-from engine import InvalidInput, StepResult, TaskInfo
+from engine import APP_STATUS_NAMES, ROLES, ApplicationInfo, CaseAction, ClockReport, CommentInfo, ContactSource
+from engine import EventKind, FormValidationError, InvalidInput, StepResult, TaskInfo
 from engine import DISPATCHER_ROLE, FieldJobInfo, appointment_from_form
 
 from webui import engine_of, openapi
@@ -65,6 +65,8 @@ def application_json(info: ApplicationInfo, step_names: Mapping[str, str]) -> di
                 for e in info.history if e.kind == EventKind.TASK_COMPLETED]
     return {
         "app_no": info.app_no, "process": info.process_key, "version": info.version, "status": info.status,
+        "status_name": APP_STATUS_NAMES.get(info.status, info.status), "status_reason": info.status_reason,
+        "status_changed_at": plain(info.status_changed_at), "status_changed_by": info.status_changed_by,
         "customer": {"name": info.customer_name, "type": info.customer_type},
         "created_by": info.created_by, "created_at": plain(info.created_at), "updated_at": plain(info.updated_at),
         "completed_at": plain(info.completed_at), "error_message": info.error_message,
@@ -121,12 +123,46 @@ def _json_object(allowed: frozenset[str]) -> dict[str, Any]:
         raise InvalidInput("请求体的 JSON 嵌套层数过深") from exc
     if not isinstance(body, dict):
         raise InvalidInput("请求体必须是一个 JSON 对象（键值对），而不是数组或单个值")
-    if contains_nul(body):
+    if contains_nul(list(body)):
         raise InvalidInput(NUL_MESSAGE)
     unknown = sorted(set(body) - allowed)
     if unknown:
-        _fail({key: f"{key}：不认识的字段（可用：{'、'.join(sorted(allowed))}）" for key in unknown})
+        _fail({_printable(key): f"{_printable(key)}：不认识的字段（可用：{'、'.join(sorted(allowed))}）"
+               for key in unknown})
+    # The form data ("data", a correction's "value") is checked field by field by the engine, which names the
+    # field at fault; anything else holding text no field may hold is refused here, by its key.
+    bad = {key: f"{key}：{NUL_MESSAGE if contains_nul(value) else NOT_TEXT}" for key, value in body.items()
+           if key not in FIELD_CHECKED and (contains_nul(value) or contains_surrogate(value))}
+    if bad:
+        _fail(bad)
     return body
+
+
+FIELD_CHECKED = frozenset({"data", "value"})
+NOT_TEXT = "含有无效字符（不成对的代理字符不是有效的文本）"
+
+
+def contains_surrogate(value: Any) -> bool:
+    """Whether a string anywhere in a parsed JSON value holds a lone surrogate (JSON allows "\\ud800"; text
+    does not)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if any("\ud800" <= ch <= "\udfff" for ch in item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
+def _printable(text: str) -> str:
+    """A key quoted in a message: no NUL, no lone surrogate, not endless."""
+    clean = "".join("\ufffd" if "\ud800" <= ch <= "\udfff" else ch for ch in text.replace("\x00", ""))
+    return clean if len(clean) <= 40 else clean[:40] + "…"
 
 
 def _data_of(body: Mapping[str, Any], errors: dict[str, str]) -> dict[str, Any]:
@@ -224,6 +260,80 @@ def clocks_json(report: ClockReport) -> dict[str, Any]:
                         "forecast_days": c.forecast_days, "risk": c.risk} for c in report.clocks],
             "first_contact": {"at": plain(fc.at), "source": fc.source, "source_name": fc.source_name,
                               "lag_days": fc.lag_days}}
+def case_action_json(done: CaseAction) -> dict[str, Any]:
+    """What a lifecycle action did."""
+    return {"app_no": done.app_no, "action": done.kind, "status": done.status,
+            "status_name": APP_STATUS_NAMES.get(done.status, done.status), "reason": done.reason,
+            "at": plain(done.at), "by": done.by, "field": done.field, "field_title": done.field_title,
+            "before": plain(done.before), "after": plain(done.after)}
+
+
+def _reason_of(body: Mapping[str, Any], required: bool = True) -> str:
+    reason = body.get("reason", "" if not required else None)
+    if not isinstance(reason, str):
+        _fail({"reason": "reason：必填，应为字符串（原因）"})
+    return str(reason)
+
+
+@bp.post("/applications/<app_no>/suspend")
+def suspend(app_no: str) -> Any:
+    """暂停办理."""
+    body = _json_object(frozenset({"reason"}))
+    done = engine_of(current_app).suspend(app_no, _reason_of(body), by=current_user().username)
+    return jsonify(case_action_json(done))
+
+
+@bp.post("/applications/<app_no>/resume")
+def resume(app_no: str) -> Any:
+    """恢复办理."""
+    body = _json_object(frozenset({"reason"}))
+    done = engine_of(current_app).resume(app_no, _reason_of(body, required=False), by=current_user().username)
+    return jsonify(case_action_json(done))
+
+
+@bp.post("/applications/<app_no>/withdraw")
+def withdraw(app_no: str) -> Any:
+    """撤销申请 (the customer withdrew)."""
+    body = _json_object(frozenset({"reason"}))
+    done = engine_of(current_app).withdraw(app_no, _reason_of(body), by=current_user().username)
+    return jsonify(case_action_json(done))
+
+
+@bp.post("/applications/<app_no>/terminate")
+def terminate(app_no: str) -> Any:
+    """终止申请."""
+    body = _json_object(frozenset({"reason"}))
+    done = engine_of(current_app).terminate(app_no, _reason_of(body), by=current_user().username)
+    return jsonify(case_action_json(done))
+
+
+@bp.post("/applications/<app_no>/corrections")
+def correct(app_no: str) -> Any:
+    """更正 one recorded value."""
+    body = _json_object(frozenset({"field", "value", "reason"}))
+    errors: dict[str, str] = {}
+    if not isinstance(body.get("field"), str):
+        errors["field"] = "field：必填，应为字段名（见 GET /applications/{app_no}/fields）"
+    if "value" not in body:
+        errors["value"] = "value：必填，新值"
+    if errors:
+        _fail(errors)
+    done = engine_of(current_app).correct(app_no, str(body["field"]), body["value"], _reason_of(body),
+                                          by=current_user().username)
+    return jsonify(case_action_json(done))
+
+
+@bp.get("/applications/<app_no>/fields")
+def correctable_fields(app_no: str) -> Any:
+    """The recorded values a supervisor may correct."""
+    fields = engine_of(current_app).correctable_fields(app_no)
+    return jsonify({"items": [plain(f) for f in fields]})
+
+
+@bp.post("/applications/<app_no>/retry")
+def retry(app_no: str) -> Any:
+    """Run again the failed steps of a case in error."""
+    return jsonify(step_result_json(engine_of(current_app).retry(app_no, current_user().username)))
 
 
 # ----------------------------------------------------------------- tasks

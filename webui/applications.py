@@ -12,9 +12,9 @@ from typing import Any
 from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
 from lxml import etree
 
-from engine import ApplicationInfo, ApplicationPage, DocumentInfo, Engine, HistoryEntry, TaskInfo
-from engine import MODES, Action, CommentInfo, EventKind, FormDefinition, FormValidationError, InvalidInput
-from engine import CaseInfo, CustomerNoticeInfo, FollowUpInfo, decision_summary
+from engine import APP_STATUS_NAMES, ENDED, ApplicationInfo, ApplicationPage, DocumentInfo, Engine, HistoryEntry
+from engine import MODES, Action, CommentInfo, EventKind, FormDefinition, FormValidationError, InvalidInput, TaskInfo
+from engine import AppStatus, CaseInfo, CustomerNoticeInfo, FollowUpInfo, decision_summary
 from handlers import ResultLabels
 
 from webui import engine_of, formdata
@@ -25,7 +25,7 @@ from webui.paging import page_numbers
 bp = Blueprint("applications", __name__, url_prefix="/applications")
 
 VARIANTS = {"hv": "高压", "lv": "低压", "pv": "分布式光伏"}
-STATUSES = {"running": "进行中", "completed": "已办结", "error": "异常"}
+STATUSES = dict(APP_STATUS_NAMES)
 PER_PAGE = 20
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -107,6 +107,7 @@ class TimelineEntry:
     """One line of an application's timeline."""
 
     kind: str  # accepted | task | service | claim | release | reassign | error | retry | completed | rendered
+    #            | suspended | resumed | withdrawn | terminated | corrected
     title: str
     at: datetime
     actor: str = ""
@@ -224,7 +225,8 @@ def variable_labels(engine: Engine, names: DiagramNames) -> dict[str, ResultLabe
 def build_timeline(history: Sequence[HistoryEntry], names: Mapping[str, str], people: Mapping[str, str],
                    operators: Mapping[str, str], open_nodes: Iterable[str], now: datetime,
                    rules: Mapping[str, ResultLabels] | None = None,
-                   forms: Mapping[str, FormDefinition] | None = None) -> list[TimelineEntry]:
+                   forms: Mapping[str, FormDefinition] | None = None,
+                   fields: Mapping[str, formdata.Field] | None = None) -> list[TimelineEntry]:
     """Every step of an application from its audit trail: the acceptance, each user task (ready → done, by
     whom, how long, and what it decided), the service rules applied, claims, reassignments and the rest of the
     task work, site jobs, errors. Engine transitions are left out: they are for replay, not for people."""
@@ -239,6 +241,10 @@ def build_timeline(history: Sequence[HistoryEntry], names: Mapping[str, str], pe
 
     entries: list[TimelineEntry] = []
     waiting: dict[str, deque[datetime]] = {}
+    ended_as = next((LIFECYCLE_TITLES[e.kind].replace("申请", "") for e in history
+                     if e.kind in (EventKind.APPLICATION_WITHDRAWN, EventKind.APPLICATION_TERMINATED)), None)
+    if ended_as:
+        ended_as = f"申请已{ended_as}"
     for event in history:
         p = event.payload
         if event.kind == EventKind.APPLICATION_STARTED:
@@ -280,6 +286,20 @@ def build_timeline(history: Sequence[HistoryEntry], names: Mapping[str, str], pe
             entries.append(TimelineEntry("completed", "办结", event.at, "系统"))
         elif event.kind == EventKind.DOCUMENT_RENDERED:
             entries.append(TimelineEntry("rendered", "生成 PDF", event.at, who(event.actor), str(p.get("filename", ""))))
+        elif event.kind in LIFECYCLE_TITLES:
+            kind = event.kind.split(".", 1)[1]
+            detail = str(p.get("reason") or "")
+            if kind == "corrected":
+                shown = (fields or {}).get(str(p.get("field", "")))
+
+                def value(v: Any) -> str:  # a username as the person's name, a choice by its name
+                    return people[v] if isinstance(v, str) and v in people else formdata.display(shown, v)
+
+                change = f"{p.get('title') or p.get('field')}：{value(p.get('before'))} → {value(p.get('after'))}"
+                detail = f"{change}；原因：{detail}" if detail else change
+            elif kind == "resumed" and p.get("to") == "error":
+                detail = (detail + "；" if detail else "") + "恢复为异常状态，待处理"
+            entries.append(TimelineEntry(kind, LIFECYCLE_TITLES[event.kind], event.at, who(event.actor), detail))
         else:
             entry = work_entry(event, who, node)
             if entry is not None:
@@ -291,7 +311,8 @@ def build_timeline(history: Sequence[HistoryEntry], names: Mapping[str, str], pe
                 entries.append(TimelineEntry("task", node(node_id), ready_at, "", "待办理", ready_at,
                                              f"已等待 {duration_text(ready_at, now)}", "open"))
             else:
-                entries.append(TimelineEntry("task", node(node_id), ready_at, "", "未办理即关闭（流程已转向）",
+                why = ended_as or "流程已转向"
+                entries.append(TimelineEntry("task", node(node_id), ready_at, "", f"未办理即关闭（{why}）",
                                              ready_at, "", "closed"))
     entries.sort(key=lambda e: e.at)
     return entries
@@ -352,6 +373,11 @@ def appointment_words(p: Mapping[str, Any]) -> str:
         when = f"{datetime.fromisoformat(str(p['due_by'])):%m月%d日}前"
     worker = f"，作业人员 {person(p['worker'])}" if p.get("worker") else ""
     return f"{station_name(p.get('station'))} {mode} {when}{worker}".strip()
+LIFECYCLE_TITLES = {
+    EventKind.APPLICATION_SUSPENDED: "暂停办理", EventKind.APPLICATION_RESUMED: "恢复办理",
+    EventKind.APPLICATION_WITHDRAWN: "撤销申请", EventKind.APPLICATION_TERMINATED: "终止申请",
+    EventKind.APPLICATION_CORRECTED: "更正数据",
+}
 
 
 def _forms_of(engine: Engine, app: ApplicationInfo, tasks: Iterable[TaskInfo]) -> list[tuple[str, FormDefinition]]:
@@ -451,6 +477,53 @@ def _contract_titles(history: Iterable[HistoryEntry]) -> dict[str, str]:
 @login_required
 def show(app_no: str) -> Any:
     """One application: header, audit check, diagram, timeline, data, open tasks and documents."""
+    return render_application(app_no)
+
+
+@dataclass(frozen=True)
+class CaseActions:
+    """The lifecycle actions this person may take on this case now (each offered only if allowed)."""
+
+    suspend: bool
+    resume: bool
+    withdraw: bool
+    terminate: bool
+    correct: bool
+    retry: bool
+
+    @property
+    def any(self) -> bool:
+        """Whether anything is offered."""
+        return self.suspend or self.resume or self.withdraw or self.terminate or self.correct or self.retry
+
+
+def case_actions(engine: Engine, app: ApplicationInfo, username: str) -> CaseActions:
+    """What the page offers: the engine's own permission rule, and what the case's status allows."""
+    moving = app.status in (AppStatus.RUNNING, AppStatus.ERROR)
+    suspended = app.status == AppStatus.SUSPENDED
+    return CaseActions(
+        suspend=moving and engine.may(username, Action.SUSPEND),
+        resume=suspended and engine.may(username, Action.SUSPEND),
+        withdraw=(moving or suspended) and engine.may(username, Action.WITHDRAW),
+        terminate=(moving or suspended) and engine.may(username, Action.TERMINATE),
+        correct=app.status not in ENDED and engine.may(username, Action.CORRECT),
+        retry=app.status == AppStatus.ERROR and engine.may(username, Action.REPAIR),
+    )
+
+
+def form_fields(forms: Sequence[tuple[str, FormDefinition]]) -> dict[str, formdata.Field]:
+    """Every field of an application's forms by name (first form wins): to show stored values by their names."""
+    fields: dict[str, formdata.Field] = {}
+    for _, form in forms:
+        for f in formdata.fields_of(form):
+            fields.setdefault(f.name, f)
+    return fields
+
+
+def render_application(app_no: str, *, status: int = 200, action: str | None = None,
+                       errors: Mapping[str, str] | None = None, values: Mapping[str, str] | None = None) -> Any:
+    """The application page; after a refused lifecycle action, with that action's form open, its errors next to
+    its inputs and what was typed kept."""
     engine = engine_of(current_app)
     app = engine.application(app_no)
     check = engine.verify_audit(app.app_no)
@@ -462,9 +535,10 @@ def show(app_no: str) -> Any:
     names.update({t.node_id: t.node_name for t in (*done, *app.open_tasks)})
     operators = {name: str(getattr(op, "title", name)) for name, op in engine.registry.items()}
     forms = _forms_of(engine, app, done)
-    _, by_node = engine.application_forms(app.app_no)
+    start, by_node = engine.application_forms(app.app_no)
+    all_forms = ([("", start)] if start else []) + [("", f) for f in by_node.values()]
     timeline = build_timeline(app.history, names, people, operators, (t.node_id for t in app.open_tasks),
-                              engine.now(), rule_labels(engine), by_node)
+                              engine.now(), rule_labels(engine), by_node, form_fields(all_forms))
     reader = current_user().username
     customer_side = CustomerSide(engine.customer_notices(app.app_no, reader=reader), engine.follow_up_of(app.app_no),
                                  engine.complaints(reader=reader, app_no=app.app_no))
@@ -477,7 +551,9 @@ def show(app_no: str) -> Any:
         variant=VARIANTS.get(app.process_key, app.process_key), status=STATUSES.get(app.status, app.status),
         size_text=size_text, now=engine.now(), duration_text=duration_text,
         clocks=engine.clocks(app.app_no), may_renew=engine.may(current_user().username, Action.RENEW_PLAN),
-    )
+        actions=case_actions(engine, app, current_user().username), action=action, action_errors=errors or {},
+        action_values=values or {},
+    ), status
 
 
 @dataclass(frozen=True)

@@ -37,9 +37,13 @@ AUDIT_ROLES = ("auditor", "marketing")
 
 MODES = {"recorded": "按记录重放", "rerun": "按今日规则重放"}
 STEP_KINDS: dict[str, str] = {EventKind.APPLICATION_STARTED: "受理", EventKind.TASK_COMPLETED: "办理",
-                              EventKind.APPLICATION_RETRIED: "重试", EventKind.APPLICATION_MIGRATED: "迁移"}
+                              EventKind.APPLICATION_RETRIED: "重试", EventKind.APPLICATION_MIGRATED: "迁移",
+                              EventKind.APPLICATION_CORRECTED: "更正", EventKind.APPLICATION_WITHDRAWN: "撤销",
+                              EventKind.APPLICATION_TERMINATED: "终止"}
 STEP_TITLES: dict[str, str] = {EventKind.APPLICATION_STARTED: "受理申请", EventKind.APPLICATION_RETRIED: "重试出错环节",
-                               EventKind.APPLICATION_MIGRATED: "迁移到新版本"}
+                               EventKind.APPLICATION_MIGRATED: "迁移到新版本",
+                               EventKind.APPLICATION_CORRECTED: "更正数据", EventKind.APPLICATION_WITHDRAWN: "撤销申请",
+                               EventKind.APPLICATION_TERMINATED: "终止申请"}
 REPLAY_OK = "重放核验通过：每一步的结果都与记录一致"
 
 

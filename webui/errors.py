@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -40,7 +40,7 @@ HTTP_MESSAGES = {
     404: "页面或记录不存在",
     405: "不支持该操作方式",
     409: "操作冲突",
-    413: "上传的文件过大",
+    413: "提交的内容过大",
     429: "操作过于频繁，请稍后再试",
     500: "系统内部错误，已记录，请稍后再试或联系管理员",
 }
@@ -67,6 +67,24 @@ def error_response(status: int, message: str, *, fields: dict[str, str] | None =
 
 NUL_MESSAGE = "请求中含有空字符（NUL），这不是任何字段的有效内容，请删除后重试"
 
+FIELD_CHECKED = frozenset({"tasks.task", "tasks.accept", "lifecycle.correct", "lifecycle.suspend",
+                           "lifecycle.resume", "lifecycle.withdraw", "lifecycle.terminate"})
+"""Form pages that check every field themselves and show a bad one next to its input, keeping the form."""
+
+
+def too_large_message() -> str:
+    """Why a post was refused for its size, saying what to do (it is not always a file)."""
+    limit = (current_app.config.get("MAX_CONTENT_LENGTH") or 0) // (1024 * 1024)
+    size = request.content_length or 0
+    got = f"共 {size / 1024 / 1024:.1f} MB，" if size else ""
+    if wants_json():
+        return f"请求体过大（{got}上限 {limit} MB）"
+    files = bool(request.mimetype == "multipart/form-data")
+    where = ("上传的文件合计过大，或某一栏粘贴了过长的内容" if files
+             else "未上传文件：是某一栏填写或粘贴了过长的内容")
+    return (f"提交的内容过大（{got}上限 {limit} MB）：{where}。请返回上一页修改后重新提交"
+            "（返回后浏览器通常会保留已填写的内容）。")
+
 
 def contains_nul(value: Any) -> bool:
     """Whether a string anywhere in a parsed JSON value holds NUL (walked without recursion: depth is the client's)."""
@@ -90,9 +108,12 @@ def register(app: Flask) -> None:
     @app.before_request
     def refuse_nul() -> None:
         # PostgreSQL can neither store nor compare text holding NUL (psycopg raises DataError: a 500), and no
-        # field needs one: refuse it in the path, the query and form fields up front, as bad input.
-        if contains_nul([request.path, *request.args.keys(), *request.args.values(), *request.form.keys(),
-                         *request.form.values()]):
+        # field needs one: refuse it in the path, the query and form fields up front, as bad input. The form
+        # pages say so next to the field instead, with the form kept (webui.formdata, the engine's checks).
+        if contains_nul([request.path, *request.args.keys(), *request.args.values()]):
+            raise InvalidInput(NUL_MESSAGE)
+        if request.endpoint not in FIELD_CHECKED and request.method == "POST" and not wants_json() \
+                and contains_nul([*request.form.keys(), *request.form.values()]):
             raise InvalidInput(NUL_MESSAGE)
 
     @app.errorhandler(BaozhuangError)
@@ -111,6 +132,8 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Any:
         status = exc.code or 500
+        if status == 413:
+            return error_response(413, too_large_message())
         return error_response(status, HTTP_MESSAGES.get(status, exc.name))
 
     @app.errorhandler(Exception)

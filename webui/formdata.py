@@ -10,10 +10,11 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from werkzeug.datastructures import MultiDict
 
@@ -27,6 +28,16 @@ LONG_TEXT = 200
 
 RADIO_MAX = 3
 """Enums with at most this many choices are radio buttons, longer ones a select."""
+
+ECHO_LIMIT = 2000
+"""A refused form is shown again with what was typed, but no input gets back more than this many characters (or its
+field's own limit): a 10 MB paste is not sent back as a 10 MB page."""
+
+MAX_NUMBER_TEXT = 30
+"""A number typed with more characters than this is no quantity (and would take long to convert)."""
+
+NOT_UTF8 = "含有无法识别的字符：提交的内容不是有效的 UTF-8 编码文字，请重新输入"
+NUL_IN_FIELD = "不能含有空字符（NUL），请删除后重新提交"
 
 _INTEGER = re.compile(r"^[+-]?\d+$")
 _LIST_SEPARATORS = re.compile(r"[\n,，、;；]+")
@@ -122,18 +133,44 @@ def _options(prop: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
 # ----------------------------------------------------------------------------- parsing
 
 
-def parse(fields: Sequence[Field], submitted: MultiDict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+def undecodable(body: bytes) -> set[str]:
+    """The names of the fields of a url-encoded form body whose values are not UTF-8 once percent-decoded
+    (Werkzeug keeps such escapes as literal text, so the parsed form cannot tell)."""
+    bad: set[str] = set()
+    for pair in body.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        try:
+            key = unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            continue  # no form has a field of that name
+        try:
+            unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            bad.add(key)
+    return bad
+
+
+def parse(fields: Sequence[Field], submitted: MultiDict[str, str],
+          not_utf8: Collection[str] = ()) -> tuple[dict[str, Any], dict[str, str]]:
     """Typed data from submitted strings, and a Chinese message per field that could not be read.
 
     An empty input is left out (the form's own check then says 必填 if it must be given), or is
-    null where the field allows null; lists are always given, possibly empty."""
+    null where the field allows null; lists are always given, possibly empty. ``not_utf8``: fields whose
+    submitted bytes were not UTF-8 (see :func:`undecodable`)."""
     data: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for field in fields:
+        if field.name in not_utf8:
+            errors[field.name] = f"{field.title}：{NOT_UTF8}"
+            continue
         if field.is_list:
             raw_items = submitted.getlist(field.name) if field.widget == "checklist" else \
                 _LIST_SEPARATORS.split(str(submitted.get(field.name) or ""))
             items = [str(v).strip() for v in raw_items if str(v).strip()]
+            problem = next((p for p in map(_unreadable, items) if p), None)
+            if problem:
+                errors[field.name] = f"{field.title}：{problem}"
+                continue
             values = []
             for item in items:
                 value, error = _scalar(field, item)
@@ -145,6 +182,10 @@ def parse(fields: Sequence[Field], submitted: MultiDict[str, str]) -> tuple[dict
                 data[field.name] = None if not values and field.nullable else values
             continue
         raw = str(submitted.get(field.name) or "")
+        problem = _unreadable(raw)
+        if problem:
+            errors[field.name] = f"{field.title}：{problem}"
+            continue
         text = raw.strip() if field.widget != "textarea" else raw.strip("\r\n\t ")
         if not text:
             if field.nullable:
@@ -163,6 +204,8 @@ def _scalar(field: Field, text: str) -> tuple[Any, str | None]:
     label = field.title
     if field.value_type in ("number", "integer"):
         plain = unicodedata.normalize("NFKC", text).replace(",", "").replace(" ", "")
+        if len(plain) > MAX_NUMBER_TEXT:
+            return None, f"{label}：数值过大或格式不正确"
         if _INTEGER.match(plain):
             return int(plain), None
         if field.value_type == "integer":
@@ -213,9 +256,24 @@ def _datetime(label: str, text: str) -> tuple[str | None, str | None]:
 
 
 def submitted_values(fields: Sequence[Field], submitted: MultiDict[str, str]) -> dict[str, Any]:
-    """What was typed, to put back into the inputs when a page is shown again."""
-    return {f.name: [str(v) for v in submitted.getlist(f.name)] if f.widget == "checklist"
-            else str(submitted.get(f.name) or "") for f in fields}
+    """What was typed, to put back into the inputs when a page is shown again (never more than an input takes,
+    and without characters no page can carry)."""
+    def kept(f: Field, value: Any) -> str:
+        limit = max(f.max_length or 0, ECHO_LIMIT)
+        return str(value)[:limit].replace("\x00", "")
+
+    return {f.name: [kept(f, v) for v in submitted.getlist(f.name)][:200] if f.widget == "checklist"
+            else kept(f, submitted.get(f.name) or "") for f in fields}
+
+
+def _unreadable(text: str) -> str | None:
+    """Why submitted text cannot be read as what a person typed: the browser sent bytes that are not UTF-8
+    (decoded as U+FFFD), or a NUL no field may hold."""
+    if "\ufffd" in text:
+        return NOT_UTF8
+    if "\x00" in text:
+        return NUL_IN_FIELD
+    return None
 
 
 def input_values(fields: Sequence[Field], data: Mapping[str, Any]) -> dict[str, Any]:

@@ -85,6 +85,9 @@ TASK = {
     },
 }
 
+STATUS_ENUM = ["running", "completed", "error", "suspended", "withdrawn", "terminated"]
+"""An application's status: 进行中, 已办结, 异常, 已暂停, 已撤销, 已终止."""
+
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
@@ -138,7 +141,7 @@ SCHEMAS: dict[str, Any] = {
         "required": ["app_no", "status", "ready_tasks", "error_message"],
         "properties": {
             "app_no": {"type": "string"},
-            "status": {"type": "string", "enum": ["running", "completed", "error"]},
+            "status": {"type": "string", "enum": STATUS_ENUM},
             "ready_tasks": {"type": "array", "items": _ref("Task"), "description": "现在等待办理的任务"},
             "error_message": _nullable("string", "流程异常时的说明"),
         },
@@ -170,14 +173,19 @@ SCHEMAS: dict[str, Any] = {
     "Application": {
         "type": "object",
         "description": "一件业扩申请的当前状态（面向工作人员：含申请数据）",
-        "required": ["app_no", "process", "version", "status", "customer", "created_by", "created_at",
+        "required": ["app_no", "process", "version", "status", "status_name", "status_reason", "status_changed_at",
+                     "status_changed_by", "customer", "created_by", "created_at",
                      "updated_at", "completed_at", "error_message", "current_steps", "finished_steps",
                      "documents", "data"],
         "properties": {
             "app_no": {"type": "string"},
             "process": {"type": "string", "description": "流程键：hv、lv 或 pv"},
             "version": {"type": "integer", "description": "流程版本号"},
-            "status": {"type": "string", "enum": ["running", "completed", "error"]},
+            "status": {"type": "string", "enum": STATUS_ENUM},
+            "status_name": {"type": "string", "description": "状态的中文名"},
+            "status_reason": _nullable("string", "暂停、撤销或终止的原因"),
+            "status_changed_at": _datetime("暂停、恢复、撤销或终止的时间", nullable=True),
+            "status_changed_by": _nullable("string", "办理暂停、恢复、撤销或终止的人"),
             "customer": {
                 "type": "object",
                 "required": ["name", "type"],
@@ -212,7 +220,65 @@ SCHEMAS: dict[str, Any] = {
 }
 
 _TEXT = {"type": "string", "maxLength": 2000}
+_REASON = {"type": "string", "maxLength": 500, "description": "原因（记入审计记录，客户在办事进度页可见）"}
 SCHEMAS.update({
+    "Reason": {
+        "type": "object",
+        "required": ["reason"],
+        "additionalProperties": False,
+        "properties": {"reason": {**_REASON, "minLength": 1}},
+    },
+    "ResumeNote": {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"reason": {**_REASON, "description": "恢复说明（可不填）"}},
+    },
+    "Correction": {
+        "type": "object",
+        "required": ["field", "value", "reason"],
+        "additionalProperties": False,
+        "properties": {
+            "field": {"type": "string", "description": "要更正的字段（见 GET /applications/{app_no}/fields）"},
+            "value": {"description": "新值，类型同该字段的表单定义"},
+            "reason": {**_REASON, "minLength": 1, "description": "更正原因（记入审计记录，连同原值与新值）"},
+        },
+    },
+    "CaseAction": {
+        "type": "object",
+        "description": "暂停、恢复、撤销、终止或更正之后申请的状态",
+        "required": ["app_no", "action", "status", "status_name", "reason", "at", "by", "field", "field_title",
+                     "before", "after"],
+        "properties": {
+            "app_no": {"type": "string"},
+            "action": {"type": "string", "enum": ["application.suspended", "application.resumed",
+                                                  "application.withdrawn", "application.terminated",
+                                                  "application.corrected"], "description": "记入审计的事件"},
+            "status": {"type": "string", "enum": STATUS_ENUM},
+            "status_name": {"type": "string"},
+            "reason": {"type": "string"},
+            "at": _datetime("办理时间"),
+            "by": {"type": "string", "description": "办理人"},
+            "field": _nullable("string", "更正的字段"),
+            "field_title": _nullable("string", "更正字段的中文名"),
+            "before": {"description": "更正前的值"},
+            "after": {"description": "更正后的值"},
+        },
+    },
+    "CorrectableField": {
+        "type": "object",
+        "required": ["name", "title", "step", "value", "form"],
+        "properties": {
+            "name": {"type": "string"}, "title": {"type": "string", "description": "字段中文名"},
+            "step": {"type": "string", "description": "填写该字段的环节"},
+            "value": {"description": "当前值"},
+            "form": {"type": "string", "description": "定义该字段的表单"},
+        },
+    },
+    "CorrectableFields": {
+        "type": "object",
+        "required": ["items"],
+        "properties": {"items": {"type": "array", "items": _ref("CorrectableField")}},
+    },
     "FieldJob": {
         "type": "object",
         "description": "一项现场作业（与其任务同一编号）：预约、到达、结束",
@@ -335,7 +401,7 @@ RESPONSES: dict[str, Any] = {
     },
     "Forbidden": _json(_ref("Error"), "令牌所代表的用户没有所需角色，或任务已指派/认领给他人"),
     "NotFound": _json(_ref("Error"), "申请或任务不存在"),
-    "Conflict": _json(_ref("Error"), "操作冲突：任务已由他人办理或认领，或申请处于异常状态"),
+    "Conflict": _json(_ref("Error"), "操作冲突：任务已由他人办理或认领，或申请处于异常、暂停、已撤销或已终止状态"),
 }
 
 PATHS: dict[str, Any] = {
@@ -361,6 +427,81 @@ PATHS: dict[str, Any] = {
             "tags": ["申请"],
             "parameters": [APP_NO],
             "responses": {"200": _json(_ref("Application"), "申请"), **_errors(400, 401, 404)},
+        },
+    },
+    "/applications/{app_no}/suspend": {
+        "post": {
+            "operationId": "suspendApplication",
+            "summary": "暂停办理",
+            "description": "暂停后任何环节都不能办理，时限停止计算；需要客户经理或营销部角色。",
+            "tags": ["申请"],
+            "parameters": [APP_NO],
+            "requestBody": {"required": True, "content": {JSON: {"schema": _ref("Reason")}}},
+            "responses": {"200": _json(_ref("CaseAction"), "已办理"), **_errors(400, 401, 403, 404, 409)},
+        },
+    },
+    "/applications/{app_no}/resume": {
+        "post": {
+            "operationId": "resumeApplication",
+            "summary": "恢复办理",
+            "description": "回到暂停前的状态（进行中或异常）；需要客户经理或营销部角色。",
+            "tags": ["申请"],
+            "parameters": [APP_NO],
+            "requestBody": {"required": True, "content": {JSON: {"schema": _ref("ResumeNote")}}},
+            "responses": {"200": _json(_ref("CaseAction"), "已办理"), **_errors(400, 401, 403, 404, 409)},
+        },
+    },
+    "/applications/{app_no}/withdraw": {
+        "post": {
+            "operationId": "withdrawApplication",
+            "summary": "撤销申请",
+            "description": "客户撤回申请：流程取消，待办环节与现场作业关闭；需要受理员、客户经理或营销部角色。",
+            "tags": ["申请"],
+            "parameters": [APP_NO],
+            "requestBody": {"required": True, "content": {JSON: {"schema": _ref("Reason")}}},
+            "responses": {"200": _json(_ref("CaseAction"), "已办理"), **_errors(400, 401, 403, 404, 409)},
+        },
+    },
+    "/applications/{app_no}/terminate": {
+        "post": {
+            "operationId": "terminateApplication",
+            "summary": "终止申请",
+            "description": "营销部终止申请并写明原因：流程取消，待办环节与现场作业关闭。",
+            "tags": ["申请"],
+            "parameters": [APP_NO],
+            "requestBody": {"required": True, "content": {JSON: {"schema": _ref("Reason")}}},
+            "responses": {"200": _json(_ref("CaseAction"), "已办理"), **_errors(400, 401, 403, 404, 409)},
+        },
+    },
+    "/applications/{app_no}/corrections": {
+        "post": {
+            "operationId": "correctApplication",
+            "summary": "更正申请数据",
+            "description": "营销部更正一个已记录的值并写明原因；按该字段所在表单的规则校验，审计记录原值与新值。",
+            "tags": ["申请"],
+            "parameters": [APP_NO],
+            "requestBody": {"required": True, "content": {JSON: {"schema": _ref("Correction")}}},
+            "responses": {"200": _json(_ref("CaseAction"), "已办理"), **_errors(400, 401, 403, 404, 409)},
+        },
+    },
+    "/applications/{app_no}/fields": {
+        "get": {
+            "operationId": "listCorrectableFields",
+            "summary": "可更正的字段",
+            "description": "申请已记录、可由营销部更正的字段及其当前值、填写环节。",
+            "tags": ["申请"],
+            "parameters": [APP_NO],
+            "responses": {"200": _json(_ref("CorrectableFields"), "字段"), **_errors(400, 401, 404)},
+        },
+    },
+    "/applications/{app_no}/retry": {
+        "post": {
+            "operationId": "retryApplication",
+            "summary": "重试出错的环节",
+            "description": "异常申请在更正导致异常的数据之后重新运行出错的环节；需要客户经理或营销部角色。",
+            "tags": ["申请"],
+            "parameters": [APP_NO],
+            "responses": {"200": _json(_ref("StepResult"), "已重试"), **_errors(400, 401, 403, 404, 409)},
         },
     },
     "/tasks": {

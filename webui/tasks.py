@@ -10,7 +10,7 @@ from urllib.parse import quote, urlencode
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 
-from engine import SUPERVISOR_ROLE, refusal
+from engine import APP_STATUS_NAMES, SUPERVISOR_ROLE, AppStatus, refusal
 from engine import (
     ApplicationInfo,
     BulkResult,
@@ -296,6 +296,8 @@ def _task_for(engine: Engine, task_id: str, user: UserInfo) -> TaskInfo:
     task = engine.task(task_id)
     if task.role not in user.roles:
         raise Forbidden(_refusal(task, user) or "")
+    if task.status == "cancelled":
+        raise Conflict(f"任务「{task.node_name}」已取消（流程已转向，或申请已撤销、终止）")
     if task.status != "ready":
         who = person(task.completed_by, "他人")
         when = f"{task.completed_at:%Y-%m-%d %H:%M}" if task.completed_at else ""
@@ -323,7 +325,7 @@ def task(task_id: str) -> Any:
     errors: dict[str, str] = {}
     copy_to = [u for u in request.form.getlist("copy_to") if u] if request.method == "POST" else []
     if request.method == "POST":
-        data, errors = formdata.parse(fields, request.form)
+        data, errors = formdata.parse(fields, request.form, not_utf8())
         if errors:
             errors = _all_errors(form, data, errors)
         elif set(copy_to) - {u.username for u in staff} or user.username in copy_to:
@@ -354,6 +356,7 @@ def task(task_id: str) -> Any:
         transfer_to=[u for u in staff if task.role in u.roles and u.username not in (user.username, holder)]
         if holder else [],
         colleagues=[u for u in staff if u.username != user.username], copy_to=copy_to,
+        held=app.status == AppStatus.SUSPENDED, status_name=APP_STATUS_NAMES.get(app.status, app.status),
     ), 400 if errors else 200
 
 
@@ -362,6 +365,14 @@ def _defaults_by(prefill: TaskPrefill) -> dict[str, dict[str, dict[str, str]]]:
     return {field: {value: {name: formdata.display(None, proposed) for name, proposed in defaults.items()}
                     for value, defaults in options.items()}
             for field, options in prefill.defaults_by.items()}
+
+
+def not_utf8() -> set[str]:
+    """The fields of this form post whose bytes were not UTF-8 (a url-encoded post; multipart ones arrive as
+    U+FFFD, which formdata.parse sees)."""
+    if request.mimetype != "application/x-www-form-urlencoded":
+        return set()
+    return formdata.undecodable(request.get_data(cache=True, parse_form_data=False))
 
 
 def _all_errors(form: FormDefinition | None, data: dict[str, Any], parse_errors: dict[str, str]) -> dict[str, str]:
@@ -453,13 +464,20 @@ def _earlier_data(engine: Engine, app: ApplicationInfo, current: FormDefinition 
     diagram = diagram_names(engine.application_xml(app.app_no))
     set_by = diagram.results  # variable → the service task setting it
     labels = variable_labels(engine, diagram)  # variable → how the rule's result reads
-    rest = tuple((set_by.get(key, key), result_text(value, labels.get(key)) if key in labels or value in names
+    rest = tuple((set_by.get(key, key), result_text(value, labels.get(key))
+                  if key in labels or _has_message(value) or (isinstance(value, str) and value in names)
                   else formdata.display(None, value))
                  for key, value in data.items()
-                 if key not in shown and not isinstance(value, (dict, list)) and not key.startswith("_"))
+                 if key not in shown and not key.startswith("_")
+                 and (not isinstance(value, (dict, list)) or _has_message(value)))
     if rest:
         sections.append(Section("系统记录", "流程自动判定或生成的数据", rest))
     return sections
+
+
+def _has_message(value: Any) -> bool:
+    """A rule's result that says itself what it decided (a joint review's outcome and its reasons)."""
+    return isinstance(value, dict) and isinstance(value.get("message"), str)
 
 
 # ----------------------------------------------------------------------------- accepting (受理)
@@ -492,7 +510,7 @@ def accept() -> Any:
 
     errors: dict[str, str] = {}
     if request.method == "POST":
-        data, errors = formdata.parse(fields, request.form)
+        data, errors = formdata.parse(fields, request.form, not_utf8())
         if errors:
             errors = _all_errors(form, data, errors)
         else:

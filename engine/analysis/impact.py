@@ -42,7 +42,7 @@ from ..kernel.runtime import RunContext
 from ..results import ApplicationImpact, ImpactReport, NodeImpact
 from ..store import Store
 from ..store.tables import APPS, EVENTS, ITEMS
-from ..vocabulary import INPUT_KINDS, EventKind, TaskStatus
+from ..vocabulary import ENDING_KINDS, INPUT_KINDS, EventKind, TaskStatus
 
 
 @dataclass(frozen=True)
@@ -224,6 +224,11 @@ def _replay_one(history: History, base: ParsedDiagram, draft: ParsedDiagram,
             break
         elif ev.kind == EventKind.APPLICATION_RETRIED:
             machine.retry()
+        elif ev.kind == EventKind.APPLICATION_CORRECTED:
+            machine.correct(str(ev.payload.get("field", "")), ev.payload.get("after"))
+            continue  # a correction runs no engine step
+        elif ev.kind in ENDING_KINDS:
+            break  # the case was withdrawn or terminated here: its path ends as it did live
         elif ev.kind == EventKind.TASK_COMPLETED:
             node = ev.node_id or ""
             if node in machine.ready_nodes():

@@ -25,12 +25,7 @@ from ..kernel.statemigration import Outcome, assess, mapping_problems
 from ..results import InstanceVerdict, MigrationPlan, MigrationResult
 from ..store import Store
 from ..store.tables import APPS, ITEMS, WF_TASKS
-from ..vocabulary import AppStatus, EventKind, TaskStatus
-
-
-STATUS_NAMES: dict[str, str] = {AppStatus.RUNNING: "进行中", AppStatus.ERROR: "异常", AppStatus.COMPLETED: "已办结",
-                                AppStatus.SUSPENDED: "暂停", AppStatus.WITHDRAWN: "已撤销", AppStatus.TERMINATED: "已终止"}
-"""How a reason names an application's status (never the stored code)."""
+from ..vocabulary import APP_STATUS_NAMES, ENDED, AppStatus, EventKind, TaskStatus
 
 
 class Migrations:
@@ -47,6 +42,8 @@ class Migrations:
         (InvalidInput naming every problem) before any application is looked at."""
         wanted = None if app_nos is None else list(dict.fromkeys(a.strip() for a in app_nos if a.strip()))
         mapping = {k.strip(): v.strip() for k, v in (mapping or {}).items() if k.strip()}
+        if status in ENDED:
+            raise InvalidInput(f"{APP_STATUS_NAMES[status]}的申请已不再办理，不迁移")
         with self.store.read() as conn:
             target = self.definitions.version_row(conn, process_key, to_version)
             numbers = self.definitions.version_numbers(conn, process_key)
@@ -159,8 +156,8 @@ class Migrations:
                                    f"已在第 {from_version} 版，不能迁移到第 {target.version} 版", ()), None, None
         if app.status != status:
             return InstanceVerdict(app.app_no, from_version, False,
-                                   f"申请状态为「{STATUS_NAMES.get(app.status, app.status)}」，"
-                                   f"只迁移状态为「{STATUS_NAMES.get(status, status)}」的申请", ()), None, None
+                                   f"申请状态为「{APP_STATUS_NAMES.get(app.status, app.status)}」，"
+                                   f"只迁移状态为「{APP_STATUS_NAMES.get(status, status)}」的申请", ()), None, None
         old, new = self.definitions.diagram(conn, app.version_id), self.definitions.diagram(conn, target.id)
         live = self.steps.load(conn, app, old)
         usable = {k: v for k, v in (mapping or {}).items() if k in old.nodes and k not in new.nodes}

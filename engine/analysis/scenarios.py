@@ -72,7 +72,8 @@ class ScenarioRunner:
         machine = Interpreter(self.diagram, ScriptEngine(self.registry, run), self.max_iterations)
         start_form = self.diagram.forms.get(self.diagram.start_form) if self.diagram.start_form else None
         try:
-            machine.start(start_form.validate(start) if start_form else dict(start))
+            context = self.diagram.form_context({}, self.clock(), self.settings)
+            machine.start(start_form.validate(start, context) if start_form else dict(start))
         except FormValidationError as exc:
             return self._outcome(machine, 0, "start", f"受理数据不符合表单：{exc.message}")
         error = machine.advance()
@@ -83,8 +84,9 @@ class ScenarioRunner:
                 waiting = "、".join(machine.ready_nodes()) or "无"
                 return self._outcome(machine, done, node, f"环节 {node} 不在待办（待办：{waiting}）")
             form = self.diagram.form_for(node)
+            context = self.diagram.form_context(machine.data_at(node), self.clock(), self.settings)
             try:
-                clean = form.validate(data) if form else dict(data)
+                clean = form.validate(data, context) if form else dict(data)
             except FormValidationError as exc:
                 return self._outcome(machine, done, node, f"提交的数据不符合表单：{exc.message}")
             problem = machine.complete(node, clean) or machine.advance()

@@ -4,6 +4,8 @@ and PDFs rendered from those contracts on first request."""
 from __future__ import annotations
 
 import hashlib
+import io
+import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -23,10 +25,8 @@ from ..vocabulary import EventKind, Role, TaskStatus
 from .audit import PendingEvent, append_only
 from .outbox import QUEUED, queue_notice
 
-UPLOAD_TYPES = {
-    "application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png",
-    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
-}
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+UPLOAD_TYPES = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png", DOCX: ".docx"}
 UPLOAD_MAX_BYTES = 10 * 1024 * 1024
 INSERT_DOCUMENT = insert(DOCUMENTS)
 
@@ -78,6 +78,26 @@ def manager_workloads(conn: Connection) -> Mapping[str, int]:
     return {m: int(counts.get(m, 0)) for m in managers}
 
 
+def sniff_media_type(content: bytes) -> str | None:
+    """What an uploaded file is by its first bytes (and, for DOCX, its package parts), or None if it is none of
+    the accepted kinds: a program renamed ``.pdf`` is not a PDF."""
+    if content.startswith(b"%PDF-"):
+        return "application/pdf"
+    if content.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if content.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if content.startswith(b"PK\x03\x04"):
+        try:
+            with zipfile.ZipFile(io.BytesIO(content)) as package:
+                names = set(package.namelist())
+        except (zipfile.BadZipFile, ValueError, OSError, EOFError, RuntimeError):
+            return None
+        if "[Content_Types].xml" in names and "word/document.xml" in names:
+            return DOCX
+    return None
+
+
 def save_document(conn: Connection, files: DocumentFiles, application_id: int, kind: str, filename: str,
                   media_type: str, content: bytes, now: datetime) -> str:
     """Write a document's bytes and its row (in the caller's transaction); its id."""
@@ -94,16 +114,22 @@ def store_uploads(conn: Connection, files: DocumentFiles, application_id: int, f
     now or earlier, or recorded as received on paper (ticked in one of the form's checklist fields)."""
     wanted = {str(d["key"]): d for d in (form.documents if form else ())}
     errors: dict[str, str] = {}
-    for up in uploads:
+    kinds: dict[int, str] = {}
+    for index, up in enumerate(uploads):
         doc = wanted.get(up.key)
         if doc is None:
-            errors[up.key] = f"{up.key}：本环节不收取该资料"
-        elif up.media_type not in UPLOAD_TYPES:
-            errors[up.key] = f"{doc.get('title', up.key)}：只接受 PDF、JPG、PNG、DOCX 文件"
+            errors[up.key] = f"{up.key[:40]}：本环节不收取该资料"
         elif not up.content:
             errors[up.key] = f"{doc.get('title', up.key)}：文件为空"
         elif len(up.content) > UPLOAD_MAX_BYTES:
             errors[up.key] = f"{doc.get('title', up.key)}：文件超过 {UPLOAD_MAX_BYTES // (1024 * 1024)} MB"
+        else:
+            kind = sniff_media_type(up.content)
+            if kind is None:
+                errors[up.key] = (f"{doc.get('title', up.key)}：文件内容不是 PDF、JPG、PNG 或 DOCX"
+                                  "（按文件内容识别，与文件名和扩展名无关）")
+            else:
+                kinds[index] = kind
     given = {up.key for up in uploads} | set(received)
     missing = [key for key, doc in wanted.items() if doc.get("required") and key not in given]
     # most steps want no document: ask the database for earlier uploads only when one may be missing
@@ -115,9 +141,11 @@ def store_uploads(conn: Connection, files: DocumentFiles, application_id: int, f
     if errors:
         raise FormValidationError(f"上传的资料有 {len(errors)} 处问题：{'；'.join(errors.values())}", errors)
     stored = []
-    for up in uploads:
-        name = Path(up.filename.replace("\\", "/")).name[:200] or f"{up.key}{UPLOAD_TYPES[up.media_type]}"
-        doc_id = save_document(conn, files, application_id, f"upload:{up.key}", name, up.media_type, up.content,
+    for index, up in enumerate(uploads):
+        media_type = kinds[index]  # what the bytes are, whatever the name or the browser said
+        stem = Path(up.filename.replace("\\", "/")).stem[:180] or up.key
+        name = f"{stem}{UPLOAD_TYPES[media_type]}"
+        doc_id = save_document(conn, files, application_id, f"upload:{up.key}", name, media_type, up.content,
                                now)
         stored.append({"key": up.key, "document": doc_id, "filename": name,
                        "sha256": hashlib.sha256(up.content).hexdigest()})

@@ -38,6 +38,11 @@ class Action(StrEnum):
     RECORD_COMPLAINTS = "record_complaints"  # record a complaint or report taken by 95598/12398
     SET_TIME_LIMITS = "set_time_limits"  # the office's own limits for the policy clocks (时限)
     RENEW_PLAN = "renew_plan"  # re-issue an expired supply plan: its validity counts again
+    WITHDRAW = "withdraw"  # 撤销: record that the customer withdrew the application
+    TERMINATE = "terminate"  # 终止: end a case with a reason
+    SUSPEND = "suspend"  # 暂停 and 恢复 a case (its clocks pause)
+    CORRECT = "correct"  # 更正 a recorded value, with a reason
+    REPAIR = "repair"  # run again the failed steps of a case in error
 
 
 RULES: Mapping[Action, frozenset[str]] = MappingProxyType({
@@ -52,13 +57,19 @@ RULES: Mapping[Action, frozenset[str]] = MappingProxyType({
     Action.MANAGE_ACCOUNTS: frozenset({Role.ADMINISTRATOR}),
     # the staff who work cases; auditors only read, analysts and administrators work on the system itself
     Action.COMMENT: frozenset({Role.FRONT_DESK, Role.CUSTOMER_MANAGER, Role.SURVEY_TEAM, Role.MARKETING,
-                               Role.PLANNING, Role.METERING, Role.DISPATCH, Role.ARCHIVE, Role.FIELD_DISPATCH,
-                               Role.CUSTOMER_SERVICE, Role.STATION_HEAD}),
+                               Role.PLANNING, Role.DESIGN, Role.METERING, Role.DISPATCH, Role.ARCHIVE,
+                               Role.FIELD_DISPATCH, Role.CUSTOMER_SERVICE, Role.STATION_HEAD}),
     Action.MANAGE_FIRMS: frozenset({Role.MARKETING}),
     Action.FOLLOW_UP: frozenset({Role.CUSTOMER_SERVICE}),
     Action.RECORD_COMPLAINTS: frozenset({Role.CUSTOMER_SERVICE, Role.MARKETING, Role.AUDITOR}),
     Action.SET_TIME_LIMITS: frozenset({Role.MARKETING}),
     Action.RENEW_PLAN: frozenset({Role.CUSTOMER_MANAGER, Role.MARKETING}),
+    # the customer withdraws through the desk or the manager who owns the case (一口对外)
+    Action.WITHDRAW: frozenset({Role.FRONT_DESK, Role.CUSTOMER_MANAGER, Role.MARKETING}),
+    Action.TERMINATE: frozenset({Role.MARKETING}),
+    Action.SUSPEND: frozenset({Role.CUSTOMER_MANAGER, Role.MARKETING}),
+    Action.CORRECT: frozenset({Role.MARKETING}),
+    Action.REPAIR: frozenset({Role.CUSTOMER_MANAGER, Role.MARKETING}),
 })
 """Action → the roles that may take it."""
 
@@ -69,6 +80,8 @@ ACTION_NAMES: Mapping[Action, str] = MappingProxyType({
     Action.COMMENT: "在申请上留言",
     Action.MANAGE_FIRMS: "维护合格单位名录", Action.FOLLOW_UP: "进行独立回访", Action.RECORD_COMPLAINTS: "登记投诉举报",
     Action.SET_TIME_LIMITS: "调整本单位时限", Action.RENEW_PLAN: "重新起算供电方案有效期",
+    Action.WITHDRAW: "撤销申请", Action.TERMINATE: "终止申请", Action.SUSPEND: "暂停或恢复申请",
+    Action.CORRECT: "更正申请数据", Action.REPAIR: "处理异常申请（重试）",
 })
 
 

@@ -1,6 +1,7 @@
 """What a task's form opens with: the defaults its form and the office's policy propose (产权分界点 and
-运行维护责任 by voltage), and — when the task was sent back — the previous submission, with who sent it
-back, when and why.
+运行维护责任 by voltage), what the case already holds for a form done again (``x-prefill``: a plan redrafted,
+a contract revised), and — when the task was sent back — the previous submission, with who sent it back,
+when and why.
 
 A task was *sent back* when the step that opened it completed a task whose form says (``x-sendBack``, see
 :mod:`engine.casework.decisions`) that the answer given sends the work back: 会审退回, 审查不通过…
@@ -101,6 +102,9 @@ class Prefills:
                 previous = next((e for e in reversed(events) if e.seq < opened and e.kind == EventKind.TASK_COMPLETED
                                  and e.node_id == item["node_id"]), None)
         values = self.defaults(form, data)
+        if form.schema.get("x-prefill"):
+            # a form done again (a plan redrafted, a contract revised) starts from what the case holds
+            values.update({k: data[k] for k in form.fields if data.get(k) is not None})
         defaults_by = self._defaults_by_voltage(form)
         if previous is not None:
             submitted = json.loads(previous.payload).get("data", {})

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from ..store import Store
 from ..store.tables import APPS, ITEMS
+from ..vocabulary import ENDED, AppStatus
 
 
 
@@ -30,13 +31,19 @@ class PublicProgress:
     finished: tuple[PublicStep, ...]
     current: tuple[PublicStep, ...]
     completed_on: date | None
+    status: str = AppStatus.RUNNING
+    status_name: str = "办理中"
+    # suspended, withdrawn or terminated: on which day, and the reason staff recorded (told to the customer)
+    status_on: date | None = None
+    status_reason: str | None = None
 
 
 def public_progress(store: Store, app_no: str) -> PublicProgress | None:
     """The customer's view of one application (None if there is no such application): one indexed read of
     the application row and one of its tasks."""
     with store.read() as conn:
-        app = conn.execute(select(APPS.c.id, APPS.c.created_at, APPS.c.completed_at, APPS.c.status)
+        app = conn.execute(select(APPS.c.id, APPS.c.created_at, APPS.c.completed_at, APPS.c.status,
+                                  APPS.c.status_reason, APPS.c.status_changed_at)
                            .where(APPS.c.app_no == app_no)).one_or_none()
         if app is None:
             return None
@@ -49,5 +56,14 @@ def public_progress(store: Store, app_no: str) -> PublicProgress | None:
                       key=lambda step: step.on or date.min)
     current = tuple(PublicStep(i.node_name, i.due_at.date() if i.due_at else None, bool(i.clock_stopped))
                     for i in items if i.status == "ready")
-    return PublicProgress(app.created_at.date(), tuple(finished), current,
-                          app.completed_at.date() if app.status == "completed" and app.completed_at else None)
+    held = app.status in (AppStatus.SUSPENDED, *ENDED)
+    return PublicProgress(app.created_at.date(), tuple(finished), () if app.status in ENDED else current,
+                          app.completed_at.date() if app.status == "completed" and app.completed_at else None,
+                          app.status, PUBLIC_STATUS.get(app.status, "办理中"),
+                          app.status_changed_at.date() if held and app.status_changed_at else None,
+                          app.status_reason if held else None)
+
+
+PUBLIC_STATUS = {AppStatus.RUNNING: "办理中", AppStatus.ERROR: "办理中", AppStatus.COMPLETED: "已办结",
+                 AppStatus.SUSPENDED: "暂停办理", AppStatus.WITHDRAWN: "已撤销", AppStatus.TERMINATED: "已终止"}
+"""How the customer reads a status: an internal error is no concern of theirs — the case is in hand."""

@@ -67,6 +67,8 @@ class Records:
             history=tuple(HistoryEntry(e.seq, e.at, e.actor, e.kind, e.node_id, json.loads(e.payload), e.task_id)
                           for e in history),
             documents=tuple(doc_info(d) for d in docs), completed_nodes=completed,
+            status_reason=app.status_reason, status_changed_at=app.status_changed_at,
+            status_changed_by=app.status_changed_by,
         )
 
     def applications(self, *, status: str | None = None, limit: int = 50) -> list[ApplicationInfo]:

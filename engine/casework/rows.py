@@ -93,5 +93,6 @@ def already_done(item: Mapping[str, Any], names: Mapping[str, str] | None = None
         when = f"{item['completed_at']:%Y-%m-%d %H:%M}" if item["completed_at"] else ""
         who = (names or {}).get(item["completed_by"] or "", "他人")
         return f"任务「{item['node_name']}」已由{who}于 {when} 办理完成"
-    state = {"cancelled": "流程已越过该环节"}.get(item["status"], "已不在待办状态")
-    return f"任务「{item['node_name']}」{state}"
+    if item["status"] == "cancelled":
+        return f"任务「{item['node_name']}」已取消（流程已转向，或申请已撤销、终止）"
+    return f"任务「{item['node_name']}」已不在待办状态"

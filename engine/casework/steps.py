@@ -49,7 +49,8 @@ from ..results import StepResult, TaskInfo, Upload
 from ..store import Store
 from ..store.files import DocumentFiles
 from ..store.tables import APPS, ITEMS, SEQUENCES, USERS, WF_TASKS
-from ..vocabulary import ROLES, SUPERVISOR_ROLE, SYSTEM, AppStatus, ContactSource, EventKind, TaskStatus
+from ..vocabulary import (APP_STATUS_NAMES, ENDED, ROLES, SUPERVISOR_ROLE, SYSTEM, AppStatus, ContactSource, EventKind,
+                          TaskStatus)
 from . import audit
 from .accounts import Accounts, names_of
 from .audit import PendingEvent, append_only
@@ -138,8 +139,8 @@ class Steps:
             if start_role and start_role not in roles:
                 raise Forbidden(f"受理需要「{ROLES[start_role]}」角色，您没有该角色")
             form = diagram.forms.get(diagram.start_form) if diagram.start_form else None
-            clean = form.validate(data) if form else dict(data)
             now = self.clock()
+            clean = form.validate(data, diagram.form_context({}, now, self.config.policy)) if form else dict(data)
             first_contact, contact_source = first_contact_evidence(clean.get("first_contact_at"), now, submitted_at)
             app_no = self._next_app_no(conn, process_key, now)
             app = AppRow(id=0, app_no=app_no, process_key=process_key, version_id=row.id,
@@ -211,15 +212,24 @@ class Steps:
                 raise Forbidden(reason)
             if app.status == AppStatus.ERROR:
                 raise WorkflowFailure(f"申请 {app.app_no} 处于异常状态，请先处理：{app.error_message}")
+            refuse_unless_moving(app)
             diagram = self.definitions.diagram(conn, app.version_id)
             node = diagram.nodes.get(item["node_id"])
             for hook in self.hooks:
                 hook.check_completion(conn, item, node)
             form = diagram.form_for(item["node_id"])
-            clean = form.validate(data) if form else dict(data)
-            received = [v for value in clean.values() if isinstance(value, list) for v in value if isinstance(v, str)]
-            stored = store_uploads(conn, self.files, app.id, form, uploads, received, self.clock())
             live = self._checkout(conn, app, diagram)
+            try:
+                # the form's rules see the data this task sees (what earlier steps entered)
+                earlier = live.wf.get_task_from_id(UUID(item["id"])).data
+                context = diagram.form_context(earlier, self.clock(), self.config.policy)
+                clean = form.validate(data, context) if form else dict(data)
+                received = [v for value in clean.values() if isinstance(value, list) for v in value
+                            if isinstance(v, str)]
+                stored = store_uploads(conn, self.files, app.id, form, uploads, received, self.clock())
+            except InvalidInput:
+                self._checkin(app.id, live)  # nothing ran: the workflow in memory is still the stored one
+                raise
             run = self._run_context(conn, app, diagram)
             live.wf.script_engine = ScriptEngine(self.registry, run)
             try:
@@ -267,6 +277,7 @@ class Steps:
         with self.store.begin() as conn:
             self.accounts.roles_of(conn, by)
             app = app_by_number(conn, app_no, lock=True)
+            refuse_unless_moving(app)
             diagram = self.definitions.diagram(conn, app.version_id)
             live = self._checkout(conn, app, diagram)
             failed = error_tasks(live.wf)
@@ -291,11 +302,16 @@ class Steps:
 
     def _advance_and_persist(self, conn: Connection, app: AppRow, diagram: ParsedDiagram, live: Live,
                              run: RunContext, events: list[PendingEvent], actor: str,
-                             completed: str | None = None, accepted: bool = False) -> StepResult:
+                             completed: str | None = None, accepted: bool = False,
+                             outcome: tuple[str, str | None] | None = None,
+                             touched: Sequence[UUID] = ()) -> StepResult:
+        """``accepted``: the step is the acceptance; ``outcome``: the status (and error message) to keep, for an
+        action that runs no engine step (a correction, a withdrawal); ``touched``: tasks whose data the action
+        changed in place."""
         wf = live.wf
-        error = advance(wf, Guard(live.counts, self.config.max_loop_iterations))
+        error = advance(wf, Guard(live.counts, self.config.max_loop_iterations)) if outcome is None else None
         now = self.clock()
-        changes = self.codec.changes(wf, live.snapshot)
+        changes = self.codec.changes(wf, live.snapshot, touched)
         self._write_task_rows(conn, app.id, changes)
 
         for call in run.calls:
@@ -306,7 +322,9 @@ class Steps:
             events.append(PendingEvent(EventKind.ENGINE_TRANSITIONS, actor, now, {"changes": [
                 [name, state_name(old), state_name(new), str(tid)] for tid, name, old, new in changes.transitions]}))
 
-        if error:
+        if outcome is not None:
+            status, error = outcome
+        elif error:
             status = AppStatus.ERROR
         elif wf.is_completed():
             status = AppStatus.COMPLETED
@@ -342,7 +360,9 @@ class Steps:
                 hook.tasks_closed(step, closed)
             hook.step_done(step, opening, closed)
 
-        if status == AppStatus.ERROR:
+        if outcome is not None:
+            pass  # the action keeps the status it chose (no engine step ran: nothing errs or ends here)
+        elif status == AppStatus.ERROR:
             events.append(PendingEvent(EventKind.APPLICATION_ERROR, SYSTEM, now, {"message": error}))
         elif status == AppStatus.COMPLETED:
             events.append(PendingEvent(EventKind.APPLICATION_COMPLETED, SYSTEM, now, {}))
@@ -398,7 +418,20 @@ class Steps:
             hook.task_opening(step, opening)
         return opening
 
+    def persist(self, conn: Connection, app: AppRow, diagram: ParsedDiagram, live: Live,
+                events: list[PendingEvent], actor: str, outcome: tuple[str, str | None],
+                touched: Sequence[UUID] = ()) -> StepResult:
+        """Write what an action did to a workflow without running it on (a correction, a withdrawal): through
+        the one write path, with the status it leaves the case in."""
+        run = self._run_context(conn, app, diagram)
+        return self._advance_and_persist(conn, app, diagram, live, run, events, actor, outcome=outcome,
+                                         touched=touched)
+
     # ----------------------------------------------------------------- workflows in memory
+
+    def checkin(self, app_id: int, live: Live) -> None:
+        """Keep a workflow in memory for the next step (after its transaction committed)."""
+        self._checkin(app_id, live)
 
     def checkout(self, conn: Connection, app: AppRow, diagram: ParsedDiagram) -> Live:
         """The application's workflow: the cached one while its revision holds, else loaded from its rows."""
@@ -488,6 +521,14 @@ def _data_of(wf: Any) -> Mapping[str, Any]:
     return last.data if last is not None else {}
 
 
+def refuse_unless_moving(app: AppRow) -> None:
+    """A suspended, withdrawn or terminated case takes no step (Conflict, saying why and what to do)."""
+    if app.status == AppStatus.SUSPENDED:
+        raise Conflict(f"申请 {app.app_no} 已暂停办理：恢复办理后才能继续")
+    if app.status in ENDED:
+        raise Conflict(f"申请 {app.app_no} {APP_STATUS_NAMES[app.status]}，不能再办理")
+
+
 def run_expression(source: str, data: Mapping[str, Any]) -> Any:
     """Evaluate a diagram expression (e.g. an assignee) safely; None if it cannot be evaluated."""
     try:
@@ -496,7 +537,8 @@ def run_expression(source: str, data: Mapping[str, Any]) -> Any:
         return None
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 time as a naive local moment (the offset dropped, as every time the engine keeps), or None."""
     if not value:
         return None
     try:
@@ -514,7 +556,7 @@ def first_contact_evidence(typed: Any, accepted_at: datetime, submitted_at: date
     application arrived through one; else the time the clerk typed (refused after the acceptance)."""
     if submitted_at is not None:
         return min(submitted_at, accepted_at), ContactSource.API
-    moment = _parse_time(typed)
+    moment = parse_time(typed)
     if moment is None:
         return None, None
     if moment > accepted_at:

@@ -25,7 +25,7 @@ import handlers
 from handlers.errors import HandlerError
 
 from ..errors import BaozhuangError
-from ..vocabulary import INPUT_KINDS, EventKind
+from ..vocabulary import ENDING_KINDS, INPUT_KINDS, EventKind
 from .canonical import canonical
 from .loading import ParsedDiagram
 from .runtime import (
@@ -37,7 +37,9 @@ from .runtime import (
     Snapshot,
     StateCodec,
     advance,
+    cancel_workflow,
     complete_user_task,
+    correct_data,
     error_tasks,
     ready_user_tasks,
     reset_for_retry,
@@ -75,7 +77,8 @@ def group_events(events: Sequence[RecordedEvent]) -> list[Transaction]:
     groups: list[Transaction] = []
     for ev in events:
         if ev.kind in INPUT_KINDS:
-            groups.append(Transaction(ev))
+            # a case ended by staff (撤销, 终止) neither completes nor stays running: it ended
+            groups.append(Transaction(ev, outcome="ended" if ev.kind in ENDING_KINDS else "running"))
             continue
         if not groups:
             continue
@@ -237,6 +240,14 @@ class Interpreter:
         for task in error_tasks(self.wf):
             reset_for_retry(task)
 
+    def correct(self, field: str, value: Any) -> None:
+        """Apply a correction recorded live (see runtime.correct_data)."""
+        correct_data(self.wf, field, value)
+
+    def cancel(self) -> None:
+        """End the workflow as a live withdrawal or termination did."""
+        cancel_workflow(self.wf)
+
     def migrate(self, target: ParsedDiagram, to_version: int, mapping: Mapping[str, str] | None = None) -> str | None:
         """Apply a migration recorded live (with its node mapping); why it cannot be applied, or None."""
         problem = migrate_for_replay(self.codec, self.wf, self.diagram, target, to_version, self.counts, mapping)
@@ -264,6 +275,11 @@ class Interpreter:
     def trace(self) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
         """Completed nodes, active nodes and flows taken (see runtime.trace)."""
         return trace(self.wf, self.diagram) if self.wf is not None else ((), (), ())
+
+    def data_at(self, node_id: str) -> dict[str, Any]:
+        """The data the waiting task of a node sees (what earlier steps entered), or {} if none waits there."""
+        ready = [t for t in ready_user_tasks(self.wf) if t.task_spec.name == node_id] if self.wf is not None else []
+        return dict(ready[0].data) if ready else {}
 
     def data(self) -> dict[str, Any]:
         """The application's data as it stands: the data of the most recently completed task."""

@@ -16,6 +16,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -25,11 +26,12 @@ from SpiffWorkflow.exceptions import SpiffWorkflowException
 from SpiffWorkflow.spiff.parser.process import VALIDATOR, SpiffBpmnParser
 
 from handlers.labels import enum_labels
+from handlers.settings import PolicySettings
 
 from ..errors import DiagramRejected, Reason
 from ..vocabulary import role_for_lane
 from . import expressions
-from .forms import FormDefinition, check_schema
+from .forms import FormContext, FormDefinition, check_schema
 
 BPMN_NS = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 SPIFF_NS = "http://spiffworkflow.org/bpmn/schema/1.0/core"
@@ -138,6 +140,19 @@ class ParsedDiagram:
     def labels(self) -> Mapping[str, Mapping[str, str]]:
         """Field → stored value → Chinese name, from every form's enum and x-enumNames (for handlers)."""
         return enum_labels(form.schema for form in self.forms.values())
+
+    @cached_property
+    def field_titles(self) -> Mapping[str, str]:
+        """Field → its Chinese title in the first form that has it (for messages naming another step's field)."""
+        titles: dict[str, str] = {}
+        for form in self.forms.values():
+            for name in form.fields:
+                titles.setdefault(name, form.label(name))
+        return titles
+
+    def form_context(self, data: Mapping[str, Any], now: datetime, settings: PolicySettings) -> FormContext:
+        """What this diagram's forms' rules see at a step: the data so far, the moment, the policy figures."""
+        return FormContext(data, now, settings, self.field_titles)
 
     def form_for(self, node_id: str) -> FormDefinition | None:
         """The form of a node, if it has one."""

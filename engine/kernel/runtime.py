@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -180,17 +180,19 @@ class StateCodec:
             next_seq=(max(order.values()) + 1) if order else 0,
         )
 
-    def changes(self, wf: BpmnWorkflow, snap: Snapshot) -> Changes:
-        """Which rows to write and delete, and which tasks changed state."""
+    def changes(self, wf: BpmnWorkflow, snap: Snapshot, touched: Iterable[UUID] = ()) -> Changes:
+        """Which rows to write and delete, and which tasks changed state. ``touched``: tasks whose data was
+        changed in place (a correction) — the fingerprint does not cover data, so they are named."""
         upserts = []
         transitions = []
         changed: set[UUID] = set()
+        forced = set(touched)
         for tid, task in wf.tasks.items():  # creation order: a parent always precedes its children
             fp = self.fingerprint(task)
             old = snap.fingerprints.get(tid)
-            if old == fp and task._parent not in changed:
+            if old == fp and task._parent not in changed and tid not in forced:
                 continue
-            if old != fp:
+            if old != fp or tid in forced:
                 # A child's stored data is a delta against this task's data: rewrite direct children too.
                 changed.add(tid)
             is_new = old is None
@@ -310,6 +312,33 @@ def error_tasks(wf: BpmnWorkflow) -> list[Any]:
 def reset_for_retry(task: Any) -> None:
     """Make an errored task READY so the next engine step runs it again."""
     task._set_state(READY)
+
+
+def correct_data(wf: BpmnWorkflow, field: str, value: Any) -> list[UUID]:
+    """Put a corrected value where the process goes on from: every waiting (ready) or failed task, and the
+    last completed task (whose data is the application's data as shown). Returns the tasks changed.
+
+    Tasks already done keep what they saw, except the last one; the next steps inherit the corrected value
+    from the tasks they follow, and a parallel join merges the branch completing last on top, which is a
+    corrected one."""
+    touched: list[UUID] = []
+    for task in wf.tasks.values():
+        if task.state in (READY, ERROR) and task.data.get(field, _MISSING) != value:
+            task.data[field] = value
+            touched.append(task.id)
+    last = wf.last_task
+    if last is not None and last.id not in touched and last.data.get(field, _MISSING) != value:
+        last.data[field] = value
+        touched.append(last.id)
+    return touched
+
+
+_MISSING = object()
+
+
+def cancel_workflow(wf: BpmnWorkflow) -> None:
+    """End a workflow before its end (撤销, 终止): every unfinished task is cancelled."""
+    wf.cancel()
 
 
 def ready_user_tasks(wf: BpmnWorkflow) -> list[Any]:

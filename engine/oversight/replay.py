@@ -1,7 +1,8 @@
 """Deterministic replay: re-execute an application from its recorded inputs and compare every step.
 
 The inputs are what the audit trail recorded: the acceptance data, each completed task's form data,
-each retry, and (in ``recorded`` mode) each handler's result. After every input the engine runs until
+each retry, each correction of recorded data (its new value), each withdrawal or termination (the workflow
+cancelled), and (in ``recorded`` mode) each handler's result. After every input the engine runs until
 it waits, exactly as it did live; the task state changes it makes are compared with the
 ``engine.transitions`` event recorded in the same transaction, and at the end the whole re-executed
 workflow is compared with the stored one. In ``rerun`` mode the handlers run again with today's rules,
@@ -40,7 +41,10 @@ from ..kernel.runtime import RunContext, state_name
 from ..results import ReplayReport, ReplayStep
 from ..store import Store
 from ..store.tables import DOCUMENTS, EVENTS
-from ..vocabulary import EventKind
+from ..vocabulary import ENDING_KINDS, EventKind
+
+NO_ENGINE_STEP = (EventKind.APPLICATION_MIGRATED, EventKind.APPLICATION_CORRECTED, *ENDING_KINDS)
+"""Inputs applied live without running the engine on: replay does not run it either."""
 
 __all__ = ["RecordedEvent", "Replays", "compare_states", "replay"]
 
@@ -107,9 +111,13 @@ def replay(
                 problem = machine.migrate(diagram_for_version(to_version), to_version, ev.payload.get("mapping"))
                 if problem is None:
                     version = to_version
+        elif ev.kind == EventKind.APPLICATION_CORRECTED:
+            machine.correct(str(ev.payload.get("field", "")), ev.payload.get("after"))
+        elif ev.kind in ENDING_KINDS:
+            machine.cancel()
         error = None
-        if problem is None and machine.started and ev.kind != EventKind.APPLICATION_MIGRATED:
-            error = machine.advance()  # a migration runs no engine step: the live one did not either
+        if problem is None and machine.started and ev.kind not in NO_ENGINE_STEP:
+            error = machine.advance()  # a migration, a correction, an ending run no engine step live either
         if problem is None and machine.started:
             problem = _compare(group, machine.transitions(), error, machine.is_completed(), handlers_.differences)
         completed, active, flows = machine.trace()
@@ -153,7 +161,10 @@ def _compare(group: Transaction, transitions: list[Transition], error: str | Non
         if extra:
             parts.append("重放有而记录没有：" + "；".join(f"{n} {a}→{b}" for n, a, b in extra[:5]))
         return "，".join(parts)
-    outcome = "error" if error else ("completed" if completed else "running")
+    if group.input.kind in ENDING_KINDS:
+        outcome = "ended"
+    else:
+        outcome = "error" if error else ("completed" if completed else "running")
     if outcome != group.outcome:
         return f"记录的结果为 {group.outcome}，重放结果为 {outcome}{('（' + error + '）') if error else ''}"
     return None

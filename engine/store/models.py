@@ -101,6 +101,12 @@ class Application(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     audit_seq: Mapped[int] = mapped_column(default=0)
     audit_head: Mapped[str] = mapped_column(String(64), default="")
+    # The case lifecycle (engine.casework.lifecycle): why and when a case was last suspended, resumed,
+    # withdrawn or terminated, by whom, and the status a suspended case resumes to (running, or error).
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    status_changed_at: Mapped[datetime | None]
+    status_changed_by: Mapped[str | None] = mapped_column(String(64))
+    resume_status: Mapped[str | None] = mapped_column(String(16))
 
 
 class WorkflowTaskRow(Base):

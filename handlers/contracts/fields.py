@@ -274,10 +274,8 @@ def _hv(reader: _Reader, policy: PolicySettings) -> dict[str, Any]:
     unit_kva = reader.quantity("transformer_capacity_kva")
     voltage_kv = reader.quantity("supply_voltage_kv")
     mode = reader.raw("supply_mode")
-    rules = reader.raw("plan_rules")
-    dedicated = reader.raw("dedicated_line") is True and isinstance(rules, Mapping) and bool(
-        rules.get("dedicated_line_allowed")
-    )
+    # The approved plan grants the dedicated line (its check refuses one below the minimum), not the request.
+    dedicated = reader.raw("supply_dedicated_line") is True
     fields: dict[str, Any] = {
         "tariff": reader.choice("tariff_class"),
         "load_grade": reader.choice("load_grade"),

@@ -428,7 +428,7 @@ def test_complete_with_a_missing_data_file(ws: Workspace) -> None:
 def test_show_prints_status_data_documents_and_an_intact_audit_chain(ws: Workspace) -> None:
     app_no, _ = ws.start(SCENARIOS["lv_residential"])
     out = ws.ok("show", app_no).output
-    assert f"申请 {app_no}" in out and "状态 running" in out
+    assert f"申请 {app_no}" in out and "状态 进行中" in out
     assert 'customer_name = "张伟"' in out
     with ws.engine() as engine:
         documents = engine.application(app_no).documents

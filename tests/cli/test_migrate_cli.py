@@ -30,7 +30,7 @@ def test_diff_prints_the_summary(engine: Engine, apps: dict[str, str]) -> None:
     assert result.exit_code == 0, result.output
     assert "流程 hv 第 1 版 → 第 2 版：删除 12 个节点" in result.stdout
     assert "  删除环节「设计文件审查」（hv_design_review）" in result.stdout
-    assert "顺序流 hv_f_confirmed 改为从「客户确认供电方案」直接到「竣工验收申请」" in result.stdout
+    assert "顺序流 hv_f_plan_accepted 改为从「客户是否同意」直接到「竣工验收申请」" in result.stdout
 
 
 def test_diff_of_a_missing_version_fails_with_a_message(engine: Engine) -> None:

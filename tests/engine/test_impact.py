@@ -123,7 +123,7 @@ def test_running_application_waiting_at_a_removed_review_moves_on(
 
 def test_identical_draft_changes_nothing(engine: Engine, clock: Clock, histories: dict[str, str],
                                          scenarios: dict[str, Scenario]) -> None:
-    run(engine, clock, scenarios["hv_team"], stop_after=7)
+    run(engine, clock, scenarios["hv_team"], stop_after=8)
     report = engine.impact_preview("hv", (PROCESSES / "hv.bpmn").read_bytes(), by="analyst")
     assert report.changed_count == 0 and report.unchanged_count == len(histories) + 1
     assert report.node_summary == ()

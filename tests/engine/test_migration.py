@@ -110,9 +110,9 @@ def test_version_diff_names_the_removed_reviews_and_the_rerouted_flow(engine: En
     assert "删除环节「设计文件审查」（hv_design_review）" in diff.summary
     assert "删除环节「中间检查」（hv_mid_inspection）" in diff.summary
     rerouted = {f.flow_id: f for f in diff.rerouted}
-    assert (rerouted["hv_f_confirmed"].source, rerouted["hv_f_confirmed"].target) == \
-        ("hv_customer_confirm_plan", "hv_completion_request")
-    assert any(s.startswith("顺序流 hv_f_confirmed 改为从「客户确认供电方案」直接到「竣工验收申请」") for s in diff.summary)
+    assert (rerouted["hv_f_plan_accepted"].source, rerouted["hv_f_plan_accepted"].target) == \
+        ("hv_gw_plan_confirmed", "hv_completion_request")
+    assert any(s.startswith("顺序流 hv_f_plan_accepted 改为从「客户是否同意」直接到「竣工验收申请」") for s in diff.summary)
     assert any(s.startswith("删除顺序流 hv_f_design_review") for s in diff.summary)
     # the clocks of the removed reviews went with them, and the validity period guards only the completion request
     assert any(s.startswith("删除流程属性 policyClock.design_review") for s in diff.summary)

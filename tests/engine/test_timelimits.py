@@ -45,7 +45,7 @@ def _ready(engine: Engine, scenario: Scenario, stop_after: int, node_id: str) ->
 def test_hv_reply_gets_its_due_date_from_the_time_limit_expression(engine: Engine, clock: Clock,
                                                                    scenarios: dict[str, Any]) -> None:
     single = _ready(engine, scenarios["hv_solo"], 3, "hv_reply_supply_plan")
-    dual = _ready(engine, scenarios["hv_joint_review"], 3, "hv_reply_supply_plan")
+    dual = _ready(engine, scenarios["hv_joint_review"], 5, "hv_reply_supply_plan")  # 会审: three parties
     assert (single.time_limit_days, dual.time_limit_days) == (15, 30)
     # Ready Mon 23 Nov 2026: 15 working days → Mon 14 Dec; 30 → past New Year's Day 2027 (provisional) to 5 Jan.
     assert single.due_at == datetime(2026, 12, 14, 23, 59, 59)
@@ -57,6 +57,14 @@ def test_hv_reply_gets_its_due_date_from_the_time_limit_expression(engine: Engin
     ready = [e for e in engine.application(dual.app_no).history
              if e.kind == "task.ready" and e.node_id == "hv_reply_supply_plan"]
     assert ready[-1].payload["time_limit_days"] == 30 and ready[-1].payload["due_at"] == "2027-01-05T23:59:59"
+
+
+def test_the_plan_not_the_application_sets_the_reply_limit(engine: Engine, scenarios: dict[str, Any]) -> None:
+    # the customer asked for a single supply; the approved plan chose dual supply: 30 working days, not 15
+    scenario = scenarios["hv_plan_dual_unasked"]
+    assert scenario.start["dual_supply"] is False
+    reply = _ready(engine, scenario, 5, "hv_reply_supply_plan")
+    assert reply.time_limit_days == 30
 
 
 def test_a_customer_acting_task_stops_the_clock(engine: Engine, scenarios: dict[str, Any]) -> None:
@@ -73,7 +81,7 @@ def test_an_office_override_wins_over_the_diagram(tmp_path: Path, clock: Clock, 
     try:
         survey = engine.start("hv", scenarios["hv_solo"].start, "frontdesk").ready_tasks[0]
         assert (survey.time_limit_days, survey.due_at) == (1, datetime(2026, 11, 24, 23, 59, 59))
-        reply = _ready(engine, scenarios["hv_joint_review"], 3, "hv_reply_supply_plan")
+        reply = _ready(engine, scenarios["hv_joint_review"], 5, "hv_reply_supply_plan")
         assert reply.time_limit_days == 10  # the diagram says 30 for dual supply
         assert reply.due_at == datetime(2026, 12, 7, 23, 59, 59)
     finally:

@@ -96,7 +96,7 @@ def test_uploads_are_checked_stored_and_audited(engine: Engine) -> None:
         engine.complete(task.id, actor, data, [Upload("design_drawings", "x.exe", "application/x-msdownload", b"MZ")])
     assert set(info.value.field_errors) == {"design_drawings", "designer_qualification"}
     uploads = [Upload("design_drawings", "../../etc/图纸.pdf", "application/pdf", PDF),
-               Upload("designer_qualification", "资质.png", "image/png", b"\x89PNG....")]
+               Upload("designer_qualification", "资质.png", "image/png", b"\x89PNG\r\n\x1a\n....")]
     engine.complete(task.id, actor, data, uploads)
     app = engine.application(task.app_no)
     stored = {d.filename: d for d in app.documents if d.kind.startswith("upload:")}

@@ -180,7 +180,7 @@ def test_the_dispatch_agreement_states_dispatch_equipment_safety_communication_a
 
 
 def dedicated(**changes: Any) -> dict[str, Any]:
-    return HV_DATA | {"dedicated_line": True, "transformer_capacity_kva": 2500,
+    return HV_DATA | {"dedicated_line": True, "supply_dedicated_line": True, "transformer_capacity_kva": 2500,
                       "plan_rules": {**HV_DATA["plan_rules"], "dedicated_line_allowed": True}} | changes
 
 
@@ -192,8 +192,13 @@ def test_a_dedicated_line_is_taken_back_if_its_load_is_not_reached_in_time() -> 
     assert f"{policy.dedicated_line_min_kva:.0f} kVA 及以上" in take_back and "收回作为公用线路" in take_back
     longer = text_of("hv", dedicated(), "hv_supply", PolicySettings.from_mapping({"dedicated_line_takeback_years": 3}))
     assert "3 年内" in clause(longer, "专线供电")
-    refused = dedicated(plan_rules={**HV_DATA["plan_rules"], "dedicated_line_allowed": False})
-    assert "【专线供电】" not in text_of("hv", refused, "hv_supply")
+
+
+def test_the_approved_plan_not_the_request_decides_the_dedicated_line_clause() -> None:
+    # asked for at acceptance, not granted by the plan: no dedicated-line clause
+    assert "【专线供电】" not in text_of("hv", dedicated(supply_dedicated_line=False), "hv_supply")
+    # granted by the plan although the acceptance did not ask: the clause is there
+    assert "【专线供电】" in text_of("hv", dedicated(dedicated_line=False), "hv_supply")
 
 
 def test_a_dual_supply_large_customer_also_gets_a_dispatch_agreement() -> None:

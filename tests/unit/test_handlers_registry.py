@@ -71,6 +71,8 @@ def test_registry_lists_every_operator_with_a_chinese_title() -> None:
         "classify_lv_application",
         "evaluate_pv_access",
         "generate_contract",
+        "record_countersign",
+        "decide_countersign",
         "notify",
     }
     assert all(any("\u4e00" <= ch <= "\u9fff" for ch in op.title) for op in registry.values())

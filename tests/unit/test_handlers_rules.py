@@ -108,7 +108,7 @@ def test_joint_review_starts_at_2000_kva() -> None:
 def test_dual_supply_or_dedicated_line_request_forces_joint_review_below_threshold() -> None:
     assert plan(500, dual_supply=True)["joint_review"] is True
     assert plan(500, dedicated_line=True)["joint_review"] is True
-    assert "申请双电源供电，需会审" in plan(500, dual_supply=True)["reasons"]
+    assert "双电源供电，需会审" in plan(500, dual_supply=True)["reasons"]
 
 
 def test_dedicated_line_is_allowed_only_from_4000_kva() -> None:
@@ -256,7 +256,7 @@ def test_pv_above_6_mw_is_not_distributed_pv() -> None:
 def test_pv_opinion_letter_only_at_10_kv_and_scheme_days_by_points() -> None:
     ctx = make_ctx("pv")
     low = evaluate_pv_access(ctx, 5, "380V", 1)
-    high = evaluate_pv_access(ctx, 900, "10kV", 3)
+    high = evaluate_pv_access(ctx, 9000, "10kV", 3)
     assert low == {"opinion_letter_required": False, "access_scheme_days": 20, "suggested_voltage": "220V"}
     assert high == {"opinion_letter_required": True, "access_scheme_days": 30, "suggested_voltage": "10kV"}
 

@@ -298,7 +298,7 @@ def test_an_upload_of_a_disallowed_type_is_refused(engine: Engine, scenarios: di
     form["doc:safety_tools_list"] = (io.BytesIO(b"MZ\x90\x00"), "tool.exe", "application/x-msdownload")
     response = staff("manager1").post(f"/tasks/{task.id}", form, content_type="multipart/form-data")
     page = response.get_data(as_text=True)
-    assert response.status_code == 400 and "只接受 PDF" in field_error(page, "safety_tools_list")
+    assert response.status_code == 400 and "文件内容不是 PDF" in field_error(page, "safety_tools_list")
     assert engine.task(task.id).status == "ready" and engine.application(task.app_no).documents == ()
 
 
