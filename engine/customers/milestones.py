@@ -22,6 +22,7 @@ from typing import Any
 from ..errors import ExpressionError
 from ..kernel import expressions
 from ..timelimits.calendar import CalendarNotCovered, WorkingCalendar
+from ..timelimits.clocks import Known
 
 
 @dataclass(frozen=True)
@@ -30,9 +31,10 @@ class Milestone:
 
     ``nodes``: the user tasks that belong to it; ``done_by``: completing one of these (with no task of the
     milestone left open) finishes it; ``limit``: its time limit in working days, an expression of the safe
-    language over the application's data (None: no limit of the utility's); ``clock_after``: the limit
-    counts from the moment every group has a completed task (the latest of them; an empty tuple: from
-    acceptance); ``clock_text``: that moment in the customer's words.
+    language over the application's data, in which a field not entered yet reads as None (HV's 供电方案答复
+    follows the approved plan's supply mode once there is a plan; None: no limit of the utility's);
+    ``clock_after``: the limit counts from the moment every group has a completed task (the latest of them; an
+    empty tuple: from acceptance); ``clock_text``: that moment in the customer's words.
     """
 
     key: str
@@ -76,8 +78,8 @@ HV = Track("hv", (
     Milestone("accepted", "申请受理"),
     Milestone("plan_reply", "供电方案答复",
               _set("hv_site_survey_solo", "hv_site_survey_team", "hv_draft_supply_plan", "hv_plan_approval",
-                   "hv_joint_review", "hv_reply_supply_plan"),
-              _set("hv_reply_supply_plan"), "30 if dual_supply else 15"),
+                   "hv_joint_review", "hv_joint_review_design", "hv_joint_review_dispatch", "hv_reply_supply_plan"),
+              _set("hv_reply_supply_plan"), '30 if (supply_mode == "dual" if supply_mode else dual_supply) else 15'),
     Milestone("completion_inspection", "竣工检验",
               _set("hv_customer_confirm_plan", "hv_design_review", "hv_design_rectify", "hv_mid_inspection",
                    "hv_concealed_rectify", "hv_completion_request", "hv_completion_inspection",
@@ -85,7 +87,8 @@ HV = Track("hv", (
               _set("hv_completion_inspection"), "5", (_set("hv_completion_request", "hv_completion_rectify"),),
               "自您提出竣工报验或整改完成之日起"),
     Milestone("power_on", "装表接电",
-              _set("hv_draft_contract", "hv_sign_contract", "hv_install_meter", "hv_power_on"),
+              _set("hv_draft_contract", "hv_sign_contract", "hv_sign_dispatch_agreement", "hv_install_meter",
+                   "hv_power_on"),
               _set("hv_power_on"), "5", (_set("hv_completion_inspection"), _set("hv_sign_contract")),
               "自竣工检验合格并签订供用电合同之日起"),
 ), hidden=_set("hv_archive", "hv_follow_up"))
@@ -104,7 +107,7 @@ LV_STANDARD = Track("lv_standard", (
               _set("lv_completion_request", "lv_completion_inspection", "lv_completion_rectify"),
               _set("lv_completion_inspection"), "5", (_set("lv_completion_request", "lv_completion_rectify"),),
               "自您提出竣工报验或整改完成之日起"),
-    Milestone("power_on", "装表接电", _set("lv_sign_contract", "lv_install_connect"), _set("lv_install_connect"),
+    Milestone("power_on", "装表接电", _set("lv_sign_contract", "lv_revise_contract", "lv_install_connect"), _set("lv_install_connect"),
               '3 if customer_type == "residential" else 5', (_set("lv_sign_contract"),),
               "自签订供用电合同之日起"),
 ), hidden=_set("lv_archive"))
@@ -116,7 +119,7 @@ PV = Track("pv", (
               _set("pv_reply_access_scheme"), "30 if connection_points > 1 else 20"),
     Milestone("acceptance", "并网验收",
               _set("pv_owner_confirm_scheme", "pv_opinion_letter", "pv_acceptance_request", "pv_install_metering",
-                   "pv_sign_contracts", "pv_acceptance_commissioning", "pv_rectify"),
+                   "pv_sign_contracts", "pv_revise_contracts", "pv_acceptance_commissioning", "pv_rectify"),
               _set("pv_acceptance_commissioning"), "20", (_set("pv_acceptance_request"),),
               "自您提出并网验收申请之日起"),
     Milestone("power_on", "并网运行", _set("pv_grid_connection"), _set("pv_grid_connection"), "5",
@@ -237,7 +240,7 @@ def _limit(m: Milestone, data: Mapping[str, Any]) -> int | None:
     if m.limit is None:
         return None
     try:
-        value = expressions.evaluate(m.limit, data)
+        value = expressions.evaluate(m.limit, Known(data))  # a field not entered yet (the plan) reads as None
     except ExpressionError:
         return None
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None

@@ -56,7 +56,9 @@ EVENT_NAMES: Mapping[str, str] = {
     "contract_ready": "合同签订通知", "power_on": "送电通知（含安全用电提示）", "grid_connected": "并网通知（含安全用电提示）",
     "follow_up": "回访通知", "case_answered": "投诉举报答复",
 }
-STATUS_NAMES: Mapping[str, str] = {QUEUED: "待发送", "sending": "发送中", "sent": "已发送", "failed": "发送失败"}
+CANCELLED = "cancelled"
+STATUS_NAMES: Mapping[str, str] = {QUEUED: "待发送", "sending": "发送中", "sent": "已发送", "failed": "发送失败",
+                                   CANCELLED: "未发送（申请已撤销或终止）"}
 MAX_ATTEMPTS = 5
 CONFIDENTIAL_EVENTS = ("case_answered",)
 """Notices whose recipient is whoever filed a complaint or report: their identity is 稽查's to know."""
@@ -164,6 +166,14 @@ class CustomerNoticeHook(StepHook):
             facts = self._facts(step, o.data)
             queue_notice(step.conn, step.application_id, event, recipient, customer_notice(event, facts), step.now,
                          o.item["node_id"])
+
+    def application_ended(self, conn: Connection, application_id: int, now: datetime, status: str) -> None:
+        """A withdrawn or terminated case: its notices not yet sent would tell the customer of steps that no
+        longer happen, so they are not sent (the answer to a complaint or report still goes to whoever filed it)."""
+        conn.execute(update(CUSTOMER_NOTICES).where(CUSTOMER_NOTICES.c.application_id == application_id,
+                                                    CUSTOMER_NOTICES.c.status == QUEUED,
+                                                    CUSTOMER_NOTICES.c.event.not_in(CONFIDENTIAL_EVENTS))
+                     .values(status=CANCELLED))
 
     def _facts(self, step: StepContext, data: Mapping[str, Any], **more: Any) -> NoticeFacts:
         manager = manager_of(step.conn, data)

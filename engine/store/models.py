@@ -480,7 +480,7 @@ class CustomerNotice(Base):
     node_id: Mapped[str | None] = mapped_column(String(128))
     recipient: Mapped[str] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(16))  # queued | sending | sent | failed
+    status: Mapped[str] = mapped_column(String(16))  # queued | sending | sent | failed | cancelled
     created_at: Mapped[datetime]
     attempts: Mapped[int] = mapped_column(default=0)
     sent_at: Mapped[datetime | None]

@@ -282,7 +282,7 @@ def test_a_supervisor_corrects_a_plan_value_and_the_gateways_follow_it(engine: E
     for step in scenario.steps[3:5]:
         task = next(t for t in result.ready_tasks if t.node_id == step.node)
         result = engine.complete(task.id, actor_for(engine, task.role, task.assignee), dict(step.data))
-    assert [t.node_id for t in result.ready_tasks] == ["hv_design_review"]
+    assert [t.node_id for t in result.ready_tasks] == ["hv_design_submit"]  # the customer sends the design in
     replays(engine, waiting.app_no)
 
 

@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
 
 from cli.demo import Scenario, actor_for, do_field_work
-from engine import AppStatus, Conflict, DiagramRejected, Engine, Forbidden, FormValidationError, StepResult, tables
+from engine import Conflict, DiagramRejected, Engine, Forbidden, FormValidationError, StepResult, tables
 
 from tests.conftest import Clock
 
@@ -171,14 +170,9 @@ def test_a_suspension_pauses_the_clock_and_moves_its_deadline(engine: Engine, at
     app_no = result.app_no
     before = clock_of(engine, app_no, "plan_reply")
     assert before.deadline == engine.calendar().add_working_days(ACCEPTED, 15)
-    app_id = _app_id(engine, app_no)
 
-    # what the case lifecycle (暂停/恢复) does: the status and the hooks in one transaction
     at_acceptance.now = datetime(2026, 9, 9, 10, 0)  # Wednesday
-    with engine.store.begin() as conn:
-        conn.execute(update(tables.APPS).where(tables.APPS.c.id == app_id).values(status=AppStatus.SUSPENDED))
-        for hook in engine.steps.hooks:
-            hook.application_paused(conn, app_id, at_acceptance.now, "客户申请暂缓办理")
+    engine.suspend(app_no, "客户申请暂缓办理", by="manager1")
     paused = clock_of(engine, app_no, "plan_reply")
     assert paused.status == "paused" and paused.deadline is None
     assert [(p.reason, p.detail, p.end) for p in paused.pauses] == [("suspended", "客户申请暂缓办理", None)]
@@ -187,31 +181,37 @@ def test_a_suspension_pauses_the_clock_and_moves_its_deadline(engine: Engine, at
     assert engine.sweep_time_limits(datetime(2026, 10, 30, 9, 0)).escalations == 0
 
     at_acceptance.now = datetime(2026, 9, 16, 15, 0)  # the next Wednesday: Thu–Wed, 5 working days suspended
-    with engine.store.begin() as conn:
-        conn.execute(update(tables.APPS).where(tables.APPS.c.id == app_id).values(status=AppStatus.RUNNING))
-        for hook in engine.steps.hooks:
-            hook.application_resumed(conn, app_id, at_acceptance.now)
+    engine.resume(app_no, by="manager1")
     resumed = clock_of(engine, app_no, "plan_reply")
     assert resumed.status == "running"
     assert resumed.deadline == engine.calendar().add_working_days(ACCEPTED, 15 + 5)
     assert resumed.used_days == 2  # Tue and Wed before the suspension; the resumption day is not counted
+    assert [p.end for p in resumed.pauses] == [datetime(2026, 9, 16, 15, 0)]
+    # once resumed the clock is watched again: past its moved deadline it escalates
+    assert engine.sweep_time_limits(resumed.deadline + timedelta(days=1)).escalations == 1
+    assert engine.verify_audit(app_no).intact and engine.replay(app_no, by="auditor").verified
 
 
 def test_an_application_withdrawn_ends_its_clocks_unmeasured(engine: Engine, at_acceptance: Clock,
                                                             scenarios: dict[str, Scenario]) -> None:
     app_no = engine.start("lv", scenarios["lv_non_residential"].start, "frontdesk").app_no
-    app_id = _app_id(engine, app_no)
-    with engine.store.begin() as conn:
-        for hook in engine.steps.hooks:
-            hook.application_ended(conn, app_id, at_acceptance.now + timedelta(days=1), AppStatus.WITHDRAWN)
+    at_acceptance.now += timedelta(days=1)
+    engine.withdraw(app_no, "客户来电撤回申请", by="frontdesk")
     assert {(c.key, c.status) for c in engine.clocks(app_no).clocks} == {("plan_reply", "ended"),
                                                                          ("end_to_end", "ended")}
     assert engine.sweep_time_limits(datetime(2026, 12, 1, 9, 0)).escalations == 0
 
 
-def _app_id(engine: Engine, app_no: str) -> int:
-    with engine.store.read() as conn:
-        return int(conn.execute(tables.APPS.select().where(tables.APPS.c.app_no == app_no)).one().id)
+def test_a_terminated_suspended_application_ends_its_paused_clocks(engine: Engine, at_acceptance: Clock,
+                                                                    scenarios: dict[str, Scenario]) -> None:
+    app_no = engine.start("hv", scenarios["hv_solo"].start, "frontdesk").app_no
+    at_acceptance.now += timedelta(days=1)
+    engine.suspend(app_no, "客户厂房规划调整", by="manager1")
+    at_acceptance.now += timedelta(days=7)
+    engine.terminate(app_no, "客户项目取消", by="marketing")
+    plan = clock_of(engine, app_no, "plan_reply")
+    assert plan.status == "ended" and all(p.end is not None for p in plan.pauses)
+    assert engine.sweep_time_limits(datetime(2026, 12, 1, 9, 0)).escalations == 0
 
 
 # ----------------------------------------------------------------------------- the calendar
