@@ -113,7 +113,7 @@ def test_reform_draft_changes_exactly_the_applications_that_passed_the_removed_r
 
 def test_running_application_waiting_at_a_removed_review_moves_on(
         engine: Engine, clock: Clock, scenarios: dict[str, Scenario]) -> None:
-    app_no = run(engine, clock, scenarios["hv_team"], stop_after=6)  # waiting at 设计文件审查
+    app_no = run(engine, clock, scenarios["hv_team"], stop_after=7)  # waiting at 设计文件审查
     impact = by_app(engine.impact_preview("hv", REFORM.read_bytes(), by="analyst"))[app_no]
     assert impact.status == "running" and impact.changed
     assert impact.path_after == tuple(n for n in impact.path_before if n != "hv_design_submit")

@@ -345,6 +345,11 @@ def test_a_typed_first_contact_after_acceptance_is_refused_in_chinese(engine: En
     later = (clock.now + timedelta(hours=2)).isoformat(timespec="seconds") + "+08:00"
     with pytest.raises(FormValidationError) as caught:
         engine.start("lv", {**scenarios["lv_residential"].start, "first_contact_at": later}, "frontdesk")
+    assert "不能晚于当前时间" in caught.value.field_errors["first_contact_at"]  # the form's own rule
+    # within the form's tolerance for a clerk's watch, still after the acceptance: refused all the same
+    slightly = (clock.now + timedelta(minutes=5)).isoformat(timespec="seconds") + "+08:00"
+    with pytest.raises(FormValidationError) as caught:
+        engine.start("lv", {**scenarios["lv_residential"].start, "first_contact_at": slightly}, "frontdesk")
     assert "晚于受理时间" in caught.value.field_errors["first_contact_at"]
     assert len(engine.applications()) == before  # nothing was accepted
 
