@@ -3,6 +3,7 @@ figures and the policy clocks that follow the approved plan — each checked thr
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 
 import pytest
@@ -110,3 +111,13 @@ def test_the_reply_milestone_reads_the_plan_once_there_is_one() -> None:
     assert limit({"dual_supply": True}) == 30
     assert limit({"dual_supply": False, "supply_mode": "dual"}) == 30  # the plan decides
     assert limit({"dual_supply": True, "supply_mode": "single"}) == 15
+
+
+def test_every_marker_the_gate_knows_has_a_chinese_title(engine: Engine) -> None:
+    chinese = re.compile(r"[\u4e00-\u9fff]")
+    markers = engine.markers()
+    assert {"policyClock.", "customerNotice", "fieldJob", "timeLimit"} <= {m.name for m in markers}
+    for m in markers:
+        assert m.title != m.name and chinese.search(m.title), m.name
+        for value, label in m.values or ():
+            assert chinese.search(label), (m.name, value)

@@ -25,6 +25,7 @@ PER_KIND = 6
 """Pages of one kind (one application page, one task page…) visited per person: each kind is built by one
 template, so a few instances of it stand for all of them and the crawl stays quick."""
 TEAM_SURVEY = next(s for s in load_scenarios(PROCESSES / "paths.json") if s.name == "hv_team")
+DUAL_SUPPLY = next(s for s in load_scenarios(PROCESSES / "paths.json") if s.name == "hv_joint_review")
 SKIP_PREFIXES = ("/static", "/vendor", "/documents", "/api/", "/exports", "/logout")
 """Not pages to read: files, the API's description (field names for programmers), event-log exports."""
 SKIP_SUFFIXES = (".csv", ".xes", ".json", ".pdf", ".docx", ".html")
@@ -119,11 +120,27 @@ def stage(engine: Engine, clock: Clock) -> dict[str, str]:
         item = next(i for i in engine.meetings.meeting(meeting.id).items if i.task_id == reviews[0].id)
         engine.meetings.decide(meeting.id, {item.id: Decision("pass", "图纸齐全，同意")}, "planning")
     team = list(drive(engine, TEAM_SURVEY, stop_after=2))[-1]  # past the team survey: its members are people
+    lifecycle = stage_lifecycle(engine)
     clock.advance(days=20)
     engine.sweep_time_limits()  # warnings and escalations name the task's holder
     return {"completed_task": done[0].id, "planning_task": next(
         t.id for t in engine.tasks(status="ready", limit=500) if t.role == "planning" or t.role == "marketing"),
-        "team_app": team.app_no, "team_task": team.ready_tasks[0].id}
+        "team_app": team.app_no, "team_task": team.ready_tasks[0].id, **lifecycle}
+
+
+def stage_lifecycle(engine: Engine) -> dict[str, str]:
+    """The case lifecycle on the demo: a case suspended, one withdrawn, one terminated, one corrected (its
+    customer type: a code before and after), and a dual-supply case waiting at the countersign of 设计 and 调度."""
+    running = [a.app_no for a in engine.applications(limit=100) if a.status == AppStatus.RUNNING]
+    suspended, withdrawn, terminated, corrected = running[:4]
+    engine.suspend(suspended, "客户申请暂缓：厂房规划调整", by="marketing")
+    engine.withdraw(withdrawn, "客户来电撤回申请", by="frontdesk")
+    engine.terminate(terminated, "客户项目未获批准", by="marketing")
+    engine.correct(corrected, "contact_name", "王建华", "联系人登记有误", by="marketing")
+    joint = list(drive(engine, DUAL_SUPPLY, stop_after=3))[-1]  # 发展策划 done; 设计 and 调度 wait
+    assert {t.node_id for t in joint.ready_tasks} == {"hv_joint_review_design", "hv_joint_review_dispatch"}
+    return {"suspended_app": suspended, "withdrawn_app": withdrawn, "terminated_app": terminated,
+            "corrected_app": corrected, "joint_app": joint.app_no}
 
 
 def leaks(engine: Engine, staff: Callable[[str], Staff], people: list[str],
@@ -154,12 +171,27 @@ def leaks(engine: Engine, staff: Callable[[str], Staff], people: list[str],
 
 
 def test_no_page_shows_a_code_or_a_login_name(app: Flask, engine: Engine, clock: Clock,
-                                              staff: Callable[[str], Staff]) -> None:
+                                              staff: Callable[[str], Staff], client: Staff) -> None:
     ids = stage(engine, clock)
+    lifecycle = [ids[k] for k in ("suspended_app", "withdrawn_app", "terminated_app", "corrected_app", "joint_app")]
     refused = ["/?scope=all", "/audit/", "/supervision/", "/fieldwork/", "/callbacks/", "/accept",
                f"/tasks/{ids['completed_task']}", f"/tasks/{ids['planning_task']}",
-               f"/applications/{ids['team_app']}", f"/tasks/{ids['team_task']}", f"/audit/{ids['team_app']}"]
+               f"/applications/{ids['team_app']}", f"/tasks/{ids['team_task']}", f"/audit/{ids['team_app']}",
+               *(f"/applications/{app_no}" for app_no in lifecycle),
+               *(f"/applications/{app_no}/correct" for app_no in lifecycle),
+               *(f"/audit/{app_no}" for app_no in lifecycle)]
     found, visited = leaks(engine, staff, [u for u, _, _ in DEMO_USERS], lambda username: refused)
+    # the customer's progress page of each case the lifecycle touched
+    codes = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(sorted(map(re.escape, known_codes()), key=len, reverse=True))
+                       + r")(?![A-Za-z0-9_])")
+    for app_no in lifecycle:
+        phone = str(engine.application(app_no).data.get("contact_phone", ""))
+        text = _Text()
+        text.feed(client.post("/progress", {"app_no": app_no, "phone_tail": phone[-4:]}).get_data(as_text=True))
+        page = " ".join(text.parts)
+        assert app_no in page
+        for match in codes.finditer(page):
+            found.setdefault(("/progress", match.group(1)), f"customer /progress {app_no}: …{match.group(1)}…")
     assert found == {}, "\n".join(found.values())
     # the crawl really went everywhere: every role reached its own pages
     assert min(visited.values()) >= 20 and visited["marketing"] >= 50 and visited["fielddispatch"] >= 35, visited
