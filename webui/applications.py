@@ -373,7 +373,7 @@ def appointment_words(p: Mapping[str, Any]) -> str:
         when = f"{datetime.fromisoformat(str(p['due_by'])):%m月%d日}前"
     worker = f"，作业人员 {person(p['worker'])}" if p.get("worker") else ""
     return f"{station_name(p.get('station'))} {mode} {when}{worker}".strip()
-LIFECYCLE_TITLES = {
+LIFECYCLE_TITLES: dict[str, str] = {
     EventKind.APPLICATION_SUSPENDED: "暂停办理", EventKind.APPLICATION_RESUMED: "恢复办理",
     EventKind.APPLICATION_WITHDRAWN: "撤销申请", EventKind.APPLICATION_TERMINATED: "终止申请",
     EventKind.APPLICATION_CORRECTED: "更正数据",
