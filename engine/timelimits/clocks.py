@@ -66,6 +66,7 @@ PAUSE_CUSTOMER, PAUSE_SUSPENDED = "customer", "suspended"
 PAUSE_NAMES: Mapping[str, str] = {PAUSE_CUSTOMER: "客户办理中", PAUSE_SUSPENDED: "申请暂停"}
 CUSTOMER_TYPE_FIELD = "customer_type"
 SUPPLY_MODE_FIELD = "supply_mode"
+APPLIED_DUAL_FIELD = "dual_supply"
 
 
 # ----------------------------------------------------------------------------- definitions (in the diagram)
@@ -415,9 +416,19 @@ class Limit:
     problem: str | None = None
 
 
+def supply_mode_of(data: Mapping[str, Any]) -> str | None:
+    """Single or dual supply: as the approved plan decides (``supply_mode``), and until there is a plan, as
+    the customer applied (``dual_supply``) — the same reading as the diagram's own 15/30-day expression."""
+    mode = data.get(SUPPLY_MODE_FIELD)
+    if mode:
+        return str(mode)
+    applied = data.get(APPLIED_DUAL_FIELD)
+    return None if applied is None else ("dual" if applied is True else "single")
+
+
 def limit_for(definition: ClockDefinition, data: Mapping[str, Any], overrides: Iterable[Override]) -> Limit:
     """The office's limit if one applies, else the diagram's expression evaluated on the data."""
-    override = pick_override(overrides, definition.key, data.get(CUSTOMER_TYPE_FIELD), data.get(SUPPLY_MODE_FIELD))
+    override = pick_override(overrides, definition.key, data.get(CUSTOMER_TYPE_FIELD), supply_mode_of(data))
     if override is not None:
         return Limit(override.limit_value, "override")
     try:

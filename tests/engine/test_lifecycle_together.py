@@ -121,3 +121,21 @@ def test_every_marker_the_gate_knows_has_a_chinese_title(engine: Engine) -> None
         assert m.title != m.name and chinese.search(m.title), m.name
         for value, label in m.values or ():
             assert chinese.search(label), (m.name, value)
+
+
+def test_an_office_limit_for_dual_supply_reads_the_application_until_the_plan_decides(
+        engine: Engine, scenarios: dict[str, Scenario]) -> None:
+    engine.set_clock_override("hv", "plan_reply", "", "dual", "25", "本单位承诺：双电源 25 个工作日", by="marketing")
+
+    def reply_limit(app_no: str) -> tuple[int | None, str]:
+        clock = next(c for c in engine.clocks(app_no).clocks if c.key == "plan_reply")
+        return clock.limit, clock.limit_source
+
+    asked = engine.start("hv", scenarios["hv_joint_review"].start, "frontdesk")  # applied for dual supply
+    assert reply_limit(asked.app_no) == (25, "override")
+    unasked = scenarios["hv_plan_dual_unasked"]  # applied for single supply; the plan says dual
+    surveyed = advance_to(engine, unasked, 1)
+    assert reply_limit(surveyed.app_no) == (15, "diagram")
+    task = next(t for t in surveyed.ready_tasks if t.node_id == unasked.steps[1].node == "hv_draft_supply_plan")
+    engine.complete(task.id, actor_for(engine, task.role, task.assignee), dict(unasked.steps[1].data))
+    assert reply_limit(surveyed.app_no) == (25, "override")
