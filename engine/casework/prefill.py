@@ -4,7 +4,8 @@ a contract revised), and — when the task was sent back — the previous submis
 when and why.
 
 A task was *sent back* when the step that opened it completed a task whose form says (``x-sendBack``, see
-:mod:`engine.casework.decisions`) that the answer given sends the work back: 会审退回, 审查不通过…
+:mod:`engine.casework.decisions`) that the answer given sends the work back: 会审退回, 审查不通过… — or, for a
+countersign whose last party passed, when another party refused since the task was last done.
 """
 
 from __future__ import annotations
@@ -85,6 +86,16 @@ class Prefills:
             if opened is not None:
                 trigger = next((e for e in reversed(events) if e.seq < opened and e.kind in INPUT_KINDS), None)
             sent_back = None
+            if trigger is not None and trigger.kind == EventKind.TASK_COMPLETED \
+                    and not sends_back(diagram.form_for(trigger.node_id or ""),
+                                       json.loads(trigger.payload).get("data", {})):
+                # a countersign (会审) whose last party passed: the party that refused since this task was last
+                # done sent it back (none did if the task itself comes first, going back)
+                refused = next((e for e in reversed(events) if e.seq < opened and e.kind == EventKind.TASK_COMPLETED
+                                and (e.node_id == item["node_id"] or sends_back(
+                                    diagram.form_for(e.node_id or ""), json.loads(e.payload).get("data", {})))), None)
+                if refused is not None and refused.node_id != item["node_id"]:
+                    trigger = refused
             if trigger is not None and trigger.kind == EventKind.TASK_COMPLETED:
                 decided = json.loads(trigger.payload).get("data", {})
                 sender_form = diagram.form_for(trigger.node_id or "")

@@ -139,3 +139,27 @@ def test_an_office_limit_for_dual_supply_reads_the_application_until_the_plan_de
     task = next(t for t in surveyed.ready_tasks if t.node_id == unasked.steps[1].node == "hv_draft_supply_plan")
     engine.complete(task.id, actor_for(engine, task.role, task.assignee), dict(unasked.steps[1].data))
     assert reply_limit(surveyed.app_no) == (25, "override")
+
+
+def test_a_countersign_refused_before_the_last_party_passed_still_opens_the_redraft_as_sent_back(
+        engine: Engine, scenarios: dict[str, Scenario]) -> None:
+    scenario = scenarios["hv_joint_review_sendback"]  # 发展策划 passes, 设计 refuses
+    result = advance_to(engine, scenario, 2)
+    planning, design = scenario.steps[2], scenario.steps[3]
+    for step in (design, planning):  # 设计 refuses first; 发展策划's pass is the last vote
+        task = next(t for t in result.ready_tasks if t.node_id == step.node)
+        result = engine.complete(task.id, actor_for(engine, task.role, task.assignee), dict(step.data))
+    redraft = next(t for t in result.ready_tasks if t.node_id == "hv_draft_supply_plan")
+    sent_back = engine.task_prefill(redraft.id).sent_back
+    assert sent_back is not None
+    assert (sent_back.node_name, sent_back.decision) == ("供电方案会审（设计）", "退回修改")
+    assert sent_back.reason == design.data["joint_design_opinion"]
+
+
+def test_a_review_opened_again_after_its_rectification_is_not_shown_as_sent_back(
+        engine: Engine, scenarios: dict[str, Scenario]) -> None:
+    scenario = scenarios["hv_design_review_sendback"]  # 审查不通过 → 设计整改 → 再审
+    nodes = [s.node for s in scenario.steps]
+    rectified = advance_to(engine, scenario, nodes.index("hv_design_rectify") + 1)
+    again = next(t for t in rectified.ready_tasks if t.node_id == "hv_design_review")
+    assert engine.task_prefill(again.id).sent_back is None

@@ -170,8 +170,9 @@ def test_the_holder_transfers_a_task_to_a_colleague_of_its_role(engine: Engine) 
 
 
 def test_a_decision_is_copied_with_its_labels(engine: Engine) -> None:
-    app = run(engine, "hv_joint_review_sendback", steps=3)  # 会审 sent the plan back
-    review = next(t for t in engine.tasks(app_no=app.app_no, status="completed") if t.node_id == "hv_joint_review")
+    app = run(engine, "hv_joint_review_sendback", steps=4)  # 会审 (发展策划, 设计) sent the plan back
+    review = next(t for t in engine.tasks(app_no=app.app_no, status="completed")
+                  if t.node_id == "hv_joint_review_design")  # 设计 refused
     with pytest.raises(Forbidden):
         engine.copy_decision(review.id, ["manager2"], by="metering")
     engine.copy_decision(review.id, ["manager2", "dispatch"], by=review.completed_by or "", note="请知悉")
@@ -239,13 +240,14 @@ def test_saved_filters_are_kept_per_person(engine: Engine) -> None:
 
 def test_a_plan_sent_back_by_the_joint_review_opens_with_the_previous_submission(engine: Engine) -> None:
     scenario = SCENARIOS["hv_joint_review_sendback"]
-    app = run(engine, "hv_joint_review_sendback", steps=3)
+    app = run(engine, "hv_joint_review_sendback", steps=4)
     again = open_task(engine, app.app_no, "hv_draft_supply_plan")
     prefill = engine.task_prefill(again.id)
     assert prefill.sent_back is not None
-    assert (prefill.sent_back.node_name, prefill.sent_back.decision) == ("供电方案会审", "退回修改")
-    assert prefill.sent_back.by_name == "发展策划 刘洋"
-    assert prefill.sent_back.reason == scenario.steps[2].data["joint_review_opinion"]
+    # 发展策划 passed, 设计 refused: the refusal is what sent the plan back
+    assert (prefill.sent_back.node_name, prefill.sent_back.decision) == ("供电方案会审（设计）", "退回修改")
+    assert prefill.sent_back.by_name == "设计室 许晴"
+    assert prefill.sent_back.reason == scenario.steps[3].data["joint_design_opinion"]
     first_plan = scenario.steps[1].data
     assert {k: prefill.values[k] for k in first_plan if first_plan[k] is not None} == \
         {k: v for k, v in first_plan.items() if v is not None}

@@ -184,13 +184,13 @@ def test_a_substitute_is_set_on_the_page_and_works_the_absent_colleagues_task(en
 
 def test_a_sent_back_plan_opens_prefilled_under_a_banner(engine: Engine, staff: Actor) -> None:
     scenario = SCENARIOS["hv_joint_review_sendback"]
-    app = run(engine, "hv_joint_review_sendback", steps=3)
+    app = run(engine, "hv_joint_review_sendback", steps=4)
     again = open_task(engine, app.app_no, "hv_draft_supply_plan")
     page = staff(again.assignee).get(f"/tasks/{again.id}").get_data(as_text=True)
     banner = page.index('id="sent-back"')
     assert banner < page.index('class="task-form"')  # at the top, before the form
-    assert "供电方案会审退回修改" in page and "发展策划 刘洋" in page
-    assert scenario.steps[2].data["joint_review_opinion"] in page
+    assert "供电方案会审（设计）退回修改" in page and "设计室 许晴" in page
+    assert scenario.steps[3].data["joint_design_opinion"] in page
     assert input_value(page, "source_line") == scenario.steps[1].data["source_line"]
 
 
