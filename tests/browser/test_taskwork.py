@@ -206,7 +206,7 @@ def test_a_comment_shown_to_the_customer_appears_on_the_progress_page(person: Pe
 def test_a_plan_sent_back_by_the_joint_review_opens_prefilled_under_a_banner(person: Person,
                                                                              live_server: LiveServer) -> None:
     path = PATHS["hv_joint_review_sendback"]
-    app_no = drive_with_engine(live_server, "hv_joint_review_sendback", 3, customer_name="会审退回测试有限公司")
+    app_no = drive_with_engine(live_server, "hv_joint_review_sendback", 4, customer_name="会审退回测试有限公司")
     task = open_tasks(live_server, app_no)["hv_draft_supply_plan"]
     page = person.page
     person.login(task.actor)
@@ -215,13 +215,14 @@ def test_a_plan_sent_back_by_the_joint_review_opens_prefilled_under_a_banner(per
     assert banner.is_visible()
     assert banner.bounding_box()["y"] < page.locator("form.task-form").bounding_box()["y"]  # at the top
     text = banner.inner_text()
-    assert "供电方案会审退回修改" in text and DISPLAY_NAMES["planning"] in text
-    assert path["steps"][2][1]["joint_review_opinion"] in text
+    # 发展策划 passed; 设计 refused, and its refusal is what the banner shows
+    assert "供电方案会审（设计）退回修改" in text and DISPLAY_NAMES["design"] in text
+    assert path["steps"][3][1]["joint_design_opinion"] in text
     first = path["steps"][1][1]
     assert page.locator("form.task-form input[name=source_line]").input_value() == first["source_line"]
     person.shot("taskwork-09-sent-back")
     # resubmitting what the page holds, with the change the review asked for, goes through
-    fill_form(page.locator("form.task-form"), dict(path["steps"][3][1]))
+    fill_form(page.locator("form.task-form"), dict(path["steps"][4][1]))
     assert submit(person, page.locator("form.task-form"), "提交办理").status == 302
     assert_clean(person, "a sent-back plan resubmitted")
 
