@@ -241,11 +241,16 @@ def milestone_states(track: Track, accepted_at: datetime, rows: Sequence[TaskRow
 class ClockRound(Protocol):
     """What a milestone reads of one round of a policy clock (``engine.timelimits.clocks.ClockInfo``)."""
 
-    key: str
-    kind: str
-    limit: int | None
-    deadline: datetime | None
-    overdue: bool
+    @property
+    def key(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def limit(self) -> int | None: ...
+    @property
+    def deadline(self) -> datetime | None: ...
+    @property
+    def overdue(self) -> bool: ...
 
 
 def with_clocks(milestones: Sequence[MilestoneState], rounds: Sequence[ClockRound]) -> tuple[MilestoneState, ...]:
