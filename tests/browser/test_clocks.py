@@ -97,7 +97,7 @@ def test_the_task_list_sorts_by_the_risk_of_missing_a_limit(person: Person, cloc
     person.go(f"/?scope=all&q={MARK}")
 
     def order() -> list[str]:
-        numbers = [re.sub(r"\s+", "", n) for n in page.locator("table.tasks tbody tr td:first-child a").all_inner_texts()]
+        numbers = [re.sub(r"\s+", "", n) for n in page.locator("table.tasks tbody tr td a.mono").all_inner_texts()]
         return [n for n in numbers if n in (clocked.quick, clocked.slow)]
 
     assert order() == [clocked.quick, clocked.slow]  # first come, first served
