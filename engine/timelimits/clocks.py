@@ -210,8 +210,8 @@ def check_clock(name: str, value: str, nodes: Mapping[str, NodeInfo]) -> list[st
     return out
 
 
-MARKERS = (Marker(PREFIX, process_check=check_clock, title="政策时限",
-                  hint="流程的法定办理时限：从哪些环节起算、到哪个环节止、几个工作日（或有效期几个月）"),)
+MARKERS = (Marker(PREFIX, process_check=check_clock, title="政策时限（流程级）",
+                  hint="name: 名称; start: 起算环节; stop: 止算环节; limit: 工作日数或按申请数据计算"),)
 """A process-level ``policyClock.<key>`` property per clock, checked at deploy time."""
 
 _DEFINITIONS: dict[str, tuple[ClockDefinition, ...]] = {}
