@@ -14,7 +14,7 @@ from typing import Any
 
 import handlers
 
-from ..errors import FormValidationError
+from ..errors import FormValidationError, WorkflowFailure
 from ..kernel.interpreter import Interpreter
 from ..kernel.loading import ParsedDiagram
 from ..kernel.runtime import RunContext, ScriptEngine
@@ -88,6 +88,19 @@ class ScenarioRunner:
             return self._outcome(machine, len(steps), still[0] if still else None,
                                  "示例路径已走完，流程仍在等待：" + ("、".join(still) or "无"))
         return self._outcome(machine, len(steps), None, None)
+
+    def accept(self, start: Mapping[str, Any], application_no: str = "SIM00000000000001") -> tuple[str, ...]:
+        """Only the acceptance: validate ``start`` and run to the first wait (the raw cost of starting an
+        application); the user tasks then waiting, by node id."""
+        run = RunContext(application_no, self.diagram.process_id, self.settings, MemoryServices(), self.clock,
+                         labels=self.diagram.labels)
+        machine = Interpreter(self.diagram, ScriptEngine(self.registry, run), self.max_iterations)
+        start_form = self.diagram.forms.get(self.diagram.start_form) if self.diagram.start_form else None
+        machine.start(start_form.validate(start) if start_form else dict(start))
+        error = machine.advance()
+        if error:
+            raise WorkflowFailure(error)
+        return tuple(machine.ready_nodes())
 
     @staticmethod
     def _outcome(machine: Interpreter, done: int, stopped_at: str | None, problem: str | None) -> ScenarioOutcome:

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from ..definitions.versions import Definitions
+from ..kernel.codec import StateCodec
 from ..kernel.forms import FormDefinition
 from ..kernel.runtime import trace
 from ..results import ApplicationInfo, ApplicationPage, DiagramTrace, HistoryEntry, TaskInfo
@@ -147,23 +148,9 @@ def current_data(conn: Connection, app_id: int, meta: Mapping[str, Any]) -> dict
     last = meta.get("last_task")
     if not last:
         return {}
-    rows = conn.execute(select(WF_TASKS.c.task_id, WF_TASKS.c.payload)
+    rows = conn.execute(select(WF_TASKS.c.task_id, WF_TASKS.c.seq, WF_TASKS.c.payload)
                         .where(WF_TASKS.c.application_id == app_id).order_by(WF_TASKS.c.seq)).all()
-    payloads = {tid: json.loads(p) for tid, p in rows}
-    chain = []
-    tid = last
-    while tid in payloads:
-        chain.append(payloads[tid])
-        tid = payloads[tid].get("parent")
-    data: dict[str, Any] = {}
-    for entry in reversed(chain):
-        if entry.get("data"):
-            data = dict(entry["data"])
-        delta = entry.get("delta") or {}
-        data.update(delta.get("updates", {}))
-        for key in delta.get("deletions", []):
-            data.pop(key, None)
-    return data
+    return StateCodec.data_of(rows, last)
 
 
 def application_conditions(*, process_key: str | None = None, status: str | None = None,

@@ -30,6 +30,7 @@ from ..definitions.versions import Definitions
 from ..errors import Conflict, ExpressionError, Forbidden, InvalidInput, NotFound, WorkflowFailure
 from ..kernel import expressions
 from ..kernel.loading import ParsedDiagram
+from ..kernel.codec import Changes
 from ..kernel.runtime import (
     COMPLETED,
     READY,
@@ -40,11 +41,9 @@ from ..kernel.runtime import (
     StateCodec,
     advance,
     complete_user_task,
-    error_tasks,
-    ready_user_tasks,
     reset_for_retry,
-    state_name,
 )
+from ..kernel.transitions import record_moves
 from ..results import StepResult, TaskInfo, Upload
 from ..store import Store
 from ..store.files import DocumentFiles
@@ -68,9 +67,8 @@ TASK_FOR_STEP = (select(ITEMS, *(c.label(f"app__{c.name}") for c in APP_COLUMNS)
                  .join_from(ITEMS, APPS, APPS.c.id == ITEMS.c.application_id)
                  .where(ITEMS.c.id == bindparam("id"))
                  .with_for_update(of=[ITEMS, APPS]))
-INSERT_TASK_ROWS = insert(WF_TASKS)
-UPDATE_TASK_ROWS = (update(WF_TASKS).where(WF_TASKS.c.application_id == bindparam("a"),
-                                           WF_TASKS.c.task_id == bindparam("t")).values(payload=bindparam("p")))
+LOAD_TASK_ROWS = (select(WF_TASKS.c.task_id, WF_TASKS.c.seq, WF_TASKS.c.payload)
+                  .where(WF_TASKS.c.application_id == bindparam("app_id")).order_by(WF_TASKS.c.seq))
 INSERT_ITEMS = insert(ITEMS)
 CLOSE_ITEM = update(ITEMS).where(ITEMS.c.id == bindparam("item_id")).values(
     status=bindparam("status"), completed_at=bindparam("at"))
@@ -117,6 +115,8 @@ class Steps:
         self.store, self.config, self.definitions, self.accounts = store, config, definitions, accounts
         self.files, self.registry, self.clock, self.hooks = files, registry, clock, tuple(hooks)
         self.codec = StateCodec()
+        # new and changed task rows in one statement
+        self._write_rows = store.upsert(WF_TASKS, ("application_id", "seq"), ("payload",))
         self._live: OrderedDict[int, Live] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -256,7 +256,7 @@ class Steps:
             app = app_by_number(conn, app_no, lock=True)
             diagram = self.definitions.diagram(conn, app.version_id)
             live = self._checkout(conn, app, diagram)
-            failed = error_tasks(live.wf)
+            failed = self.codec.error_tasks(live.wf, live.snapshot)
             if not failed:
                 self._checkin(app.id, live)
                 raise Conflict(f"申请 {app_no} 没有出错的任务可重试")
@@ -283,15 +283,17 @@ class Steps:
         error = advance(wf, Guard(live.counts, self.config.max_loop_iterations))
         now = self.clock()
         changes = self.codec.changes(wf, live.snapshot)
-        self._write_task_rows(conn, app.id, changes)
+        self._write_task_rows(conn, app.id, changes, live.snapshot)
 
+        # What the engine did in this step is recorded with the input that made it (replay compares it)
+        moves = record_moves(changes.transitions)
+        if moves:
+            events[0] = PendingEvent(events[0].kind, events[0].actor, events[0].at, {**events[0].payload, **moves},
+                                     events[0].node_id, events[0].task_id)
         for call in run.calls:
             events.append(PendingEvent(EventKind.SERVICE_CALLED, SYSTEM, now,
                                        {"operator": call.operator, "params": call.params, "result": call.result},
                                        call.node_id, call.task_id))
-        if changes.transitions:
-            events.append(PendingEvent(EventKind.ENGINE_TRANSITIONS, actor, now, {"changes": [
-                [name, state_name(old), state_name(new), str(tid)] for tid, name, old, new in changes.transitions]}))
 
         step = StepContext(conn, diagram, app.id, app.app_no, now, actor)
         opening: list[OpeningTask] = []
@@ -322,7 +324,7 @@ class Steps:
         if error:
             status = AppStatus.ERROR
             events.append(PendingEvent(EventKind.APPLICATION_ERROR, SYSTEM, now, {"message": error}))
-        elif wf.is_completed():
+        elif self.codec.is_completed(wf, changes):
             status = AppStatus.COMPLETED
             events.append(PendingEvent(EventKind.APPLICATION_COMPLETED, SYSTEM, now, {}))
         else:
@@ -339,7 +341,7 @@ class Steps:
         app.status = status
         self.codec.commit(wf, live.snapshot, changes)
         live.revision = app.revision
-        if {str(t.id) for t in ready_user_tasks(wf)} == {i["id"] for i in new_items}:
+        if {str(t.id) for t in self.codec.ready_user_tasks(wf, live.snapshot)} == {i["id"] for i in new_items}:
             # every task waiting now opened in this step: the rows just written are the open items
             # (all created now, so in the query's order by id), no need to read them back
             open_items: Any = sorted(new_items, key=lambda i: i["id"])
@@ -347,19 +349,14 @@ class Steps:
             open_items = conn.execute(OPEN_ITEMS, {"app_id": app.id}).mappings().all()
         return StepResult(app.app_no, status, tuple(task_info(i) for i in open_items), error)
 
-    def _write_task_rows(self, conn: Connection, app_id: int, changes: Any) -> None:
-        """Insert new task rows, rewrite changed ones, delete the gone ones."""
-        new_rows = [{"application_id": app_id, "task_id": str(tid), "seq": seq, "payload": payload}
-                    for tid, seq, payload, is_new in changes.upserts if is_new]
-        changed_rows = [{"a": app_id, "t": str(tid), "p": payload}
-                        for tid, seq, payload, is_new in changes.upserts if not is_new]
-        if new_rows:
-            conn.execute(INSERT_TASK_ROWS, new_rows)
-        if changed_rows:
-            conn.execute(UPDATE_TASK_ROWS, changed_rows)
+    def _write_task_rows(self, conn: Connection, app_id: int, changes: Changes, snapshot: Snapshot) -> None:
+        """Write new and changed task rows, delete the gone ones (rows are keyed by their seq)."""
+        if changes.upserts:
+            conn.execute(self._write_rows, [{"application_id": app_id, "seq": seq, "task_id": str(tid),
+                                             "payload": payload} for tid, seq, payload, _ in changes.upserts])
         if changes.deletions:
             conn.execute(delete(WF_TASKS).where(WF_TASKS.c.application_id == app_id,
-                                                WF_TASKS.c.task_id.in_([str(t) for t in changes.deletions])))
+                                                WF_TASKS.c.seq.in_([snapshot.seq[t] for t in changes.deletions])))
 
     def _open(self, step: StepContext, app: AppRow, task: Any, name: str) -> OpeningTask:
         """The work item of a user task that became ready, with what every hook adds to it."""
@@ -394,10 +391,9 @@ class Steps:
 
     def load(self, conn: Connection, app: AppRow, diagram: ParsedDiagram) -> Live:
         """Rebuild an application's workflow from its rows."""
-        rows = conn.execute(select(WF_TASKS.c.task_id, WF_TASKS.c.seq, WF_TASKS.c.payload)
-                            .where(WF_TASKS.c.application_id == app.id).order_by(WF_TASKS.c.seq)).all()
+        rows = conn.execute(LOAD_TASK_ROWS, {"app_id": app.id}).all()
         meta = json.loads(app.wf_meta)
-        wf, snapshot = self.codec.restore(diagram, meta, [(r.task_id, r.seq, r.payload) for r in rows],
+        wf, snapshot = self.codec.restore(diagram, meta, rows,
                                           ScriptEngine(self.registry, self._run_context(None, app, diagram)))
         return Live(app.revision, wf, snapshot, dict(meta.get("loop_counts", {})))
 
