@@ -79,7 +79,7 @@ from .results import (
 )
 from .store import Store
 from .store import schema
-from .store.files import DocumentFiles
+from .store.files import document_files
 from .timelimits import limits as time_limits
 from .timelimits.calendar import CalendarSource, WorkingCalendar, YearStatus
 from .timelimits.limits import TimeLimitHook
@@ -125,7 +125,7 @@ class Engine:
         self.now = clock or datetime.now
         self.config.prepare_directories()
         self.store = Store(self.config.database_url)
-        self.files = DocumentFiles(self.config.documents)
+        self.files = document_files(self.config.documents_backend, self.config.documents, self.store, self.now)
         self.accounts = Accounts(self.store, password_hasher or Scrypt(), self.now)
         self.calendars = CalendarSource(self.store)
 

@@ -72,7 +72,7 @@ def manager_workloads(conn: Connection) -> Mapping[str, int]:
 def save_document(conn: Connection, files: DocumentFiles, application_id: int, kind: str, filename: str,
                   media_type: str, content: bytes, now: datetime) -> str:
     """Write a document's bytes and its row (in the caller's transaction); its id."""
-    doc_id, rel, digest = files.write(content)
+    doc_id, rel, digest = files.write(content, conn)
     conn.execute(INSERT_DOCUMENT, {"id": doc_id, "application_id": application_id, "kind": kind,
                                    "filename": filename, "media_type": media_type, "sha256": digest,
                                    "size": len(content), "path": rel, "created_at": now})
@@ -125,9 +125,9 @@ class Documents:
         """A stored document and its bytes (checked against its SHA-256)."""
         with self.store.read() as conn:
             row = conn.execute(select(DOCUMENTS).where(DOCUMENTS.c.id == doc_id)).one_or_none()
-        if row is None:
-            raise NotFound(f"文件不存在：{doc_id}")
-        return doc_info(row), self.files.read(row.path, row.sha256)
+            if row is None:
+                raise NotFound(f"文件不存在：{doc_id}")
+            return doc_info(row), self.files.read(row.path, row.sha256, conn)
 
     def document_pdf(self, doc_id: str, by: str) -> tuple[DocumentInfo, bytes]:
         """The PDF of an HTML contract rendering: made on first request (slow), then kept and reused."""
@@ -136,15 +136,15 @@ class Documents:
             if doc is None:
                 raise NotFound(f"文件不存在：{doc_id}")
             if doc.media_type == "application/pdf":
-                return doc_info(doc), self.files.read(doc.path, doc.sha256)
+                return doc_info(doc), self.files.read(doc.path, doc.sha256, conn)
             if doc.media_type != "text/html":
                 raise InvalidInput(f"文件 {doc.filename} 不是合同的 HTML 版本，无法生成 PDF")
             pdf_name = doc.filename.rsplit(".", 1)[0] + ".pdf"
             existing = conn.execute(select(DOCUMENTS).where(DOCUMENTS.c.application_id == doc.application_id,
                                                             DOCUMENTS.c.filename == pdf_name)).first()
             if existing is not None:
-                return doc_info(existing), self.files.read(existing.path, existing.sha256)
-            html = self.files.read(doc.path, doc.sha256).decode("utf-8")
+                return doc_info(existing), self.files.read(existing.path, existing.sha256, conn)
+            html = self.files.read(doc.path, doc.sha256, conn).decode("utf-8")
             content = handlers.render_pdf(html)
             now = self.clock()
             pdf_id = save_document(conn, self.files, doc.application_id, doc.kind, pdf_name, "application/pdf",
