@@ -32,6 +32,7 @@ from .analysis.migration import Migrations
 from .analysis.scenarios import ScenarioRunner
 from .analysis.versiondiff import diff_versions
 from .casework.accounts import Accounts
+from .casework.attempts import AttemptLimits, progress_keys
 from .casework.audit import append_only, verify
 from .casework.documents import Documents
 from .casework.hooks import StepHook
@@ -128,6 +129,7 @@ class Engine:
         self.files = document_files(self.config.documents_backend, self.config.documents, self.store, self.now)
         self.accounts = Accounts(self.store, password_hasher or Scrypt(), self.now)
         self.calendars = CalendarSource(self.store)
+        self.attempts = AttemptLimits(self.store, self.now)
 
         markers: tuple[Marker, ...] = (*time_limits.MARKERS, *field_jobs.MARKERS, *review_meetings.MARKERS)
         self.definitions = Definitions(self.store, self.config, self.registry, markers, self.now)
@@ -351,6 +353,15 @@ class Engine:
     def public_progress(self, app_no: str) -> PublicProgress | None:
         """The customer's view of one application (None if there is none)."""
         return public_progress(self.store, app_no)
+
+    def progress_attempt(self, client_address: str, app_no: str) -> int:
+        """Ask to look an application up on the customer progress page: 0 to go ahead (the attempt counts as a
+        failure until :meth:`progress_found`), else the seconds to wait — limits shared by every process."""
+        return self.attempts.attempt(progress_keys(client_address, app_no)).wait_seconds
+
+    def progress_found(self, client_address: str, app_no: str) -> None:
+        """The lookup was right: its attempt does not count against the client or the application."""
+        self.attempts.succeeded(progress_keys(client_address, app_no))
 
     def document(self, doc_id: str) -> tuple[DocumentInfo, bytes]:
         """A stored document and its bytes (checked against its SHA-256)."""
