@@ -81,6 +81,7 @@ from .results import (
 from .store import Store
 from .store import schema
 from .store.files import document_files
+from .store.secrets import SharedSecrets
 from .timelimits import limits as time_limits
 from .timelimits.calendar import CalendarSource, WorkingCalendar, YearStatus
 from .timelimits.limits import TimeLimitHook
@@ -130,6 +131,7 @@ class Engine:
         self.accounts = Accounts(self.store, password_hasher or Scrypt(), self.now)
         self.calendars = CalendarSource(self.store)
         self.attempts = AttemptLimits(self.store, self.now)
+        self.secrets = SharedSecrets(self.store, self.now)
 
         markers: tuple[Marker, ...] = (*time_limits.MARKERS, *field_jobs.MARKERS, *review_meetings.MARKERS)
         self.definitions = Definitions(self.store, self.config, self.registry, markers, self.now)
@@ -353,6 +355,11 @@ class Engine:
     def public_progress(self, app_no: str) -> PublicProgress | None:
         """The customer's view of one application (None if there is none)."""
         return public_progress(self.store, app_no)
+
+    def shared_secret(self, name: str, proposal: str) -> str:
+        """A secret every process on every host shares (the web session key): ``proposal`` if it is the first
+        asked for, else the one set before."""
+        return self.secrets.get(name, proposal)
 
     def progress_attempt(self, client_address: str, app_no: str) -> int:
         """Ask to look an application up on the customer progress page: 0 to go ahead (the attempt counts as a
