@@ -67,6 +67,8 @@ TASK_FOR_STEP = (select(ITEMS, *(c.label(f"app__{c.name}") for c in APP_COLUMNS)
                  .join_from(ITEMS, APPS, APPS.c.id == ITEMS.c.application_id)
                  .where(ITEMS.c.id == bindparam("id"))
                  .with_for_update(of=[ITEMS, APPS]))
+DELETE_TASK_ROWS = delete(WF_TASKS).where(WF_TASKS.c.application_id == bindparam("a"),
+                                          WF_TASKS.c.seq.in_(bindparam("seqs", expanding=True)))
 LOAD_TASK_ROWS = (select(WF_TASKS.c.task_id, WF_TASKS.c.seq, WF_TASKS.c.payload)
                   .where(WF_TASKS.c.application_id == bindparam("app_id")).order_by(WF_TASKS.c.seq))
 INSERT_ITEMS = insert(ITEMS)
@@ -355,8 +357,7 @@ class Steps:
             conn.execute(self._write_rows, [{"application_id": app_id, "seq": seq, "task_id": str(tid),
                                              "payload": payload} for tid, seq, payload, _ in changes.upserts])
         if changes.deletions:
-            conn.execute(delete(WF_TASKS).where(WF_TASKS.c.application_id == app_id,
-                                                WF_TASKS.c.seq.in_([snapshot.seq[t] for t in changes.deletions])))
+            conn.execute(DELETE_TASK_ROWS, {"a": app_id, "seqs": [snapshot.seq[t] for t in changes.deletions]})
 
     def _open(self, step: StepContext, app: AppRow, task: Any, name: str) -> OpeningTask:
         """The work item of a user task that became ready, with what every hook adds to it."""
