@@ -195,7 +195,8 @@ def database_growth(registry: Mapping[str, handlers.Operator], scenario: Scenari
     def sizes() -> dict[str, int]:
         with engine.store.read() as conn:
             pages = conn.execute(text("SELECT name, SUM(pgsize - unused) FROM dbstat GROUP BY name")).all()
-            owners = dict(conn.execute(text("SELECT name, tbl_name FROM sqlite_master")).all())
+            owners: dict[str, str] = {row.name: row.tbl_name
+                                      for row in conn.execute(text("SELECT name, tbl_name FROM sqlite_master"))}
         out: dict[str, int] = {}
         for name, used in pages:
             table = owners.get(name, name)

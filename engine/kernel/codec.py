@@ -365,7 +365,7 @@ class StateCodec:
         base = parent.data
         if task._state & CLOSED:
             if stored == DATA_AS_PARENT and parent._state & CLOSED:
-                return base  # type: ignore[no-any-return]
+                return base
             data = dict(base)
         else:
             data = {k: copy(v) if isinstance(v, (dict, list, set)) else v for k, v in base.items()}
