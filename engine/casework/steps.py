@@ -13,7 +13,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -29,8 +29,8 @@ from ..config import EngineConfig
 from ..definitions.versions import Definitions
 from ..errors import Conflict, ExpressionError, Forbidden, InvalidInput, NotFound, WorkflowFailure
 from ..kernel import expressions
-from ..kernel.loading import ParsedDiagram
 from ..kernel.codec import Changes
+from ..kernel.loading import ParsedDiagram
 from ..kernel.runtime import (
     COMPLETED,
     READY,
@@ -289,9 +289,10 @@ class Steps:
 
         # What the engine did in this step is recorded with the input that made it (replay compares it)
         moves = record_moves(changes.transitions)
-        if moves:
-            events[0] = PendingEvent(events[0].kind, events[0].actor, events[0].at, {**events[0].payload, **moves},
-                                     events[0].node_id, events[0].task_id)
+        if moves and events:
+            events[0] = replace(events[0], payload={**events[0].payload, **moves})
+        elif moves:
+            events.append(PendingEvent(EventKind.ENGINE_TRANSITIONS, actor, now, moves))
         for call in run.calls:
             events.append(PendingEvent(EventKind.SERVICE_CALLED, SYSTEM, now,
                                        {"operator": call.operator, "params": call.params, "result": call.result},

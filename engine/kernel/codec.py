@@ -143,9 +143,10 @@ class StateCodec:
             if not task._state & CLOSED:
                 open_after[tid] = task._parent
             is_new = tid in new_seq
-            if not is_new and snap.fingerprints.get(tid) == self.fingerprint(task) and task._parent not in changed:
+            same = not is_new and snap.fingerprints.get(tid) == self.fingerprint(task)
+            if same and task._parent not in changed:
                 continue
-            if is_new or snap.fingerprints.get(tid) != self.fingerprint(task):
+            if not same:
                 changed.add(tid)
             written.add(tid)
             upserts.append((tid, seq_of(tid), self.dump_task(task, seq_of), is_new))

@@ -81,10 +81,10 @@ def group_events(events: Sequence[RecordedEvent]) -> list[Transaction]:
         if not groups:
             continue
         current = groups[-1]
+        # moves recorded apart from the input (trails written before moves went with it)
+        current.transitions.extend(recorded_moves(ev.kind, ev.payload))
         if ev.kind == EventKind.SERVICE_CALLED:
             current.calls.append(ev)
-        elif ev.kind == EventKind.ENGINE_TRANSITIONS:  # trails written before moves went with their input
-            current.transitions.extend(recorded_moves(ev.kind, ev.payload))
         elif ev.kind == EventKind.APPLICATION_ERROR:
             current.outcome, current.error = "error", str(ev.payload.get("message", ""))
         elif ev.kind == EventKind.APPLICATION_COMPLETED:

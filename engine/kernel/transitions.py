@@ -11,7 +11,8 @@ not SpiffWorkflow's guesses about the future (tasks it predicts as maybe, likely
 creates and drops as the process runs). Replay compares the same facts.
 
 Trails written before this form carry a separate ``engine.transitions`` event listing every change as
-``[node, old state, new state, task id]``; :func:`recorded_moves` reads both.
+``[node, old state, new state, task id]``; :func:`recorded_moves` reads both. (A step without an input event
+records its moves in an ``engine.transitions`` event of this form.)
 """
 
 from __future__ import annotations
@@ -51,9 +52,10 @@ def record_moves(transitions: Iterable[tuple[Any, str, int | None, int]]) -> dic
 
 
 def recorded_moves(kind: str, payload: Mapping[str, Any]) -> list[Move]:
-    """The moves an event records — of an input event (this form) or of an ``engine.transitions`` event (the
-    earlier form) — that are facts; nothing for any other event."""
-    if kind == EventKind.ENGINE_TRANSITIONS:
+    """The moves an event records that are facts: the ``moves`` of an event (an input, or an
+    ``engine.transitions`` event of a step without one), or the ``changes`` of an ``engine.transitions`` event
+    of the earlier form; nothing for an event without either."""
+    if kind == EventKind.ENGINE_TRANSITIONS and MOVES not in payload:
         moves: list[Move] = []
         for change in payload.get("changes", ()):
             name, old, new = str(change[0]), str(change[1]), str(change[2])
