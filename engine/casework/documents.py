@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 
 import handlers
 
@@ -57,15 +57,16 @@ class NoServices:
         raise WorkflowFailure("恢复流程状态时不应调用处理器")
 
 
+ACTIVE_USERS = select(USERS.c.username, USERS.c.roles).where(USERS.c.active.is_(True)).order_by(USERS.c.id)
+OPEN_TASKS_OF = (select(ITEMS.c.assignee, func.count().label("n"))
+                 .where(ITEMS.c.status == TaskStatus.READY, ITEMS.c.assignee.in_(bindparam("people", expanding=True)))
+                 .group_by(ITEMS.c.assignee))
+
+
 def manager_workloads(conn: Connection) -> Mapping[str, int]:
     """Open tasks per active customer manager."""
-    managers = [u.username for u in conn.execute(select(USERS.c.username, USERS.c.roles)
-                                                 .where(USERS.c.active.is_(True)).order_by(USERS.c.id))
-                if Role.CUSTOMER_MANAGER in u.roles.split(",")]
-    counts = {row.assignee: int(row.n) for row in conn.execute(
-        select(ITEMS.c.assignee, func.count().label("n")).where(ITEMS.c.status == TaskStatus.READY,
-                                                                  ITEMS.c.assignee.in_(managers))
-        .group_by(ITEMS.c.assignee))}
+    managers = [u.username for u in conn.execute(ACTIVE_USERS) if Role.CUSTOMER_MANAGER in u.roles.split(",")]
+    counts = {row.assignee: int(row.n) for row in conn.execute(OPEN_TASKS_OF, {"people": managers})}
     return {m: int(counts.get(m, 0)) for m in managers}
 
 

@@ -81,6 +81,8 @@ SAVE_APP = update(APPS).where(APPS.c.id == bindparam("app_id"), APPS.c.revision 
     status=bindparam("status"), error_message=bindparam("error"), updated_at=bindparam("at"),
     completed_at=bindparam("completed_at"), wf_meta=bindparam("meta"), audit_seq=bindparam("seq"),
     audit_head=bindparam("head"), revision=bindparam("next_revision"))
+BUMP_SEQUENCE = (update(SEQUENCES).where(SEQUENCES.c.key == bindparam("counter")).values(value=SEQUENCES.c.value + 1)
+                 .returning(SEQUENCES.c.value))
 OPEN_ITEMS = (select(ITEMS).where(ITEMS.c.application_id == bindparam("app_id"), ITEMS.c.status == TaskStatus.READY)
               .order_by(ITEMS.c.created_at, ITEMS.c.id))
 
@@ -430,16 +432,14 @@ class Steps:
 
     def _next_app_no(self, conn: Connection, process_key: str, now: datetime) -> str:
         key = f"{process_key}:{now:%Y%m%d}"
-        bump = (update(SEQUENCES).where(SEQUENCES.c.key == key).values(value=SEQUENCES.c.value + 1)
-                .returning(SEQUENCES.c.value))
-        bumped = conn.execute(bump).scalar()
+        bumped = conn.execute(BUMP_SEQUENCE, {"counter": key}).scalar()
         if bumped is None:
             try:
                 with conn.begin_nested():
                     conn.execute(insert(SEQUENCES), {"key": key, "value": 1})
                 bumped = 1
             except IntegrityError:
-                bumped = conn.execute(bump).scalar_one()
+                bumped = conn.execute(BUMP_SEQUENCE, {"counter": key}).scalar_one()
         try:
             return application_number(process_key, now.date(), int(bumped))
         except HandlerError as exc:
