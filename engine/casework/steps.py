@@ -81,6 +81,7 @@ SAVE_APP = update(APPS).where(APPS.c.id == bindparam("app_id"), APPS.c.revision 
     status=bindparam("status"), error_message=bindparam("error"), updated_at=bindparam("at"),
     completed_at=bindparam("completed_at"), wf_meta=bindparam("meta"), audit_seq=bindparam("seq"),
     audit_head=bindparam("head"), revision=bindparam("next_revision"))
+INSERT_APP = insert(APPS).returning(APPS.c.id)
 BUMP_SEQUENCE = (update(SEQUENCES).where(SEQUENCES.c.key == bindparam("counter")).values(value=SEQUENCES.c.value + 1)
                  .returning(SEQUENCES.c.value))
 OPEN_ITEMS = (select(ITEMS).where(ITEMS.c.application_id == bindparam("app_id"), ITEMS.c.status == TaskStatus.READY)
@@ -143,7 +144,7 @@ class Steps:
             app = AppRow(id=0, app_no=app_no, process_key=process_key, version_id=row.id,
                          customer_name=str(clean.get("customer_name") or ""), status=AppStatus.RUNNING, revision=0,
                          audit_seq=0, audit_head="", wf_meta="{}", error_message=None)
-            app.id = conn.execute(insert(APPS).returning(APPS.c.id), {
+            app.id = conn.execute(INSERT_APP, {
                 "app_no": app_no, "process_key": process_key, "version_id": row.id, "status": AppStatus.RUNNING,
                 "customer_name": app.customer_name, "customer_type": str(clean.get("customer_type") or ""),
                 "created_by": by, "created_at": now, "updated_at": now, "completed_at": None,
