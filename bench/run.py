@@ -247,12 +247,13 @@ def drive_to_loop(engine: Engine, base: Scenario, loops: int, extra: int) -> tup
 def loop_steps(registry: Mapping[str, handlers.Operator], base: Scenario, tmp: Path, apps: int, extra: int = 3,
                depths: tuple[int, int] = (1, 50)) -> None:
     """The cost of one loop step at two depths of history, cached and reloaded, interleaved; SpiffWorkflow's
-    own (in memory: the path with ``depth + extra`` loops less the path with ``depth``, per step)."""
+    own, in memory, for the very same steps of the same path."""
     engine = facade_engine(tmp / "loops", registry)
     runner = engine.scenario_runner(base.process)
     settle()  # as baozhuang serve does once started
     timed: dict[tuple[str, int], list[float]] = {(mode, d): [] for mode in ("cached", "reloaded") for d in depths}
     raw: dict[int, list[float]] = {d: [] for d in depths}
+    first = next(i for i, s in enumerate(base.steps) if s.node == "hv_design_review")
     for round_ in range(apps + 1):
         for depth in depths:
             for mode in ("cached", "reloaded"):
@@ -264,21 +265,21 @@ def loop_steps(registry: Mapping[str, handlers.Operator], base: Scenario, tmp: P
                     result = complete_next(engine, result, step)
                     if round_:
                         timed[(mode, depth)].append(time.perf_counter() - t0)
-            short, long = with_loops(base, depth), with_loops(base, depth + extra)
-            spent = in_memory_run(runner, long) - in_memory_run(runner, short)
+            scenario = with_loops(base, depth + extra)
+            outcome = runner.run(scenario.start, [(s.node, s.data) for s in scenario.steps])
+            assert outcome.completed, outcome.problem
             if round_:
-                raw[depth].append(spent / (2 * extra))
+                raw[depth].extend(outcome.step_seconds[first + 2 * depth:first + 2 * (depth + extra)])
     engine.dispose()
     low, high = depths
     spiff = {d: median_ms(raw[d]) for d in depths}
     print(f"  SpiffWorkflow alone, in memory: {spiff[low]:.2f} ms per loop step after {low} loop(s), "
-          f"{spiff[high]:.2f} ms after {high} (ratio {spiff[high] / spiff[low]:.2f}: its own walk of the task tree)")
+          f"{spiff[high]:.2f} ms after {high} (ratio {spiff[high] / spiff[low]:.2f}: its own walks of the task tree)")
     for mode in ("cached", "reloaded"):
         a, b = median_ms(timed[(mode, low)]), median_ms(timed[(mode, high)])
         ours_a, ours_b = a - spiff[low], b - spiff[high]
         print(f"    persisted, {mode:<8}: {a:6.2f} ms after {low}, {b:6.2f} ms after {high}   ratio {b / a:5.2f} "
-              f"(target ≤ 1.3);  without SpiffWorkflow's own cost {ours_a:5.2f} → {ours_b:5.2f} ms, "
-              f"ratio {ours_b / ours_a:5.2f}")
+              f"(target ≤ 1.3);  beyond SpiffWorkflow's own {ours_a:5.2f} → {ours_b:5.2f} ms, ratio {ours_b / ours_a:5.2f}")
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ the benchmark times the same run as the raw engine's cost.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,6 +31,7 @@ class ScenarioOutcome:
     steps_done: int
     stopped_at: str | None = None
     problem: str | None = None
+    step_seconds: tuple[float, ...] = ()  # how long each completed step took (its form checked, run to a wait)
 
 
 class MemoryServices:
@@ -71,7 +73,9 @@ class ScenarioRunner:
         error = machine.advance()
         if error:
             return self._outcome(machine, 0, "start", error)
+        took: list[float] = []
         for done, (node, data) in enumerate(steps):
+            began = time.perf_counter()
             if node not in machine.ready_nodes():
                 waiting = "、".join(machine.ready_nodes()) or "无"
                 return self._outcome(machine, done, node, f"环节 {node} 不在待办（待办：{waiting}）")
@@ -81,13 +85,14 @@ class ScenarioRunner:
             except FormValidationError as exc:
                 return self._outcome(machine, done, node, f"提交的数据不符合表单：{exc.message}")
             problem = machine.complete(node, clean) or machine.advance()
+            took.append(time.perf_counter() - began)
             if problem:
-                return self._outcome(machine, done, node, problem)
+                return self._outcome(machine, done, node, problem, took)
         if not machine.is_completed():
             still = machine.ready_nodes()
             return self._outcome(machine, len(steps), still[0] if still else None,
-                                 "示例路径已走完，流程仍在等待：" + ("、".join(still) or "无"))
-        return self._outcome(machine, len(steps), None, None)
+                                 "示例路径已走完，流程仍在等待：" + ("、".join(still) or "无"), took)
+        return self._outcome(machine, len(steps), None, None, took)
 
     def accept(self, start: Mapping[str, Any], application_no: str = "SIM00000000000001") -> tuple[str, ...]:
         """Only the acceptance: validate ``start`` and run to the first wait (the raw cost of starting an
@@ -103,7 +108,8 @@ class ScenarioRunner:
         return tuple(machine.ready_nodes())
 
     @staticmethod
-    def _outcome(machine: Interpreter, done: int, stopped_at: str | None, problem: str | None) -> ScenarioOutcome:
+    def _outcome(machine: Interpreter, done: int, stopped_at: str | None, problem: str | None,
+                 took: list[float] | None = None) -> ScenarioOutcome:
         completed, active, flows = machine.trace()
         return ScenarioOutcome(problem is None and machine.is_completed(), tuple(dict.fromkeys((*completed, *active))),
-                               flows, done, stopped_at, problem)
+                               flows, done, stopped_at, problem, tuple(took or ()))

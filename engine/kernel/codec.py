@@ -271,11 +271,12 @@ class StateCodec:
         events = wf.event_manager
         snap = Snapshot({}, {}, {}, (max(ids) + 1) if ids else 0)
         restore_value = self.registry.restore
-        for _, seq, payload in rows:
-            if payload.startswith("{"):  # a row written before the compact format
-                task = restore_value(json.loads(payload), workflow=wf)
+        parsed = json.loads(f"[{','.join(payload for _, _, payload in rows)}]")  # one parse for every row
+        for (_, seq, payload), row in zip(rows, parsed):
+            if isinstance(row, dict):  # a row written before the compact format
+                task = restore_value(row, workflow=wf)
             else:
-                parent_seq, children, changed_at, state, spec_name, triggered, internal, stored = json.loads(payload)
+                parent_seq, children, changed_at, state, spec_name, triggered, internal, stored = row
                 if '"typename"' in payload:
                     internal, stored = restore_value(internal), restore_value(stored)
                 spec = specs.get(spec_name)
