@@ -17,6 +17,8 @@ requests cannot slip past the limit together; a right answer takes its count bac
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -125,6 +127,16 @@ class AttemptLimits:
         return rows
 
 
+PLAIN = re.compile(r"[0-9A-Za-z.:_-]{1,64}")
+
+
+def plain_key(text: str) -> str:
+    """Text as it can be stored in a key: itself when plain, else a digest (whatever was typed: NUL, emoji…)."""
+    if PLAIN.fullmatch(text):
+        return text
+    return "#" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+
+
 def progress_keys(client_address: str, app_no: str) -> list[tuple[str, AttemptPolicy]]:
     """The keys a lookup on the customer progress page is counted under: the client's address, the number."""
-    return [(f"address:{client_address}"[:128], ADDRESS), (f"application:{app_no}"[:128], APPLICATION)]
+    return [(f"address:{plain_key(client_address)}", ADDRESS), (f"application:{plain_key(app_no)}", APPLICATION)]

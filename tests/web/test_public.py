@@ -187,3 +187,11 @@ def test_a_step_waiting_for_the_customer_says_so(client: Staff, engine: Engine, 
     assert last is not None and [t.node_id for t in last.ready_tasks] == ["hv_customer_confirm_plan"]
     html = look_up(client, last.app_no, "5678").get_data(as_text=True)
     assert f"{last.ready_tasks[0].node_name}</span>\n        <span class=\"step-date\">等待您办理" in html
+
+
+def test_whatever_is_typed_as_a_number_gets_the_plain_answer(client: Staff, accepted: Accepted) -> None:
+    for typed in ("申请" * 20, "HV20261123000001'; DROP TABLE x;--", "HV ２０２６", "😀" * 40):
+        response = look_up(client, typed, "5678")
+        assert response.status_code == 200, typed
+        assert "未查询到匹配的申请" in response.get_data(as_text=True)
+    assert look_up(client, accepted.app_no, "5678", ip="198.51.100.77").status_code == 200
