@@ -107,13 +107,21 @@ class Api:
             return response.status, raw[:200], elapsed
 
 
-def server_processes(server_pid: int) -> list[int]:
-    """The worker processes of ``baozhuang serve`` (its children; itself when it serves alone)."""
-    try:
-        children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
-    except OSError:
+def server_processes(server_pid: int, workers: int, timeout: float = 120) -> list[int]:
+    """The worker processes of ``baozhuang serve`` (its children; itself when it serves alone), once all forked."""
+    if workers == 1:
         return [server_pid]
-    return [int(pid) for pid in children] or [server_pid]
+    deadline = time.perf_counter() + timeout
+    while True:
+        try:
+            children = [int(pid) for pid in Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()]
+        except OSError:
+            children = []
+        if len(children) >= workers:
+            return children
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"only {len(children)} of {workers} server processes started")
+        time.sleep(0.05)
 
 
 def connection_owner(server_port: int, client_port: int, pids: list[int]) -> int | None:
@@ -155,6 +163,33 @@ def spread_connections(port: int, tokens: Mapping[str, str], count: int, pids: l
         else:
             api.conn.close()
     return apis, held
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """CPU time (user + system) each process has used so far, from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        used[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return used
+
+
+def database_processes(engine: Engine) -> list[int]:
+    """The PostgreSQL backends serving this database now (none on SQLite)."""
+    if engine.store.sa_engine.dialect.name != "postgresql":
+        return []
+    with engine.store.read() as conn:
+        return [int(pid) for pid in conn.exec_driver_sql(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()").scalars()]
+
+
+def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds used between two readings (a process that appeared in between counts from zero)."""
+    return sum(used - before.get(pid, 0.0) for pid, used in after.items())
 
 
 def wait_for_every_process(port: int, tokens: Mapping[str, str], pids: list[int], timeout: float = 120) -> None:
@@ -302,13 +337,15 @@ def main() -> None:
     port = free_port()
     server = start_server(args.db, port, args.workers, args.threads)
     try:
-        pids = server_processes(server.pid)
+        pids = server_processes(server.pid, args.workers)
         wait_for_every_process(port, tokens, pids)
         apis, held = spread_connections(port, tokens, args.clients + args.racers, pids)
         print("connections per server process: " + " / ".join(str(held[pid]) for pid in pids))
         tallies = [Tally() for _ in range(args.clients)]
         twins = apis[args.clients:]
         size_before = database_size(engine)
+        server_cpu, database_cpu = cpu_seconds(pids), cpu_seconds(database_processes(engine))
+        client_cpu = time.process_time()
         deadline = time.perf_counter() + args.duration
         threads = [threading.Thread(target=client, args=(apis[i], twins[i] if i < args.racers else None, works,
                                                          deadline, tallies[i], engine))
@@ -319,6 +356,9 @@ def main() -> None:
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - started
+        spent = {"server": cpu_spent(server_cpu, cpu_seconds(pids)),
+                 "database": cpu_spent(database_cpu, cpu_seconds(database_processes(engine))),
+                 "clients": time.process_time() - client_cpu}
         grown = database_size(engine) - size_before
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -328,6 +368,12 @@ def main() -> None:
     if completions:
         print(f"database growth: {grown / 1024 / 1024:,.1f} MiB during the run, {grown / completions:,.0f} bytes per "
               "completion (table and index files, row versions not yet vacuumed included)")
+        per = {k: v / completions * 1000 for k, v in spent.items()}
+        total = sum(per.values())
+        cores = os.cpu_count() or 1
+        print(f"CPU per completion: {total:.1f} ms — server {per['server']:.1f}, database {per['database']:.1f}, "
+              f"clients {per['clients']:.1f} (all of {cores} cores for this alone: about {cores * 1000 / total:,.0f} "
+              "completions/s; the figure above is what the run got on the machine as shared)")
     engine.dispose()
 
 
