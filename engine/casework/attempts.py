@@ -6,9 +6,11 @@ either (ten wrong guesses used to refuse everyone, right answers too, for fiftee
 
 Attempts are counted per client address and per application number (:class:`AttemptPolicy`). The first few
 of each in a while are free; after that each new attempt must wait a back-off that doubles with every
-further failure and stops at a short cap — two minutes for an address, thirty seconds for an application —
-so a guesser gets a handful of tries an hour while a customer whose number is being guessed waits at most
-half a minute, and is answered then. A failure is forgotten once its key has been quiet for the window.
+further failure and stops at a short cap — two minutes for an address, thirty seconds for an application.
+A guesser at one address is soon held to one try every two minutes, guessing one number from many addresses
+to one try every thirty seconds (10,000 combinations of four digits: days), while a customer whose number is
+being guessed waits at most half a minute and is answered then. A failure is forgotten once its key has been
+quiet for the window.
 
 The counts live in the database (``attempt_limits``), so every web process on every host applies the same
 limits. Each attempt is counted before it is checked, under the keys' row locks, so that a burst of parallel
@@ -66,11 +68,7 @@ SAVE = (update(ATTEMPTS).where(ATTEMPTS.c.key == bindparam("k"))
 class Attempt:
     """The outcome of asking to try: allowed, or how many seconds to wait."""
 
-    wait_seconds: int
-
-    @property
-    def allowed(self) -> bool:
-        return self.wait_seconds == 0
+    wait_seconds: int  # 0: go ahead
 
 
 class AttemptLimits:
