@@ -139,8 +139,7 @@ class Records:
         """The in-memory workflow of an application in the same dict form, if cached."""
         with self.store.read() as conn:
             app_id = app_by_number(conn, app_no).id
-        live = self.steps.cached(app_id)
-        return self.steps.codec.full_dict(live.wf) if live and live.wf is not None else None
+        return self.steps.cached_state(app_id)
 
 
 def current_data(conn: Connection, app_id: int, meta: Mapping[str, Any]) -> dict[str, Any]:

@@ -229,7 +229,7 @@ class Steps:
                                        item["id"])]
                 result = self._advance_and_persist(conn, app, diagram, live, run, events, user, completed=item["id"])
             except BaseException:
-                live.wf = None  # the in-memory workflow may be half-run: never reuse it
+                self._drop(live)  # the in-memory workflow may be half-run: never reuse it
                 raise
         self._checkin(app.id, live)
         return result
@@ -274,7 +274,7 @@ class Steps:
                                        {"tasks": [t.task_spec.name for t in failed]})]
                 result = self._advance_and_persist(conn, app, diagram, live, run, events, by)
             except BaseException:
-                live.wf = None
+                self._drop(live)
                 raise
         self._checkin(app.id, live)
         return result
@@ -392,6 +392,8 @@ class Steps:
             live = self._live.pop(app.id, None)
         if live is not None and live.wf is not None and live.revision == app.revision:
             return live
+        if live is not None:
+            self._drop(live)  # another process moved the application on
         return self.load(conn, app, diagram)
 
     def load(self, conn: Connection, app: AppRow, diagram: ParsedDiagram) -> Live:
@@ -409,20 +411,29 @@ class Steps:
             self._live[app_id] = live
             self._live.move_to_end(app_id)
             while len(self._live) > self.config.workflow_cache_size:
-                self._live.popitem(last=False)
+                self._drop(self._live.popitem(last=False)[1])
 
-    def cached(self, app_id: int) -> Live | None:
-        """The in-memory workflow of an application, if one is cached."""
+    def cached_state(self, app_id: int) -> dict[str, Any] | None:
+        """The in-memory workflow of an application in SpiffWorkflow's dict form, if one is cached."""
         with self._lock:
-            return self._live.get(app_id)
+            live = self._live.get(app_id)
+            return self.codec.full_dict(live.wf) if live is not None and live.wf is not None else None
 
     def forget(self, app_id: int | None = None) -> None:
         """Drop one application's in-memory workflow, or every one (the next step reloads from the database)."""
         with self._lock:
+            dropped = list(self._live.values()) if app_id is None else [self._live.pop(app_id, None)]
             if app_id is None:
                 self._live.clear()
-            else:
-                self._live.pop(app_id, None)
+        for live in dropped:
+            if live is not None:
+                self._drop(live)
+
+    def _drop(self, live: Live) -> None:
+        """A workflow no step will use again: released at once (see StateCodec.release)."""
+        if live.wf is not None:
+            self.codec.release(live.wf)
+            live.wf = None
 
     # ----------------------------------------------------------------- helpers
 

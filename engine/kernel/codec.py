@@ -208,6 +208,17 @@ class StateCodec:
             if parent is not None and parent not in snap.fingerprints and parent in tasks:
                 snap.fingerprints[parent] = self.fingerprint(tasks[parent])
 
+    @staticmethod
+    def release(wf: BpmnWorkflow) -> None:
+        """Let go of a workflow nobody will use again. A workflow and its tasks refer to each other, so left alone
+        it is freed only by the garbage collector's full passes — which walk every live object and, with many
+        workflows loaded and dropped, cost more than loading them. Cutting the workflow's hold on its tasks frees
+        them at once."""
+        wf.event_manager.tasks.clear()
+        wf.tasks.clear()
+        wf.task_tree = None
+        wf.last_task = None
+
     # ----------------------------------------------------------------- the open tasks, without a walk
 
     @staticmethod
