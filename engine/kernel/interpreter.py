@@ -44,6 +44,7 @@ from .runtime import (
     trace,
 )
 from .statemigration import migrate_for_replay
+from .transitions import Move, recorded_moves
 
 
 @dataclass(frozen=True)
@@ -65,7 +66,7 @@ class Transaction:
 
     input: RecordedEvent
     calls: list[RecordedEvent] = field(default_factory=list)
-    transitions: list[list[str]] = field(default_factory=list)
+    transitions: list[Move] = field(default_factory=list)  # the moves that are facts (see kernel.transitions)
     outcome: str = "running"
     error: str | None = None
 
@@ -75,15 +76,15 @@ def group_events(events: Sequence[RecordedEvent]) -> list[Transaction]:
     groups: list[Transaction] = []
     for ev in events:
         if ev.kind in INPUT_KINDS:
-            groups.append(Transaction(ev))
+            groups.append(Transaction(ev, transitions=recorded_moves(ev.kind, ev.payload)))
             continue
         if not groups:
             continue
         current = groups[-1]
+        # moves recorded apart from the input (trails written before moves went with it)
+        current.transitions.extend(recorded_moves(ev.kind, ev.payload))
         if ev.kind == EventKind.SERVICE_CALLED:
             current.calls.append(ev)
-        elif ev.kind == EventKind.ENGINE_TRANSITIONS:
-            current.transitions.extend(ev.payload.get("changes", []))
         elif ev.kind == EventKind.APPLICATION_ERROR:
             current.outcome, current.error = "error", str(ev.payload.get("message", ""))
         elif ev.kind == EventKind.APPLICATION_COMPLETED:
@@ -202,6 +203,7 @@ class Interpreter:
         self.codec = StateCodec()
         self.wf: Any = None
         self.snapshot = Snapshot({}, {}, {}, 0)
+        self.rebuilt = False  # a migration rebuilt the tree: compare every task once
         self.counts: dict[str, int] = {}
         self.guard = Guard(self.counts, max_iterations)
 
@@ -242,6 +244,7 @@ class Interpreter:
         problem = migrate_for_replay(self.codec, self.wf, self.diagram, target, to_version, self.counts, mapping)
         if problem is None:
             self.diagram = target
+            self.rebuilt = True
         return problem
 
     def advance(self) -> str | None:
@@ -253,8 +256,9 @@ class Interpreter:
 
     def transitions(self) -> list[Transition]:
         """The task state changes since the last call."""
-        changes = self.codec.changes(self.wf, self.snapshot)
+        changes = self.codec.changes(self.wf, self.snapshot, full=self.rebuilt)
         self.codec.commit(self.wf, self.snapshot, changes)
+        self.rebuilt = False
         return changes.transitions
 
     def is_completed(self) -> bool:
