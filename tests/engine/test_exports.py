@@ -254,5 +254,6 @@ def test_a_user_task_withdrawn_by_the_process_is_ate_abort_when_moves_go_with_th
     ]
     case = CaseInfo("LV20261123000001", "lv", 1, "张伟", "residential", "completed", at)
     assert [(r.activity, r.lifecycle, r.role) for r in _case_records(case, events, nodes, CHINA_TIME)] == [
-        ("受理", "start", "受理员"), ("审核", "schedule", "客户经理"), ("督办", "schedule", "营销部"),
+        ("受理", "start", "受理员"), ("受理", "complete", "受理员"), ("审核", "schedule", "客户经理"),
+        ("督办", "schedule", "营销部"),
         ("督办", "complete", "营销部"), ("审核", "ate_abort", "客户经理"), ("办结", "complete", "")]
