@@ -53,7 +53,7 @@ def test_a_customer_who_mistypes_waits_seconds_then_sees_the_progress(browser: A
         page.wait_for_timeout(seconds * 1000 + 200)
         look_up(digits)
         assert page.locator("#progress").is_visible()
-        assert app_no in page.inner_text("#progress") and "受理申请" in page.inner_text("#progress")
+        assert app_no in page.inner_text("#progress") and "受理签约" in page.inner_text("#progress")  # its first milestone
         page.screenshot(path=str(ARTIFACTS / "progress-after-wait.png"), full_page=True)
     finally:
         context.close()
