@@ -9,6 +9,14 @@ ready task with the data of ``processes/paths.json``.  ``--racers`` pairs of cli
 twice at the same moment: one must succeed and the other get 409 (counted apart as expected conflicts).
 Prints completions per second, latency p50/p95 and every other status.  The diagrams are deployed without
 their field-job and meeting marks (bench.population.deploy_without_site_work): dispatch is not measured.
+
+What is measured is printed with the figures: the database's durability settings (PostgreSQL's ``fsync``,
+``synchronous_commit``, ``full_page_writes``; ``scripts/pg.sh`` turns them off for tests unless started with
+``BAOZHUANG_PG_DURABLE=1``), how the clients' connections are spread over the server processes, and how much
+the database grew per completion.  Clients start only once every server process answers, and their keep-alive
+connections are spread over the processes as a balancer in front of them would (on one host the processes
+share a listening socket and the first one awake would take every waiting connection); this reads which
+process holds each connection from /proc (Linux).
 """
 
 from __future__ import annotations
@@ -70,6 +78,15 @@ class Api:
         self.port, self.tokens = port, tokens
         self.conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
+    def probe(self, pids: list[int]) -> int | None:
+        """One request on the connection; the server process that answered it (None if none did)."""
+        try:
+            self.conn.request("GET", "/api/v1/openapi.json")
+            self.conn.getresponse().read()
+        except (http.client.HTTPException, OSError):
+            return None
+        return connection_owner(self.port, self.conn.sock.getsockname()[1], pids)
+
     def complete(self, task_id: str, user: str, data: Mapping[str, Any]) -> tuple[int, Any, float]:
         """POST the completion; status, decoded body, seconds."""
         body = json.dumps({"data": data}, ensure_ascii=False).encode("utf-8")
@@ -90,6 +107,106 @@ class Api:
             return response.status, raw[:200], elapsed
 
 
+def server_processes(server_pid: int, workers: int, timeout: float = 120) -> list[int]:
+    """The worker processes of ``baozhuang serve`` (its children; itself when it serves alone), once all forked."""
+    if workers == 1:
+        return [server_pid]
+    deadline = time.perf_counter() + timeout
+    while True:
+        try:
+            children = [int(pid) for pid in Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()]
+        except OSError:
+            children = []
+        if len(children) >= workers:
+            return children
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"only {len(children)} of {workers} server processes started")
+        time.sleep(0.05)
+
+
+def connection_owner(server_port: int, client_port: int, pids: list[int]) -> int | None:
+    """Which server process holds the server side of the connection from ``client_port`` (from /proc)."""
+    wanted = (f"0100007F:{server_port:04X}", f"0100007F:{client_port:04X}")
+    inode = None
+    with open("/proc/net/tcp") as table:
+        for line in table.readlines()[1:]:
+            fields = line.split()
+            if (fields[1], fields[2]) == wanted:
+                inode = fields[9]
+                break
+    if inode is None:
+        return None
+    target = f"socket:[{inode}]"
+    for pid in pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == target:
+                    return pid
+        except OSError:
+            continue
+    return None
+
+
+def spread_connections(port: int, tokens: Mapping[str, str], count: int, pids: list[int]) -> tuple[list[Api], Counter[int]]:
+    """``count`` keep-alive connections, each answered once, no process holding more than its share."""
+    share = -(-count // len(pids))
+    held: Counter[int] = Counter()
+    apis: list[Api] = []
+    tries = 0
+    while len(apis) < count:
+        tries += 1
+        api = Api(port, tokens)
+        owner = api.probe(pids)
+        if owner is not None and (held[owner] < share or tries > 50 * count):
+            held[owner] += 1
+            apis.append(api)
+        else:
+            api.conn.close()
+    return apis, held
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """CPU time (user + system) each process has used so far, from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    used = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        used[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return used
+
+
+def database_processes(engine: Engine) -> list[int]:
+    """The PostgreSQL backends serving this database now (none on SQLite)."""
+    if engine.store.sa_engine.dialect.name != "postgresql":
+        return []
+    with engine.store.read() as conn:
+        return [int(pid) for pid in conn.exec_driver_sql(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()").scalars()]
+
+
+def cpu_spent(before: dict[int, float], after: dict[int, float]) -> float:
+    """CPU seconds used between two readings (a process that appeared in between counts from zero)."""
+    return sum(used - before.get(pid, 0.0) for pid, used in after.items())
+
+
+def wait_for_every_process(port: int, tokens: Mapping[str, str], pids: list[int], timeout: float = 120) -> None:
+    """Return once every server process has answered a request."""
+    seen: set[int] = set()
+    deadline = time.perf_counter() + timeout
+    while seen != set(pids):
+        if time.perf_counter() > deadline:
+            raise SystemExit(f"server processes {sorted(set(pids) - seen)} never answered")
+        api = Api(port, tokens)
+        owner = api.probe(pids)
+        if owner is not None:
+            seen.add(owner)
+        api.conn.close()
+        time.sleep(0.01)
+
+
 def next_task(work: Work) -> dict[str, Any] | None:
     """The ready task the scenario's next step completes (None when the path is done)."""
     if work.step >= len(work.scenario.steps):
@@ -98,10 +215,10 @@ def next_task(work: Work) -> dict[str, Any] | None:
     return next((t for t in work.ready if t["node_id"] == node), None)
 
 
-def client(port: int, tokens: Mapping[str, str], works: "queue.Queue[Work]", deadline: float, tally: Tally,
-           engine: Engine, racing: bool) -> None:
-    """Walk applications until the deadline; a racing client sends each completion twice at once."""
-    api, twin = Api(port, tokens), Api(port, tokens) if racing else None
+def client(api: Api, twin: Api | None, works: "queue.Queue[Work]", deadline: float, tally: Tally,
+           engine: Engine) -> None:
+    """Walk applications until the deadline; a racing client (with a twin connection) sends each completion
+    twice at once."""
     work: Work | None = None
     while time.perf_counter() < deadline:
         if work is None:
@@ -216,24 +333,70 @@ def main() -> None:
     t0 = time.perf_counter()
     works = prepare(engine, count)
     print(f"{count:,} applications prepared in {time.perf_counter() - t0:.1f} s")
+    print(f"database: {durability(engine)}")
     port = free_port()
     server = start_server(args.db, port, args.workers, args.threads)
     try:
+        pids = server_processes(server.pid, args.workers)
+        wait_for_every_process(port, tokens, pids)
+        apis, held = spread_connections(port, tokens, args.clients + args.racers, pids)
+        print("connections per server process: " + " / ".join(str(held[pid]) for pid in pids))
         tallies = [Tally() for _ in range(args.clients)]
+        twins = apis[args.clients:]
+        size_before = database_size(engine)
+        server_cpu, database_cpu = cpu_seconds(pids), cpu_seconds(database_processes(engine))
+        client_cpu = time.process_time()
         deadline = time.perf_counter() + args.duration
-        threads = [threading.Thread(target=client, args=(port, tokens, works, deadline, tallies[i], engine,
-                                                         i < args.racers)) for i in range(args.clients)]
+        threads = [threading.Thread(target=client, args=(apis[i], twins[i] if i < args.racers else None, works,
+                                                         deadline, tallies[i], engine))
+                   for i in range(args.clients)]
         started = time.perf_counter()
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         elapsed = time.perf_counter() - started
+        spent = {"server": cpu_spent(server_cpu, cpu_seconds(pids)),
+                 "database": cpu_spent(database_cpu, cpu_seconds(database_processes(engine))),
+                 "clients": time.process_time() - client_cpu}
+        grown = database_size(engine) - size_before
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
     report(tallies, elapsed, args)
+    completions = sum(t.completions for t in tallies)
+    if completions:
+        print(f"database growth: {grown / 1024 / 1024:,.1f} MiB during the run, {grown / completions:,.0f} bytes per "
+              "completion (table and index files, row versions not yet vacuumed included)")
+        per = {k: v / completions * 1000 for k, v in spent.items()}
+        total = sum(per.values())
+        cores = os.cpu_count() or 1
+        print(f"CPU per completion: {total:.1f} ms — server {per['server']:.1f}, database {per['database']:.1f}, "
+              f"clients {per['clients']:.1f} (all of {cores} cores for this alone: about {cores * 1000 / total:,.0f} "
+              "completions/s; the figure above is what the run got on the machine as shared)")
     engine.dispose()
+
+
+def durability(engine: Engine) -> str:
+    """The database's durability settings, as the server reports them."""
+    with engine.store.read() as conn:
+        if engine.store.sa_engine.dialect.name == "postgresql":
+            settings = {name: conn.exec_driver_sql(f"SHOW {name}").scalar()
+                        for name in ("fsync", "synchronous_commit", "full_page_writes")}
+            durable = settings == {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+            note = "durable" if durable else "NOT durable: a crash may lose acknowledged commits"
+            return "PostgreSQL " + ", ".join(f"{k}={v}" for k, v in settings.items()) + f" ({note})"
+        names = {0: "OFF", 1: "NORMAL", 2: "FULL", 3: "EXTRA"}
+        return f"SQLite synchronous={names.get(int(conn.exec_driver_sql('PRAGMA synchronous').scalar() or 0))}"
+
+
+def database_size(engine: Engine) -> int:
+    """Bytes the database takes on disk (PostgreSQL: the database's files; SQLite: its pages)."""
+    with engine.store.read() as conn:
+        if engine.store.sa_engine.dialect.name == "postgresql":
+            return int(conn.exec_driver_sql("SELECT pg_database_size(current_database())").scalar_one())
+        pages = conn.exec_driver_sql("PRAGMA page_count").scalar_one()
+        return int(pages) * int(conn.exec_driver_sql("PRAGMA page_size").scalar_one())
 
 
 def report(tallies: list[Tally], elapsed: float, args: argparse.Namespace) -> None:

@@ -493,12 +493,24 @@ def serve(ctx: click.Context, host: str, port: int, threads: int, workers: int) 
     shown = "localhost" if host in ("127.0.0.1", "0.0.0.0") else host
     if workers == 1:
         app = create_app(engine=_engine(ctx))
+        settle()
         click.echo(f"业扩报装网页已启动：http://{shown}:{port}/  （Ctrl-C 停止；演示用户密码 baozhuang）")
         waitress_serve(app, host=host, port=port, threads=threads, ident="baozhuang")
         return
     _engine(ctx).dispose()  # settings checked once, before any process starts
     _serve_forked(ctx, host, port, threads, workers,
                   f"业扩报装网页已启动（{workers} 个进程）：http://{shown}:{port}/  （Ctrl-C 停止；演示用户密码 baozhuang）")
+
+
+def settle() -> None:
+    """Move what start-up built (modules, table metadata, templates, the app) out of the garbage collector's
+    way: it lives as long as the process, yet every full collection would walk it again — and a workflow
+    loaded from the database (tasks and workflow refer to each other) leaves garbage only those collections
+    free, so with a long history they came often and cost more than the load itself."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def _serve_forked(ctx: click.Context, host: str, port: int, threads: int, workers: int, banner: str) -> None:
@@ -528,6 +540,7 @@ def _serve_forked(ctx: click.Context, host: str, port: int, threads: int, worker
                 os.close(ready_r)
                 os.close(go_w)
                 app = create_app(engine=_engine(ctx))
+                settle()
                 os.write(ready_w, b"r")
                 os.close(ready_w)
                 if os.read(go_r, 1):

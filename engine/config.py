@@ -15,6 +15,7 @@ from handlers.errors import HandlerError
 from handlers.settings import PolicySettings
 
 from .errors import ConfigurationError
+from .vocabulary import DocumentBackend
 
 
 def default_instance_dir() -> Path:
@@ -30,6 +31,8 @@ class EngineConfig:
     instance_dir: Path = field(default_factory=default_instance_dir)
     database_url: str = ""
     documents_dir: Path | None = None
+    # Where document bytes are kept: "directory" (documents_dir) or "database" (hosts sharing no disk).
+    documents_backend: str = DocumentBackend.DIRECTORY
     processes_dir: Path = processes.DIRECTORY
     max_loop_iterations: int = 100
     max_diagram_bytes: int = 2 * 1024 * 1024
@@ -92,14 +95,20 @@ class EngineConfig:
             if bad:
                 raise ConfigurationError(f"time_limit_overrides 的时限必须是非负整数工作日：{', '.join(bad)}")
             mapping["time_limit_overrides"] = dict(overrides)
+        if "documents_backend" in mapping:
+            backend = str(mapping["documents_backend"]).strip()
+            if backend not in tuple(DocumentBackend):
+                raise ConfigurationError(f"配置项 documents_backend 必须是 {' 或 '.join(DocumentBackend)}"
+                                         f"（文件夹或数据库），实际为 {mapping['documents_backend']!r}")
+            mapping["documents_backend"] = backend
         if "database_url" in mapping and not str(mapping["database_url"]).strip():
             raise ConfigurationError("database_url 不能为空，例如 sqlite:///instance/baozhuang.db")
         return cls(**mapping)
 
 
 ENV_PREFIX = "BAOZHUANG_"
-ENV_KEYS = ("instance_dir", "database_url", "documents_dir", "processes_dir", "max_loop_iterations",
-            "max_diagram_bytes")
+ENV_KEYS = ("instance_dir", "database_url", "documents_dir", "documents_backend", "processes_dir",
+            "max_loop_iterations", "max_diagram_bytes")
 
 
 def load_config(overrides: Mapping[str, Any] | None = None, environ: Mapping[str, str] | None = None) -> EngineConfig:

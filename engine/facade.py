@@ -36,6 +36,7 @@ from .analysis.migration import Migrations
 from .analysis.scenarios import ExampleRun, ScenarioRunner, example_paths, play
 from .analysis.versiondiff import diff_versions
 from .casework.accounts import Accounts
+from .casework.attempts import AttemptLimits, progress_keys
 from .casework.audit import append_only, verify
 from .casework.comments import CommentInfo, Comments
 from .casework.delegation import Delegation, SubstitutionInfo
@@ -106,7 +107,8 @@ from .results import (
 )
 from .store import Store
 from .store import schema
-from .store.files import DocumentFiles
+from .store.files import document_files
+from .store.secrets import SharedSecrets
 from .timelimits import clocks as policy_clocks
 from .timelimits import limits as time_limits
 from .timelimits.calendar import CalendarSource, WorkingCalendar
@@ -156,9 +158,11 @@ class Engine:
         self.now = clock or datetime.now
         self.config.prepare_directories()
         self.store = Store(self.config.database_url)
-        self.files = DocumentFiles(self.config.documents)
+        self.files = document_files(self.config.documents_backend, self.config.documents, self.store, self.now)
         self.accounts = Accounts(self.store, password_hasher or Scrypt(), self.now)
         self.calendars = CalendarSource(self.store)
+        self.attempts = AttemptLimits(self.store, self.now)
+        self.secrets = SharedSecrets(self.store, self.now)
 
         markers: tuple[Marker, ...] = (*time_limits.MARKERS, *policy_clocks.MARKERS, *field_jobs.MARKERS,
                                        *review_meetings.MARKERS, *customer_notices.MARKERS)
@@ -582,6 +586,20 @@ class Engine:
     def public_progress(self, app_no: str) -> PublicProgress | None:
         """The customer's view of one application (None if there is none)."""
         return public_progress(self.store, app_no)
+
+    def shared_secret(self, name: str, proposal: str) -> str:
+        """A secret every process on every host shares (the web session key): ``proposal`` if it is the first
+        asked for, else the one set before."""
+        return self.secrets.get(name, proposal)
+
+    def progress_attempt(self, client_address: str, app_no: str) -> int:
+        """Ask to look an application up on the customer progress page: 0 to go ahead (the attempt counts as a
+        failure until :meth:`progress_found`), else the seconds to wait — limits shared by every process."""
+        return self.attempts.attempt(progress_keys(client_address, app_no)).wait_seconds
+
+    def progress_found(self, client_address: str, app_no: str) -> None:
+        """The lookup was right: its attempt does not count against the client or the application."""
+        self.attempts.succeeded(progress_keys(client_address, app_no))
 
     def document(self, doc_id: str) -> tuple[DocumentInfo, bytes]:
         """A stored document and its bytes (checked against its SHA-256)."""

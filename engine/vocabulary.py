@@ -155,6 +155,13 @@ class EventKind(StrEnum):
     FIRST_CONTACT_CONFIRMED = "first_contact.confirmed"  # the customer said when they first applied (体外循环)
 
 
+class DocumentBackend(StrEnum):
+    """Where document bytes are kept (the ``documents_backend`` setting)."""
+
+    DIRECTORY = "directory"  # a folder on this host (one office)
+    DATABASE = "database"  # the database, content-addressed (several hosts, no shared disk)
+
+
 INPUT_KINDS: tuple[str, ...] = (EventKind.APPLICATION_STARTED, EventKind.TASK_COMPLETED,
                                 EventKind.APPLICATION_RETRIED, EventKind.APPLICATION_MIGRATED,
                                 EventKind.APPLICATION_CORRECTED, EventKind.APPLICATION_WITHDRAWN,

@@ -4,6 +4,9 @@
 # Installs Debian's postgresql if no server binaries are present. Runs as the postgres user when root.
 #   BAOZHUANG_PG_DIR   data directory (default /tmp/baozhuang-pg)
 #   BAOZHUANG_PG_PORT  port on 127.0.0.1 (default 55432)
+#   BAOZHUANG_PG_DURABLE=1  keep PostgreSQL's durability settings (fsync, synchronous_commit, full_page_writes
+#                      on, its defaults) for a new cluster, as benchmarks should; without it a test cluster skips
+#                      the flushes. A cluster keeps what it was created with: stop it to change.
 set -euo pipefail
 
 DIR=${BAOZHUANG_PG_DIR:-/tmp/baozhuang-pg}
@@ -62,11 +65,15 @@ listen_addresses = '127.0.0.1'
 port = $PORT
 unix_socket_directories = '$DIR'
 max_connections = 300
+EOF
+    if [ "${BAOZHUANG_PG_DURABLE:-0}" != 1 ]; then
+      cat >>"$DIR/postgresql.conf" <<EOF
 # A test server: its data may be lost on a crash, so skip the flushes.
 fsync = off
 synchronous_commit = off
 full_page_writes = off
 EOF
+    fi
   fi
   as_owner "$BIN/pg_ctl" start -D "$DIR" -l "$DIR/server.log" -w -t 60 >/dev/null
   echo "$URL"

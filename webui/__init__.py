@@ -12,7 +12,7 @@ from flask_wtf.csrf import CSRFProtect
 from engine import Engine
 from engine import load_config, resolve_instance_dir
 
-from webui.settings import load_settings
+from webui.settings import load_settings, session_secret
 
 csrf = CSRFProtect()
 
@@ -27,7 +27,9 @@ def create_app(config: Mapping[str, Any] | None = None, *, engine: Engine | None
     app.json.ensure_ascii = False  # type: ignore[attr-defined]  # Chinese stays readable in JSON
     # An id holding "%2F" must be a 404 like any unknown id, not a redirect to a path with the slashes merged.
     app.url_map.merge_slashes = False
-    app.extensions["baozhuang.engine"] = engine or Engine(load_config(settings["ENGINE"]))
+    app.extensions["baozhuang.engine"] = engine = engine or Engine(load_config(settings["ENGINE"]))
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = session_secret(engine, Path(app.instance_path))
 
     @app.before_request
     def keep_raw_form() -> None:
@@ -35,7 +37,6 @@ def create_app(config: Mapping[str, Any] | None = None, *, engine: Engine | None
         # form post (before the CSRF check parses it) so that the form pages can tell such a field apart.
         if request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
             request.get_data(cache=True, parse_form_data=False)
-
     csrf.init_app(app)
 
     from webui import api, applications, audit, auth, documents, errors, tasks, vendor

@@ -8,20 +8,17 @@ confidential report — and nothing else: no other staff, no usernames, no appli
 An unknown number and wrong digits get the identical answer, so the page cannot be used to find out which
 numbers exist; filing a complaint checks the number and digits again, under the same limiter.
 
-Guessing is throttled: :data:`MAX_FAILURES` failed attempts within :data:`WINDOW` per client address, or
-per application number, and further attempts (right ones too) are refused with 429 until the window has
-passed.  The counter lives in this process's memory: that is enough for the shipped server (waitress, one
-process with threads).  Several processes behind a balancer must share it — replace :class:`GuessLimiter`
-with one backed by the database or Redis — and behind a reverse proxy the client address must come from
-the proxy (werkzeug's ProxyFix), or every customer shares the proxy's address.
+Guessing is slowed, never turned into a lock-out (engine.casework.attempts): after a few failures from one
+client address, or against one application number, each further attempt must wait a back-off that doubles
+up to a short cap (two minutes for an address, thirty seconds for a number); the page says how many seconds.
+The counts live in the database, so every web process on every host applies the same limits.  Behind a
+reverse proxy the client address must come from the proxy (werkzeug's ProxyFix), or every customer shares
+the proxy's address.
 """
 
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict, deque
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,67 +32,18 @@ from webui import engine_of
 
 bp = Blueprint("public", __name__)
 
-MAX_FAILURES = 5
-WINDOW = timedelta(minutes=15)
-MAX_TRACKED_KEYS = 50_000
-"""Memory bound of the limiter: the oldest keys are forgotten first."""
-
 NOT_FOUND_MESSAGE = "未查询到匹配的申请：请核对申请编号和手机号后四位。"
-THROTTLED_MESSAGE = "查询失败次数过多，请 15 分钟后再试；如有疑问请拨打 95598 供电服务热线。"
 EXPIRED_MESSAGE = "为保护您的信息，请先重新查询您的申请（申请编号和手机号后四位），再提交投诉或举报。"
 VERIFIED_KEY = "progress_verified"
 FILED_KEY = "progress_filed"
 VERIFIED_FOR = timedelta(minutes=30)
 """How long a successful lookup lets the same browser file a complaint about that application."""
 APP_NO_FORMAT = re.compile(r"[A-Z]{2}\d{4,14}")
-LIMITER_KEY = "baozhuang.progress_limiter"
 
 
-class GuessLimiter:
-    """Counts failed lookups per key in a sliding window; thread-safe; time comes from ``now``."""
-
-    def __init__(self, now: Callable[[], datetime], max_failures: int = MAX_FAILURES,
-                 window: timedelta = WINDOW) -> None:
-        self.now, self.max_failures, self.window = now, max_failures, window
-        self._failures: OrderedDict[str, deque[datetime]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: datetime) -> deque[datetime]:
-        times = self._failures.get(key)
-        if times is None:
-            return deque()
-        while times and now - times[0] >= self.window:
-            times.popleft()
-        if not times:
-            del self._failures[key]
-        return times
-
-    def blocked(self, *keys: str) -> bool:
-        """Whether any of the keys has used up its failures in the current window."""
-        now = self.now()
-        with self._lock:
-            return any(len(self._recent(key, now)) >= self.max_failures for key in keys)
-
-    def fail(self, *keys: str) -> None:
-        """Record one failed attempt against every key."""
-        now = self.now()
-        with self._lock:
-            for key in keys:
-                times = self._recent(key, now)
-                times.append(now)
-                self._failures[key] = times
-                self._failures.move_to_end(key)
-            while len(self._failures) > MAX_TRACKED_KEYS:
-                self._failures.popitem(last=False)
-
-
-def limiter_of(app: Flask) -> GuessLimiter:
-    """The application's limiter, made on first use with the engine's clock (tests move that clock)."""
-    limiter = app.extensions.get(LIMITER_KEY)
-    if limiter is None:
-        limiter = app.extensions[LIMITER_KEY] = GuessLimiter(engine_of(app).now)
-    assert isinstance(limiter, GuessLimiter)
-    return limiter
+def throttled_message(seconds: int) -> str:
+    """What a client asked to wait is told, in Chinese."""
+    return f"查询次数过多，请 {seconds} 秒后再试；如有疑问请拨打 95598 供电服务热线。"
 
 
 def phone_tail(data: Any) -> str | None:
@@ -141,15 +89,17 @@ def progress() -> Any:
         return render_template("public/progress.html", result=None, message=None)
     app_no = (request.form.get("app_no") or "").strip().upper()[:32]
     digits = (request.form.get("phone_tail") or "").strip()[:8]
-    keys = (f"ip:{request.remote_addr or '-'}", f"app:{app_no}")
-    limiter = limiter_of(current_app)
-    if limiter.blocked(*keys):
-        return render_template("public/progress.html", result=None, message=THROTTLED_MESSAGE), 429
+    engine = engine_of(current_app)
+    client = request.remote_addr or "-"
+    wait = engine.progress_attempt(client, app_no)
+    if wait:
+        page = render_template("public/progress.html", result=None, message=throttled_message(wait))
+        return page, 429, {"Retry-After": str(wait)}
     result = lookup(app_no, digits)
     if result is None:
-        limiter.fail(*keys)
         return render_template("public/progress.html", result=None, message=NOT_FOUND_MESSAGE)
-    session[VERIFIED_KEY] = {"app_no": app_no, "at": engine_of(current_app).now().isoformat()}
+    engine.progress_found(client, app_no)
+    session[VERIFIED_KEY] = {"app_no": app_no, "at": engine.now().isoformat()}
     return _found(result, app_no)
 
 
@@ -224,17 +174,19 @@ def confirm_first_contact() -> Any:
     number and phone digits are checked again, with the same throttle as the lookup."""
     app_no = (request.form.get("app_no") or "").strip().upper()[:32]
     digits = (request.form.get("phone_tail") or "").strip()[:8]
-    keys = (f"ip:{request.remote_addr or '-'}", f"app:{app_no}")
-    limiter = limiter_of(current_app)
-    if limiter.blocked(*keys):
-        return render_template("public/progress.html", result=None, message=THROTTLED_MESSAGE), 429
+    engine = engine_of(current_app)
+    client = request.remote_addr or "-"
+    wait = engine.progress_attempt(client, app_no)
+    if wait:
+        page = render_template("public/progress.html", result=None, message=throttled_message(wait))
+        return page, 429, {"Retry-After": str(wait)}
     result = lookup(app_no, digits)
     if result is None:
-        limiter.fail(*keys)
         return render_template("public/progress.html", result=None, message=NOT_FOUND_MESSAGE)
+    engine.progress_found(client, app_no)
     day = (request.form.get("first_contact_on") or "").strip()[:10]
     try:
-        engine_of(current_app).confirm_first_contact(app_no, day, ContactSource.CUSTOMER_PAGE, CUSTOMER)
+        engine.confirm_first_contact(app_no, day, ContactSource.CUSTOMER_PAGE, CUSTOMER)
     except FormValidationError as exc:
         return _found(result, app_no, first_contact_error=exc.field_errors.get("first_contact_on", exc.message),
                       first_contact_value=day), 400

@@ -9,10 +9,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from engine import ConfigurationError
+from engine import ConfigurationError, Engine
 
 DEFAULTS: dict[str, Any] = {
-    "SECRET_KEY": None,  # generated once into instance/secret_key when not given
+    "SECRET_KEY": None,  # when not given: one key shared by every process and host, kept in the database
     "SESSION_COOKIE_SECURE": False,  # set true behind HTTPS
     "SESSION_COOKIE_HTTPONLY": True,
     "SESSION_COOKIE_SAMESITE": "Lax",
@@ -43,9 +43,23 @@ def load_settings(mapping: Mapping[str, Any] | None, instance_path: Path) -> dic
         raise ConfigurationError(f"未知的网页配置项：{', '.join(unknown)}（可用：{', '.join(sorted(DEFAULTS))}）")
     if not isinstance(settings["ENGINE"], Mapping):
         raise ConfigurationError("ENGINE 配置必须是一个对象，例如 {\"database_url\": \"sqlite:///...\"}")
-    if not settings["SECRET_KEY"]:
-        settings["SECRET_KEY"] = _instance_secret(instance_path)
     return settings
+
+
+SESSION_SECRET = "web.session_key"
+
+
+def session_secret(engine: Engine, instance_path: Path) -> str:
+    """The key signing sessions and form tokens when none is configured: one key for every process and host,
+    kept in the database (a session begun on one host is good on the next). A key an earlier version kept in
+    instance/secret_key is adopted, so sessions survive the upgrade; before the database is initialised the
+    instance file serves."""
+    path = instance_path / "secret_key"
+    proposal = path.read_text(encoding="utf-8").strip() if path.is_file() else secrets.token_hex(32)
+    try:
+        return engine.shared_secret(SESSION_SECRET, proposal)
+    except ConfigurationError:
+        return _instance_secret(instance_path)
 
 
 def _instance_secret(instance_path: Path) -> str:
@@ -61,4 +75,4 @@ def _instance_secret(instance_path: Path) -> str:
     return secret
 
 
-__all__ = ["load_settings"]
+__all__ = ["load_settings", "session_secret"]

@@ -20,8 +20,8 @@ from ..casework.rows import APP_COLUMNS, AppRow, app_row
 from ..casework.steps import Live, Steps
 from ..definitions.versions import Definitions
 from ..errors import Conflict, InvalidInput, NotFound
-from ..kernel.runtime import state_name
 from ..kernel.statemigration import Outcome, assess, mapping_problems
+from ..kernel.transitions import record_moves
 from ..results import InstanceVerdict, MigrationPlan, MigrationResult
 from ..store import Store
 from ..store.tables import APPS, ITEMS, WF_TASKS
@@ -118,7 +118,7 @@ class Migrations:
                 return verdict
             now = self.clock()
             codec = self.steps.codec
-            transitions = codec.changes(live.wf, live.snapshot).transitions
+            transitions = codec.changes(live.wf, live.snapshot, full=True).transitions
             conn.execute(delete(WF_TASKS).where(WF_TASKS.c.application_id == app.id))
             conn.execute(insert(WF_TASKS), [{"application_id": app.id, "task_id": tid, "seq": seq, "payload": payload}
                                             for tid, seq, payload in outcome.rows])
@@ -132,10 +132,7 @@ class Migrations:
             payload: dict[str, Any] = {"from_version": verdict.from_version, "to_version": to_version, "by": by}
             if used:
                 payload["mapping"] = used
-            events = [PendingEvent(EventKind.APPLICATION_MIGRATED, by, now, payload)]
-            if transitions:
-                events.append(PendingEvent(EventKind.ENGINE_TRANSITIONS, by, now, {"changes": [
-                    [name, state_name(old), state_name(new_), str(tid)] for tid, name, old, new_ in transitions]}))
+            events = [PendingEvent(EventKind.APPLICATION_MIGRATED, by, now, {**payload, **record_moves(transitions)})]
             audit.append(conn, app, events)
             changed = conn.execute(update(APPS).where(APPS.c.id == app.id, APPS.c.revision == app.revision).values(
                 version_id=target.id, wf_meta=codec.dump_meta(live.wf, {"loop_counts": live.counts}),

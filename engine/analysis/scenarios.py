@@ -8,6 +8,7 @@ the benchmark times the same run as the raw engine's cost.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,7 +17,7 @@ from typing import Any
 
 import handlers
 
-from ..errors import FormValidationError
+from ..errors import FormValidationError, WorkflowFailure
 from ..kernel.interpreter import Interpreter
 from ..kernel.loading import ParsedDiagram
 from ..kernel.runtime import RunContext, ScriptEngine
@@ -32,6 +33,7 @@ class ScenarioOutcome:
     steps_done: int
     stopped_at: str | None = None
     problem: str | None = None
+    step_seconds: tuple[float, ...] = ()  # how long each completed step took (its form checked, run to a wait)
 
 
 class MemoryServices:
@@ -79,7 +81,9 @@ class ScenarioRunner:
         error = machine.advance()
         if error:
             return self._outcome(machine, 0, "start", error)
+        took: list[float] = []
         for done, (node, data) in enumerate(steps):
+            began = time.perf_counter()
             if node not in machine.ready_nodes():
                 waiting = "、".join(machine.ready_nodes()) or "无"
                 return self._outcome(machine, done, node, f"环节 {node} 不在待办（待办：{waiting}）")
@@ -90,19 +94,34 @@ class ScenarioRunner:
             except FormValidationError as exc:
                 return self._outcome(machine, done, node, f"提交的数据不符合表单：{exc.message}")
             problem = machine.complete(node, clean) or machine.advance()
+            took.append(time.perf_counter() - began)
             if problem:
-                return self._outcome(machine, done, node, problem)
+                return self._outcome(machine, done, node, problem, took)
         if not machine.is_completed():
             still = machine.ready_nodes()
             return self._outcome(machine, len(steps), still[0] if still else None,
-                                 "示例路径已走完，流程仍在等待：" + ("、".join(still) or "无"))
-        return self._outcome(machine, len(steps), None, None)
+                                 "示例路径已走完，流程仍在等待：" + ("、".join(still) or "无"), took)
+        return self._outcome(machine, len(steps), None, None, took)
+
+    def accept(self, start: Mapping[str, Any], application_no: str = "SIM00000000000001") -> tuple[str, ...]:
+        """Only the acceptance: validate ``start`` and run to the first wait (the raw cost of starting an
+        application); the user tasks then waiting, by node id."""
+        run = RunContext(application_no, self.diagram.process_id, self.settings, MemoryServices(), self.clock,
+                         labels=self.diagram.labels)
+        machine = Interpreter(self.diagram, ScriptEngine(self.registry, run), self.max_iterations)
+        start_form = self.diagram.forms.get(self.diagram.start_form) if self.diagram.start_form else None
+        machine.start(start_form.validate(start) if start_form else dict(start))
+        error = machine.advance()
+        if error:
+            raise WorkflowFailure(error)
+        return tuple(machine.ready_nodes())
 
     @staticmethod
-    def _outcome(machine: Interpreter, done: int, stopped_at: str | None, problem: str | None) -> ScenarioOutcome:
+    def _outcome(machine: Interpreter, done: int, stopped_at: str | None, problem: str | None,
+                 took: list[float] | None = None) -> ScenarioOutcome:
         completed, active, flows = machine.trace()
         return ScenarioOutcome(problem is None and machine.is_completed(), tuple(dict.fromkeys((*completed, *active))),
-                               flows, done, stopped_at, problem)
+                               flows, done, stopped_at, problem, tuple(took or ()))
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 
 import handlers
 
@@ -66,15 +66,16 @@ class NoServices:
         raise WorkflowFailure("恢复流程状态时不应调用处理器")
 
 
+ACTIVE_USERS = select(USERS.c.username, USERS.c.roles).where(USERS.c.active.is_(True)).order_by(USERS.c.id)
+OPEN_TASKS_OF = (select(ITEMS.c.assignee, func.count().label("n"))
+                 .where(ITEMS.c.status == TaskStatus.READY, ITEMS.c.assignee.in_(bindparam("people", expanding=True)))
+                 .group_by(ITEMS.c.assignee))
+
+
 def manager_workloads(conn: Connection) -> Mapping[str, int]:
     """Open tasks per active customer manager."""
-    managers = [u.username for u in conn.execute(select(USERS.c.username, USERS.c.roles)
-                                                 .where(USERS.c.active.is_(True)).order_by(USERS.c.id))
-                if Role.CUSTOMER_MANAGER in u.roles.split(",")]
-    counts = {row.assignee: int(row.n) for row in conn.execute(
-        select(ITEMS.c.assignee, func.count().label("n")).where(ITEMS.c.status == TaskStatus.READY,
-                                                                  ITEMS.c.assignee.in_(managers))
-        .group_by(ITEMS.c.assignee))}
+    managers = [u.username for u in conn.execute(ACTIVE_USERS) if Role.CUSTOMER_MANAGER in u.roles.split(",")]
+    counts = {row.assignee: int(row.n) for row in conn.execute(OPEN_TASKS_OF, {"people": managers})}
     return {m: int(counts.get(m, 0)) for m in managers}
 
 
@@ -101,7 +102,7 @@ def sniff_media_type(content: bytes) -> str | None:
 def save_document(conn: Connection, files: DocumentFiles, application_id: int, kind: str, filename: str,
                   media_type: str, content: bytes, now: datetime) -> str:
     """Write a document's bytes and its row (in the caller's transaction); its id."""
-    doc_id, rel, digest = files.write(content)
+    doc_id, rel, digest = files.write(content, conn)
     conn.execute(INSERT_DOCUMENT, {"id": doc_id, "application_id": application_id, "kind": kind,
                                    "filename": filename, "media_type": media_type, "sha256": digest,
                                    "size": len(content), "path": rel, "created_at": now})
@@ -163,7 +164,7 @@ class Documents:
         against its SHA-256."""
         with self.store.read() as conn:
             row = _find(conn, doc_id)
-        return doc_info(row), self.files.read(row.path, row.sha256)
+            return doc_info(row), self.files.read(row.path, row.sha256, conn)
 
     def document_pdf(self, doc_id: str, by: str) -> tuple[DocumentInfo, bytes]:
         """The PDF of a contract — given its HTML, its DOCX or its PDF (by id or unique prefix): made from the
@@ -171,7 +172,7 @@ class Documents:
         with self.store.begin() as conn:
             doc = _find(conn, doc_id)
             if doc.media_type == "application/pdf":
-                return doc_info(doc), self.files.read(doc.path, doc.sha256)
+                return doc_info(doc), self.files.read(doc.path, doc.sha256, conn)
             if doc.media_type != "text/html":
                 # the DOCX (or another rendering) of a contract: its HTML sibling has the same name stem
                 stem = doc.filename.rsplit(".", 1)[0]
@@ -184,8 +185,8 @@ class Documents:
             existing = conn.execute(select(DOCUMENTS).where(DOCUMENTS.c.application_id == doc.application_id,
                                                             DOCUMENTS.c.filename == pdf_name)).first()
             if existing is not None:
-                return doc_info(existing), self.files.read(existing.path, existing.sha256)
-            html = self.files.read(doc.path, doc.sha256).decode("utf-8")
+                return doc_info(existing), self.files.read(existing.path, existing.sha256, conn)
+            html = self.files.read(doc.path, doc.sha256, conn).decode("utf-8")
             content = handlers.render_pdf(html)
             now = self.clock()
             pdf_id = save_document(conn, self.files, doc.application_id, doc.kind, pdf_name, "application/pdf",

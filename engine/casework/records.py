@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select
 
 from ..definitions.versions import Definitions
+from ..kernel.codec import StateCodec
 from ..kernel.forms import FormDefinition
 from ..kernel.runtime import COMPLETED, trace
 from ..results import ApplicationInfo, ApplicationPage, DiagramTrace, HistoryEntry, TaskInfo
@@ -140,8 +141,7 @@ class Records:
         """The in-memory workflow of an application in the same dict form, if cached."""
         with self.store.read() as conn:
             app_id = app_by_number(conn, app_no).id
-        live = self.steps.cached(app_id)
-        return self.steps.codec.full_dict(live.wf) if live and live.wf is not None else None
+        return self.steps.cached_state(app_id)
 
 
 def current_data(conn: Connection, app_id: int, meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -149,29 +149,14 @@ def current_data(conn: Connection, app_id: int, meta: Mapping[str, Any]) -> dict
 
     A workflow migrated before the migration kept its last task has none recorded: the most recently
     completed task stands for it."""
-    rows = conn.execute(select(WF_TASKS.c.task_id, WF_TASKS.c.payload)
+    rows = conn.execute(select(WF_TASKS.c.task_id, WF_TASKS.c.seq, WF_TASKS.c.payload)
                         .where(WF_TASKS.c.application_id == app_id).order_by(WF_TASKS.c.seq)).all()
-    payloads = {tid: json.loads(p) for tid, p in rows}
     last = meta.get("last_task")
-    if not last or last not in payloads:
-        done = [(p.get("last_state_change") or 0, tid) for tid, p in payloads.items() if p.get("state") == COMPLETED]
-        if not done:
+    if not last or not any(tid == last for tid, _, _ in rows):
+        last = StateCodec.last_completed(rows)
+        if last is None:
             return {}
-        last = max(done)[1]
-    chain = []
-    tid = last
-    while tid in payloads:
-        chain.append(payloads[tid])
-        tid = payloads[tid].get("parent")
-    data: dict[str, Any] = {}
-    for entry in reversed(chain):
-        if entry.get("data"):
-            data = dict(entry["data"])
-        delta = entry.get("delta") or {}
-        data.update(delta.get("updates", {}))
-        for key in delta.get("deletions", []):
-            data.pop(key, None)
-    return data
+    return StateCodec.data_of(rows, last)
 
 
 def application_conditions(*, process_key: str | None = None, status: str | None = None,

@@ -13,7 +13,7 @@ import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
@@ -29,6 +29,7 @@ from ..config import EngineConfig
 from ..definitions.versions import Definitions
 from ..errors import Conflict, ExpressionError, Forbidden, FormValidationError, InvalidInput, NotFound, WorkflowFailure
 from ..kernel import expressions
+from ..kernel.codec import Changes
 from ..kernel.loading import ParsedDiagram
 from ..kernel.runtime import (
     COMPLETED,
@@ -40,11 +41,9 @@ from ..kernel.runtime import (
     StateCodec,
     advance,
     complete_user_task,
-    error_tasks,
-    ready_user_tasks,
     reset_for_retry,
-    state_name,
 )
+from ..kernel.transitions import record_moves
 from ..results import StepResult, TaskInfo, Upload
 from ..store import Store
 from ..store.files import DocumentFiles
@@ -69,9 +68,10 @@ TASK_FOR_STEP = (select(ITEMS, *(c.label(f"app__{c.name}") for c in APP_COLUMNS)
                  .join_from(ITEMS, APPS, APPS.c.id == ITEMS.c.application_id)
                  .where(ITEMS.c.id == bindparam("id"))
                  .with_for_update(of=[ITEMS, APPS]))
-INSERT_TASK_ROWS = insert(WF_TASKS)
-UPDATE_TASK_ROWS = (update(WF_TASKS).where(WF_TASKS.c.application_id == bindparam("a"),
-                                           WF_TASKS.c.task_id == bindparam("t")).values(payload=bindparam("p")))
+DELETE_TASK_ROWS = delete(WF_TASKS).where(WF_TASKS.c.application_id == bindparam("a"),
+                                          WF_TASKS.c.seq.in_(bindparam("seqs", expanding=True)))
+LOAD_TASK_ROWS = (select(WF_TASKS.c.task_id, WF_TASKS.c.seq, WF_TASKS.c.payload)
+                  .where(WF_TASKS.c.application_id == bindparam("app_id")).order_by(WF_TASKS.c.seq))
 INSERT_ITEMS = insert(ITEMS)
 CLOSE_ITEM = update(ITEMS).where(ITEMS.c.id == bindparam("item_id")).values(
     status=bindparam("status"), completed_at=bindparam("at"))
@@ -82,6 +82,9 @@ SAVE_APP = update(APPS).where(APPS.c.id == bindparam("app_id"), APPS.c.revision 
     status=bindparam("status"), error_message=bindparam("error"), updated_at=bindparam("at"),
     completed_at=bindparam("completed_at"), wf_meta=bindparam("meta"), audit_seq=bindparam("seq"),
     audit_head=bindparam("head"), revision=bindparam("next_revision"))
+INSERT_APP = insert(APPS).returning(APPS.c.id)
+BUMP_SEQUENCE = (update(SEQUENCES).where(SEQUENCES.c.key == bindparam("counter")).values(value=SEQUENCES.c.value + 1)
+                 .returning(SEQUENCES.c.value))
 OPEN_ITEMS = (select(ITEMS).where(ITEMS.c.application_id == bindparam("app_id"), ITEMS.c.status == TaskStatus.READY)
               .order_by(ITEMS.c.created_at, ITEMS.c.id))
 
@@ -118,6 +121,8 @@ class Steps:
         self.store, self.config, self.definitions, self.accounts = store, config, definitions, accounts
         self.files, self.registry, self.clock, self.hooks = files, registry, clock, tuple(hooks)
         self.codec = StateCodec()
+        # new and changed task rows in one statement
+        self._write_rows = store.upsert(WF_TASKS, ("application_id", "seq"), ("payload",))
         self._live: OrderedDict[int, Live] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -146,7 +151,7 @@ class Steps:
             app = AppRow(id=0, app_no=app_no, process_key=process_key, version_id=row.id,
                          customer_name=str(clean.get("customer_name") or ""), status=AppStatus.RUNNING, revision=0,
                          audit_seq=0, audit_head="", wf_meta="{}", error_message=None)
-            app.id = conn.execute(insert(APPS).returning(APPS.c.id), {
+            app.id = conn.execute(INSERT_APP, {
                 "app_no": app_no, "process_key": process_key, "version_id": row.id, "status": AppStatus.RUNNING,
                 "customer_name": app.customer_name, "customer_type": str(clean.get("customer_type") or ""),
                 "created_by": by, "created_at": now, "updated_at": now, "completed_at": None,
@@ -246,7 +251,7 @@ class Steps:
                                        item["id"])]
                 result = self._advance_and_persist(conn, app, diagram, live, run, events, user, completed=item["id"])
             except BaseException:
-                live.wf = None  # the in-memory workflow may be half-run: never reuse it
+                self._drop(live)  # the in-memory workflow may be half-run: never reuse it
                 raise
         self._checkin(app.id, live)
         return result
@@ -280,7 +285,7 @@ class Steps:
             refuse_unless_moving(app)
             diagram = self.definitions.diagram(conn, app.version_id)
             live = self._checkout(conn, app, diagram)
-            failed = error_tasks(live.wf)
+            failed = self.codec.error_tasks(live.wf, live.snapshot)
             if not failed:
                 self._checkin(app.id, live)
                 raise Conflict(f"申请 {app_no} 没有出错的任务可重试")
@@ -293,7 +298,7 @@ class Steps:
                                        {"tasks": [t.task_spec.name for t in failed]})]
                 result = self._advance_and_persist(conn, app, diagram, live, run, events, by)
             except BaseException:
-                live.wf = None
+                self._drop(live)
                 raise
         self._checkin(app.id, live)
         return result
@@ -312,21 +317,24 @@ class Steps:
         error = advance(wf, Guard(live.counts, self.config.max_loop_iterations)) if outcome is None else None
         now = self.clock()
         changes = self.codec.changes(wf, live.snapshot, touched)
-        self._write_task_rows(conn, app.id, changes)
+        self._write_task_rows(conn, app.id, changes, live.snapshot)
 
+        # What the engine did in this step is recorded with the input that made it (replay compares it)
+        moves = record_moves(changes.transitions)
+        if moves and events:
+            events[0] = replace(events[0], payload={**events[0].payload, **moves})
+        elif moves:
+            events.append(PendingEvent(EventKind.ENGINE_TRANSITIONS, actor, now, moves))
         for call in run.calls:
             events.append(PendingEvent(EventKind.SERVICE_CALLED, SYSTEM, now,
                                        {"operator": call.operator, "params": call.params, "result": call.result},
                                        call.node_id, call.task_id))
-        if changes.transitions:
-            events.append(PendingEvent(EventKind.ENGINE_TRANSITIONS, actor, now, {"changes": [
-                [name, state_name(old), state_name(new), str(tid)] for tid, name, old, new in changes.transitions]}))
 
         if outcome is not None:
             status, error = outcome
         elif error:
             status = AppStatus.ERROR
-        elif wf.is_completed():
+        elif self.codec.is_completed(wf, changes):
             status = AppStatus.COMPLETED
         else:
             status = AppStatus.RUNNING
@@ -378,7 +386,7 @@ class Steps:
         app.status = status
         self.codec.commit(wf, live.snapshot, changes)
         live.revision = app.revision
-        if {str(t.id) for t in ready_user_tasks(wf)} == {i["id"] for i in new_items}:
+        if {str(t.id) for t in self.codec.ready_user_tasks(wf, live.snapshot)} == {i["id"] for i in new_items}:
             # every task waiting now opened in this step: the rows just written are the open items
             # (all created now, so in the query's order by id), no need to read them back
             open_items: Any = sorted(new_items, key=lambda i: i["id"])
@@ -386,19 +394,13 @@ class Steps:
             open_items = conn.execute(OPEN_ITEMS, {"app_id": app.id}).mappings().all()
         return StepResult(app.app_no, status, tuple(task_info(i) for i in open_items), error)
 
-    def _write_task_rows(self, conn: Connection, app_id: int, changes: Any) -> None:
-        """Insert new task rows, rewrite changed ones, delete the gone ones."""
-        new_rows = [{"application_id": app_id, "task_id": str(tid), "seq": seq, "payload": payload}
-                    for tid, seq, payload, is_new in changes.upserts if is_new]
-        changed_rows = [{"a": app_id, "t": str(tid), "p": payload}
-                        for tid, seq, payload, is_new in changes.upserts if not is_new]
-        if new_rows:
-            conn.execute(INSERT_TASK_ROWS, new_rows)
-        if changed_rows:
-            conn.execute(UPDATE_TASK_ROWS, changed_rows)
+    def _write_task_rows(self, conn: Connection, app_id: int, changes: Changes, snapshot: Snapshot) -> None:
+        """Write new and changed task rows, delete the gone ones (rows are keyed by their seq)."""
+        if changes.upserts:
+            conn.execute(self._write_rows, [{"application_id": app_id, "seq": seq, "task_id": str(tid),
+                                             "payload": payload} for tid, seq, payload, _ in changes.upserts])
         if changes.deletions:
-            conn.execute(delete(WF_TASKS).where(WF_TASKS.c.application_id == app_id,
-                                                WF_TASKS.c.task_id.in_([str(t) for t in changes.deletions])))
+            conn.execute(DELETE_TASK_ROWS, {"a": app_id, "seqs": [snapshot.seq[t] for t in changes.deletions]})
 
     def _open(self, step: StepContext, app: AppRow, task: Any, name: str) -> OpeningTask:
         """The work item of a user task that became ready, with what every hook adds to it."""
@@ -442,14 +444,15 @@ class Steps:
             live = self._live.pop(app.id, None)
         if live is not None and live.wf is not None and live.revision == app.revision:
             return live
+        if live is not None:
+            self._drop(live)  # another process moved the application on
         return self.load(conn, app, diagram)
 
     def load(self, conn: Connection, app: AppRow, diagram: ParsedDiagram) -> Live:
         """Rebuild an application's workflow from its rows."""
-        rows = conn.execute(select(WF_TASKS.c.task_id, WF_TASKS.c.seq, WF_TASKS.c.payload)
-                            .where(WF_TASKS.c.application_id == app.id).order_by(WF_TASKS.c.seq)).all()
+        rows = conn.execute(LOAD_TASK_ROWS, {"app_id": app.id}).all()
         meta = json.loads(app.wf_meta)
-        wf, snapshot = self.codec.restore(diagram, meta, [(r.task_id, r.seq, r.payload) for r in rows],
+        wf, snapshot = self.codec.restore(diagram, meta, rows,
                                           ScriptEngine(self.registry, self._run_context(None, app, diagram)))
         return Live(app.revision, wf, snapshot, dict(meta.get("loop_counts", {})))
 
@@ -460,20 +463,29 @@ class Steps:
             self._live[app_id] = live
             self._live.move_to_end(app_id)
             while len(self._live) > self.config.workflow_cache_size:
-                self._live.popitem(last=False)
+                self._drop(self._live.popitem(last=False)[1])
 
-    def cached(self, app_id: int) -> Live | None:
-        """The in-memory workflow of an application, if one is cached."""
+    def cached_state(self, app_id: int) -> dict[str, Any] | None:
+        """The in-memory workflow of an application in SpiffWorkflow's dict form, if one is cached."""
         with self._lock:
-            return self._live.get(app_id)
+            live = self._live.get(app_id)
+            return self.codec.full_dict(live.wf) if live is not None and live.wf is not None else None
 
     def forget(self, app_id: int | None = None) -> None:
         """Drop one application's in-memory workflow, or every one (the next step reloads from the database)."""
         with self._lock:
+            dropped = list(self._live.values()) if app_id is None else [self._live.pop(app_id, None)]
             if app_id is None:
                 self._live.clear()
-            else:
-                self._live.pop(app_id, None)
+        for live in dropped:
+            if live is not None:
+                self._drop(live)
+
+    def _drop(self, live: Live) -> None:
+        """A workflow no step will use again: released at once (see StateCodec.release)."""
+        if live.wf is not None:
+            self.codec.release(live.wf)
+            live.wf = None
 
     # ----------------------------------------------------------------- helpers
 
@@ -484,16 +496,14 @@ class Steps:
 
     def _next_app_no(self, conn: Connection, process_key: str, now: datetime) -> str:
         key = f"{process_key}:{now:%Y%m%d}"
-        bump = (update(SEQUENCES).where(SEQUENCES.c.key == key).values(value=SEQUENCES.c.value + 1)
-                .returning(SEQUENCES.c.value))
-        bumped = conn.execute(bump).scalar()
+        bumped = conn.execute(BUMP_SEQUENCE, {"counter": key}).scalar()
         if bumped is None:
             try:
                 with conn.begin_nested():
                     conn.execute(insert(SEQUENCES), {"key": key, "value": 1})
                 bumped = 1
             except IntegrityError:
-                bumped = conn.execute(bump).scalar_one()
+                bumped = conn.execute(BUMP_SEQUENCE, {"counter": key}).scalar_one()
         try:
             return application_number(process_key, now.date(), int(bumped))
         except HandlerError as exc:

@@ -17,7 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, bindparam, func, insert, select
 from sqlalchemy.orm import Session
 
 from ..config import EngineConfig
@@ -33,6 +33,10 @@ _PARSED: OrderedDict[tuple[str, ...], ParsedDiagram] = OrderedDict()
 _PARSED_LOCK = threading.Lock()
 _PARSED_MAX = 64
 
+
+
+NEWEST_VERSION = (select(VERSIONS.c.id, VERSIONS.c.process_key, VERSIONS.c.version)
+                  .where(VERSIONS.c.process_key == bindparam("key")).order_by(VERSIONS.c.version.desc()).limit(1))
 
 class Definitions:
     """The gate and the deployed versions of every process."""
@@ -143,9 +147,9 @@ class Definitions:
             return [version_info(r, int(running.get(r.id, 0))) for r in conn.execute(q)]
 
     def newest_row(self, conn: Connection | Session, process_key: str) -> Any:
-        """The newest version row of a process; NotFound if it was never deployed."""
-        row = conn.execute(select(VERSIONS).where(VERSIONS.c.process_key == process_key)
-                           .order_by(VERSIONS.c.version.desc()).limit(1)).one_or_none()
+        """The newest version of a process — its id, key and number (not its diagram: every acceptance asks, and
+        the diagram is parsed once per version); NotFound if it was never deployed."""
+        row = conn.execute(NEWEST_VERSION, {"key": process_key}).one_or_none()
         if row is None:
             raise NotFound(f"流程 {process_key!r} 尚未部署（可用：{'、'.join(SHIPPED)}；先运行 baozhuang init）")
         return row

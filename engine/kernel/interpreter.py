@@ -46,6 +46,7 @@ from .runtime import (
     trace,
 )
 from .statemigration import migrate_for_replay
+from .transitions import Move, recorded_moves
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class Transaction:
 
     input: RecordedEvent
     calls: list[RecordedEvent] = field(default_factory=list)
-    transitions: list[list[str]] = field(default_factory=list)
+    transitions: list[Move] = field(default_factory=list)  # the moves that are facts (see kernel.transitions)
     outcome: str = "running"
     error: str | None = None
 
@@ -78,15 +79,16 @@ def group_events(events: Sequence[RecordedEvent]) -> list[Transaction]:
     for ev in events:
         if ev.kind in INPUT_KINDS:
             # a case ended by staff (撤销, 终止) neither completes nor stays running: it ended
-            groups.append(Transaction(ev, outcome="ended" if ev.kind in ENDING_KINDS else "running"))
+            groups.append(Transaction(ev, outcome="ended" if ev.kind in ENDING_KINDS else "running",
+                                      transitions=recorded_moves(ev.kind, ev.payload)))
             continue
         if not groups:
             continue
         current = groups[-1]
+        # moves recorded apart from the input (trails written before moves went with it)
+        current.transitions.extend(recorded_moves(ev.kind, ev.payload))
         if ev.kind == EventKind.SERVICE_CALLED:
             current.calls.append(ev)
-        elif ev.kind == EventKind.ENGINE_TRANSITIONS:
-            current.transitions.extend(ev.payload.get("changes", []))
         elif ev.kind == EventKind.APPLICATION_ERROR:
             current.outcome, current.error = "error", str(ev.payload.get("message", ""))
         elif ev.kind == EventKind.APPLICATION_COMPLETED:
@@ -205,6 +207,7 @@ class Interpreter:
         self.codec = StateCodec()
         self.wf: Any = None
         self.snapshot = Snapshot({}, {}, {}, 0)
+        self.rebuilt = False  # a migration rebuilt the tree: compare every task once
         self.counts: dict[str, int] = {}
         self.guard = Guard(self.counts, max_iterations)
 
@@ -253,6 +256,7 @@ class Interpreter:
         problem = migrate_for_replay(self.codec, self.wf, self.diagram, target, to_version, self.counts, mapping)
         if problem is None:
             self.diagram = target
+            self.rebuilt = True
         return problem
 
     def advance(self) -> str | None:
@@ -264,8 +268,9 @@ class Interpreter:
 
     def transitions(self) -> list[Transition]:
         """The task state changes since the last call."""
-        changes = self.codec.changes(self.wf, self.snapshot)
+        changes = self.codec.changes(self.wf, self.snapshot, full=self.rebuilt)
         self.codec.commit(self.wf, self.snapshot, changes)
+        self.rebuilt = False
         return changes.transitions
 
     def is_completed(self) -> bool:

@@ -2,8 +2,8 @@
 
 * :class:`ScriptEngine` routes every expression through :mod:`engine.expressions` and every
   service task to the handler registry; ``execute`` (scripts) always refuses.
-* :class:`StateCodec` turns a workflow into one JSON row per task and back, and tells which
-  tasks a step changed, so a step writes only those rows.
+* :class:`~engine.kernel.codec.StateCodec` (re-exported here) turns a workflow into one compact row per
+  task and back, and tells which tasks a step changed, so a step writes only those rows.
 * :func:`advance` runs engine steps until the workflow waits, with a loop guard, because
   SpiffWorkflow's task iteration silently stops at depth 1000.
 """
@@ -19,11 +19,8 @@ from uuid import UUID
 
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
-from SpiffWorkflow.bpmn.serializer.helpers.encoder import create_encoder
-from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException
-from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
 import handlers
@@ -33,10 +30,13 @@ from handlers.settings import PolicySettings
 
 from . import expressions
 from ..errors import ExpressionError, WorkflowFailure
+from .codec import Changes, Snapshot, StateCodec
 from .loading import ParsedDiagram
+from .transitions import state_name
 
-STATE_NAMES = {1: "MAYBE", 2: "LIKELY", 4: "FUTURE", 8: "WAITING", 16: "READY", 32: "STARTED",
-               64: "COMPLETED", 128: "ERROR", 256: "CANCELLED"}
+__all__ = ["Changes", "Guard", "RunContext", "ScriptEngine", "ServiceCall", "Snapshot", "StateCodec", "advance",
+           "complete_user_task", "error_tasks", "ready_user_tasks", "reset_for_retry", "state_name", "trace"]
+
 READY = TaskState.READY
 COMPLETED = TaskState.COMPLETED
 ERROR = TaskState.ERROR
@@ -108,142 +108,6 @@ class ScriptEngine(PythonScriptEngine):
             raise WorkflowTaskException(exc.message, task=task, exception=exc) from exc
         self.run.calls.append(ServiceCall(str(task.id), task.task_spec.name, operation_name, params, result))
         return json.dumps(result, ensure_ascii=False)
-
-
-Fingerprint = tuple[float, int, tuple[UUID, ...], bool, str]
-
-
-@dataclass
-class Snapshot:
-    """What is stored of a workflow, to tell which tasks a step changed."""
-
-    fingerprints: dict[UUID, Fingerprint]
-    states: dict[UUID, int]
-    seq: dict[UUID, int]
-    next_seq: int
-
-
-@dataclass
-class Changes:
-    """The difference between a workflow and its stored snapshot."""
-
-    upserts: list[tuple[UUID, int, str, bool]]  # id, seq, payload, is_new
-    deletions: list[UUID]
-    transitions: list[tuple[UUID, str, int | None, int]]  # id, spec name, old state, new state
-
-
-class StateCodec:
-    """Serializes workflows task by task (SpiffWorkflow's own converters, spec kept out)."""
-
-    def __init__(self) -> None:
-        self.registry = BpmnWorkflowSerializer.configure(SPIFF_CONFIG)
-        self._encoder = create_encoder(self.registry, None)
-        self._serializer = BpmnWorkflowSerializer(self.registry)
-
-    def new_workflow(self, diagram: ParsedDiagram, engine: ScriptEngine) -> BpmnWorkflow:
-        """A fresh workflow of a deployed diagram."""
-        return BpmnWorkflow(diagram.spec, dict(diagram.subprocess_specs), script_engine=engine)
-
-    @staticmethod
-    def fingerprint(task: Any) -> Fingerprint:
-        """Cheap identity of a task's stored form: anything that changes its row changes this."""
-        internal = repr(task.internal_data) if task.internal_data else ""
-        return (task.last_state_change, task.state, tuple(task._children), bool(task.triggered), internal)
-
-    def dump_task(self, task: Any) -> str:
-        """One task as JSON (its data stored as a delta against its parent)."""
-        return json.dumps(self.registry.convert(task), cls=self._encoder, ensure_ascii=False, separators=(",", ":"))
-
-    def dump_meta(self, wf: BpmnWorkflow, extra: Mapping[str, Any]) -> str:
-        """The workflow-level fields, plus our own bookkeeping."""
-        if wf.subprocesses:
-            raise WorkflowFailure("子流程暂不支持持久化")
-        meta = {
-            "data": self.registry.convert(self.registry.clean(wf.data)),
-            "correlations": wf.correlations,
-            "last_task": str(wf.last_task.id) if wf.last_task is not None else None,
-            "success": wf.success,
-            "completed": wf.completed,
-            "root": str(wf.task_tree.id),
-            "bpmn_events": self.registry.convert(wf.bpmn_events),
-            **extra,
-        }
-        return json.dumps(meta, cls=self._encoder, ensure_ascii=False, separators=(",", ":"))
-
-    def snapshot(self, wf: BpmnWorkflow, seq: Mapping[UUID, int] | None = None) -> Snapshot:
-        """Remember the stored form of every task."""
-        order = dict(seq) if seq is not None else {tid: i for i, tid in enumerate(wf.tasks)}
-        return Snapshot(
-            fingerprints={tid: self.fingerprint(t) for tid, t in wf.tasks.items()},
-            states={tid: t.state for tid, t in wf.tasks.items()},
-            seq=order,
-            next_seq=(max(order.values()) + 1) if order else 0,
-        )
-
-    def changes(self, wf: BpmnWorkflow, snap: Snapshot, touched: Iterable[UUID] = ()) -> Changes:
-        """Which rows to write and delete, and which tasks changed state. ``touched``: tasks whose data was
-        changed in place (a correction) — the fingerprint does not cover data, so they are named."""
-        upserts = []
-        transitions = []
-        changed: set[UUID] = set()
-        forced = set(touched)
-        for tid, task in wf.tasks.items():  # creation order: a parent always precedes its children
-            fp = self.fingerprint(task)
-            old = snap.fingerprints.get(tid)
-            if old == fp and task._parent not in changed and tid not in forced:
-                continue
-            if old != fp or tid in forced:
-                # A child's stored data is a delta against this task's data: rewrite direct children too.
-                changed.add(tid)
-            is_new = old is None
-            seq = snap.seq.get(tid)
-            if seq is None:
-                seq = snap.next_seq
-                snap.next_seq += 1
-            upserts.append((tid, seq, self.dump_task(task), is_new))
-            old_state = snap.states.get(tid)
-            if old_state != task.state:
-                transitions.append((tid, task.task_spec.name, old_state, task.state))
-        deletions = [tid for tid in snap.fingerprints if tid not in wf.tasks]
-        return Changes(upserts, deletions, transitions)
-
-    def commit(self, wf: BpmnWorkflow, snap: Snapshot, changes: Changes) -> None:
-        """After a successful write, the snapshot is the new stored form."""
-        for tid, seq, _, _ in changes.upserts:
-            task = wf.tasks[tid]
-            snap.fingerprints[tid] = self.fingerprint(task)
-            snap.states[tid] = task.state
-            snap.seq[tid] = seq
-        for tid in changes.deletions:
-            snap.fingerprints.pop(tid, None)
-            snap.states.pop(tid, None)
-            snap.seq.pop(tid, None)
-
-    def full_dict(self, wf: BpmnWorkflow) -> dict[str, Any]:
-        """The whole workflow in SpiffWorkflow's dict form, spec excluded, as plain JSON data."""
-        dct = self._serializer.to_dict(wf)
-        dct.pop("spec", None)
-        dct.pop("subprocess_specs", None)
-        return json.loads(json.dumps(dct, cls=self._encoder))
-
-    def restore(
-        self, diagram: ParsedDiagram, meta: Mapping[str, Any], rows: list[tuple[str, int, str]], engine: ScriptEngine
-    ) -> tuple[BpmnWorkflow, Snapshot]:
-        """Rebuild a workflow from its header and task rows (rows sorted by seq)."""
-        wf = BpmnWorkflow(diagram.spec, dict(diagram.subprocess_specs), script_engine=engine, deserializing=True)
-        seq: dict[UUID, int] = {}
-        for task_id, task_seq, payload in rows:
-            task = self.registry.restore(json.loads(payload), workflow=wf)
-            seq[task.id] = task_seq
-        wf.task_tree = wf.tasks[UUID(meta["root"])]
-        wf.success = meta["success"]
-        wf.completed = meta.get("completed", False)
-        wf.correlations = dict(meta.get("correlations", {}))
-        wf.last_task = wf.tasks.get(UUID(meta["last_task"])) if meta.get("last_task") else None
-        wf.data = self.registry.restore(meta.get("data", {}))
-        wf.bpmn_events = self.registry.restore(meta.get("bpmn_events", []))
-        wf.script_engine = engine  # deserialized workflows come back with the default engine
-        return wf, self.snapshot(wf, seq)
 
 
 class LoopGuardTripped(WorkflowFailure):
@@ -365,8 +229,3 @@ def trace(wf: BpmnWorkflow, diagram: ParsedDiagram) -> tuple[tuple[str, ...], tu
         if parent is not None:
             flows.extend(diagram.flows.get((parent.task_spec.name, name), ()))
     return tuple(dict.fromkeys(completed)), tuple(dict.fromkeys(active)), tuple(dict.fromkeys(flows))
-
-
-def state_name(state: int | None) -> str:
-    """A task state as recorded in the audit trail ("NEW" for a task that did not exist before)."""
-    return STATE_NAMES.get(state or 0, "NEW") if state else "NEW"

@@ -70,10 +70,6 @@ def _reachable(spec: Any, seeds: Iterable[str]) -> set[str]:
     return seen
 
 
-def _rows(codec: StateCodec, wf: Any) -> list[tuple[str, int, str]]:
-    return [(str(tid), seq, codec.dump_task(task)) for seq, (tid, task) in enumerate(wf.tasks.items())]
-
-
 def mapping_problems(old: ParsedDiagram, new: ParsedDiagram, to_version: int,
                      mapping: Mapping[str, str]) -> list[str]:
     """Why a node mapping (old node id → new node id) cannot be used between two versions, in Chinese."""
@@ -205,7 +201,7 @@ def assess(codec: StateCodec, wf: Any, old: ParsedDiagram, new: ParsedDiagram, t
     after = {(t.id, t.task_spec.name) for t in wf.get_tasks(state=OPEN)}
     if after != before:
         return unsafe("迁移会改变待办环节（" + "、".join(sorted(n for _, n in after ^ before)) + "），不能迁移")
-    rows = _rows(codec, wf)
+    rows = codec.rows(wf)
     problem = round_trip_problem(codec, wf, new, rows, loop_counts)
     if problem:
         return unsafe(problem)

@@ -30,9 +30,10 @@ from sqlalchemy.orm import Session
 from ..casework.records import application_conditions
 from ..errors import InvalidInput, NotFound
 from ..kernel.loading import BPMN_NS, parse_xml
+from ..kernel.transitions import recorded_moves
 from ..store import Store
 from ..store.tables import APPS, EVENTS, VERSIONS
-from ..vocabulary import ROLES, SHIPPED, EventKind, role_for_lane
+from ..vocabulary import INPUT_KINDS, ROLES, SHIPPED, EventKind, role_for_lane
 
 CHINA_TIME = timezone(timedelta(hours=8), "CST")
 DEFAULT_BATCH = 100
@@ -44,7 +45,9 @@ PROCESS_KEYS = SHIPPED
 
 TASK_LIFECYCLE = {EventKind.TASK_READY: "schedule", EventKind.TASK_CLAIMED: "assign", EventKind.TASK_REASSIGNED: "reassign",
                   EventKind.TASK_COMPLETED: "complete"}
-READ_KINDS = (*TASK_LIFECYCLE, EventKind.APPLICATION_STARTED, EventKind.APPLICATION_COMPLETED, EventKind.ENGINE_TRANSITIONS)
+MOVE_KINDS = frozenset({*INPUT_KINDS, EventKind.ENGINE_TRANSITIONS})
+"""Events that record the engine's moves (engine.kernel.transitions): the inputs, and the earlier separate event."""
+READ_KINDS = tuple({*TASK_LIFECYCLE, EventKind.APPLICATION_STARTED, EventKind.APPLICATION_COMPLETED, *MOVE_KINDS})
 
 Progress = Callable[[int, int], Any]
 
@@ -171,14 +174,18 @@ def _case_records(case: CaseInfo, events: Iterable[Any], nodes: Mapping[str, _No
             elif ev.kind == EventKind.TASK_COMPLETED:
                 open_tasks.pop(ev.task_id, None)
             yield _record(case, ev.seq, nodes, node_id, node_id, at, TASK_LIFECYCLE[ev.kind], resource, role)
-        elif ev.kind == EventKind.ENGINE_TRANSITIONS:
-            for name, old, new, task_id in json.loads(ev.payload).get("changes", ()):
-                if new == "COMPLETED" and name in nodes and nodes[name].kind == "endEvent":
-                    end_node = name
-                elif old == "READY" and new == "CANCELLED" and task_id in open_tasks:
+        # what the engine did in the step: an end reached, open tasks withdrawn by the process
+        moves = recorded_moves(ev.kind, json.loads(ev.payload)) if ev.kind in MOVE_KINDS else []
+        for name, old, new, task_id in moves:
+            if new == "COMPLETED" and name in nodes and nodes[name].kind == "endEvent":
+                end_node = name
+            elif old == "READY" and new == "CANCELLED":
+                if task_id is None:  # moves name nodes: a node has one open task at a time
+                    task_id = next((t for t, (n, _) in open_tasks.items() if n == name), None)
+                if task_id in open_tasks:
                     cancelled_node, role = open_tasks.pop(task_id)
                     yield _record(case, ev.seq, nodes, cancelled_node, cancelled_node, at, "ate_abort", "", role)
-        elif ev.kind == EventKind.APPLICATION_COMPLETED:
+        if ev.kind == EventKind.APPLICATION_COMPLETED:
             yield _record(case, ev.seq, nodes, end_node, "办结", at, "complete", ev.actor, "")
 
 

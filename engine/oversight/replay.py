@@ -4,7 +4,7 @@ The inputs are what the audit trail recorded: the acceptance data, each complete
 each retry, each correction of recorded data (its new value), each withdrawal or termination (the workflow
 cancelled), and (in ``recorded`` mode) each handler's result. After every input the engine runs until
 it waits, exactly as it did live; the task state changes it makes are compared with the
-``engine.transitions`` event recorded in the same transaction, and at the end the whole re-executed
+moves recorded with that input (``engine.kernel.transitions``), and at the end the whole re-executed
 workflow is compared with the stored one. In ``rerun`` mode the handlers run again with today's rules,
 showing where they would decide differently.
 """
@@ -37,7 +37,8 @@ from ..kernel.interpreter import (
     group_events,
 )
 from ..kernel.loading import ParsedDiagram
-from ..kernel.runtime import RunContext, state_name
+from ..kernel.runtime import RunContext
+from ..kernel.transitions import is_fact, state_name
 from ..results import ReplayReport, ReplayStep
 from ..store import Store
 from ..store.tables import DOCUMENTS, EVENTS
@@ -150,7 +151,8 @@ def _compare(group: Transaction, transitions: list[Transition], error: str | Non
     """What differs between a replayed step and its recorded transaction, in Chinese (None if nothing)."""
     if differences:
         return differences[0]
-    replayed = Counter((name, state_name(old), state_name(new)) for _, name, old, new in transitions)
+    replayed = Counter((name, state_name(old), state_name(new)) for _, name, old, new in transitions
+                       if is_fact(state_name(old), state_name(new)))
     recorded = Counter((c[0], c[1], c[2]) for c in group.transitions)
     if replayed != recorded:
         extra = sorted((replayed - recorded).elements())

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Float, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -110,12 +110,15 @@ class Application(Base):
 
 
 class WorkflowTaskRow(Base):
-    """One serialized SpiffWorkflow task of an application (its data stored as a delta)."""
+    """One serialized SpiffWorkflow task of an application (engine.kernel.codec: its data stored as a delta,
+    other tasks named by their ``seq``). Keyed by (application, seq): a step reads an application's rows in
+    that order and writes them by it; on SQLite the rows live in that key's tree (WITHOUT ROWID)."""
 
     __tablename__ = "wf_tasks"
+    __table_args__ = {"sqlite_with_rowid": False}
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), primary_key=True)
-    task_id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    seq: Mapped[int]
+    seq: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    task_id: Mapped[str] = mapped_column(String(36))
     payload: Mapped[str] = mapped_column(Text)
 
 
@@ -650,3 +653,36 @@ class ClockOverrideChange(Base):
     changed_by: Mapped[str] = mapped_column(String(64))
     changed_at: Mapped[datetime]
     clocks_moved: Mapped[int] = mapped_column(default=0)
+
+
+class DocumentBlob(Base):
+    """The bytes of documents kept in the database (the ``database`` documents back end): one row per distinct
+    content, named by its SHA-256, however many documents have it."""
+
+    __tablename__ = "document_blobs"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int]
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime]
+
+
+class AttemptLimit(Base):
+    """Failed attempts counted per key (the customer progress page: a client address, an application number),
+    shared by every process and host: how many failed lately, and until when the next attempt must wait."""
+
+    __tablename__ = "attempt_limits"
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    failures: Mapped[int]
+    first_failed_at: Mapped[datetime]
+    last_failed_at: Mapped[datetime] = mapped_column(index=True)
+    blocked_until: Mapped[datetime | None]
+
+
+class SharedSecret(Base):
+    """A secret every web process on every host must share (the key signing sessions and form tokens), made by
+    whichever process needs it first when none is configured."""
+
+    __tablename__ = "shared_secrets"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(256))
+    created_at: Mapped[datetime]

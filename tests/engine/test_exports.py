@@ -232,3 +232,28 @@ def test_a_user_task_withdrawn_by_the_process_is_ate_abort() -> None:
         ("受理", "start", "受理员"), ("受理", "complete", "受理员"), ("审核", "schedule", "客户经理"),
         ("审核", "ate_abort", "客户经理"),
         ("办结", "complete", "")]
+
+
+def test_a_user_task_withdrawn_by_the_process_is_ate_abort_when_moves_go_with_the_input() -> None:
+    # Today a step records its moves with the input that caused it, by node: the same trace results.
+    at = datetime(2026, 11, 23, 9)
+    nodes = {"start": _Node("受理", "startEvent", "front_desk"), "review": _Node("审核", "userTask", "customer_manager"),
+             "escalate": _Node("督办", "userTask", "marketing"), "end": _Node("办结", "endEvent", "")}
+    events = [
+        SimpleNamespace(seq=1, at=at, actor="frontdesk", kind="application.started", node_id=None, task_id=None,
+                        payload='{"moves": {"NEW>READY": ["review", "escalate"]}}'),
+        SimpleNamespace(seq=2, at=at, actor="system", kind="task.ready", node_id="review", task_id="t1",
+                        payload='{"role": "customer_manager", "assignee": null}'),
+        SimpleNamespace(seq=3, at=at, actor="system", kind="task.ready", node_id="escalate", task_id="t3",
+                        payload='{"role": "marketing", "assignee": null}'),
+        SimpleNamespace(seq=4, at=at, actor="marketing", kind="task.completed", node_id="escalate", task_id="t3",
+                        payload='{"data": {}, "moves": {"READY>COMPLETED": ["escalate"], '
+                                '"READY>CANCELLED": ["review"], "NEW>COMPLETED": ["end"]}}'),
+        SimpleNamespace(seq=5, at=at, actor="system", kind="application.completed", node_id=None, task_id=None,
+                        payload="{}"),
+    ]
+    case = CaseInfo("LV20261123000001", "lv", 1, "张伟", "residential", "completed", at)
+    assert [(r.activity, r.lifecycle, r.role) for r in _case_records(case, events, nodes, CHINA_TIME)] == [
+        ("受理", "start", "受理员"), ("受理", "complete", "受理员"), ("审核", "schedule", "客户经理"),
+        ("督办", "schedule", "营销部"),
+        ("督办", "complete", "营销部"), ("审核", "ate_abort", "客户经理"), ("办结", "complete", "")]

@@ -26,7 +26,7 @@ ALLOWED: dict[str, set[str]] = {
     "engine.errors": set(),
     "engine.vocabulary": set(),
     "engine.results": {"engine.errors", "engine.kernel"},  # type names only (TYPE_CHECKING)
-    "engine.config": {"engine.errors", "handlers", "processes"},
+    "engine.config": {"engine.errors", "engine.vocabulary", "handlers", "processes"},
     # the rooms, bottom up
     "engine.kernel": {"engine.errors", "engine.vocabulary", "handlers"},
     "engine.store": {"engine.errors", "engine.vocabulary"},

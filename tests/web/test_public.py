@@ -123,29 +123,67 @@ def test_the_form_is_protected_against_cross_site_posts(client: Staff, accepted:
     assert response.status_code == 400
 
 
-def test_five_failures_from_one_address_lock_it_out_for_fifteen_minutes(client: Staff, accepted: Accepted,
-                                                                        clock: Clock) -> None:
+def test_a_guessing_address_is_slowed_and_a_right_answer_is_answered_once_the_short_wait_is_over(
+        client: Staff, accepted: Accepted, clock: Clock) -> None:
     for guess in ("0001", "0002", "0003", "0004", "0005"):
         assert look_up(client, "HV20261123999", guess).status_code == 200
-    refused = look_up(client, accepted.app_no, "5678")  # right this time, but still refused
-    assert refused.status_code == 429
-    assert "查询失败次数过多" in refused.get_data(as_text=True)
+    refused = look_up(client, accepted.app_no, "5678")  # right this time, but the address must wait first
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "2"
+    assert "请 2 秒后再试" in refused.get_data(as_text=True)
     assert accepted.app_no not in refused.get_data(as_text=True)
     assert look_up(client, accepted.app_no, "5678", ip="198.51.100.1").status_code == 200  # another address
-    clock.advance(minutes=14)
-    assert look_up(client, accepted.app_no, "5678").status_code == 429
-    clock.advance(minutes=1)
-    assert look_up(client, accepted.app_no, "5678").status_code == 200
+    clock.advance(seconds=2)
+    answered = look_up(client, accepted.app_no, "5678")  # no fifteen-minute lock-out: two seconds
+    assert answered.status_code == 200 and accepted.app_no in answered.get_data(as_text=True)
 
 
-def test_five_failures_against_one_number_lock_that_number_whatever_the_address(
+def test_each_further_failure_doubles_an_address_wait_up_to_two_minutes(client: Staff, clock: Clock) -> None:
+    waits = []
+    for n in range(12):
+        response = look_up(client, "HV20261123999", f"{n:04d}")
+        assert response.status_code == 200, n
+        if n >= 4:
+            refused = look_up(client, "HV20261123999", "9999")
+            assert refused.status_code == 429
+            waits.append(int(refused.headers["Retry-After"]))
+            clock.advance(seconds=waits[-1])
+    assert waits == [2, 4, 8, 16, 32, 64, 120, 120]
+
+
+def test_guesses_at_one_number_from_many_addresses_hold_its_customer_back_seconds_not_minutes(
         client: Staff, accepted: Accepted, clock: Clock) -> None:
     for n in range(5):
         assert look_up(client, accepted.app_no, f"000{n}", ip=f"198.51.100.{n + 10}").status_code == 200
-    assert look_up(client, accepted.app_no, "5678", ip="192.0.2.50").status_code == 429
-    assert look_up(client, "HV20261123999", "1111", ip="192.0.2.50").status_code == 200  # other numbers: not locked
-    clock.advance(minutes=15)
+    held = look_up(client, accepted.app_no, "5678", ip="192.0.2.50")
+    assert held.status_code == 429 and held.headers["Retry-After"] == "1"
+    assert look_up(client, "HV20261123999", "1111", ip="192.0.2.50").status_code == 200  # other numbers: free
+    for n in range(5, 20):  # the guessing goes on, as fast as it is let
+        clock.advance(seconds=30)
+        assert look_up(client, accepted.app_no, f"{n:04d}", ip=f"198.51.100.{n + 10}").status_code == 200
+        assert look_up(client, accepted.app_no, "9999", ip="198.51.100.99").status_code == 429
+    waited = look_up(client, accepted.app_no, "5678", ip="192.0.2.50")
+    assert waited.status_code == 429 and int(waited.headers["Retry-After"]) <= 30
+    clock.advance(seconds=int(waited.headers["Retry-After"]))
     assert look_up(client, accepted.app_no, "5678", ip="192.0.2.50").status_code == 200
+
+
+def test_a_right_answer_does_not_count_against_the_customer(client: Staff, accepted: Accepted,
+                                                            clock: Clock) -> None:
+    for _ in range(10):  # a customer checking often, always right, never waits
+        assert look_up(client, accepted.app_no, "5678").status_code == 200
+        clock.advance(seconds=1)
+    for guess in ("0001", "0002", "0003", "0004"):  # and mistyping a few times is free too
+        assert look_up(client, accepted.app_no, guess).status_code == 200
+    assert look_up(client, accepted.app_no, "5678").status_code == 200
+
+
+def test_failures_are_forgotten_after_a_quiet_quarter_hour(client: Staff, accepted: Accepted, clock: Clock) -> None:
+    for guess in ("0001", "0002", "0003", "0004", "0005"):
+        look_up(client, accepted.app_no, guess)
+    clock.advance(minutes=15)
+    for guess in ("0006", "0007", "0008", "0009"):  # a fresh allowance
+        assert look_up(client, accepted.app_no, guess).status_code == 200
+    assert look_up(client, accepted.app_no, "5678").status_code == 200
 
 
 def test_a_finished_application_shows_it_is_finished(client: Staff, engine: Engine, clock: Clock,
@@ -176,3 +214,11 @@ def test_a_step_waiting_for_the_customer_says_so(client: Staff, engine: Engine, 
     assert f"等待您办理：{last.ready_tasks[0].node_name}（此期间不计入供电企业办理时限）" in text
     # the inspection's limit counts from the customer's request, which has not come yet
     assert "办理时限 5 个工作日（自您提出竣工报验或整改完成之日起），待起算" in text
+
+
+def test_whatever_is_typed_as_a_number_gets_the_plain_answer(client: Staff, accepted: Accepted) -> None:
+    for typed in ("申请" * 20, "HV20261123000001'; DROP TABLE x;--", "HV ２０２６", "😀" * 40):
+        response = look_up(client, typed, "5678")
+        assert response.status_code == 200, typed
+        assert "未查询到匹配的申请" in response.get_data(as_text=True)
+    assert look_up(client, accepted.app_no, "5678", ip="198.51.100.77").status_code == 200
