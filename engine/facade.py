@@ -794,11 +794,13 @@ class Engine:
     @requires(Action.EDIT_DRAFTS)
     def impact_preview(self, process_key: str, draft_xml: bytes, *, limit: int | None = None,
                        progress: Callable[[int, int], None] | None = None, share: bool = True,
-                       by: str) -> ImpactReport:
+                       workers: int | None = None, by: str) -> ImpactReport:
         """Replay the recorded applications of every version (all, or the ``limit`` newest) on a draft: which
         paths change, the time saved; ``progress(done, total)`` as they are replayed. ``share=False``
-        replays every application itself (the same result, slower: for checking the sharing)."""
-        return self.impact.preview(process_key, draft_xml, limit=limit, progress=progress, share=share)
+        replays every application itself (the same result, slower: for checking the sharing); ``workers``
+        processes read the recorded trails (default: one per core when there are many)."""
+        return self.impact.preview(process_key, draft_xml, limit=limit, progress=progress, share=share,
+                                   workers=workers)
 
     @requires(Action.MIGRATE)
     def migration_plan(self, process_key: str, to_version: int, app_nos: Iterable[str] | None = None,
