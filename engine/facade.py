@@ -209,13 +209,13 @@ class Engine:
     def init_schema(self) -> None:
         """Create or upgrade the database schema (Alembic) and refresh the planner's statistics."""
         schema.upgrade(self.store)
-        backfill_figures(self.store, self.calendars.get)
+        backfill_figures(self.store, self.calendars.get, diagram_of=self.definitions.diagram)
         self.optimize()
 
     def backfill_figures(self, progress: Callable[[str], None] | None = None, recount: bool = False) -> bool:
         """Count the kept supervision figures from the rows already there, if none are kept yet (or, with
         ``recount``, again from scratch: a database filled without steps, such as a benchmark's)."""
-        return backfill_figures(self.store, self.calendars.get, progress, recount)
+        return backfill_figures(self.store, self.calendars.get, progress, recount, self.definitions.diagram)
 
     def optimize(self) -> None:
         """Refresh query-planner statistics (ANALYZE): without them SQLite picks poor indexes for task lists."""
