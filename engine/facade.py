@@ -563,8 +563,10 @@ class Engine:
     @requires(Action.IMPORT_CALENDAR)
     def import_calendar(self, schedule: object, by: str) -> CalendarImport:
         """Enter a year's official holiday schedule and move every open deadline it changes (audited);
-        InvalidInput lists every problem."""
-        return self.policy_clocks.import_calendar(schedule, by)
+        InvalidInput lists every problem. The kept open-task counts follow the due days it moved."""
+        imported = self.policy_clocks.import_calendar(schedule, by)
+        self.supervision.reconcile_open_counts(force=True)
+        return imported
 
     # ----------------------------------------------------------------- policy clocks (时限)
 
@@ -813,8 +815,11 @@ class Engine:
     @requires(Action.MIGRATE)
     def migrate(self, plan: MigrationPlan, by: str, progress: Callable[[int, int], None] | None = None
                 ) -> MigrationResult:
-        """Move the safe applications of a plan to its version, each checked again in its own transaction."""
-        return self.migrations.migrate(plan, by, progress)
+        """Move the safe applications of a plan to its version, each checked again in its own transaction; the
+        kept open-task counts follow the open tasks a mapping moved to another node."""
+        result = self.migrations.migrate(plan, by, progress)
+        self.supervision.reconcile_open_counts(force=True)
+        return result
 
     def scenario_runner(self, process_key: str, *, draft_xml: bytes | None = None,
                         forms: Mapping[str, Any] | None = None) -> ScenarioRunner:

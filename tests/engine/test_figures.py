@@ -4,7 +4,7 @@ items says (counts exactly, medians and 90th percentiles within 2.5 %), for any 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from sqlalchemy import delete, func, select, text, update
@@ -177,3 +177,21 @@ def test_the_reshaped_figures_migrate_both_ways_and_say_the_same(engine: Engine,
     for a, b in zip(after, before):
         assert_same(a, b)
         assert a.flows == b.flows  # not kept before 0018: followed again through the stored trails
+
+
+def test_open_tasks_stay_exact_when_the_official_schedule_moves_their_due_days(
+        engine: Engine, clock: Clock, scenarios: dict[str, Scenario]) -> None:
+    clock.now = datetime(2026, 12, 31, 9, 0)  # the survey's two working days reach into 2027
+    app_no = engine.start("hv", scenarios["hv_solo"].start, "frontdesk").app_no
+    survey = engine.tasks(app_no=app_no)[0]
+    due_before = engine.task(survey.id).due_at
+    assert due_before is not None
+    engine.import_calendar({"year": 2027, "days": [  # 1 and 4 January become holidays
+        {"date": "2027-01-01", "workday": False, "name": "元旦"},
+        {"date": "2027-01-04", "workday": False, "name": "元旦（调休）"}]}, "marketing")
+    due_after = engine.task(survey.id).due_at
+    assert due_after is not None and due_after.date() > due_before.date()
+    clock.now = datetime.combine(due_before.date() + timedelta(days=1), time(9, 0))  # overdue only by the old date
+    kept = engine.supervision.kept_open_tasks("hv")
+    assert kept == engine.supervision.open_tasks_by_due_state("hv")
+    assert not any(n.counts["overdue"] for n in kept) and sum(n.total for n in kept) == 1
