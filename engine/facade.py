@@ -651,7 +651,7 @@ class Engine:
     def customer_progress(self, app_no: str) -> CustomerProgress | None:
         """The customer's view: milestones with the current one's time limit, the manager, the firms list."""
         return customer_progress(self.store, self.calendars.get, self.firms_, self.complaints_, self.config.policy,
-                                 app_no, self.now())
+                                 app_no, self.now(), lambda number: self.policy_clocks.report(number).clocks)
 
     def deliver_notices(self, limit: int = 200) -> list[CustomerNoticeInfo]:
         """Send the queued notices to customers through the Notifier (the worker does it every round)."""

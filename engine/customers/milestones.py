@@ -15,9 +15,9 @@ never hidden from the customer.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from ..errors import ExpressionError
 from ..kernel import expressions
@@ -32,7 +32,10 @@ class Milestone:
     milestone left open) finishes it; ``limit``: its time limit in working days, an expression of the safe
     language over the application's data (None: no limit of the utility's); ``clock_after``: the limit
     counts from the moment every group has a completed task (the latest of them; an empty tuple: from
-    acceptance); ``clock_text``: that moment in the customer's words.
+    acceptance); ``clock_text``: that moment in the customer's words; ``clock``: the key of the diagram's
+    policy clock that counts this milestone — where the application has that clock, its limit and deadline
+    are the ones shown (``with_clocks``), so the page never tells two stories; ``limit`` is the fallback
+    for a diagram without it.
     """
 
     key: str
@@ -42,6 +45,7 @@ class Milestone:
     limit: str | None = None
     clock_after: tuple[frozenset[str], ...] = ()
     clock_text: str = "自受理之日起"
+    clock: str = ""
 
 
 @dataclass(frozen=True)
@@ -77,17 +81,17 @@ HV = Track("hv", (
     Milestone("plan_reply", "供电方案答复",
               _set("hv_site_survey_solo", "hv_site_survey_team", "hv_draft_supply_plan", "hv_plan_approval",
                    "hv_joint_review", "hv_reply_supply_plan"),
-              _set("hv_reply_supply_plan"), "30 if dual_supply else 15"),
+              _set("hv_reply_supply_plan"), "30 if dual_supply else 15", clock="plan_reply"),
     Milestone("completion_inspection", "竣工检验",
-              _set("hv_customer_confirm_plan", "hv_design_review", "hv_design_rectify", "hv_mid_inspection",
-                   "hv_concealed_rectify", "hv_completion_request", "hv_completion_inspection",
+              _set("hv_customer_confirm_plan", "hv_design_submit", "hv_design_review", "hv_design_rectify",
+                   "hv_mid_inspection_request", "hv_mid_inspection", "hv_concealed_rectify", "hv_completion_request", "hv_completion_inspection",
                    "hv_completion_rectify"),
               _set("hv_completion_inspection"), "5", (_set("hv_completion_request", "hv_completion_rectify"),),
-              "自您提出竣工报验或整改完成之日起"),
+              "自您提出竣工报验或整改完成之日起", clock="completion_inspection"),
     Milestone("power_on", "装表接电",
               _set("hv_draft_contract", "hv_sign_contract", "hv_install_meter", "hv_power_on"),
               _set("hv_power_on"), "5", (_set("hv_completion_inspection"), _set("hv_sign_contract")),
-              "自竣工检验合格并签订供用电合同之日起"),
+              "自竣工检验合格并签订供用电合同之日起", clock="connect"),
 ), hidden=_set("hv_archive", "hv_follow_up"))
 
 LV_SIMPLE = Track("lv_simple", (
@@ -99,21 +103,21 @@ LV_SIMPLE = Track("lv_simple", (
 LV_STANDARD = Track("lv_standard", (
     Milestone("accepted", "申请受理"),
     Milestone("plan_reply", "供电方案答复", _set("lv_site_survey", "lv_reply_supply_plan"),
-              _set("lv_reply_supply_plan"), '3 if customer_type == "residential" else 7'),
+              _set("lv_reply_supply_plan"), '3 if customer_type == "residential" else 7', clock="plan_reply"),
     Milestone("completion_inspection", "竣工检验",
               _set("lv_completion_request", "lv_completion_inspection", "lv_completion_rectify"),
               _set("lv_completion_inspection"), "5", (_set("lv_completion_request", "lv_completion_rectify"),),
-              "自您提出竣工报验或整改完成之日起"),
+              "自您提出竣工报验或整改完成之日起", clock="completion_inspection"),
     Milestone("power_on", "装表接电", _set("lv_sign_contract", "lv_install_connect"), _set("lv_install_connect"),
               '3 if customer_type == "residential" else 5', (_set("lv_sign_contract"),),
-              "自签订供用电合同之日起"),
+              "自签订供用电合同之日起", clock="connect"),
 ), hidden=_set("lv_archive"))
 
 PV = Track("pv", (
     Milestone("accepted", "并网申请受理"),
     Milestone("scheme_reply", "接入方案答复",
               _set("pv_site_survey", "pv_draft_access_scheme", "pv_reply_access_scheme"),
-              _set("pv_reply_access_scheme"), "30 if connection_points > 1 else 20"),
+              _set("pv_reply_access_scheme"), "30 if connection_points > 1 else 20", clock="access_scheme"),
     Milestone("acceptance", "并网验收",
               _set("pv_owner_confirm_scheme", "pv_opinion_letter", "pv_acceptance_request", "pv_install_metering",
                    "pv_sign_contracts", "pv_acceptance_commissioning", "pv_rectify"),
@@ -177,6 +181,7 @@ class MilestoneState:
     due_on: date | None = None
     overdue: bool = False
     steps: tuple[OpenStep, ...] = ()
+    clock: str = ""  # the policy clock counting it, when the application has one (see with_clocks)
 
     @property
     def clock_started(self) -> bool:
@@ -229,8 +234,38 @@ def milestone_states(track: Track, accepted_at: datetime, rows: Sequence[TaskRow
             m.key, m.name, "current", None, days, m.clock_text, due.date() if due else None,
             bool(due and now > due),
             tuple(OpenStep(r.node_name, r.due_at.date() if r.due_at else None, r.clock_stopped)
-                  for r in sorted(steps, key=lambda r: r.created_at))))
+                  for r in sorted(steps, key=lambda r: r.created_at)), m.clock))
     return tuple(states)
+
+
+class ClockRound(Protocol):
+    """What a milestone reads of one round of a policy clock (``engine.timelimits.clocks.ClockInfo``)."""
+
+    @property
+    def key(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def limit(self) -> int | None: ...
+    @property
+    def deadline(self) -> datetime | None: ...
+    @property
+    def overdue(self) -> bool: ...
+
+
+def with_clocks(milestones: Sequence[MilestoneState], rounds: Sequence[ClockRound]) -> tuple[MilestoneState, ...]:
+    """The milestones with the one under way counted by its policy clock, where the application has it: the
+    clock's latest round gives the limit, the deadline and whether it has passed (the regulations' counting,
+    pauses included), so the milestone and the clock tell the customer one story."""
+    latest = {r.key: r for r in rounds if r.kind == "limit"}  # rounds come oldest first
+    result = []
+    for m in milestones:
+        clock = latest.get(m.clock) if m.state == "current" and m.clock else None
+        if clock is not None and clock.limit is not None:
+            m = replace(m, limit_days=clock.limit, due_on=clock.deadline.date() if clock.deadline else None,
+                        overdue=clock.overdue)
+        result.append(m)
+    return tuple(result)
 
 
 def _limit(m: Milestone, data: Mapping[str, Any]) -> int | None:

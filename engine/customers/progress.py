@@ -6,7 +6,7 @@ choose from, and the complaints they filed here. Nothing else: no staff username
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -21,7 +21,7 @@ from ..timelimits.calendar import WorkingCalendar
 from ..vocabulary import PROCESS_NAMES, AppStatus
 from .complaints import CaseInfo, Complaints
 from .firms import FirmInfo, Firms
-from .milestones import MilestoneState, TaskRow, milestone_states, track_for
+from .milestones import ClockRound, MilestoneState, TaskRow, milestone_states, track_for, with_clocks
 from .notices import manager_of
 
 
@@ -69,8 +69,10 @@ TASKS_OF_APP = (select(ITEMS.c.node_id, ITEMS.c.node_name, ITEMS.c.status, ITEMS
 
 def customer_progress(store: Store, calendar: Callable[[Connection | None], WorkingCalendar], firms: Firms,
                       complaints: Complaints, policy: PolicySettings, app_no: str,
-                      now: datetime) -> CustomerProgress | None:
-    """One application as its customer sees it (None if there is no such application), read in one snapshot."""
+                      now: datetime, clocks: Callable[[str], Sequence[ClockRound]] = lambda _: ()
+                      ) -> CustomerProgress | None:
+    """One application as its customer sees it (None if there is no such application), read in one snapshot;
+    ``clocks`` gives the application's policy-clock rounds, which count the milestone under way."""
     with store.read() as conn:
         app = conn.execute(APP_BY_NUMBER, {"app_no": app_no.strip()}).one_or_none()
         if app is None:
@@ -84,6 +86,8 @@ def customer_progress(store: Store, calendar: Callable[[Connection | None], Work
         cases = complaints.filed_online(app.app_no, conn)
     track = track_for(app.process_key, (r.node_id for r in rows))
     milestones = milestone_states(track, app.created_at, rows, data, lambda: cal, now) if track else ()
+    if any(m.state == "current" and m.clock for m in milestones):
+        milestones = with_clocks(milestones, clocks(app.app_no))
     completed = app.status == AppStatus.COMPLETED and app.completed_at is not None
     return CustomerProgress(
         app.app_no, PROCESS_NAMES.get(app.process_key, ""), app.created_at.date(), app.status,

@@ -54,7 +54,7 @@ from ..casework.hooks import ClosedTask, OpeningTask, StepContext, StepHook
 from ..kernel.loading import ParsedDiagram
 from ..kernel.runtime import flows_recorded
 from ..store import Store
-from ..store.tables import APPS, ENTRY_LAGS, EVENTS, FIGURES, ITEMS, OPEN_COUNTS, WF_TASKS
+from ..store.tables import APPS, CLOCKS, ENTRY_LAGS, EVENTS, FIGURES, ITEMS, OPEN_COUNTS, WF_TASKS
 from ..timelimits.calendar import CalendarNotCovered, WorkingCalendar
 from ..vocabulary import AppStatus, EventKind, TaskStatus
 
@@ -263,12 +263,16 @@ def _is_start(conn: Connection, step: StepContext) -> bool:
 
 
 def _end_to_end(conn: Connection, application_id: int) -> tuple[int, int]:
-    """How many of an application's completed tasks had a limit, and how many of those were late."""
-    late = func.sum(case((ITEMS.c.completed_at > ITEMS.c.due_at, 1), else_=0))
-    row = conn.execute(select(func.count(ITEMS.c.due_at), late).where(
-        ITEMS.c.application_id == application_id, ITEMS.c.status == TaskStatus.COMPLETED,
-        ITEMS.c.clock_stopped.is_not(True))).one()
+    """How many of an application's policy-clock rounds were measured against a limit, and how many of those
+    missed it (the regulations' counting; node due dates are internal targets and do not count here)."""
+    row = conn.execute(select(func.count(CLOCKS.c.id), MISSED).where(
+        CLOCKS.c.application_id == application_id, *MEASURED)).one()
     return int(row[0] or 0), int(row[1] or 0)
+
+
+MEASURED = (CLOCKS.c.status.in_(("met", "missed")), CLOCKS.c.kind == "limit")
+"""The clock rounds an application's end-to-end on-time figure reads: limits that were met or missed."""
+MISSED = func.sum(case((CLOCKS.c.status == "missed", 1), else_=0))
 
 
 # ----------------------------------------------------------------------------- filling once
@@ -321,12 +325,8 @@ def backfill(store: Store, calendar: Callable[[], WorkingCalendar],
             tally.completed(cal, r.process_key, r.node_id, r.node_name, r.created_at, r.completed_at, r.due_at,
                             bool(r.clock_stopped))
             tick()
-        limited = func.count(ITEMS.c.due_at)
-        late = func.sum(case((ITEMS.c.completed_at > ITEMS.c.due_at, 1), else_=0))
-        join_on = and_(ITEMS.c.application_id == APPS.c.id, ITEMS.c.status == TaskStatus.COMPLETED,
-                       ITEMS.c.clock_stopped.is_not(True))
-        finished = (select(APPS.c.process_key, APPS.c.completed_at, limited, late)
-                    .select_from(APPS.outerjoin(ITEMS, join_on))
+        finished = (select(APPS.c.process_key, APPS.c.completed_at, func.count(CLOCKS.c.id), MISSED)
+                    .select_from(APPS.outerjoin(CLOCKS, and_(CLOCKS.c.application_id == APPS.c.id, *MEASURED)))
                     .where(APPS.c.status == AppStatus.COMPLETED, APPS.c.completed_at.is_not(None))
                     .group_by(APPS.c.id, APPS.c.process_key, APPS.c.completed_at))
         for key, completed_at, n_limited, n_late in conn.execute(finished.execution_options(yield_per=FLUSH_EVERY)):
@@ -511,11 +511,14 @@ READ_FIGURES = ("done", "limited", "on_time", *HISTOGRAMS, "flow", "finished", "
 
 
 def late_list(conn: Connection, start: datetime, end: datetime, limit_hours: float,
-              process_key: str | None = None, limit: int = LATE_LIST_LIMIT) -> list[Any]:
-    """The applications of a period accepted more than ``limit_hours`` after first contact, longest lag first."""
-    q = (select(ENTRY_LAGS).where(ENTRY_LAGS.c.created_at >= start, ENTRY_LAGS.c.created_at < end,
-                                  ENTRY_LAGS.c.lag_hours > limit_hours)
-         .order_by(ENTRY_LAGS.c.lag_hours.desc(), ENTRY_LAGS.c.app_no).limit(limit))
+              process_key: str | None = None) -> list[Any]:
+    """The applications of a period accepted more than ``limit_hours`` after first contact, longest lag first,
+    with the evidence of the first contact (only those: entries are kept for lagging applications)."""
+    q = (select(ENTRY_LAGS, APPS.c.first_contact_source)
+         .join(APPS, APPS.c.id == ENTRY_LAGS.c.application_id)
+         .where(ENTRY_LAGS.c.created_at >= start, ENTRY_LAGS.c.created_at < end,
+                ENTRY_LAGS.c.lag_hours > limit_hours)
+         .order_by(ENTRY_LAGS.c.lag_hours.desc(), ENTRY_LAGS.c.app_no))
     if process_key:
         q = q.where(ENTRY_LAGS.c.process_key == process_key)
     return list(conn.execute(q))

@@ -209,7 +209,8 @@ def check_clock(name: str, value: str, nodes: Mapping[str, NodeInfo]) -> list[st
     return out
 
 
-MARKERS = (Marker(PREFIX, process_check=check_clock),)
+MARKERS = (Marker(PREFIX, process_check=check_clock, title="政策时限（流程级）",
+                  hint="name: 名称; start: 起算环节; stop: 止算环节; limit: 工作日数或按申请数据计算"),)
 """A process-level ``policyClock.<key>`` property per clock, checked at deploy time."""
 
 _DEFINITIONS: dict[str, tuple[ClockDefinition, ...]] = {}

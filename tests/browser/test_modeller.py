@@ -116,6 +116,19 @@ REMOVE_MID_INSPECTION = """([ids, from, to]) => {
 }"""
 
 
+def drop_mid_inspection_clocks(page: Any) -> None:
+    """The policy clocks go with the nodes: 中间检查's is deleted, the plan's validity no longer guards the request
+    (edited in the properties panel of the pool, as an analyst does)."""
+    page.evaluate("() => { const m = window.baozhuangModeler;"
+                  " m.get('selection').select(m.get('elementRegistry').get('hv_participant')); }")
+    mid_clock = page.locator("#modeller-panel textarea[name='policyClock.mid_inspection']")
+    mid_clock.fill("")
+    mid_clock.dispatch_event("change")
+    validity = page.locator("#modeller-panel textarea[name='policyClock.plan_validity']")
+    validity.fill(validity.input_value().replace("hv_mid_inspection_request, ", ""))
+    validity.dispatch_event("change")
+
+
 def test_analyst_removes_mid_inspection_and_new_applications_skip_it(person: Person, live_server: LiveServer,
                                                                      tmp_path: Path) -> None:
     page = person.page
@@ -127,15 +140,7 @@ def test_analyst_removes_mid_inspection_and_new_applications_skip_it(person: Per
     new_flow = page.evaluate(REMOVE_MID_INSPECTION, [MID_INSPECTION, "hv_gw_design_review_result",
                                                        "hv_gw_review_skip_merge"])
     assert page.locator("#modeller-deploy").is_disabled()  # edited, not saved
-    # the policy clocks go with the nodes: 中间检查's is deleted, the plan's validity no longer guards the request
-    page.evaluate("() => { const m = window.baozhuangModeler;"
-                  " m.get('selection').select(m.get('elementRegistry').get('hv_participant')); }")
-    mid_clock = page.locator("#modeller-panel textarea[name='policyClock.mid_inspection']")
-    mid_clock.fill("")
-    mid_clock.dispatch_event("change")
-    validity = page.locator("#modeller-panel textarea[name='policyClock.plan_validity']")
-    validity.fill(validity.input_value().replace("hv_mid_inspection_request, ", ""))
-    validity.dispatch_event("change")
+    drop_mid_inspection_clocks(page)
     person.shot("modeller-hv-clocks")
     page.fill("#modeller-comment", "改革：取消中间检查")
     body = save(person)

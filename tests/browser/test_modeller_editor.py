@@ -17,7 +17,8 @@ from lxml import etree
 
 from tests.browser.conftest import REPO, LiveServer, Person, initialised_server
 from tests.browser.flow import PATHS, assert_clean, page_errors
-from tests.browser.test_modeller import BPMN, MID_INSPECTION, REMOVE_MID_INSPECTION, open_modeller, parse, save
+from tests.browser.test_modeller import (BPMN, MID_INSPECTION, REMOVE_MID_INSPECTION, drop_mid_inspection_clocks,
+                                         open_modeller, parse, save)
 
 SPIFF = "http://spiffworkflow.org/bpmn/schema/1.0/core"
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -326,11 +327,12 @@ def test_token_simulation_and_example_paths_on_a_draft(person: Person) -> None:
     person.shot("modeller-example-paths")
 
     page.evaluate(REMOVE_MID_INSPECTION, [MID_INSPECTION, "hv_gw_design_review_result", "hv_gw_review_skip_merge"])
+    drop_mid_inspection_clocks(page)
     page.wait_for_selector("#modeller-problems .ok-text")
     page.click("#modeller-scenarios-run")
     stopped = page.locator("#modeller-scenarios-rows tr[data-scenario='hv_mid_inspection_sendback']")
     stopped.wait_for()
     page.wait_for_selector("#modeller-scenarios-rows tr[data-scenario='hv_mid_inspection_sendback'][data-completed='false']")
-    assert "停在「中间检查」" in stopped.inner_text() and "hv_" not in stopped.inner_text()
+    assert "停在「客户申请中间检查」" in stopped.inner_text() and "hv_" not in stopped.inner_text()
     assert page.locator("#modeller-scenarios-rows tr[data-scenario='hv_solo'][data-completed='true']").count() == 1
     assert page_errors(person) == []

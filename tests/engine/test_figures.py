@@ -28,9 +28,10 @@ def assert_same(kept: Dashboard, live: Dashboard) -> None:
         assert k.p90 == pytest.approx(v.p90, rel=0.025, abs=1e-6)
     late_k, late_v = kept.late_entries, live.late_entries
     assert (late_k.considered, late_k.office_share) == (late_v.considered, late_v.office_share)
+    assert [(e.app_no, e.lag_days, e.source) for e in late_k.late] == [(e.app_no, e.lag_days, e.source) for e in late_v.late]
     assert sorted((-e.lag_hours, e.app_no) for e in late_k.late) == sorted((-e.lag_hours, e.app_no) for e in late_v.late)
-    assert [(a.username, a.applications, a.late, a.flagged) for a in late_k.acceptors] == \
-        [(a.username, a.applications, a.late, a.flagged) for a in late_v.acceptors]
+    assert [(a.username, a.applications, a.late, a.flagged, a.evidence, a.unconfirmed) for a in late_k.acceptors] == \
+        [(a.username, a.applications, a.late, a.flagged, a.evidence, a.unconfirmed) for a in late_v.acceptors]
 
 
 @pytest.fixture
@@ -47,7 +48,7 @@ def history(engine: Engine, clock: Clock, scenarios: dict[str, Scenario]) -> lis
     for stop in (0, 1, 2, None):
         apps.append(run(engine, clock, scenarios["lv_residential"], stop_after=stop, lag=timedelta(hours=5)))
         apps.append(run(engine, clock, scenarios["lv_residential"], start_as="frontdesk2", stop_after=stop,
-                        lag=timedelta(days=3)))
+                        lag=timedelta(days=5)))  # late in working days whatever the weekday
     pv = next(s for name, s in scenarios.items() if name.startswith("pv"))
     apps.append(run(engine, clock, pv, stop_after=3))
     clock.advance(days=2)

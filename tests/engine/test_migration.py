@@ -221,7 +221,7 @@ def test_migrate_checks_again_and_never_moves_an_unsafe_application(
 def test_a_passed_gateway_or_review_does_not_keep_an_application_on_its_version(engine: Engine, clock: Clock) -> None:
     """Past both reviews (waiting at 竣工检验, unchanged in v2) or only through the removed gateway: both move,
     and what they went through stays readable: the data on the application page, the replay, the history."""
-    past = start_and_stop(engine, SENDBACK, 10)
+    past = start_and_stop(engine, SENDBACK, 12)
     ordinary = start_and_stop(engine, SCENARIOS["hv_solo"], 5)
     data_before = {a.app_no: engine.application(a.app_no).data for a in (past, ordinary)}
     assert all(len(d) > 20 for d in data_before.values())
@@ -234,7 +234,7 @@ def test_a_passed_gateway_or_review_does_not_keep_an_application_on_its_version(
     result = engine.migrate(engine.migration_plan("hv", 2, by="analyst"), "analyst")
     assert set(result.migrated) == {past.app_no, ordinary.app_no}
 
-    for app_no, steps in ((past.app_no, SENDBACK.steps[10:]), (ordinary.app_no, SCENARIOS["hv_solo"].steps[5:])):
+    for app_no, steps in ((past.app_no, SENDBACK.steps[12:]), (ordinary.app_no, SCENARIOS["hv_solo"].steps[5:])):
         engine.forget_cached_workflows()
         app = engine.application(app_no)
         assert app.version == 2
@@ -259,8 +259,8 @@ def test_a_passed_gateway_or_review_does_not_keep_an_application_on_its_version(
 def test_a_mapping_moves_work_waiting_at_a_node_whose_id_changed(engine: Engine, clock: Clock) -> None:
     """v2 gives 中间检查 a new id: an application waiting there moves only with a mapping instruction (old node →
     new node), checked before anything moves, and its open work item becomes the new node's."""
-    at_mid = start_and_stop(engine, SENDBACK, 8)
-    renamed = re.sub(rb"hv_mid_inspection(?!\.json)", b"hv_intermediate_inspection", (PROCESSES / "hv.bpmn").read_bytes())
+    at_mid = start_and_stop(engine, SENDBACK, 10)
+    renamed = re.sub(rb"hv_mid_inspection\b(?!\.json)", b"hv_intermediate_inspection", (PROCESSES / "hv.bpmn").read_bytes())
     engine.deploy(renamed, "hv.bpmn", "analyst", comment="中间检查换了标识")
     [plain] = engine.migration_plan("hv", 2, by="analyst").verdicts
     assert not plain.safe and "请添加映射" in plain.reason
@@ -285,9 +285,9 @@ def test_a_mapping_moves_work_waiting_at_a_node_whose_id_changed(engine: Engine,
     assert event.payload["mapping"] == mapping
     assert_sound(engine, at_mid.app_no)
     clock.advance(days=1)
-    inspection = replace(SENDBACK.steps[8], node="hv_intermediate_inspection")
+    inspection = replace(SENDBACK.steps[10], node="hv_intermediate_inspection")
     final, _ = carry_on(engine, StepResult(at_mid.app_no, "running", app.open_tasks),
-                        (inspection, *SENDBACK.steps[9:]))
+                        (inspection, *SENDBACK.steps[11:]))
     assert final.status == "completed"
     assert_sound(engine, at_mid.app_no)
 

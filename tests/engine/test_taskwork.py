@@ -266,12 +266,12 @@ def test_a_first_plan_opens_with_the_boundary_for_its_voltage_and_no_banner(engi
 
 def test_design_review_failed_opens_the_rectification_with_the_reviewers_reason(engine: Engine) -> None:
     scenario = SCENARIOS["hv_design_review_sendback"]
-    app = run(engine, "hv_design_review_sendback", steps=6)
+    app = run(engine, "hv_design_review_sendback", steps=7)
     prefill = engine.task_prefill(open_task(engine, app.app_no, "hv_design_rectify").id)
     assert prefill.sent_back is not None and prefill.sent_back.decision == "不通过"
-    assert prefill.sent_back.reason == scenario.steps[5].data["design_review_opinion"]
+    assert prefill.sent_back.reason == scenario.steps[6].data["design_review_opinion"]
     # the second review is a resubmission, not a send-back
-    run_on = list(drive(engine, scenario, stop_after=7))[-1]
+    run_on = list(drive(engine, scenario, stop_after=8))[-1]
     assert engine.task_prefill(open_task(engine, run_on.app_no, "hv_design_review").id).sent_back is None
 
 
@@ -286,11 +286,12 @@ def test_a_substitute_may_claim_the_absent_persons_task(engine: Engine, clock: C
 
 
 def test_time_limit_warnings_reach_the_substitute_of_a_holder_on_leave(engine: Engine, clock: Clock) -> None:
-    app = run(engine, "hv_solo")
-    survey = app.ready_tasks[0]
+    app = run(engine, "hv_solo")  # manager1 holds the survey
     engine.set_substitute("manager1", "manager2", clock.now.date(), clock.now.date() + timedelta(days=30),
                           by="manager1")
-    clock.now = survey.due_at + timedelta(hours=1)  # past its limit: escalated
+    reply = next(c for c in engine.clocks(app.app_no).clocks if c.key == "plan_reply")
+    assert reply.deadline is not None
+    clock.now = reply.deadline + timedelta(hours=1)  # the application's reply clock has run out: escalated
     sent = engine.sweep_time_limits()
     assert {n.recipient for n in sent.sent} >= {"manager1", "manager2"}
     assert "客户经理 李强" in engine.notifications("manager2")[0].message  # named, and sent to the deputy too

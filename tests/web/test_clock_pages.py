@@ -125,8 +125,8 @@ def test_the_customer_sees_when_to_expect_the_answer_and_confirms_the_applicatio
     app_no = engine.start("lv", start, "frontdesk").app_no  # Mon 23 Nov 2026
     html = _progress(client, app_no, "2468")
     text = visible(html)
-    assert "供电方案答复" in text and "按规定 7 个工作日内答复" in text  # no history yet: the rule itself
-    assert "截止 2026-12-02" in text and "确认您的申请日期" in text
+    assert "供电方案答复" in text and "按规定 7 个工作日内答复" in text  # no history yet: the rule itself, with the milestone under way
+    assert "应于 2026-12-02 前完成" in text and "确认您的申请日期" in text
 
     later = client.post("/progress/first-contact", {"app_no": app_no, "phone_tail": "2468",
                                                      "first_contact_on": "2026-11-24"})

@@ -50,7 +50,7 @@ def test_the_analyst_ticks_which_applications_move_and_the_others_stay(
 
 def test_a_mapping_that_does_not_fit_is_refused_next_to_the_mapping(
         staff: Callable[[str], Staff], engine: Engine) -> None:
-    stop_after(engine, "hv_design_review_sendback", 5)  # waiting at 设计文件审查, which v2 removes
+    stop_after(engine, "hv_design_review_sendback", 6)  # waiting at 设计文件审查, which v2 removes
     engine.deploy(REFORM, "hv.bpmn", "analyst")
     analyst = staff("analyst")
     page = analyst.get("/modeller/hv/migrate?to=2").get_data(as_text=True)
@@ -64,7 +64,7 @@ def test_a_mapping_that_does_not_fit_is_refused_next_to_the_mapping(
 
 def test_after_migrating_the_page_shows_the_data_and_the_replay_draws_each_step_on_its_version(
         staff: Callable[[str], Staff], engine: Engine) -> None:
-    app_no = stop_after(engine, "hv_design_review_sendback", 10)  # past both reviews, waiting at 竣工检验
+    app_no = stop_after(engine, "hv_design_review_sendback", 12)  # past both reviews, waiting at 竣工检验
     engine.deploy(REFORM, "hv.bpmn", "analyst")
     assert engine.migrate(engine.migration_plan("hv", 2, by="analyst"), "analyst").migrated == (app_no,)
     engine.forget_cached_workflows()

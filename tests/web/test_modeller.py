@@ -237,13 +237,14 @@ def test_example_paths_played_on_a_draft(analyst: Staff) -> None:
     reformed = json_post(analyst, "/modeller/hv/scenarios", {"xml": REFORM}).get_json()["runs"]
     stopped = {r["key"]: r for r in reformed if not r["completed"]}
     assert "hv_mid_inspection_sendback" in stopped
-    # the reform removed 设计文件审查: the path stops where it would submit there, having covered what came before
-    assert stopped["hv_mid_inspection_sendback"]["stopped_at"] == "hv_design_review"
+    # the reform removed the design review with the customer's submission to it: the path stops where it
+    # would submit the design, having covered what came before
+    assert stopped["hv_mid_inspection_sendback"]["stopped_at"] == "hv_design_submit"
     assert "hv_design_review" not in stopped["hv_mid_inspection_sendback"]["covered"]
     assert "hv_plan_approval" in stopped["hv_mid_inspection_sendback"]["covered"]
     # what a person reads names the nodes, never their ids
-    assert stopped["hv_mid_inspection_sendback"]["stopped_name"] == "设计文件审查"
-    assert "设计文件审查" in stopped["hv_mid_inspection_sendback"]["problem"]
+    assert stopped["hv_mid_inspection_sendback"]["stopped_name"] == "客户报送设计文件"
+    assert "客户报送设计文件" in stopped["hv_mid_inspection_sendback"]["problem"]
     assert not re.search(r"hv_[a-z_]+", stopped["hv_mid_inspection_sendback"]["problem"])
     assert "hv_solo" not in stopped
 
