@@ -42,7 +42,7 @@ def main() -> None:
     """Fill if needed, then time the preview over everything and a one-by-one sample."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", default=os.environ.get("BAOZHUANG_BENCH_DB"))
-    parser.add_argument("--applications", "-n", type=int, default=20_000)
+    parser.add_argument("--applications", "-n", type=int, default=20_000, help="recorded HV applications")
     parser.add_argument("--sample", type=int, default=300, help="applications replayed one by one for the ratio")
     args = parser.parse_args()
     url = args.db or f"sqlite:///{REPO / 'instance' / 'bench' / f'impact-{args.applications}.db'}"
@@ -50,13 +50,14 @@ def main() -> None:
     engine = open_engine(url)
     apps = tables.APPS
     with engine.store.read() as conn:
-        existing = conn.execute(select(func.count()).select_from(apps)).scalar_one()
+        existing = conn.execute(select(func.count()).select_from(apps).where(apps.c.process_key == "hv")).scalar_one()
     if existing < args.applications:
         if existing:
-            raise SystemExit(f"the database holds {existing:,} applications, fewer than {args.applications:,}")
-        print(f"generating {args.applications:,} applications, every one with its audit trail:")
+            raise SystemExit(f"the database holds {existing:,} HV applications, fewer than {args.applications:,}")
+        print(f"generating {args.applications:,} HV applications, every one with its audit trail:")
         t0 = time.perf_counter()
-        populate(engine, Plan(args.applications, args.applications), datetime.now().replace(microsecond=0))
+        populate(engine, Plan(args.applications, args.applications, variants={"hv": 1.0}),
+                 datetime.now().replace(microsecond=0))
         print(f"generated in {time.perf_counter() - t0:.1f} s\n")
     with engine.store.read() as conn:
         hv = conn.execute(select(func.count()).select_from(apps).where(apps.c.process_key == "hv")).scalar_one()

@@ -24,8 +24,8 @@ import random
 import re
 import time
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -177,6 +177,8 @@ class Plan:
     open_share: float = 0.1
     stuck_share: float = 0.01
     seed: int = 7
+    variants: Mapping[str, float] = field(default_factory=lambda: dict(VARIANT_WEIGHTS))
+    """Variant → share of the applications (the impact benchmark asks for HV only)."""
 
 
 def _shift(value: datetime | None, delta: timedelta) -> datetime | None:
@@ -196,8 +198,8 @@ class Cloner:
         self.finals: dict[str, list[Template]] = {}
         for t in templates:
             (self.finals if t.final else self.by_variant).setdefault(t.process_key, []).append(t)
-        self.variants = list(VARIANT_WEIGHTS)
-        self.weights = [VARIANT_WEIGHTS[v] for v in self.variants]
+        self.variants = [v for v, weight in plan.variants.items() if weight > 0]
+        self.weights = [plan.variants[v] for v in self.variants]
         # Full clones are spread evenly over the whole population.
         self.full_every = max(1, plan.applications // plan.full) if plan.full else 0
         self.full_made = 0

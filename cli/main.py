@@ -719,8 +719,12 @@ def _deliver_notices(engine: Engine) -> None:
 
 
 def _refresh_dashboard(engine: Engine) -> None:
-    """Precompute the supervision dashboard's default views when they are getting old (slow at scale)."""
+    """Precompute the supervision dashboard's default views when they are getting old (slow at scale), and
+    check the kept open-task counts against the open work items now and then (repairing any that drifted)."""
     engine.supervision.refresh_snapshots()
+    wrong = engine.supervision.reconcile_open_counts()
+    if wrong:
+        click.echo(f"{engine.now():%Y-%m-%d %H:%M:%S}  待办计数核对：修正了 {wrong} 项与待办任务不符的计数")
 
 
 @main.command()

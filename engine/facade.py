@@ -218,13 +218,13 @@ class Engine:
     def init_schema(self) -> None:
         """Create or upgrade the database schema (Alembic) and refresh the planner's statistics."""
         schema.upgrade(self.store)
-        backfill_figures(self.store, self.calendars.get)
+        backfill_figures(self.store, self.calendars.get, diagram_of=self.definitions.diagram)
         self.optimize()
 
     def backfill_figures(self, progress: Callable[[str], None] | None = None, recount: bool = False) -> bool:
         """Count the kept supervision figures from the rows already there, if none are kept yet (or, with
         ``recount``, again from scratch: a database filled without steps, such as a benchmark's)."""
-        return backfill_figures(self.store, self.calendars.get, progress, recount)
+        return backfill_figures(self.store, self.calendars.get, progress, recount, self.definitions.diagram)
 
     def optimize(self) -> None:
         """Refresh query-planner statistics (ANALYZE): without them SQLite picks poor indexes for task lists."""
@@ -618,8 +618,10 @@ class Engine:
     @requires(Action.IMPORT_CALENDAR)
     def import_calendar(self, schedule: object, by: str) -> CalendarImport:
         """Enter a year's official holiday schedule and move every open deadline it changes (audited);
-        InvalidInput lists every problem."""
-        return self.policy_clocks.import_calendar(schedule, by)
+        InvalidInput lists every problem. The kept open-task counts follow the due days it moved."""
+        imported = self.policy_clocks.import_calendar(schedule, by)
+        self.supervision.reconcile_open_counts(force=True)
+        return imported
 
     # ----------------------------------------------------------------- policy clocks (时限)
 
@@ -849,11 +851,13 @@ class Engine:
     @requires(Action.EDIT_DRAFTS)
     def impact_preview(self, process_key: str, draft_xml: bytes, *, limit: int | None = None,
                        progress: Callable[[int, int], None] | None = None, share: bool = True,
-                       by: str) -> ImpactReport:
+                       workers: int | None = None, by: str) -> ImpactReport:
         """Replay the recorded applications of every version (all, or the ``limit`` newest) on a draft: which
         paths change, the time saved; ``progress(done, total)`` as they are replayed. ``share=False``
-        replays every application itself (the same result, slower: for checking the sharing)."""
-        return self.impact.preview(process_key, draft_xml, limit=limit, progress=progress, share=share)
+        replays every application itself (the same result, slower: for checking the sharing); ``workers``
+        processes read the recorded trails (default: one per core when there are many)."""
+        return self.impact.preview(process_key, draft_xml, limit=limit, progress=progress, share=share,
+                                   workers=workers)
 
     @requires(Action.MIGRATE)
     def migration_plan(self, process_key: str, to_version: int, app_nos: Iterable[str] | None = None,
@@ -866,8 +870,11 @@ class Engine:
     @requires(Action.MIGRATE)
     def migrate(self, plan: MigrationPlan, by: str, progress: Callable[[int, int], None] | None = None
                 ) -> MigrationResult:
-        """Move the safe applications of a plan to its version, each checked again in its own transaction."""
-        return self.migrations.migrate(plan, by, progress)
+        """Move the safe applications of a plan to its version, each checked again in its own transaction; the
+        kept open-task counts follow the open tasks a mapping moved to another node."""
+        result = self.migrations.migrate(plan, by, progress)
+        self.supervision.reconcile_open_counts(force=True)
+        return result
 
     def scenario_runner(self, process_key: str, *, draft_xml: bytes | None = None,
                         forms: Mapping[str, Any] | None = None) -> ScenarioRunner:

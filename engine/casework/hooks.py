@@ -75,6 +75,7 @@ class StepContext:
     inputs: Mapping[str, Any] = field(default_factory=dict)
     data: Mapping[str, Any] = field(default_factory=dict)
     events: list[PendingEvent] = field(default_factory=list)
+    flows: tuple[str, ...] = ()  # the sequence flows the step took (a loop's flow once per time round)
 
 
 class StepHook:

@@ -41,6 +41,9 @@ from ..kernel.runtime import (
     StateCodec,
     advance,
     complete_user_task,
+    error_tasks,
+    flows_entered,
+    ready_user_tasks,
     reset_for_retry,
 )
 from ..kernel.transitions import record_moves
@@ -341,7 +344,8 @@ class Steps:
         inputs = (events[0].payload.get("data") or {}) if events else {}
         step = StepContext(conn, diagram, app.id, app.app_no, now, actor, process_key=app.process_key,
                            accepted=accepted, finished=status == AppStatus.COMPLETED, status=status, inputs=inputs,
-                           data=_data_of(wf) or inputs, events=events)
+                           data=_data_of(wf) or inputs, events=events,
+                           flows=flows_entered(wf, diagram, changes.transitions))
         opening: list[OpeningTask] = []
         closed: list[ClosedTask] = []
         for tid, name, old, new in changes.transitions:

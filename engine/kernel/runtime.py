@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -32,7 +32,7 @@ from . import expressions
 from ..errors import ExpressionError, WorkflowFailure
 from .codec import Changes, Snapshot, StateCodec
 from .loading import ParsedDiagram
-from .transitions import state_name
+from .transitions import STATE_NAMES, state_name
 
 __all__ = ["Changes", "Guard", "RunContext", "ScriptEngine", "ServiceCall", "Snapshot", "StateCodec", "advance",
            "complete_user_task", "error_tasks", "ready_user_tasks", "reset_for_retry", "state_name", "trace"]
@@ -229,3 +229,43 @@ def trace(wf: BpmnWorkflow, diagram: ParsedDiagram) -> tuple[tuple[str, ...], tu
         if parent is not None:
             flows.extend(diagram.flows.get((parent.task_spec.name, name), ()))
     return tuple(dict.fromkeys(completed)), tuple(dict.fromkeys(active)), tuple(dict.fromkeys(flows))
+
+
+def flows_entered(wf: BpmnWorkflow, diagram: ParsedDiagram,
+                  transitions: Sequence[tuple[Any, str, int | None, int]]) -> tuple[str, ...]:
+    """The sequence flows a step took: for every node a task of which was reached in the step (from nothing, or
+    from a predicted state), the flow from the node it came from (found as :func:`trace` finds it). A flow
+    taken twice (a loop) is listed twice."""
+    taken: list[str] = []
+    for tid, name, old, new in transitions:
+        if new not in REACHED or old in REACHED or name not in diagram.nodes:
+            continue
+        task = wf.tasks.get(tid)
+        parent = task.parent if task is not None else None
+        while parent is not None and parent.task_spec.name not in diagram.nodes:
+            parent = parent.parent
+        if parent is not None:
+            taken.extend(diagram.flows.get((parent.task_spec.name, name), ()))
+    return tuple(taken)
+
+
+REACHED_NAMES = frozenset(STATE_NAMES[state] for state in REACHED)
+"""The recorded names (audit trail) of the states in which a task's node counts as reached."""
+
+
+def flows_recorded(diagram: ParsedDiagram, tasks: Mapping[str, tuple[str, str | None]],
+                   changes: Iterable[Sequence[str]]) -> list[str]:
+    """The sequence flows taken, as :func:`flows_entered` finds them, from a stored trail: its recorded state
+    changes (``[node, old state, new state, task id]`` as ``engine.transitions`` events keep them, in order)
+    and its stored tasks (task id → its node and its parent's task id)."""
+    taken: list[str] = []
+    for name, old, new, tid in changes:
+        if new not in REACHED_NAMES or old in REACHED_NAMES or name not in diagram.nodes:
+            continue
+        parent = tasks.get(tid, ("", None))[1]
+        while parent is not None and tasks.get(parent, ("", None))[0] not in diagram.nodes:
+            parent = tasks.get(parent, ("", None))[1]
+        if parent is not None:
+            taken.extend(diagram.flows.get((tasks[parent][0], name), ()))
+    return taken
+

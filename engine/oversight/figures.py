@@ -1,10 +1,13 @@
-"""The supervision figures kept per day as steps commit, so that a dashboard for any period adds up rows
-instead of scanning work items (5–15 s at a million applications), and open tasks are counted, not scanned.
+"""The supervision figures kept per day and per month as steps commit, so that a dashboard for any period adds up
+a few index ranges of rows instead of scanning work items (5–15 s at a million applications), and open tasks are
+counted, not scanned.
 
-Three tables (migration 0014):
+Three tables (migrations 0014, 0018):
 
-* ``daily_figures`` — per day, variant, subject (a node; ``''`` for the application; an acceptor for entry
-  lags) and figure, a count, and for durations and lags a histogram bucket:
+* ``figure_counts`` — per span (``d`` a day; ``m`` a month, ``day`` being its first day), figure, day, variant,
+  subject (a node, a sequence flow; ``''`` for the application; an acceptor for entry lags), a count, and for
+  durations and lags a histogram bucket. Every figure is written for its day and for its month, so a period
+  reads its whole months and only its other days day by day:
 
   ======== ======== ============================================================
   figure   bucket   counts
@@ -14,8 +17,7 @@ Three tables (migration 0014):
   on_time  0        … of which were completed by their due time
   hours    duration ready → completed in calendar hours (:func:`bucket_of`)
   workdays duration the same in working days (only where the calendar covers it)
-  m_hours  duration ``hours`` and ``workdays`` again per month (``day``: its first day), for long periods
-  m_workd… duration
+  flow     0        times the sequence flow (subject) was taken that day
   finished 0        applications completed that day (subject ``''``)
   e2e_lim  0        … of which had a limited node;  ``e2e_ok``: every limited node on time
   score    1–5      回访 satisfaction scores given that day
@@ -23,14 +25,16 @@ Three tables (migration 0014):
   lag      hours    … by the whole hours (rounded up) between first contact and acceptance
   ======== ======== ============================================================
 
-* ``open_task_counts`` — open tasks per node, with or without a limit, clock stopped or not;
+* ``open_task_counts`` — open tasks per node, with or without a limit, clock stopped or not, and the day they
+  fall due: the overdue ones are those due before today, counted without reading a work item;
 * ``entry_lags`` — each application accepted after its first contact, for the list of the longest lags.
 
 Durations come back as the median and 90th percentile of a histogram whose buckets are 5 % wide (a
 bucket reports the mean of its values: within 2.5 % of the exact figure, exact where a bucket holds one
 value); counts are exact. :class:`FigureHook` keeps them as steps commit
 (one sorted batch per step, so that concurrent steps lock rows in one order); :func:`backfill` fills them
-once for a database that had applications before (``init``), and :func:`kept_dashboard` reads them.
+once for a database that had applications before (``init``), :func:`reconcile_open_counts` repairs open counts
+that something outside a step changed, and :func:`kept_dashboard` reads them.
 """
 
 from __future__ import annotations
@@ -39,16 +43,18 @@ import json
 import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, and_, case, false, func, or_, select
+from sqlalchemy import Connection, Date, String, Table, and_, case, cast, func, select, text, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..casework.hooks import ClosedTask, OpeningTask, StepContext, StepHook
+from ..kernel.loading import ParsedDiagram
+from ..kernel.runtime import flows_recorded
 from ..store import Store
-from ..store.tables import APPS, CLOCKS, DAILY, ENTRY_LAGS, EVENTS, ITEMS, OPEN_COUNTS
+from ..store.tables import APPS, CLOCKS, ENTRY_LAGS, EVENTS, FIGURES, ITEMS, OPEN_COUNTS, WF_TASKS
 from ..timelimits.calendar import CalendarNotCovered, WorkingCalendar
 from ..vocabulary import AppStatus, EventKind, TaskStatus
 
@@ -60,11 +66,12 @@ SATISFACTION_FIELD = "satisfaction_score"
 LATE_LIST_LIMIT = 200
 """The dashboard lists at most this many late entries (the longest lags first); the counts cover all."""
 
-DAILY_KEY = ("day", "process_key", "subject", "figure", "bucket")
+FIGURE_KEY = ("span", "figure", "day", "process_key", "subject", "bucket")
+DAY, MONTH = "d", "m"
 HISTOGRAMS = ("hours", "workdays")
-MONTH_HISTOGRAMS = ("m_hours", "m_workdays")
-"""The same histograms per month (``day`` is the month's first day), for the months a period covers whole."""
-OPEN_KEY = ("process_key", "node_id", "has_limit", "clock_stopped")
+OPEN_KEY = ("process_key", "node_id", "has_limit", "clock_stopped", "due_day")
+NO_DUE_DAY = date(1, 1, 1)
+"""The due day kept for an open task without a time limit (or with its clock stopped)."""
 
 
 def bucket_of(value: float) -> int:
@@ -119,15 +126,18 @@ class Tally:
 
     def add(self, day: date, process_key: str, subject: str, figure: str, bucket: int = 0, n: int = 1,
             name: str = "", value: float = 0.0) -> None:
-        """Count ``n`` more of a daily figure (of ``value`` each, for a histogram's bucket)."""
-        entry = self.daily.setdefault((day, process_key, subject, figure, bucket), [0, name, 0.0])
-        entry[0] += n
-        entry[2] += value * n
+        """Count ``n`` more of a figure on a day, and on its month (of ``value`` each, for a histogram's bucket)."""
+        for key in ((DAY, figure, day, process_key, subject, bucket),
+                    (MONTH, figure, day.replace(day=1), process_key, subject, bucket)):
+            entry = self.daily.setdefault(key, [0, name, 0.0])
+            entry[0] += n
+            entry[2] += value * n
 
     def opened(self, process_key: str, node_id: str, due_at: datetime | None, stopped: bool, n: int = 1,
                name: str = "") -> None:
-        """An open task more (or fewer, ``n`` < 0) at a node."""
-        key = (process_key, node_id, due_at is not None, bool(stopped))
+        """An open task more (or fewer, ``n`` < 0) at a node, by the day it falls due."""
+        due_day = due_at.date() if due_at is not None and not stopped else NO_DUE_DAY
+        key = (process_key, node_id, due_at is not None, bool(stopped), due_day)
         entry = self.open.setdefault(key, [0, name])
         entry[0] += n
         entry[1] = entry[1] or name
@@ -142,16 +152,13 @@ class Tally:
             if completed_at <= due_at:
                 self.add(day, process_key, node_id, "on_time", name=name)
         hours = max(0.0, (completed_at - created_at).total_seconds() / 3600)
-        month = day.replace(day=1)
         self.add(day, process_key, node_id, "hours", bucket_of(hours), name=name, value=hours)
-        self.add(month, process_key, node_id, "m_hours", bucket_of(hours), name=name, value=hours)
         if calendar is not None:
             try:
                 days = max(0.0, calendar.working_days_between(created_at, completed_at))
             except CalendarNotCovered:
                 return
             self.add(day, process_key, node_id, "workdays", bucket_of(days), name=name, value=days)
-            self.add(month, process_key, node_id, "m_workdays", bucket_of(days), name=name, value=days)
 
     def finished(self, day: date, process_key: str, limited: int, late: int) -> None:
         """An application completed; on time end to end when it had limits and none was missed."""
@@ -181,8 +188,8 @@ class Tally:
                 dict(zip(OPEN_KEY, key), count=v[0], node_name=v[1]) for key, v in sorted(self.open.items())
                 if v[0]])
         if self.daily:
-            _upsert(conn, DAILY, DAILY_KEY, [
-                dict(zip(DAILY_KEY, key), count=v[0], name=v[1], total=v[2]) for key, v in sorted(self.daily.items())
+            _upsert(conn, FIGURES, FIGURE_KEY, [
+                dict(zip(FIGURE_KEY, key), count=v[0], name=v[1], total=v[2]) for key, v in sorted(self.daily.items())
                 if v[0]])
         if self.lags:
             conn.execute(ENTRY_LAGS.insert(), self.lags)
@@ -238,6 +245,8 @@ class FigureHook(StepHook):
                                       APPS.c.first_contact_at, APPS.c.created_at)
                                .where(APPS.c.id == step.application_id)).one()
             tally.accepted(app.id, app.app_no, app.process_key, app.created_by, app.first_contact_at, app.created_at)
+        for flow in step.flows:
+            tally.add(step.now.date(), step.process_key, flow, "flow")
         if status == AppStatus.COMPLETED:
             limited, late = _end_to_end(conn, step.application_id)
             key = conn.execute(select(APPS.c.process_key).where(APPS.c.id == step.application_id)).scalar_one()
@@ -273,16 +282,25 @@ FLUSH_EVERY = 20_000
 
 
 def backfill(store: Store, calendar: Callable[[], WorkingCalendar],
-             progress: Callable[[str], None] | None = None, recount: bool = False) -> bool:
-    """Fill the kept figures from the work items and applications already there (one pass over them), unless
-    they hold anything already (``recount``: count everything again from scratch); True if they were filled.
-    For databases older than migration 0014, and for benchmark databases filled without steps."""
+             progress: Callable[[str], None] | None = None, recount: bool = False,
+             diagram_of: Callable[[Connection, int], ParsedDiagram] | None = None) -> bool:
+    """Fill the kept figures from the work items, applications and trails already there (one pass over them),
+    unless they hold anything already (``recount``: count everything again from scratch); True if anything was
+    filled. For databases older than migration 0014, and for benchmark databases filled without steps. The
+    sequence flows taken are counted from the trails (``diagram_of`` gives each version's diagram) — also, once,
+    for a database whose other figures were kept before flows were (migration 0018)."""
+    kept = (FIGURES, OPEN_COUNTS, ENTRY_LAGS)
     with store.begin() as conn:
         if recount:
-            for table in (DAILY, OPEN_COUNTS, ENTRY_LAGS):
+            for table in kept:
                 conn.execute(table.delete())
-        elif any(conn.execute(select(t).limit(1)).first() is not None for t in (DAILY, OPEN_COUNTS, ENTRY_LAGS)):
-            return False
+        elif any(conn.execute(select(t).limit(1)).first() is not None for t in kept):
+            if diagram_of is None or _flows_kept(conn):
+                return False
+            tally = Tally()
+            counted = count_recorded_flows(conn, diagram_of, tally, progress)
+            tally.write(conn)
+            return counted > 0
         if conn.execute(select(APPS.c.id).limit(1)).first() is None:
             return False
         tally = Tally()
@@ -329,7 +347,64 @@ def backfill(store: Store, calendar: Callable[[], WorkingCalendar],
             if isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 5:
                 tally.add(completed_at.date(), key, node_id, "score", value)
         tally.write(conn)
+        if diagram_of is not None:
+            count_recorded_flows(conn, diagram_of, tally, progress)
+            tally.write(conn)
     return True
+
+
+def _flows_kept(conn: Connection) -> bool:
+    return conn.execute(select(FIGURES.c.count).where(FIGURES.c.span == DAY, FIGURES.c.figure == "flow")
+                        .limit(1)).first() is not None
+
+
+FLOW_BATCH = 500
+
+
+def count_recorded_flows(conn: Connection, diagram_of: Callable[[Connection, int], ParsedDiagram], tally: Tally,
+                         progress: Callable[[str], None] | None = None) -> int:
+    """Count the sequence flows every recorded trail took, on the days it took them (its ``engine.transitions``
+    events over its stored tasks, :func:`engine.kernel.runtime.flows_recorded`); how many were counted. A
+    migrated application's flows are found on the diagram it runs on now (a flow of its old version that the new
+    one lacks is not counted)."""
+    dialect = conn.dialect.name
+    apps = conn.execute(select(APPS.c.id, APPS.c.process_key, APPS.c.version_id)
+                        .where(APPS.c.audit_seq > 0).order_by(APPS.c.id)).all()
+    counted = 0
+    for start in range(0, len(apps), FLOW_BATCH):
+        batch = apps[start:start + FLOW_BATCH]
+        ids = [a.id for a in batch]
+        tasks: dict[int, dict[str, tuple[str, str | None]]] = defaultdict(dict)
+        for app_id, task_id, spec, parent in conn.execute(
+                select(WF_TASKS.c.application_id, WF_TASKS.c.task_id, _json_field(WF_TASKS.c.payload, "task_spec",
+                                                                                  dialect),
+                       _json_field(WF_TASKS.c.payload, "parent", dialect)).where(WF_TASKS.c.application_id.in_(ids))):
+            tasks[app_id][task_id] = (spec or "", parent)
+        changes: dict[int, list[tuple[datetime, list[Any]]]] = defaultdict(list)
+        for app_id, at, payload in conn.execute(
+                select(EVENTS.c.application_id, EVENTS.c.at, EVENTS.c.payload)
+                .where(EVENTS.c.application_id.in_(ids), EVENTS.c.kind == EventKind.ENGINE_TRANSITIONS)
+                .order_by(EVENTS.c.application_id, EVENTS.c.seq)):
+            changes[app_id].append((at, json.loads(payload).get("changes", [])))
+        for a in batch:
+            if not tasks[a.id]:
+                continue
+            diagram = diagram_of(conn, a.version_id)
+            for at, recorded in changes[a.id]:
+                for flow in flows_recorded(diagram, tasks[a.id], recorded):
+                    tally.add(at.date(), a.process_key, flow, "flow")
+                    counted += 1
+        tally.write(conn)
+        if progress is not None and (start // FLOW_BATCH) % 20 == 19:
+            progress(f"  flows: {start + len(batch):,} trails counted")
+    return counted
+
+
+def _json_field(column: Any, key: str, dialect: str) -> Any:
+    """A top-level text field of a JSON text column, read by the database."""
+    if dialect == "postgresql":
+        return type_coerce(cast(column, postgresql.JSON).op("->>")(cast(key, String)), String)
+    return type_coerce(func.json_extract(column, f"$.{key}"), String)
 
 
 # ----------------------------------------------------------------------------- reading
@@ -358,6 +433,7 @@ class PeriodFigures:
     scores: Mapping[int, int]
     accepted: Mapping[str, int]  # acceptor → applications with a first contact time
     lags: Mapping[str, Mapping[int, int]]  # acceptor → whole hours → applications
+    flows: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (variant, sequence flow) → times taken
 
 
 def whole_months(first: date, last: date) -> tuple[list[date], list[tuple[date, date]]]:
@@ -383,20 +459,12 @@ def whole_months(first: date, last: date) -> tuple[list[date], list[tuple[date, 
 
 
 def period_figures(conn: Connection, first: date, last: date, process_key: str | None = None) -> PeriodFigures:
-    """Add up the kept figures of the days from ``first`` to ``last`` (one GROUP BY over the period's rows).
-    Duration histograms are read per month for the months the period covers whole, per day for the rest:
-    a year's period reads a few hundred thousand rows at a million applications, not millions."""
+    """Add up the kept figures of the days from ``first`` to ``last``: the month rows of the months it covers
+    whole, the day rows of its other days — each one index range (span, figure…, day), grouped by the
+    database. A year's period at a million applications reads some tens of thousands of rows, not millions."""
     months, edges = whole_months(first, last)
-    by_day = or_(*(and_(DAILY.c.day >= a, DAILY.c.day <= b) for a, b in edges)) if edges else false()
-    cond = [DAILY.c.day >= first.replace(day=1), DAILY.c.day <= last,
-            or_(and_(DAILY.c.figure.not_in(HISTOGRAMS + MONTH_HISTOGRAMS), DAILY.c.day >= first),
-                and_(DAILY.c.figure.in_(HISTOGRAMS), by_day),
-                and_(DAILY.c.figure.in_(MONTH_HISTOGRAMS), DAILY.c.day.in_(months) if months else false()))]
-    if process_key:
-        cond.append(DAILY.c.process_key == process_key)
-    q = (select(DAILY.c.process_key, DAILY.c.subject, DAILY.c.figure, DAILY.c.bucket, func.sum(DAILY.c.count),
-                func.max(DAILY.c.name), func.sum(DAILY.c.total))
-         .where(*cond).group_by(DAILY.c.process_key, DAILY.c.subject, DAILY.c.figure, DAILY.c.bucket))
+    ranges = [(MONTH, months[0], months[-1])] if months else []
+    ranges += [(DAY, a, b) for a, b in edges]
     counts: dict[tuple[str, str], dict[str, int]] = defaultdict(lambda: defaultdict(int))
     histograms: dict[tuple[str, str, str], dict[int, tuple[int, float]]] = defaultdict(dict)
     names: dict[tuple[str, str], str] = {}
@@ -404,29 +472,42 @@ def period_figures(conn: Connection, first: date, last: date, process_key: str |
     scores: dict[int, int] = dict.fromkeys(range(1, 6), 0)
     accepted: dict[str, int] = defaultdict(int)
     lags: dict[str, dict[int, int]] = defaultdict(dict)
-    for key, subject, figure, bucket, n, name, value_sum in conn.execute(q):
-        n = int(n or 0)
-        if figure in ("done", "limited", "on_time"):
-            counts[(key, subject)][figure] += n
-            names[(key, subject)] = name or names.get((key, subject), subject)
-        elif figure in HISTOGRAMS + MONTH_HISTOGRAMS:
-            measure = figure.removeprefix("m_")
-            count_, total_ = histograms[(key, subject, measure)].get(bucket, (0, 0.0))
-            histograms[(key, subject, measure)][bucket] = (count_ + n, total_ + float(value_sum or 0.0))
-        elif figure in ("finished", "e2e_lim", "e2e_ok"):
-            f = finished.setdefault(key, [0, 0, 0])
-            f[("finished", "e2e_lim", "e2e_ok").index(figure)] += n
-        elif figure == "score" and 1 <= bucket <= 5:
-            scores[bucket] += n
-        elif figure == "accepted":
-            accepted[subject] += n
-        elif figure == "lag":
-            lags[subject][bucket] = lags[subject].get(bucket, 0) + n
+    flows: dict[tuple[str, str], int] = defaultdict(int)
+    for span, a, b in ranges:
+        cond = [FIGURES.c.span == span, FIGURES.c.figure.in_(READ_FIGURES), FIGURES.c.day >= a, FIGURES.c.day <= b]
+        if process_key:
+            cond.append(FIGURES.c.process_key == process_key)
+        q = (select(FIGURES.c.process_key, FIGURES.c.subject, FIGURES.c.figure, FIGURES.c.bucket,
+                    func.sum(FIGURES.c.count), func.max(FIGURES.c.name), func.sum(FIGURES.c.total))
+             .where(*cond).group_by(FIGURES.c.figure, FIGURES.c.process_key, FIGURES.c.subject, FIGURES.c.bucket))
+        for key, subject, figure, bucket, n, name, value_sum in conn.execute(q):
+            n = int(n or 0)
+            if figure in ("done", "limited", "on_time"):
+                counts[(key, subject)][figure] += n
+                names[(key, subject)] = name or names.get((key, subject), subject)
+            elif figure in HISTOGRAMS:
+                count_, total_ = histograms[(key, subject, figure)].get(bucket, (0, 0.0))
+                histograms[(key, subject, figure)][bucket] = (count_ + n, total_ + float(value_sum or 0.0))
+            elif figure == "flow":
+                flows[(key, subject)] += n
+            elif figure in ("finished", "e2e_lim", "e2e_ok"):
+                f = finished.setdefault(key, [0, 0, 0])
+                f[("finished", "e2e_lim", "e2e_ok").index(figure)] += n
+            elif figure == "score" and 1 <= bucket <= 5:
+                scores[bucket] += n
+            elif figure == "accepted":
+                accepted[subject] += n
+            elif figure == "lag":
+                lags[subject][bucket] = lags[subject].get(bucket, 0) + n
     nodes = tuple(NodeFigures(k, s, names.get((k, s), s), c["done"], c["limited"], c["on_time"],
                               histograms.get((k, s, "hours"), {}), histograms.get((k, s, "workdays"), {}))
                   for (k, s), c in counts.items() if c["done"])
     return PeriodFigures(nodes, {k: (f[0], f[1], f[2]) for k, f in finished.items()}, scores, dict(accepted),
-                         {k: dict(v) for k, v in lags.items()})
+                         {k: dict(v) for k, v in lags.items()}, dict(flows))
+
+
+READ_FIGURES = ("done", "limited", "on_time", *HISTOGRAMS, "flow", "finished", "e2e_lim", "e2e_ok", "score",
+                "accepted", "lag")
 
 
 def late_list(conn: Connection, start: datetime, end: datetime, limit_hours: float,
@@ -445,23 +526,68 @@ def late_list(conn: Connection, start: datetime, end: datetime, limit_hours: flo
 
 @dataclass(frozen=True)
 class OpenCount:
-    """Kept open tasks of one node, with or without a time limit, clock stopped or not."""
+    """Kept open tasks of one node in one state: ``clock_stopped``, ``no_limit``, ``overdue`` (limited and due
+    before today) or ``limited`` (due today or later: whether each is 临期 or overdue by now, its exact due time
+    and warning decide)."""
 
     process_key: str
     node_id: str
     node_name: str
-    has_limit: bool
-    clock_stopped: bool
+    state: str
     count: int
 
 
-def open_counts(conn: Connection, process_key: str | None = None) -> list[OpenCount]:
-    """The kept open-task counts (rows with none left are skipped)."""
-    q = select(OPEN_COUNTS).where(OPEN_COUNTS.c.count != 0)
+def open_counts(conn: Connection, today: date, process_key: str | None = None) -> list[OpenCount]:
+    """The kept open-task counts per node and state (see :class:`OpenCount`), added up by the database."""
+    state = case((OPEN_COUNTS.c.clock_stopped.is_(True), "clock_stopped"),
+                 (OPEN_COUNTS.c.has_limit.is_(False), "no_limit"), (OPEN_COUNTS.c.due_day < today, "overdue"),
+                 else_="limited")
+    q = (select(OPEN_COUNTS.c.process_key, OPEN_COUNTS.c.node_id, func.max(OPEN_COUNTS.c.node_name), state,
+                func.sum(OPEN_COUNTS.c.count))
+         .where(OPEN_COUNTS.c.count != 0).group_by(OPEN_COUNTS.c.process_key, OPEN_COUNTS.c.node_id, state))
     if process_key:
         q = q.where(OPEN_COUNTS.c.process_key == process_key)
-    return [OpenCount(r.process_key, r.node_id, r.node_name, bool(r.has_limit), bool(r.clock_stopped), int(r._mapping["count"]))
-            for r in conn.execute(q)]
+    return [OpenCount(key, node_id, name or node_id, str(st), int(n)) for key, node_id, name, st, n in conn.execute(q)]
+
+
+def reconcile_open_counts(store: Store) -> int:
+    """Make the kept open-task counts what the open work items say, and drop the rows counting none; returns how
+    many counts were wrong. Steps keep them exact; this repairs what changed an open task outside a step (a
+    direct edit, an action that does not tell the figures). It holds the counts' table while it counts, so no
+    step adds to a count in between: a step that wrote its work items but not yet its counts waits and adds
+    them after, to a count that does not include them yet."""
+    stopped = func.coalesce(ITEMS.c.clock_stopped, False)
+    limited = ITEMS.c.due_at.is_not(None)
+    due = func.coalesce(_day_of(ITEMS.c.due_at, store.sa_engine.dialect.name), NO_DUE_DAY)
+    actual_q = (select(ITEMS.c.process_key, ITEMS.c.node_id, limited, stopped, due, func.count(),
+                       func.max(ITEMS.c.node_name))
+                .where(ITEMS.c.status == TaskStatus.READY)
+                .group_by(ITEMS.c.process_key, ITEMS.c.node_id, limited, stopped, due))
+    with store.begin() as conn:
+        if conn.dialect.name == "postgresql":  # SQLite: the transaction holds the write lock already
+            conn.execute(text(f"LOCK TABLE {OPEN_COUNTS.name} IN SHARE ROW EXCLUSIVE MODE"))
+        actual = {(r[0], r[1], bool(r[2]), bool(r[3]), _as_date(r[4])): (int(r[5]), r[6] or "")
+                  for r in conn.execute(actual_q)}
+        kept = {(r.process_key, r.node_id, bool(r.has_limit), bool(r.clock_stopped), r.due_day):
+                int(r._mapping["count"]) for r in conn.execute(select(OPEN_COUNTS))}
+        tally = Tally()
+        wrong = 0
+        for key in sorted(set(actual) | set(kept)):
+            n, name = actual.get(key, (0, ""))
+            if n != kept.get(key, 0):
+                wrong += 1
+                tally.open[key] = [n - kept.get(key, 0), name]
+        tally.write(conn)
+        conn.execute(OPEN_COUNTS.delete().where(OPEN_COUNTS.c.count == 0))
+    return wrong
+
+
+def _day_of(column: Any, dialect: str) -> Any:
+    return cast(column, Date) if dialect == "postgresql" else type_coerce(func.date(column), Date)
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value))
 
 
 def median_and_p90(histogram: Mapping[int, tuple[int, float]]) -> tuple[float, float]:
@@ -486,7 +612,7 @@ def median_lag(histogram: Mapping[int, int]) -> float:
     return (at((total - 1) // 2) + at(total // 2)) / 2
 
 
-__all__ = ["FigureHook", "NodeFigures", "OpenCount", "PeriodFigures", "Tally", "backfill", "bucket_of",
-           "bucket_value", "histogram_percentile", "late_list", "lag_bucket", "median_and_p90", "median_lag",
-           "open_counts", "period_figures"]
+__all__ = ["FigureHook", "NO_DUE_DAY", "NodeFigures", "OpenCount", "PeriodFigures", "Tally", "backfill", "bucket_of",
+           "bucket_value", "count_recorded_flows", "histogram_percentile", "late_list", "lag_bucket", "median_and_p90",
+           "median_lag", "open_counts", "period_figures", "reconcile_open_counts"]
 

@@ -25,7 +25,15 @@ from ..vocabulary import SHIPPED, EventKind
 from ..store import Store
 from ..store.tables import APPS, CLOCKS, EVENTS, ITEMS, NOTIFICATIONS, SNAPSHOTS
 from ..timelimits.calendar import CalendarNotCovered, WorkingCalendar
-from .figures import LATE_LIST_LIMIT, late_list, median_and_p90, median_lag, open_counts, period_figures
+from .figures import (
+    LATE_LIST_LIMIT,
+    late_list,
+    median_and_p90,
+    median_lag,
+    open_counts,
+    period_figures,
+    reconcile_open_counts,
+)
 from ..vocabulary import ContactSource
 
 
@@ -257,6 +265,15 @@ class LateEntryReport:
 
 
 @dataclass(frozen=True)
+class FlowCount:
+    """How often a sequence flow was taken in the period."""
+
+    process_key: str
+    flow_id: str
+    count: int
+
+
+@dataclass(frozen=True)
 class Dashboard:
     """Everything the supervision dashboard shows for one period and variant."""
 
@@ -271,6 +288,7 @@ class Dashboard:
     satisfaction: Satisfaction
     late_entries: LateEntryReport
     slowest: tuple[NodeDuration, ...] = field(default=())
+    flows: tuple[FlowCount, ...] = field(default=())  # kept figures only: the live scan has no trails to follow
 
 
 # ----------------------------------------------------------------------------- queries
@@ -470,6 +488,8 @@ SNAPSHOT_MAX_AGE = timedelta(minutes=15)
 """A precomputed view older than this is not shown: the page computes the figures itself."""
 SNAPSHOT_REFRESH_AFTER = timedelta(minutes=5)
 """The worker recomputes the views when the newest is older than this."""
+RECONCILE_AFTER = timedelta(minutes=5)
+"""The worker checks the kept open-task counts against the open work items this often."""
 
 
 def snapshot_key(period: Period, process_key: str | None, late_limit: timedelta) -> str:
@@ -534,16 +554,21 @@ def warning_window_end(calendar: WorkingCalendar, now: datetime, lead_days: int 
 
 def kept_open_tasks(engine: Sources, process_key: str | None = None, now: datetime | None = None,
                     lead_days: int = 1) -> list[OpenNode]:
-    """Open tasks per node and due state: the totals (with a limit, without, clock stopped) are kept as steps
-    commit; only the limited tasks due before the end of the warning window (overdue ones and those due
-    today or by the next working day) are read from the work items, by the due-date index, where their
-    exact due time and warning decide. The rest of the limited ones are 时限内."""
+    """Open tasks per node and due state from the counts kept as steps commit, by the day each falls due: those
+    due before today are overdue, with no work item read. Only the limited tasks due from today to the last day
+    of the warning window (a few days' worth) are read from the work items, by the due-date index, where their
+    exact due time and warning decide; the other limited ones due today or later are 时限内.
+
+    A due date changed outside a step (a direct edit) moves a task between overdue and 时限内 here until the
+    worker's check repairs the counts (:func:`engine.oversight.figures.reconcile_open_counts`); the totals per
+    node stay right."""
     now = now or engine.now()
     calendar = engine.calendar()
     last = warning_window_end(calendar, now, lead_days)
     soon = due_soon_before(calendar, now)
     counts: dict[tuple[str, str], dict[str, int]] = {}
     names: dict[tuple[str, str], str] = {}
+    later: dict[tuple[str, str], int] = defaultdict(int)  # limited, due today or later (kept)
 
     def count(key: str, node_id: str, name: str, state: str, n: int) -> None:
         counts.setdefault((key, node_id), dict.fromkeys(DUE_STATES, 0))[state] += n
@@ -552,23 +577,24 @@ def kept_open_tasks(engine: Sources, process_key: str | None = None, now: dateti
     state = case((ITEMS.c.due_at < now, "overdue"), (or_(ITEMS.c.warned_at.is_not(None), ITEMS.c.due_at < soon),
                                                       "due_soon"), else_="on_time").label("state")
     window = (select(ITEMS.c.process_key, ITEMS.c.node_id, func.min(ITEMS.c.node_name), state, func.count())
-              .where(ITEMS.c.status == "ready", ITEMS.c.due_at.is_not(None),
+              .where(ITEMS.c.status == "ready", ITEMS.c.due_at >= datetime.combine(now.date(), datetime.min.time()),
                      ITEMS.c.due_at < datetime.combine(last + timedelta(days=1), datetime.min.time()),
                      ITEMS.c.clock_stopped.is_not(True))
               .group_by(ITEMS.c.process_key, ITEMS.c.node_id, state))
     if process_key:
         window = window.where(ITEMS.c.process_key == process_key)
     with engine.store.read() as conn:
-        for kept in open_counts(conn, process_key):
-            if kept.clock_stopped:
-                count(kept.process_key, kept.node_id, kept.node_name, "clock_stopped", kept.count)
-            elif not kept.has_limit:
-                count(kept.process_key, kept.node_id, kept.node_name, "no_limit", kept.count)
-            else:  # all limited ones first; those in the window move to their state below
-                count(kept.process_key, kept.node_id, kept.node_name, "on_time", kept.count)
+        for kept in open_counts(conn, now.date(), process_key):
+            if kept.state == "limited":
+                later[(kept.process_key, kept.node_id)] += kept.count
+                count(kept.process_key, kept.node_id, kept.node_name, "on_time", 0)
+            else:
+                count(kept.process_key, kept.node_id, kept.node_name, kept.state, kept.count)
         for key, node_id, name, due_state, n in conn.execute(window):
-            count(key, node_id, name, "on_time", -int(n))
             count(key, node_id, name, due_state, int(n))
+            later[(key, node_id)] -= int(n)  # what is left of the later ones is due after the window
+    for (key, node_id), n in later.items():
+        counts[(key, node_id)]["on_time"] += max(0, n)
     nodes = [OpenNode(key, node_id, names[(key, node_id)], c) for (key, node_id), c in counts.items()
              if sum(c.values())]
     return sorted(nodes, key=lambda n: (n.process_key, -n.total, n.node_name))
@@ -640,7 +666,8 @@ def kept_dashboard(engine: Sources, period: Period, process_key: str | None = No
         period=period, process_key=process_key, generated_at=engine.now(), duration_unit=unit,
         open_nodes=tuple(kept_open_tasks(engine, process_key)), durations=tuple(durations), on_time=tuple(on_time),
         end_to_end=tuple(end_to_end), satisfaction=Satisfaction(scored, average, dict(figures.scores)),
-        late_entries=report, slowest=tuple(sorted(durations, key=lambda d: -d.median)[:SLOWEST_COUNT]))
+        late_entries=report, slowest=tuple(sorted(durations, key=lambda d: -d.median)[:SLOWEST_COUNT]),
+        flows=tuple(FlowCount(k, f, n) for (k, f), n in sorted(figures.flows.items()) if n))
 
 
 def _snapshot_json(d: Dashboard) -> dict[str, Any]:
@@ -659,6 +686,7 @@ def _snapshot_json(d: Dashboard) -> dict[str, Any]:
             "late": [[e.app_no, e.process_key, e.created_by, e.first_contact_at.isoformat(), e.created_at.isoformat(),
                       e.lag_hours, e.lag_days, e.source] for e in late.late],
             "acceptors": [asdict(a) for a in late.acceptors]},
+        "flows": [[f.process_key, f.flow_id, f.count] for f in d.flows],
     }
 
 
@@ -680,7 +708,8 @@ def _snapshot_from_json(body: Mapping[str, Any]) -> Dashboard:
             tuple(LateEntry(no, key, by, datetime.fromisoformat(first), datetime.fromisoformat(created), *rest)
                   for no, key, by, first, created, *rest in late["late"]),
             late["office_share"], tuple(AcceptorPattern(**a) for a in late["acceptors"])),
-        slowest=tuple(NodeDuration(**x) for x in body["slowest"]))
+        slowest=tuple(NodeDuration(**x) for x in body["slowest"]),
+        flows=tuple(FlowCount(k, f, n) for k, f, n in body.get("flows", ())))
 
 
 def _variant_order(process_key: str) -> tuple[int, str]:
@@ -691,6 +720,7 @@ def _variant_order(process_key: str) -> tuple[int, str]:
 
 __all__ = [
     "CALENDAR_HOURS", "DUE_STATES", "due_soon_before", "working_days", "AcceptorPattern", "Dashboard", "DurationMeasure", "EndToEnd",
+    "FlowCount",
     "LateEntry", "LateEntryReport", "LateEntryRule", "NodeDuration", "NodeOnTime", "OpenNode", "Period",
     "cached_dashboard", "refresh_snapshots", "snapshot_key", "kept_dashboard", "kept_open_tasks",
     "Satisfaction", "dashboard", "end_to_end_on_time", "late_entries",
@@ -706,6 +736,7 @@ class Supervision:
                  warning_lead_days: int = 1) -> None:
         self.store, self._clock, self._calendar = store, clock, calendar
         self.warning_lead_days = warning_lead_days
+        self._reconciled_at: datetime | None = None
 
     def now(self) -> datetime:
         """The engine's clock."""
@@ -728,6 +759,17 @@ class Supervision:
     def refresh_snapshots(self, today: date | None = None, force: bool = False) -> int:
         """Recompute the default views the worker keeps (see refresh_snapshots)."""
         return refresh_snapshots(self, today, force)
+
+    def reconcile_open_counts(self, force: bool = False) -> int | None:
+        """Repair the kept open-task counts from the open work items (see figures.reconcile_open_counts) when
+        the last check is older than :data:`RECONCILE_AFTER` (or ``force``): how many were wrong, None if not
+        checked now. The worker calls it on every round."""
+        now = self.now()
+        if not force and self._reconciled_at is not None and now - self._reconciled_at < RECONCILE_AFTER:
+            return None
+        wrong = reconcile_open_counts(self.store)
+        self._reconciled_at = now
+        return wrong
 
     def open_tasks_by_due_state(self, process_key: str | None = None, now: datetime | None = None) -> list[OpenNode]:
         """Open tasks per node by how they stand against their limits (counted over the work items)."""

@@ -231,19 +231,23 @@ class DashboardSnapshot(Base):
     body: Mapped[str] = mapped_column(Text)
 
 
-class DailyFigure(Base):
-    """One count of the supervision figures of one day, kept as steps commit (migration 0014): the dashboard
-    adds up a period's rows instead of scanning its work items.
+class FigureCount(Base):
+    """One count of the supervision figures of one day and again of its month, kept as steps commit (migration
+    0018, reshaping 0014's day rows): the dashboard adds up a period's whole months and its other days instead of
+    scanning its work items.
 
-    ``subject`` is the node (``''`` for the application as a whole; the acceptor's username for entry lags);
-    ``figure`` says what is counted; ``bucket`` is a histogram bucket (durations, lags) or a score, else 0.
+    ``span`` is ``d`` (``day`` is that day) or ``m`` (``day`` is the month's first day); ``figure`` says what is
+    counted; ``subject`` is the node, the sequence flow (``''`` for the application as a whole; the acceptor's
+    username for entry lags); ``bucket`` is a histogram bucket (durations, lags) or a score, else 0. The key
+    leads with span, figure and day, so that each figure of a period is one index range.
     See :mod:`engine.oversight.figures`."""
 
-    __tablename__ = "daily_figures"
+    __tablename__ = "figure_counts"
+    span: Mapped[str] = mapped_column(String(1), primary_key=True)
+    figure: Mapped[str] = mapped_column(String(16), primary_key=True)
     day: Mapped[date] = mapped_column(primary_key=True)
     process_key: Mapped[str] = mapped_column(String(32), primary_key=True)
     subject: Mapped[str] = mapped_column(String(128), primary_key=True)
-    figure: Mapped[str] = mapped_column(String(16), primary_key=True)
     bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
     count: Mapped[int] = mapped_column(Integer)
     total: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")  # sum of the bucket's values
@@ -251,14 +255,16 @@ class DailyFigure(Base):
 
 
 class OpenTaskCount(Base):
-    """How many tasks of one node are open, by whether they have a time limit and whether their clock is
-    stopped: kept as steps open and close them, so the dashboard never counts all open tasks itself."""
+    """How many tasks of one node are open, by whether they have a time limit, whether their clock is stopped
+    and the day they fall due (:data:`engine.oversight.figures.NO_DUE_DAY` without one): kept as steps open
+    and close them, so the dashboard never counts all open tasks itself, not even the overdue ones."""
 
     __tablename__ = "open_task_counts"
     process_key: Mapped[str] = mapped_column(String(32), primary_key=True)
     node_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     has_limit: Mapped[bool] = mapped_column(primary_key=True)
     clock_stopped: Mapped[bool] = mapped_column(primary_key=True)
+    due_day: Mapped[date] = mapped_column(primary_key=True)
     count: Mapped[int] = mapped_column(Integer)
     node_name: Mapped[str] = mapped_column(String(256), default="", server_default="")
 

@@ -15,7 +15,9 @@ import pytest
 import time_machine
 from click.testing import CliRunner, Result
 
-from engine import Engine
+from sqlalchemy import update
+
+from engine import Engine, tables
 from cli.demo import load_scenarios
 from cli.main import main
 
@@ -160,3 +162,32 @@ def test_the_worker_loop_stops_cleanly(cli: Cli, sig: signal.Signals) -> None:
     out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "时限巡检已停止" in out and "Traceback" not in err
+
+
+def test_the_worker_repairs_open_task_counts_a_direct_edit_put_out_of_step(cli: Cli) -> None:
+    engine = Engine({"database_url": cli.db, "documents_dir": cli.root / "docs"})
+    try:
+        survey = engine.start("hv", HV_SOLO.start, "frontdesk").ready_tasks[0]
+        with engine.store.begin() as conn:  # withdrawn by hand, past the steps that keep the counts
+            conn.execute(update(tables.ITEMS).where(tables.ITEMS.c.id == survey.id).values(status="cancelled"))
+        assert sum(n.total for n in engine.supervision.kept_open_tasks()) == 1
+    finally:
+        engine.dispose()
+    script = Path(sys.executable).parent / "baozhuang"
+    proc = subprocess.Popen([str(script), "--db", cli.db, "worker", "--interval", "0.2"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    assert proc.stdout is not None
+    lines: list[str] = []  # started, a sweep (and the customer notices it sends), the repair
+    while len(lines) < 12 and not any("待办计数核对" in line for line in lines):
+        lines.append(proc.stdout.readline())
+    while (line := proc.stdout.readline()) and "时限巡检：预警" not in line:  # the next round's sweep
+        pass
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=20)
+    assert any("待办计数核对：修正了 1 项" in line for line in lines), lines
+    assert "修正了" not in out  # checked once, not again in the next rounds
+    engine = Engine({"database_url": cli.db, "documents_dir": cli.root / "docs"})
+    try:
+        assert engine.supervision.kept_open_tasks() == engine.supervision.open_tasks_by_due_state() == []
+    finally:
+        engine.dispose()

@@ -3,10 +3,11 @@ items says (counts exactly, medians and 90th percentiles within 2.5 %), for any 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections import Counter
+from datetime import datetime, time, timedelta
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, func, select, text, update
 
 from engine import Dashboard, Engine, Period, tables
 from tests.conftest import Clock
@@ -85,12 +86,13 @@ def test_a_database_filled_before_the_figures_existed_gets_them_once_on_init(
     period = Period.last_days(clock.now.date(), 90)
     before = engine.supervision.kept_dashboard(period)
     with engine.store.begin() as conn:
-        for table in (tables.DAILY, tables.OPEN_COUNTS, tables.ENTRY_LAGS):
+        for table in (tables.FIGURES, tables.OPEN_COUNTS, tables.ENTRY_LAGS):
             conn.execute(delete(table))
     assert engine.supervision.kept_dashboard(period).durations == ()
     engine.init_schema()  # finds them empty with applications there: counts them once
     after = engine.supervision.kept_dashboard(period)
     assert_same(after, before)
+    assert after.flows == before.flows and len(after.flows) > 20  # followed again through the stored trails
     engine.init_schema()  # and never twice
     assert_same(engine.supervision.kept_dashboard(period), before)
 
@@ -105,3 +107,92 @@ def test_a_period_reads_its_whole_months_once_and_its_other_days_one_by_one() ->
     assert whole_months(date(2026, 2, 1), date(2026, 2, 28)) == ([date(2026, 2, 1)], [])
     assert whole_months(date(2026, 2, 2), date(2026, 2, 28)) == ([], [(date(2026, 2, 2), date(2026, 2, 28))])
     assert whole_months(date(2025, 12, 1), date(2026, 1, 31)) == ([date(2025, 12, 1), date(2026, 1, 1)], [])
+
+
+def test_each_sequence_flow_is_counted_as_often_as_it_was_taken_on_the_day_it_was_taken(
+        engine: Engine, clock: Clock, scenarios: dict[str, Scenario]) -> None:
+    first_day = clock.now.date()
+    app_no = run(engine, clock, scenarios["hv_design_review_sendback"])  # sent back once at the design review
+    period = Period(first_day, clock.now.date())
+    kept = {f.flow_id: f.count for f in engine.supervision.kept_dashboard(period, "hv").flows}
+    trace = engine.application_trace(app_no)
+    # every flow of the path once; the loop of the design review twice; and both branches of signing ∥ metering
+    # into their join (the application's diagram marks one of them: the join ran once)
+    expected = Counter(trace.flows) + Counter({"hv_f_design_review": 1, "hv_f_design_reviewed": 1,
+                                               "hv_f_contract_signed": 1})
+    assert kept == dict(expected)
+    days = [first_day + timedelta(days=n) for n in range((clock.now.date() - first_day).days + 1)]
+    by_day = Counter()
+    for day in days:
+        by_day.update({f.flow_id: f.count for f in engine.supervision.kept_dashboard(Period(day, day), "hv").flows})
+    assert by_day == expected and len([d for d in days if engine.supervision.kept_dashboard(Period(d, d), "hv").flows]) > 1
+    run(engine, clock, scenarios["hv_design_review_sendback"])
+    twice = {f.flow_id: f.count for f in engine.supervision.kept_dashboard(Period(first_day, clock.now.date()),
+                                                                           "hv").flows}
+    assert twice == {flow: 2 * n for flow, n in expected.items()}
+    assert engine.supervision.kept_dashboard(Period(first_day, clock.now.date()), "lv").flows == ()
+    assert engine.supervision.kept_dashboard(Period.last_days(first_day - timedelta(days=1), 30), "hv").flows == ()
+
+
+def test_open_task_counts_changed_outside_a_step_are_repaired_by_the_check_the_worker_runs(
+        engine: Engine, history: list[str]) -> None:
+    supervision = engine.supervision
+    assert supervision.reconcile_open_counts(force=True) == 0  # steps keep them exact
+    open_before = sum(n.total for n in supervision.open_tasks_by_due_state())
+    with engine.store.begin() as conn:  # a direct edit: one open task withdrawn, another moved to a new node
+        items = conn.execute(select(tables.ITEMS.c.id).where(tables.ITEMS.c.status == "ready")
+                             .order_by(tables.ITEMS.c.id).limit(2)).scalars().all()
+        conn.execute(update(tables.ITEMS).where(tables.ITEMS.c.id == items[0]).values(status="cancelled"))
+        conn.execute(update(tables.ITEMS).where(tables.ITEMS.c.id == items[1])
+                     .values(node_id="lv_moved_here", node_name="迁移后的环节"))
+    drifted = supervision.kept_open_tasks()
+    assert drifted != supervision.open_tasks_by_due_state()
+    assert supervision.reconcile_open_counts() is None  # checked a moment ago: not again yet
+    assert supervision.reconcile_open_counts(force=True) >= 2
+    repaired = supervision.kept_open_tasks()
+    assert repaired == supervision.open_tasks_by_due_state()
+    assert any(n.node_id == "lv_moved_here" and n.total == 1 for n in repaired)
+    assert sum(n.total for n in repaired) == open_before - 1
+    with engine.store.read() as conn:  # counts that fell to nothing are dropped
+        assert conn.execute(select(func.count()).select_from(tables.OPEN_COUNTS)
+                            .where(tables.OPEN_COUNTS.c.count == 0)).scalar_one() == 0
+    assert supervision.reconcile_open_counts(force=True) == 0
+
+
+def test_the_reshaped_figures_migrate_both_ways_and_say_the_same(engine: Engine, clock: Clock,
+                                                                  history: list[str]) -> None:
+    from alembic import command
+
+    from engine.store.schema import alembic_config
+
+    periods = [Period.last_days(clock.now.date(), 90), Period.last_days(clock.now.date(), 3)]
+    before = [engine.supervision.kept_dashboard(p, v) for p in periods for v in (None, "lv")]
+    cfg = alembic_config(engine.store.url)
+    with engine.store.sa_engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, "0011")  # back to day rows (month histograms apart) and open counts per node
+    with engine.store.read() as conn:
+        assert conn.execute(text("SELECT count(*) FROM daily_figures WHERE figure = 'm_workdays'")).scalar_one() > 0
+    engine.init_schema()  # up again: months added up from the days, open tasks counted by their due day
+    after = [engine.supervision.kept_dashboard(p, v) for p in periods for v in (None, "lv")]
+    for a, b in zip(after, before):
+        assert_same(a, b)
+        assert a.flows == b.flows  # not kept before 0018: followed again through the stored trails
+
+
+def test_open_tasks_stay_exact_when_the_official_schedule_moves_their_due_days(
+        engine: Engine, clock: Clock, scenarios: dict[str, Scenario]) -> None:
+    clock.now = datetime(2026, 12, 31, 9, 0)  # the survey's two working days reach into 2027
+    app_no = engine.start("hv", scenarios["hv_solo"].start, "frontdesk").app_no
+    survey = engine.tasks(app_no=app_no)[0]
+    due_before = engine.task(survey.id).due_at
+    assert due_before is not None
+    engine.import_calendar({"year": 2027, "days": [  # 1 and 4 January become holidays
+        {"date": "2027-01-01", "workday": False, "name": "元旦"},
+        {"date": "2027-01-04", "workday": False, "name": "元旦（调休）"}]}, "marketing")
+    due_after = engine.task(survey.id).due_at
+    assert due_after is not None and due_after.date() > due_before.date()
+    clock.now = datetime.combine(due_before.date() + timedelta(days=1), time(9, 0))  # overdue only by the old date
+    kept = engine.supervision.kept_open_tasks("hv")
+    assert kept == engine.supervision.open_tasks_by_due_state("hv")
+    assert not any(n.counts["overdue"] for n in kept) and sum(n.total for n in kept) == 1

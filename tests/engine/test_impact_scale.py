@@ -3,12 +3,12 @@ same inputs that matter, with exactly the result of replaying each one, streamed
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
-from engine import Engine
+from engine import Engine, ImpactReport
 from engine.analysis.impact import preview
 from cli.demo import Scenario
 from tests.conftest import Clock
@@ -80,4 +80,45 @@ def test_a_history_whose_handler_decides_live_is_never_shared(engine: Engine, of
     assert report.replayed == len(unrecorded)
 
 
-del Path
+
+
+
+def with_start(scenario: Scenario, **changes: object) -> Scenario:
+    return replace(scenario, start={**scenario.start, **changes})
+
+
+@pytest.fixture
+def varied(engine: Engine, clock: Clock, scenarios: dict[str, Scenario]) -> list[str]:
+    """Every HV path, each taken by customers whose data the draft reads alike (the same capacity) and unlike (a
+    capacity that takes the same decisions, another that takes others), finished or stopped part way."""
+    apps = []
+    hv = [s for name, s in scenarios.items() if name.startswith("hv_")]
+    for scenario in hv:
+        capacity = int(scenario.start.get("capacity_kva") or 800)
+        for who, data, stop in (("甲", {}, None), ("乙", {}, None), ("丙", {"capacity_kva": capacity + 10}, None),
+                                ("丁", {}, 3), ("戊", {"capacity_kva": capacity + 10}, 6)):
+            apps.append(run(engine, clock, with_start(with_customer(scenario, who), **data), stop_after=stop))
+    return apps
+
+
+def test_sharing_gives_exactly_the_report_of_replaying_each_alone_on_a_varied_office(
+        engine: Engine, varied: list[str]) -> None:
+    draft = REFORM.read_bytes()
+    shared = engine.impact_preview("hv", draft, by="analyst")
+    alone = engine.impact_preview("hv", draft, share=False, by="analyst")
+    assert {a.app_no for a in shared.applications} == set(varied)
+    assert alone.replayed == len(varied) and shared.replayed < len(varied)
+    assert shared == replace(alone, replayed=shared.replayed)
+    # the variety is real: some paths change and some do not, some save hours, running and finished alike
+    assert 0 < shared.changed_count < len(varied)
+    assert {a.status for a in shared.applications} == {"running", "completed"}
+    assert len({a.saved_hours for a in shared.applications}) > 2
+
+    engine.impact.BATCH = 7  # many batches, read by two processes while this one replays
+    assert engine.impact_preview("hv", draft, workers=2, by="analyst") == shared
+    in_a_thread: list[ImpactReport] = []  # as in a web server: the processes come from a clean server process
+    worker = threading.Thread(target=lambda: in_a_thread.append(
+        engine.impact_preview("hv", draft, workers=2, by="analyst")))
+    worker.start()
+    worker.join()
+    assert in_a_thread == [shared]

@@ -281,6 +281,9 @@ def test_a_mapping_moves_work_waiting_at_a_node_whose_id_changed(engine: Engine,
     app = engine.application(at_mid.app_no)
     [task] = app.open_tasks
     assert (task.id, task.node_id) == (at_mid.ready_tasks[0].id, "hv_intermediate_inspection")
+    kept = engine.supervision.kept_open_tasks("hv")  # the dashboard's kept counts follow the task to its new node
+    assert kept == engine.supervision.open_tasks_by_due_state("hv")
+    assert [n.node_id for n in kept] == ["hv_intermediate_inspection"]
     [event] = [e for e in app.history if e.kind == "application.migrated"]
     assert event.payload["mapping"] == mapping
     assert_sound(engine, at_mid.app_no)
