@@ -322,8 +322,10 @@ class Steps:
         changes = self.codec.changes(wf, live.snapshot, touched)
         self._write_task_rows(conn, app.id, changes, live.snapshot)
 
-        # What the engine did in this step is recorded with the input that made it (replay compares it)
-        moves = record_moves(changes.transitions)
+        # What the engine did in this step is recorded with the input that made it (replay compares the moves;
+        # the flows taken let the kept flow counts be counted again from the trail)
+        flows = flows_entered(wf, diagram, changes.transitions)
+        moves = record_moves(changes.transitions, flows)
         if moves and events:
             events[0] = replace(events[0], payload={**events[0].payload, **moves})
         elif moves:
@@ -345,7 +347,7 @@ class Steps:
         step = StepContext(conn, diagram, app.id, app.app_no, now, actor, process_key=app.process_key,
                            accepted=accepted, finished=status == AppStatus.COMPLETED, status=status, inputs=inputs,
                            data=_data_of(wf) or inputs, events=events,
-                           flows=flows_entered(wf, diagram, changes.transitions))
+                           flows=flows)
         opening: list[OpeningTask] = []
         closed: list[ClosedTask] = []
         for tid, name, old, new in changes.transitions:

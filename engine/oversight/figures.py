@@ -53,10 +53,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from ..casework.hooks import ClosedTask, OpeningTask, StepContext, StepHook
 from ..kernel.loading import ParsedDiagram
 from ..kernel.runtime import flows_recorded
+from ..kernel.transitions import recorded_flows
 from ..store import Store
 from ..store.tables import APPS, CLOCKS, ENTRY_LAGS, EVENTS, FIGURES, ITEMS, OPEN_COUNTS, WF_TASKS
 from ..timelimits.calendar import CalendarNotCovered, WorkingCalendar
-from ..vocabulary import AppStatus, EventKind, TaskStatus
+from ..vocabulary import INPUT_KINDS, AppStatus, EventKind, TaskStatus
 
 RATIO = 1.05
 SCALE = 100.0
@@ -363,10 +364,14 @@ FLOW_BATCH = 500
 
 def count_recorded_flows(conn: Connection, diagram_of: Callable[[Connection, int], ParsedDiagram], tally: Tally,
                          progress: Callable[[str], None] | None = None) -> int:
-    """Count the sequence flows every recorded trail took, on the days it took them (its ``engine.transitions``
-    events over its stored tasks, :func:`engine.kernel.runtime.flows_recorded`); how many were counted. A
-    migrated application's flows are found on the diagram it runs on now (a flow of its old version that the new
-    one lacks is not counted)."""
+    """Count the sequence flows every recorded trail took, on the days it took them; how many were counted.
+
+    A step records the flows it took with its moves (``engine.kernel.transitions``): those are counted as the
+    step counted them. A trail of the earlier form records every task state change with its task id in
+    ``engine.transitions`` events; its flows are found over its stored tasks
+    (:func:`engine.kernel.runtime.flows_recorded`, each task's node and parent read from its row in either
+    stored form), on the diagram the application runs on now (a flow of its old version that the new one lacks
+    is not counted)."""
     dialect = conn.dialect.name
     apps = conn.execute(select(APPS.c.id, APPS.c.process_key, APPS.c.version_id)
                         .where(APPS.c.audit_seq > 0).order_by(APPS.c.id)).all()
@@ -374,24 +379,29 @@ def count_recorded_flows(conn: Connection, diagram_of: Callable[[Connection, int
     for start in range(0, len(apps), FLOW_BATCH):
         batch = apps[start:start + FLOW_BATCH]
         ids = [a.id for a in batch]
-        tasks: dict[int, dict[str, tuple[str, str | None]]] = defaultdict(dict)
-        for app_id, task_id, spec, parent in conn.execute(
-                select(WF_TASKS.c.application_id, WF_TASKS.c.task_id, _json_field(WF_TASKS.c.payload, "task_spec",
-                                                                                  dialect),
-                       _json_field(WF_TASKS.c.payload, "parent", dialect)).where(WF_TASKS.c.application_id.in_(ids))):
-            tasks[app_id][task_id] = (spec or "", parent)
-        changes: dict[int, list[tuple[datetime, list[Any]]]] = defaultdict(list)
-        for app_id, at, payload in conn.execute(
-                select(EVENTS.c.application_id, EVENTS.c.at, EVENTS.c.payload)
-                .where(EVENTS.c.application_id.in_(ids), EVENTS.c.kind == EventKind.ENGINE_TRANSITIONS)
+        recorded: dict[int, list[tuple[datetime, list[str]]]] = defaultdict(list)
+        earlier: dict[int, list[tuple[datetime, list[Any]]]] = defaultdict(list)
+        for app_id, kind, at, payload in conn.execute(
+                select(EVENTS.c.application_id, EVENTS.c.kind, EVENTS.c.at, EVENTS.c.payload)
+                .where(EVENTS.c.application_id.in_(ids), EVENTS.c.kind.in_(MOVE_KINDS))
                 .order_by(EVENTS.c.application_id, EVENTS.c.seq)):
-            changes[app_id].append((at, json.loads(payload).get("changes", [])))
+            fields = json.loads(payload)
+            flows = recorded_flows(fields)
+            if flows is not None:
+                recorded[app_id].append((at, flows))
+            elif kind == EventKind.ENGINE_TRANSITIONS and "changes" in fields:
+                earlier[app_id].append((at, fields["changes"]))
+        tasks = _stored_tasks(conn, list(earlier), dialect) if earlier else {}
         for a in batch:
-            if not tasks[a.id]:
+            for at, flows in recorded[a.id]:
+                for flow in flows:
+                    tally.add(at.date(), a.process_key, flow, "flow")
+                    counted += 1
+            if not earlier[a.id] or not tasks.get(a.id):
                 continue
             diagram = diagram_of(conn, a.version_id)
-            for at, recorded in changes[a.id]:
-                for flow in flows_recorded(diagram, tasks[a.id], recorded):
+            for at, changes in earlier[a.id]:
+                for flow in flows_recorded(diagram, tasks[a.id], changes):
                     tally.add(at.date(), a.process_key, flow, "flow")
                     counted += 1
         tally.write(conn)
@@ -400,11 +410,41 @@ def count_recorded_flows(conn: Connection, diagram_of: Callable[[Connection, int
     return counted
 
 
+MOVE_KINDS = (*INPUT_KINDS, EventKind.ENGINE_TRANSITIONS)
+"""The events that record a step's moves and flows: its input, or an ``engine.transitions`` event."""
+
+
+def _stored_tasks(conn: Connection, ids: list[int], dialect: str) -> dict[int, dict[str, tuple[str, str | None]]]:
+    """Each application's stored tasks: task id → its node and its parent's task id, from rows of either form
+    (SpiffWorkflow's task dictionaries name the parent by task id, compact rows by its ``seq``)."""
+    payload = WF_TASKS.c.payload
+    rows = conn.execute(select(WF_TASKS.c.application_id, WF_TASKS.c.seq, WF_TASKS.c.task_id,
+                               _json_field(payload, "task_spec", dialect), _json_field(payload, "parent", dialect),
+                               _json_item(payload, 4, dialect), _json_item(payload, 0, dialect))
+                        .where(WF_TASKS.c.application_id.in_(ids))).all()
+    by_seq = {(r[0], r[1]): r[2] for r in rows}
+    tasks: dict[int, dict[str, tuple[str, str | None]]] = defaultdict(dict)
+    for app_id, _, task_id, spec, parent, compact_spec, parent_seq in rows:
+        if compact_spec is not None:
+            parent_id = by_seq.get((app_id, int(parent_seq))) if parent_seq is not None else None
+            tasks[app_id][task_id] = (compact_spec, parent_id)
+        else:
+            tasks[app_id][task_id] = (spec or "", parent)
+    return tasks
+
+
 def _json_field(column: Any, key: str, dialect: str) -> Any:
-    """A top-level text field of a JSON text column, read by the database."""
+    """A top-level text field of a JSON text column, read by the database (NULL for a JSON array)."""
     if dialect == "postgresql":
         return type_coerce(cast(column, postgresql.JSON).op("->>")(cast(key, String)), String)
     return type_coerce(func.json_extract(column, f"$.{key}"), String)
+
+
+def _json_item(column: Any, index: int, dialect: str) -> Any:
+    """An item of a JSON array text column, as text, read by the database (NULL for a JSON object)."""
+    if dialect == "postgresql":
+        return type_coerce(cast(column, postgresql.JSON).op("->>")(index), String)
+    return type_coerce(func.json_extract(column, f"$[{index}]"), String)
 
 
 # ----------------------------------------------------------------------------- reading
