@@ -170,7 +170,7 @@ def test_the_reshaped_figures_migrate_both_ways_and_say_the_same(engine: Engine,
     cfg = alembic_config(engine.store.url)
     with engine.store.sa_engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.downgrade(cfg, "0011")  # back to day rows (month histograms apart) and open counts per node
+        command.downgrade(cfg, "0017")  # back to day rows (month histograms apart) and open counts per node
     with engine.store.read() as conn:
         assert conn.execute(text("SELECT count(*) FROM daily_figures WHERE figure = 'm_workdays'")).scalar_one() > 0
     engine.init_schema()  # up again: months added up from the days, open tasks counted by their due day
