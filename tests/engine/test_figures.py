@@ -3,8 +3,10 @@ items says (counts exactly, medians and 90th percentiles within 2.5 %), for any 
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from datetime import datetime, time, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, func, select, text, update
@@ -12,7 +14,7 @@ from sqlalchemy import delete, func, select, text, update
 from engine import Dashboard, Engine, Period, tables
 from tests.conftest import Clock
 from tests.web.test_supervision import SLOW_SURVEY, TWO_HOURS, run, with_step_data
-from cli.demo import Scenario
+from cli.demo import Scenario, drive
 
 
 def assert_same(kept: Dashboard, live: Dashboard) -> None:
@@ -95,6 +97,73 @@ def test_a_database_filled_before_the_figures_existed_gets_them_once_on_init(
     assert after.flows == before.flows and len(after.flows) > 20  # followed again through the stored trails
     engine.init_schema()  # and never twice
     assert_same(engine.supervision.kept_dashboard(period), before)
+
+
+def test_trails_of_the_earlier_form_are_followed_to_the_flows_the_steps_counted(
+        engine: Engine, clock: Clock, scenarios: dict[str, Scenario], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Trails written before steps recorded their flows — every state change with its task id in a separate
+    engine.transitions event, tasks stored as SpiffWorkflow's dictionaries — mixed with newer ones (one
+    application changes form half way, its old rows staying among compact ones): counted again, the same."""
+    from engine.casework import steps as step_module
+    from engine.kernel.codec import StateCodec
+    from engine.kernel.transitions import state_name
+    from tests.engine.test_recorded_moves import rewrite, trail
+
+    def every_change(transitions: Any, flows: Any = ()) -> dict[str, Any]:
+        return {"changes": [[name, state_name(old), state_name(new), str(tid)] for tid, name, old, new in transitions]}
+
+    def task_dictionary(codec: StateCodec, task: Any, seq_of: Any) -> str:
+        return json.dumps(codec.registry.convert(task), cls=codec._encoder, ensure_ascii=False, separators=(",", ":"))
+
+    def earlier_form(m: pytest.MonkeyPatch) -> None:
+        m.setattr(step_module, "record_moves", every_change)
+        m.setattr(StateCodec, "dump_task", task_dictionary)
+
+    first_day = clock.now.date()
+    with monkeypatch.context() as m:
+        earlier_form(m)
+        apps = [run(engine, clock, scenarios["lv_residential"])]
+    loop = scenarios["hv_design_review_sendback"]
+    steps = drive(engine, loop)
+    with monkeypatch.context() as m:
+        earlier_form(m)
+        apps.append(next(steps).app_no)
+        for _ in range(len(loop.steps) // 2):
+            clock.advance(hours=9)
+            next(steps)
+    for _ in steps:  # the rest in the present form
+        clock.advance(hours=9)
+    apps.append(run(engine, clock, scenarios["hv_solo"]))
+    period = Period(first_day, clock.now.date())
+    live = {f.flow_id: f.count for f in engine.supervision.kept_dashboard(period).flows}
+    for app_no in apps[:2]:  # the changes move out of the inputs into an event of their own, as they were kept
+        earlier: list[dict[str, Any]] = []
+        pending: dict[str, Any] | None = None
+        for e in trail(engine, app_no):
+            payload = json.loads(e.payload)
+            if pending is not None and e.kind != "service.called":
+                earlier.append(pending)
+                pending = None
+            if "changes" in payload:
+                pending = {"at": e.at, "actor": e.actor, "kind": "engine.transitions", "node_id": None,
+                           "task_id": None, "payload": {"changes": payload.pop("changes")}}
+            earlier.append({"at": e.at, "actor": e.actor, "kind": e.kind, "node_id": e.node_id,
+                            "task_id": e.task_id, "payload": payload})
+        if pending is not None:
+            earlier.append(pending)
+        rewrite(engine, app_no, earlier)
+        assert engine.verify_audit(app_no).intact
+    with engine.store.read() as conn:
+        forms = Counter(p[0] for p in conn.execute(select(tables.WF_TASKS.c.payload)).scalars())
+        kinds = Counter(conn.execute(select(tables.EVENTS.c.kind)).scalars())
+    assert forms["{"] > 0 and forms["["] > 0 and kinds["engine.transitions"] > len(loop.steps) // 2
+    with engine.store.begin() as conn:
+        for table in (tables.FIGURES, tables.OPEN_COUNTS, tables.ENTRY_LAGS):
+            conn.execute(delete(table))
+    engine.init_schema()
+    kept = {f.flow_id: f.count for f in engine.supervision.kept_dashboard(period).flows}
+    assert kept == live
+    assert live["hv_f_design_review"] == 2 and len(live) > 40  # the loop taken twice, both processes' flows
 
 
 def test_a_period_reads_its_whole_months_once_and_its_other_days_one_by_one() -> None:
