@@ -188,12 +188,16 @@ def correct_data(wf: BpmnWorkflow, field: str, value: Any) -> list[UUID]:
     touched: list[UUID] = []
     for task in wf.tasks.values():
         if task.state in (READY, ERROR) and task.data.get(field, _MISSING) != value:
-            task.data[field] = value
+            task.data = {**task.data, field: value}
             touched.append(task.id)
     last = wf.last_task
     if last is not None and last.id not in touched and last.data.get(field, _MISSING) != value:
-        last.data[field] = value
+        # a new dictionary: a workflow loaded from its rows lets closed tasks share their parent's (the codec
+        # stores a closed task's data as its parent's when nothing differs), and only this task changes; its
+        # closed children are rewritten too, their data now differing from the corrected task's
+        last.data = {**last.data, field: value}
         touched.append(last.id)
+        touched.extend(child.id for child in last.children if child.state in (COMPLETED, TaskState.CANCELLED))
     return touched
 
 

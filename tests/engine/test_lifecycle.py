@@ -287,6 +287,24 @@ def test_a_supervisor_corrects_a_plan_value_and_the_gateways_follow_it(engine: E
     replays(engine, waiting.app_no)
 
 
+def test_a_correction_to_a_workflow_loaded_from_its_rows_leaves_the_tasks_done_before_as_they_were(
+        engine: Engine, scenarios: dict[str, Scenario]) -> None:
+    """Suspending and resuming let the cached workflow go: the correction works on one rebuilt from its rows,
+    where tasks done share their parent's data — it changes only where the process goes on from."""
+    from engine.casework.rows import app_by_number
+
+    app_no = advance_to(engine, scenarios["hv_solo"], 1).app_no  # the survey done, the plan waits
+    engine.suspend(app_no, "客户暂缓", by="manager1")
+    engine.resume(app_no, by="manager1")
+    engine.correct(app_no, "capacity_kva", 900, "现场核定 900 kVA", by="marketing")
+    with engine.store.read() as conn:
+        app = app_by_number(conn, app_no)
+        wf = engine.steps.load(conn, app, engine.definitions.diagram(conn, app.version_id)).wf
+    seen = {t.task_spec.name: t.data.get("capacity_kva") for t in wf.tasks.values() if "capacity_kva" in t.data}
+    assert seen["hv_site_survey_solo"] == 800 and seen["hv_draft_supply_plan"] == 900
+    replays(engine, app_no)
+
+
 def test_an_ended_case_keeps_its_rows_and_audit_consistent(engine: Engine, scenarios: dict[str, Scenario]) -> None:
     waiting = advance_to(engine, scenarios["hv_joint_review"], 3)  # 会审: planning done, design and dispatch wait
     assert {t.node_id for t in waiting.ready_tasks} == {"hv_joint_review_design", "hv_joint_review_dispatch"}
