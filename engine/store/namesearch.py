@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Text, bindparam, func
+from sqlalchemy import Text, bindparam, false, func
 from sqlalchemy.dialects.postgresql import ARRAY
 
 GRAMS_FUNCTION = "customer_name_grams"
@@ -26,6 +26,9 @@ def name_grams(fragment: str) -> list[str]:
 
 def name_contains(column: Any, fragment: str, dialect: str) -> Any:
     """The condition "the name in ``column`` contains ``fragment``" (case-insensitive), indexed on PostgreSQL."""
+    longest = getattr(column.type, "length", None)
+    if longest is not None and len(fragment) > longest:
+        return false()  # no name holds it (and SQLite refuses LIKE patterns over 50,000 bytes)
     contains = column.icontains(fragment, autoescape=True)
     if dialect != "postgresql":
         return contains

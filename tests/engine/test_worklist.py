@@ -61,6 +61,15 @@ def test_customer_search_ignores_latin_case_on_every_database(engine: Engine) ->
         assert [a.app_no for a in engine.search_applications(customer=term).items] == [app_no]
 
 
+def test_a_search_longer_than_any_name_finds_nothing_on_every_database(engine: Engine) -> None:
+    name = "星" * 100  # as long as the form lets a name be
+    app_no = engine.start("lv", {**SCENARIOS["lv_residential"].start, "customer_name": name}, "frontdesk").app_no
+    assert [t.app_no for t in engine.task_page("marketing", scope="all", search=name).items] == [app_no]
+    for term in (name + "星", "星" * 257, "x" * 300_000):  # SQLite refuses LIKE patterns over 50,000 bytes
+        assert engine.task_page("marketing", scope="all", search=term).total == 0
+        assert engine.search_applications(customer=term).total == 0
+
+
 def test_supervisor_reassigns_to_someone_with_the_role(engine: Engine) -> None:
     result = started(engine, "hv_solo")
     task = result.ready_tasks[0]
