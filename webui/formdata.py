@@ -37,6 +37,7 @@ MAX_NUMBER_TEXT = 30
 """A number typed with more characters than this is no quantity (and would take long to convert)."""
 
 NOT_UTF8 = "含有无法识别的字符：提交的内容不是有效的 UTF-8 编码文字，请重新输入"
+MANY_VALUES = "提交了多个不同的值，只能填写一个，请重新填写"
 NUL_IN_FIELD = "不能含有空字符（NUL），请删除后重新提交"
 
 _INTEGER = re.compile(r"^[+-]?\d+$")
@@ -182,6 +183,9 @@ def parse(fields: Sequence[Field], submitted: MultiDict[str, str],
                 data[field.name] = None if not values and field.nullable else values
             continue
         raw = str(submitted.get(field.name) or "")
+        if len({str(v).strip() for v in submitted.getlist(field.name)}) > 1:  # a crafted post: never the form's
+            errors[field.name] = f"{field.title}：{MANY_VALUES}"
+            continue
         problem = _unreadable(raw)
         if problem:
             errors[field.name] = f"{field.title}：{problem}"

@@ -12,6 +12,7 @@ from urllib.parse import quote
 
 import pytest
 from flask import Flask
+from werkzeug.datastructures import MultiDict
 
 from cli.demo import Scenario, actor_for, do_field_work, drive
 from engine import Engine, TaskInfo
@@ -271,3 +272,18 @@ def test_an_executable_renamed_pdf_is_not_kept_as_a_completion_report(staff: Act
     assert staff("manager1").post(f"/tasks/{task.id}", form, content_type="multipart/form-data").status_code == 302
     (kept,) = engine.application(task.app_no).documents
     assert (kept.media_type, kept.filename) == ("application/pdf", "竣工报告.pdf")
+
+
+def test_a_field_posted_twice_with_different_values_is_refused_at_the_field(
+        engine: Engine, staff: Callable[[str], Staff], scenarios: dict[str, Scenario]) -> None:
+    # the page sends the customer type once (chosen in the first step); a crafted post adds a second, different one
+    clerk = staff("frontdesk")
+    start = next(s.start for s in scenarios.values() if s.process == "pv")
+    before = len(engine.applications())
+    pairs = [("csrf_token", clerk.csrf_token()), ("customer_type", str(start["customer_type"]))]
+    for key, value in as_form(start).items():
+        pairs.extend((key, item) for item in (value if isinstance(value, list) else [value]))
+    page = clerk.client.post("/accept?variant=pv", data=MultiDict([*pairs, ("customer_type", "\x00")]))
+    assert page.status_code == 400
+    assert "客户类别：提交了多个不同的值" in page.get_data(as_text=True)
+    assert len(engine.applications()) == before
