@@ -222,3 +222,23 @@ def test_whatever_is_typed_as_a_number_gets_the_plain_answer(client: Staff, acce
         assert response.status_code == 200, typed
         assert "未查询到匹配的申请" in response.get_data(as_text=True)
     assert look_up(client, accepted.app_no, "5678", ip="198.51.100.77").status_code == 200
+
+
+def test_confirming_the_application_date_is_under_the_same_limits_as_the_lookup(
+        client: Staff, engine: Engine, accepted: Accepted, clock: Clock) -> None:
+    def confirm(digits: str) -> Any:
+        return client.post("/progress/first-contact", {"app_no": accepted.app_no, "phone_tail": digits,
+                                                       "first_contact_on": accepted.accepted_on.isoformat()},
+                           environ_base={"REMOTE_ADDR": "203.0.113.7"})
+
+    before = engine.clocks(accepted.app_no).first_contact
+    for guess in ("0001", "0002", "0003", "0004", "0005"):  # guessed on the lookup form
+        assert look_up(client, "HV20261123999", guess).status_code == 200
+    refused = confirm("5678")  # the right digits on the other form, from the same address: it waits too
+    assert refused.status_code == 429 and refused.headers["Retry-After"] == "2"
+    assert "请 2 秒后再试" in refused.get_data(as_text=True)
+    assert engine.clocks(accepted.app_no).first_contact == before  # nothing recorded
+    clock.advance(seconds=2)
+    answered = confirm("5678")
+    assert answered.status_code == 200 and "已记录您的申请日期" in answered.get_data(as_text=True)
+    assert engine.clocks(accepted.app_no).first_contact.source == "customer_page"
