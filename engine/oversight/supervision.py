@@ -453,7 +453,7 @@ def late_entries(engine: Sources, period: Period, limit: timedelta = timedelta(d
                                          rule.flags(n, n_late, others_share), float(statistics.median(values)),
                                          dict(evidence[username]), unconfirmed[username]))
     acceptors.sort(key=lambda a: (not a.flagged, -a.share, a.username))
-    late.sort(key=lambda e: (-e.lag_days, -e.lag_hours))
+    late.sort(key=lambda e: (-e.lag_days, -e.lag_hours, e.app_no))
     return LateEntryReport(limit, total, tuple(late), total_late / total if total else 0.0, tuple(acceptors))
 
 
@@ -639,7 +639,7 @@ def kept_dashboard(engine: Sources, period: Period, process_key: str | None = No
             evidence[r.created_by][r.first_contact_source or CLERK_SOURCE] += 1
             late_rows.append(LateEntry(r.app_no, r.process_key, r.created_by, r.first_contact_at, r.created_at,
                                        r.lag_hours, lag, r.first_contact_source or CLERK_SOURCE))
-    late_rows.sort(key=lambda e: (-e.lag_days, -e.lag_hours))
+    late_rows.sort(key=lambda e: (-e.lag_days, -e.lag_hours, e.app_no))
     working = all(sum(c for c, _ in n.workdays.values()) == n.done for n in figures.nodes)
     unit = "工作日" if working else CALENDAR_HOURS.unit
     durations = sorted((NodeDuration(n.process_key, n.node_id, n.name, n.done,
