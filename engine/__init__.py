@@ -133,45 +133,28 @@ from .vocabulary import (
 )
 
 __all__ = [
-    # the facade and its settings
-    "Engine", "EngineConfig", "load_config", "resolve_instance_dir", "PasswordHasher", "Scrypt",
-    # vocabulary and permissions
-    "ROLES", "Role", "SUPERVISOR_ROLE", "SYSTEM", "SYSTEM_NAME", "SHIPPED", "PROCESS_NAMES", "ProcessKey", "AppStatus", "TaskStatus",
-    "APP_STATUS_NAMES", "ENDED",
-    "EventKind", "Action", "ACTION_NAMES", "refusal",
-    # results
-    "ApplicationImpact", "ApplicationInfo", "ApplicationPage", "AuditVerdict", "CaseAction", "CorrectableField",
-    "DiagramSummary", "DiagramTrace",
-    "DocumentInfo", "DraftInfo", "FlowChange", "HistoryEntry", "ImpactReport", "InstanceVerdict", "MigrationPlan",
-    "MigrationResult", "NodeChange", "NodeImpact", "NotificationInfo", "ReplayReport", "ReplayStep", "SentNotice",
-    "StepResult", "SweepResult", "TaskInfo", "TaskPage", "Upload", "UserInfo", "VersionDiff", "VersionInfo",
-    "FormDefinition", "PublicProgress", "PublicStep", "ScenarioOutcome", "ScenarioRunner", "ExampleRun", "MarkerInfo",
-    "OperatorInfo",
-    "FormDefinition", "PublicProgress", "PublicStep", "ScenarioOutcome", "ScenarioRunner",
-    # task work
-    "BulkResult", "CommentInfo", "SubstitutionInfo", "SavedFilterInfo", "FILTER_KEYS", "TaskPrefill", "SendBack",
-    "NOTICE_KINDS", "decision_summary",
-    # time limits and policy clocks (时限)
-    "WorkingCalendar", "YearStatus", "CalendarNotCovered", "CalendarImport", "Recomputed", "ClockInfo", "ClockPause",
-    "ClockReport", "FirstContact", "Override", "OverrideChange", "OverrideChoices", "ClockChoice", "CLOCK_STATUS_NAMES",
-    "Forecast", "Forecaster", "Round", "Visit", "Pause", "used_working_days", "CONTACT_SOURCES", "ContactSource",
-    "CUSTOMER",
-    # field work and meetings
-    "Appointment", "FieldJobInfo", "appointment_from_form", "JOB_KINDS", "MODES", "HALVES", "DEFAULT_CAPACITY",
-    "DISPATCHER_ROLE", "STATION_HEAD_ROLE", "CALLBACK_ROLE", "DECISIONS", "MEETING_ROLES", "Decision",
-    # the customer's side
-    "CustomerProgress", "MilestoneState", "OpenStep", "ManagerContact", "CustomerNoticeInfo", "person_name",
-    "FirmInfo", "FirmEventInfo", "FIRM_KINDS", "FollowUpInfo", "Answers", "answers_from_form", "SATISFACTION",
-    "FOLLOW_UP_ROLE", "CaseInfo", "Filing", "filing_from_form", "COMPLAINT_KINDS", "COMPLAINT_TOPICS",
-    "COMPLAINT_CHANNELS", "COMPLAINT_STAFF_CHANNELS", "CustomerFigures", "FollowUpGroup", "CaseCounts", "CUSTOMER",
-    # oversight
-    "Period", "Dashboard", "NodeDuration", "DUE_STATES", "MAX_PERIOD_DAYS", "LogRecord", "CSV_COLUMNS", "to_csv",
-    "to_xes", "GENESIS", "event_hash", "tables", "CaseConformance", "ConformanceReport", "Share", "DEVIATIONS",
-    "CONFORMANCE_COLUMNS", "conformance_csv",
-    "Period", "Dashboard", "NodeDuration", "DUE_STATES", "MAX_PERIOD_DAYS", "ClockFigures", "ClockOnTime",
-    "ClockDuration", "ClockOpen", "Expiring", "OPEN_STATES", "LogRecord", "CSV_COLUMNS", "to_csv",
-    "to_xes", "GENESIS", "event_hash", "tables",
-    # errors
+    "Engine", "EngineConfig", "load_config", "resolve_instance_dir", "PasswordHasher", "Scrypt", "ROLES", "Role",
+    "SUPERVISOR_ROLE", "SYSTEM", "SYSTEM_NAME", "SHIPPED", "PROCESS_NAMES", "ProcessKey", "AppStatus", "TaskStatus",
+    "APP_STATUS_NAMES", "ENDED", "EventKind", "Action", "ACTION_NAMES", "refusal", "ApplicationImpact",
+    "ApplicationInfo", "ApplicationPage", "AuditVerdict", "CaseAction", "CorrectableField", "DiagramSummary",
+    "DiagramTrace", "DocumentInfo", "DraftInfo", "FlowChange", "HistoryEntry", "ImpactReport", "InstanceVerdict",
+    "MigrationPlan", "MigrationResult", "NodeChange", "NodeImpact", "NotificationInfo", "ReplayReport", "ReplayStep",
+    "SentNotice", "StepResult", "SweepResult", "TaskInfo", "TaskPage", "Upload", "UserInfo", "VersionDiff",
+    "VersionInfo", "FormDefinition", "PublicProgress", "PublicStep", "ScenarioOutcome", "ScenarioRunner",
+    "ExampleRun", "MarkerInfo", "OperatorInfo", "BulkResult", "CommentInfo", "SubstitutionInfo", "SavedFilterInfo",
+    "FILTER_KEYS", "TaskPrefill", "SendBack", "NOTICE_KINDS", "decision_summary", "WorkingCalendar", "YearStatus",
+    "CalendarNotCovered", "CalendarImport", "Recomputed", "ClockInfo", "ClockPause", "ClockReport", "FirstContact",
+    "Override", "OverrideChange", "OverrideChoices", "ClockChoice", "CLOCK_STATUS_NAMES", "Forecast", "Forecaster",
+    "Round", "Visit", "Pause", "used_working_days", "CONTACT_SOURCES", "ContactSource", "CUSTOMER", "Appointment",
+    "FieldJobInfo", "appointment_from_form", "JOB_KINDS", "MODES", "HALVES", "DEFAULT_CAPACITY", "DISPATCHER_ROLE",
+    "STATION_HEAD_ROLE", "CALLBACK_ROLE", "DECISIONS", "MEETING_ROLES", "Decision", "CustomerProgress",
+    "MilestoneState", "OpenStep", "ManagerContact", "CustomerNoticeInfo", "person_name", "FirmInfo", "FirmEventInfo",
+    "FIRM_KINDS", "FollowUpInfo", "Answers", "answers_from_form", "SATISFACTION", "FOLLOW_UP_ROLE", "CaseInfo",
+    "Filing", "filing_from_form", "COMPLAINT_KINDS", "COMPLAINT_TOPICS", "COMPLAINT_CHANNELS",
+    "COMPLAINT_STAFF_CHANNELS", "CustomerFigures", "FollowUpGroup", "CaseCounts", "Period", "Dashboard",
+    "NodeDuration", "DUE_STATES", "MAX_PERIOD_DAYS", "LogRecord", "CSV_COLUMNS", "to_csv", "to_xes", "GENESIS",
+    "event_hash", "tables", "CaseConformance", "ConformanceReport", "Share", "DEVIATIONS", "CONFORMANCE_COLUMNS",
+    "conformance_csv", "ClockFigures", "ClockOnTime", "ClockDuration", "ClockOpen", "Expiring", "OPEN_STATES",
     "BaozhuangError", "ConfigurationError", "Conflict", "DiagramRejected", "ExpressionError", "Forbidden",
-    "FormValidationError", "InvalidInput", "NotFound", "Reason", "WorkflowFailure",
+    "FormValidationError", "InvalidInput", "NotFound", "Reason", "WorkflowFailure"
 ]

@@ -10,7 +10,7 @@
   On SQLite the table is rebuilt WITHOUT ROWID (the rows live in the key's tree: no second index).
 
 Revision ID: 0017
-Revises: 0011
+Revises: 0012
 """
 import sqlalchemy as sa
 from alembic import op

@@ -9,7 +9,7 @@ also keys the open tasks by the day they fall due (0001-01-01 without a limit), 
 from it. The day rows are copied, the month rows added up from them, the open tasks counted once.
 
 Revision ID: 0018
-Revises: 0011
+Revises: 0017
 """
 from typing import Any
 
