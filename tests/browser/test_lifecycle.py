@@ -43,10 +43,12 @@ def test_suspend_is_refused_without_a_reason_then_made_and_resumed(person: Perso
     assert_clean(person, "suspended application page")
 
     survey = open_tasks(live_server, app_no)["hv_site_survey_solo"]
+    person.login(survey.actor)  # the manager it went to (the one with the fewest open tasks)
     person.go(f"/tasks/{survey.id}")
     assert "申请已暂停" in page.locator(".task-hold").inner_text()
     assert page.get_by_role("button", name="提交办理").is_disabled()
 
+    person.login("manager1")
     person.go(f"/applications/{app_no}")
     page.locator("#lifecycle summary", has_text="恢复办理").click()
     response = submit(person, page.locator("#lifecycle form[action$='/resume']"), "确认恢复")
