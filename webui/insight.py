@@ -32,6 +32,9 @@ bp = Blueprint("insight", __name__)
 AUDIT_ROLES = ("auditor", "marketing")
 HEAT_LEVELS = 5
 PROGRESS_EVERY = 200
+UNNAMED = {"endEvent": "结束", "exclusiveGateway": "（汇合点）", "parallelGateway": "（并行汇合点）",
+           "inclusiveGateway": "（汇合点）"}
+"""What a split's unnamed target is called in the splits table."""
 
 
 # ----------------------------------------------------------------------------- the diagram heatmap
@@ -82,7 +85,7 @@ def flow_figures(xml: str, counts: dict[str, int]) -> tuple[dict[str, dict[str, 
             flows[flow.get("id", "")] = {"count": count, "share": share, "label": label,
                                          "weight": round(count / most, 3) if most else 0.0}
             target = flow.get("targetRef", "")
-            branches.append({"to": names.get(target) or _label(flow) or "（未命名环节）",
+            branches.append({"to": names.get(target) or UNNAMED.get(kinds.get(target, ""), "（未命名环节）"),
                              "condition": _label(flow), "count": count, "share": share})
         if split:
             splits.append({"at": names.get(source) or "（未命名分支）", "passed": passed,

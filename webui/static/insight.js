@@ -21,15 +21,18 @@
     return flow.count ? 2 + 6 * flow.weight : 1.5;
   }
 
-  /* Where a label sits on a flow: the middle of its middle segment, relative to the flow's bounding box. */
+  /* Where a label sits on a flow: the middle of its middle segment, relative to the top left corner of the
+     flow's bounding box (where diagram-js anchors a connection's overlays; a connection has no x, y). */
   function middleOf(connection) {
     var points = connection.waypoints || [];
     if (points.length < 2) {
       return { left: 0, top: 0 };
     }
+    var left = Math.min.apply(null, points.map(function (p) { return p.x; }));
+    var top = Math.min.apply(null, points.map(function (p) { return p.y; }));
     var i = Math.floor((points.length - 1) / 2);
     var a = points[i], b = points[i + 1];
-    return { left: (a.x + b.x) / 2 - connection.x, top: (a.y + b.y) / 2 - connection.y };
+    return { left: (a.x + b.x) / 2 - left, top: (a.y + b.y) / 2 - top };
   }
 
   async function heatmap(container) {
@@ -96,7 +99,7 @@
       container.classList.toggle("view-flows", view === "flows");
       diagram.registry.filter(function (e) { return !!e.waypoints; }).forEach(function (connection) {
         var gfx = diagram.canvas.getGraphics(connection);
-        var path = gfx && gfx.querySelector(".djs-visual path");
+        var path = gfx && gfx.querySelector(".djs-visual > path");
         var width = widthOf(view, connection.id);
         if (path) {
           path.style.strokeWidth = width === null ? "" : String(width);
