@@ -1,7 +1,8 @@
 """The process seen on its diagram, and the auditors' checks over many applications:
 
 * ``/supervision/diagram`` — durations (median, 90th percentile) and on-time shares per node drawn on the
-  newest diagram of a variant, coloured from quick to slow, with how often each node was passed;
+  newest diagram of a variant, coloured from quick to slow, with how often each node was passed; or, toggled,
+  how often each sequence flow was taken (its share at every split), lines as wide as the traffic;
 * ``/audit/conformance`` — every history of a period checked against its diagram (and as CSV for Excel);
 * ``/audit/chains`` — every hash chain verified, with progress.
 """
@@ -31,6 +32,9 @@ bp = Blueprint("insight", __name__)
 AUDIT_ROLES = ("auditor", "marketing")
 HEAT_LEVELS = 5
 PROGRESS_EVERY = 200
+UNNAMED = {"endEvent": "结束", "exclusiveGateway": "（汇合点）", "parallelGateway": "（并行汇合点）",
+           "inclusiveGateway": "（汇合点）"}
+"""What a split's unnamed target is called in the splits table."""
 
 
 # ----------------------------------------------------------------------------- the diagram heatmap
@@ -41,6 +45,53 @@ def _newest_xml(engine: Engine, process_key: str) -> str:
     if newest is None:
         raise InvalidInput(f"{VARIANTS.get(process_key, process_key)}流程尚未部署")
     return engine.version_xml(process_key, newest.version)
+
+
+def _parse(xml: str) -> Any:
+    return etree.fromstring(xml.encode("utf-8"),
+                            etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False))
+
+
+def _label(element: Any) -> str:
+    return " ".join((element.get("name") or "").split())
+
+
+def flow_figures(xml: str, counts: dict[str, int]) -> tuple[dict[str, dict[str, Any]], list[dict[str, Any]]]:
+    """How often each sequence flow of a diagram was taken: per flow its count, its weight (share of the busiest
+    flow, for the line width), at a split (a node with several outgoing flows) its share of the node's
+    outgoing traffic — of the times a parallel split was passed, which every branch takes — and the label
+    drawn on it ("128 · 63%"); and the splits as rows for people (node names, never flow ids)."""
+    root = _parse(xml)
+    names: dict[str, str] = {}
+    kinds: dict[str, str] = {}
+    for element in root.iter(f"{{{BPMN_NS}}}*"):
+        if element.get("id"):
+            names[element.get("id", "")] = _label(element)
+            kinds[element.get("id", "")] = etree.QName(element).localname
+    outgoing: dict[str, list[Any]] = {}
+    for flow in root.iter(f"{{{BPMN_NS}}}sequenceFlow"):
+        outgoing.setdefault(flow.get("sourceRef", ""), []).append(flow)
+    most = max(counts.values(), default=0)
+    flows: dict[str, dict[str, Any]] = {}
+    splits: list[dict[str, Any]] = []
+    for source, leaving in outgoing.items():
+        taken = [counts.get(f.get("id", ""), 0) for f in leaving]
+        split = len(leaving) > 1
+        passed = max(taken) if kinds.get(source) == "parallelGateway" else sum(taken)
+        branches = []
+        for flow, count in zip(leaving, taken):
+            share = round(count / passed, 3) if split and passed else None
+            label = f"{count} · {share * 100:.0f}%" if share is not None else str(count)
+            flows[flow.get("id", "")] = {"count": count, "share": share, "label": label,
+                                         "weight": round(count / most, 3) if most else 0.0}
+            target = flow.get("targetRef", "")
+            branches.append({"to": names.get(target) or UNNAMED.get(kinds.get(target, ""), "（未命名环节）"),
+                             "condition": _label(flow), "count": count, "share": share})
+        if split:
+            splits.append({"at": names.get(source) or "（未命名分支）", "passed": passed,
+                           "parallel": kinds.get(source) == "parallelGateway", "branches": branches})
+    splits.sort(key=lambda s: -s["passed"])
+    return flows, splits
 
 
 def heat_figures(engine: Engine, period: Period, process_key: str) -> dict[str, Any]:
@@ -64,9 +115,11 @@ def heat_figures(engine: Engine, period: Period, process_key: str) -> dict[str, 
             "level": 1 + rank * HEAT_LEVELS // max(1, len(durations)),
             "share": round(d.count / most, 3) if most else 0.0,
         }
+    xml = _newest_xml(engine, process_key)
+    flows, splits = flow_figures(xml, {f.flow_id: f.count for f in figures.flows if f.process_key == process_key})
     return {"variant": process_key, "variant_name": VARIANTS.get(process_key, process_key),
             "from": period.first.isoformat(), "to": period.last.isoformat(), "unit": figures.duration_unit,
-            "nodes": nodes, "xml": _newest_xml(engine, process_key)}
+            "nodes": nodes, "flows": flows, "splits": splits, "xml": xml}
 
 
 @bp.route("/supervision/diagram")
@@ -79,8 +132,10 @@ def heatmap() -> Any:
     figures = heat_figures(engine, filters.period, variant)
     args = {**filters.args(), "variant": variant}
     rows = sorted(figures["nodes"].values(), key=lambda n: -n["median"])
+    view = "flows" if request.args.get("view") == "flows" else "heat"
     return render_template("insight/heatmap.html", filters=filters, variant=variant, VARIANTS=VARIANTS,
-                           figures=figures, rows=rows, data_url=url_for("insight.heatmap_json") + "?" + urlencode(args))
+                           figures=figures, rows=rows, view=view,
+                           data_url=url_for("insight.heatmap_json") + "?" + urlencode(args))
 
 
 @bp.route("/supervision/diagram.json")
@@ -103,8 +158,7 @@ def _period_args(today: date) -> tuple[date, date, str | None, float]:
 def _node_names(engine: Engine) -> dict[tuple[str, str], str]:
     names: dict[tuple[str, str], str] = {}
     for version in engine.versions():
-        root = etree.fromstring(engine.version_xml(version.process_key, version.version).encode("utf-8"),
-                                etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False))
+        root = _parse(engine.version_xml(version.process_key, version.version))
         for e in root.iter(f"{{{BPMN_NS}}}*"):
             if e.get("id") and e.get("name"):
                 names.setdefault((version.process_key, e.get("id", "")), " ".join(e.get("name", "").split()))

@@ -9,12 +9,15 @@ from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from lxml import etree
 from sqlalchemy import update
 
 from engine import Engine, tables
 from cli.demo import Scenario
 from tests.conftest import Clock, Staff
 from tests.web.test_supervision import run
+
+BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
 
 
 @pytest.fixture
@@ -75,3 +78,47 @@ def test_every_chain_is_verified_with_progress_and_a_tampered_one_is_named(
     assert result["checked"] == total and [b["app_no"] for b in result["broken"]] == [worked[1]]
     assert result["broken"][0]["seq"] == 3
     assert staff("manager1").post("/audit/chains/run").status_code == 403
+
+
+def test_the_diagram_shows_how_often_each_path_was_taken(
+        staff: Callable[[str], Staff], engine: Engine, clock: Clock, scenarios: dict[str, Scenario]) -> None:
+    solo = [run(engine, clock, scenarios["hv_solo"]) for _ in range(2)]
+    team = run(engine, clock, scenarios["hv_team"])
+    run(engine, clock, scenarios["lv_residential"])  # another variant: not counted on the HV diagram
+    clock.advance(days=1)
+    marketing = staff("marketing")
+    body = marketing.get("/supervision/diagram.json?variant=hv").get_json()
+    flows = body["flows"]
+    # the survey gateway split 2 : 1, and its labels say so
+    assert flows["hv_f_survey_solo"]["count"] == 2 and flows["hv_f_survey_team"]["count"] == 1
+    assert flows["hv_f_survey_solo"]["share"] == pytest.approx(2 / 3, abs=1e-3)
+    assert flows["hv_f_survey_solo"]["label"] == "2 · 67%" and flows["hv_f_survey_team"]["label"] == "1 · 33%"
+    # every flow counts exactly the applications whose trace took it (no example path loops); the trace follows
+    # one parent per task, so a parallel join it passed adds the flows of its other arriving branches
+    taken: dict[str, int] = {}
+    for app_no in [*solo, team]:
+        trace = engine.application_trace(app_no)
+        root = etree.fromstring(trace.xml.encode("utf-8"))
+        joins = {g.get("id") for g in root.iter(f"{{{BPMN}}}parallelGateway")
+                 if len(root.findall(f".//{{{BPMN}}}sequenceFlow[@targetRef='{g.get('id')}']")) > 1}
+        arriving = {f.get("id") for f in root.iter(f"{{{BPMN}}}sequenceFlow")
+                    if f.get("targetRef") in joins and f.get("targetRef") in trace.completed}
+        for flow in set(trace.flows) | arriving:
+            taken[flow] = taken.get(flow, 0) + 1
+    assert {f: v["count"] for f, v in flows.items() if v["count"]} == taken
+    assert flows["hv_f_start"]["count"] == 3 and flows["hv_f_start"]["share"] is None  # not at a split
+    assert flows["hv_f_start"]["weight"] == 1 and flows["hv_f_survey_team"]["weight"] == pytest.approx(1 / 3, abs=1e-3)
+    # a parallel split: each branch is taken every time it is passed
+    fork = next(s for s in body["splits"] if s["parallel"])
+    assert fork["passed"] == 3 and all(b["count"] == 3 and b["share"] == 1 for b in fork["branches"])
+    survey = next(s for s in body["splits"] if s["at"] == "勘查方式")
+    assert survey["passed"] == 3 and {(b["to"], b["condition"], b["count"]) for b in survey["branches"]} == {
+        ("现场勘查（客户经理）", "≤3000kVA", 2), ("现场勘查（勘查组）", ">3000kVA", 1)}
+    # the page: the toggle, the legend and the splits table in words, never a flow id
+    page = marketing.get("/supervision/diagram?variant=hv&view=flows").get_data(as_text=True)
+    assert "路径频率" in page and 'data-view="flows"' in page and "连线上的数字" in page
+    table = page.split('class="grid flow-table"')[1].split("</table>")[0]
+    assert "勘查方式" in table and "≤3000kVA" in table and "67%" in table and "hv_" not in table
+    # a period before any work: every flow zero, nothing divided by zero
+    empty = marketing.get("/supervision/diagram.json?variant=hv&from=2020-01-01&to=2020-01-31").get_json()
+    assert all(v["count"] == 0 and v["share"] in (None, 0) for v in empty["flows"].values())

@@ -1,4 +1,4 @@
-/* The diagram heatmap (insight/heatmap.html) and the run over every hash chain (insight/chains.html).
+/* The diagram heatmap and path frequencies (insight/heatmap.html) and the run over every hash chain (insight/chains.html).
    Everything the server sends is put in the page with textContent: nothing is parsed as HTML. */
 (function () {
   "use strict";
@@ -16,6 +16,25 @@
 
   /* ------------------------------------------------------------------ heatmap on the diagram */
 
+  /* The line width of a flow in the frequency view: 1.5 px untaken … 8 px for the busiest flow. */
+  function flowWidth(flow) {
+    return flow.count ? 2 + 6 * flow.weight : 1.5;
+  }
+
+  /* Where a label sits on a flow: the middle of its middle segment, relative to the top left corner of the
+     flow's bounding box (where diagram-js anchors a connection's overlays; a connection has no x, y). */
+  function middleOf(connection) {
+    var points = connection.waypoints || [];
+    if (points.length < 2) {
+      return { left: 0, top: 0 };
+    }
+    var left = Math.min.apply(null, points.map(function (p) { return p.x; }));
+    var top = Math.min.apply(null, points.map(function (p) { return p.y; }));
+    var i = Math.floor((points.length - 1) / 2);
+    var a = points[i], b = points[i + 1];
+    return { left: (a.x + b.x) / 2 - left, top: (a.y + b.y) / 2 - top };
+  }
+
   async function heatmap(container) {
     var Viewer = window.BaozhuangViewer;
     var response = await fetch(container.dataset.figuresUrl, { credentials: "same-origin",
@@ -27,6 +46,7 @@
     var diagram = await Viewer.open(container, figures.xml);
     var overlays = diagram.viewer.get("overlays");
     var shown = 0;
+    var heatWidths = {};  // heat view: a node's incoming flows as wide as the node is busy (as before)
     Object.keys(figures.nodes).forEach(function (nodeId) {
       var node = figures.nodes[nodeId];
       var element = diagram.registry.get(nodeId);
@@ -42,17 +62,70 @@
       badge.appendChild(el("span", "heat-count", node.count + " 次"));
       badge.title = node.name + "：中位数 " + node.median + "，90% 分位 " + node.p90 + " " + figures.unit;
       overlays.add(nodeId, "heat", { position: { bottom: -4, left: -10 }, html: badge });
-      // how often the way into this node is taken: its incoming flows drawn thicker with its share
       (element.incoming || []).forEach(function (flow) {
-        var gfx = diagram.canvas.getGraphics(flow);
-        var path = gfx && gfx.querySelector("path");
-        if (path) {
-          path.style.strokeWidth = String(1.5 + 5 * node.share);
-        }
+        heatWidths[flow.id] = 1.5 + 5 * node.share;
       });
       shown += 1;
     });
+
+    // frequency view: every flow labelled with how often it was taken (and its share at a split)
+    var labelled = 0;
+    var flows = figures.flows || {};
+    Object.keys(flows).forEach(function (flowId) {
+      var flow = flows[flowId];
+      var connection = diagram.registry.get(flowId);
+      if (!connection || !connection.waypoints) {
+        return;
+      }
+      diagram.canvas.addMarker(flowId, flow.count ? "flow-taken" : "flow-untaken");
+      var label = el("div", "flow-label" + (flow.count ? "" : " untaken"), flow.label);
+      label.dataset.count = String(flow.count);
+      label.title = "经过 " + flow.count + " 次" +
+        (flow.share === null ? "" : "，占该分支点的 " + (flow.share * 100).toFixed(0) + "%");
+      overlays.add(flowId, "flow", { position: middleOf(connection), html: label });
+      labelled += 1;
+    });
+
+    function widthOf(view, id) {
+      if (view === "flows") {
+        return flows[id] ? flowWidth(flows[id]) : null;
+      }
+      return heatWidths[id] === undefined ? null : heatWidths[id];
+    }
+
+    function show(view) {
+      container.dataset.view = view;
+      container.classList.toggle("view-heat", view !== "flows");
+      container.classList.toggle("view-flows", view === "flows");
+      diagram.registry.filter(function (e) { return !!e.waypoints; }).forEach(function (connection) {
+        var gfx = diagram.canvas.getGraphics(connection);
+        var path = gfx && gfx.querySelector(".djs-visual > path");
+        var width = widthOf(view, connection.id);
+        if (path) {
+          path.style.strokeWidth = width === null ? "" : String(width);
+        }
+      });
+      document.querySelectorAll(".heat-legend").forEach(function (l) { l.hidden = view === "flows"; });
+      document.querySelectorAll(".flow-legend").forEach(function (l) { l.hidden = view !== "flows"; });
+      var field = document.getElementById("view-field");
+      if (field) {
+        field.value = view;
+      }
+      var url = new URL(window.location.href);
+      url.searchParams.set("view", view);
+      window.history.replaceState(null, "", url.toString());
+    }
+
+    document.querySelectorAll("input[name=view-choice]").forEach(function (radio) {
+      radio.addEventListener("change", function () {
+        if (radio.checked) {
+          show(radio.value);
+        }
+      });
+    });
+    show(container.dataset.view === "flows" ? "flows" : "heat");
     container.dataset.nodesShown = String(shown);
+    container.dataset.flowsShown = String(labelled);
     container.classList.add("heatmap-ready");
   }
 
