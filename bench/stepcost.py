@@ -59,7 +59,7 @@ def main() -> None:
         settle()
         hooks = engine.steps.hooks
         hook_files = {sys.modules[type(h).__module__].__file__ or "": type(h).__name__ for h in hooks}
-        seconds: Counter[str] = Counter()
+        seconds: dict[str, float] = {}
         statements: Counter[str] = Counter()
 
         for hook in hooks:
@@ -71,7 +71,7 @@ def main() -> None:
                     try:
                         return _original(*a, **k)
                     finally:
-                        seconds[_name] += time.perf_counter() - t0
+                        seconds[_name] = seconds.get(_name, 0.0) + time.perf_counter() - t0
                 setattr(hook, method, timed)
 
         @event.listens_for(engine.store.sa_engine, "before_cursor_execute")
@@ -97,7 +97,7 @@ def main() -> None:
         if part != "total":
             print(f"  {part:<36} {count / steps:6.2f}")
     print("hook time per transaction (ms):")
-    for part, secs in seconds.most_common():
+    for part, secs in sorted(seconds.items(), key=lambda kv: -kv[1]):
         print(f"  {part:<36} {secs / steps * 1000:6.3f}")
     if profile:
         pstats.Stats(profile).sort_stats("cumulative").print_stats(45)
