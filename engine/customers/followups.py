@@ -312,8 +312,7 @@ class FollowUpHook(StepHook):
         done = [c for c in closed if c.status == TaskStatus.COMPLETED and c.node_id in ALL_POWER_ON]
         if not done:
             return
-        process_key = step.conn.execute(select(APPS.c.process_key).where(APPS.c.id == step.application_id)).scalar_one()
-        if any(c.node_id in power_on_nodes(process_key) for c in done):
+        if any(c.node_id in power_on_nodes(step.process_key) for c in done):  # the step knows its process
             self.follow_ups.open(step.conn, step.application_id, step.data, step.now)
 
     def application_ended(self, conn: Connection, application_id: int, now: datetime, status: str) -> None:

@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Date, String, Table, and_, case, cast, func, select, text, type_coerce
+from sqlalchemy import Connection, Date, String, Table, and_, bindparam, case, cast, func, select, text, type_coerce
 from sqlalchemy.dialects import postgresql, sqlite
 
 from ..casework.hooks import ClosedTask, OpeningTask, StepContext, StepHook
@@ -199,20 +199,32 @@ class Tally:
 
 def _upsert(conn: Connection, table: Table, keys: Sequence[str], rows: list[dict[str, Any]]) -> None:
     """INSERT … ON CONFLICT (keys) DO UPDATE SET count = count + excluded.count (and the total likewise), on
-    SQLite and PostgreSQL."""
+    SQLite and PostgreSQL. The statement is built once per dialect and table: building it (and its cache key)
+    for every step cost more than running it."""
     if not rows:
         return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table)
-    added = {"count": table.c.count + stmt.excluded.count}
-    if "total" in table.c:
-        added["total"] = table.c.total + stmt.excluded.total
-    stmt = stmt.on_conflict_do_update(index_elements=list(keys), set_=added)
-    conn.execute(stmt, rows)
+    conn.execute(_upsert_statement(conn.dialect.name, table, tuple(keys)), rows)
+
+
+_UPSERTS: dict[tuple[str, str, tuple[str, ...]], Any] = {}
+
+
+def _upsert_statement(dialect_name: str, table: Table, keys: tuple[str, ...]) -> Any:
+    key = (dialect_name, table.name, keys)
+    stmt = _UPSERTS.get(key)
+    if stmt is None:
+        dialect = postgresql if dialect_name == "postgresql" else sqlite
+        insert = dialect.insert(table)
+        added = {"count": table.c.count + insert.excluded.count}
+        if "total" in table.c:
+            added["total"] = table.c.total + insert.excluded.total
+        stmt = _UPSERTS[key] = insert.on_conflict_do_update(index_elements=list(keys), set_=added)
+    return stmt
 
 
 CLOSED_ITEMS = select(ITEMS.c.id, ITEMS.c.process_key, ITEMS.c.node_id, ITEMS.c.node_name, ITEMS.c.status,
                       ITEMS.c.created_at, ITEMS.c.completed_at, ITEMS.c.due_at, ITEMS.c.clock_stopped)
+CLOSED_BY_ID = CLOSED_ITEMS.where(ITEMS.c.id.in_(bindparam("ids", expanding=True)))
 
 
 class FigureHook(StepHook):
@@ -231,7 +243,7 @@ class FigureHook(StepHook):
                          name=item["node_name"])
         if closed:
             calendar = self._calendar()
-            rows = conn.execute(CLOSED_ITEMS.where(ITEMS.c.id.in_([c.id for c in closed]))).all()
+            rows = conn.execute(CLOSED_BY_ID, {"ids": [c.id for c in closed]}).all()
             for r in rows:
                 tally.opened(r.process_key, r.node_id, r.due_at, bool(r.clock_stopped), -1)
                 if r.status == TaskStatus.COMPLETED and r.completed_at is not None:
@@ -241,39 +253,33 @@ class FigureHook(StepHook):
                     if (r.node_id in FOLLOW_UP_NODES and isinstance(score, int) and not isinstance(score, bool)
                             and 1 <= score <= 5):
                         tally.add(r.completed_at.date(), r.process_key, r.node_id, "score", score)
-        if not closed and _is_start(conn, step):  # an acceptance closes nothing
-            app = conn.execute(select(APPS.c.id, APPS.c.app_no, APPS.c.process_key, APPS.c.created_by,
-                                      APPS.c.first_contact_at, APPS.c.created_at)
-                               .where(APPS.c.id == step.application_id)).one()
+        if step.accepted:  # the acceptance (it closes nothing)
+            app = conn.execute(ACCEPTED_APP, {"app_id": step.application_id}).one()
             tally.accepted(app.id, app.app_no, app.process_key, app.created_by, app.first_contact_at, app.created_at)
         for flow in step.flows:
             tally.add(step.now.date(), step.process_key, flow, "flow")
         if status == AppStatus.COMPLETED:
             limited, late = _end_to_end(conn, step.application_id)
-            key = conn.execute(select(APPS.c.process_key).where(APPS.c.id == step.application_id)).scalar_one()
-            tally.finished(step.now.date(), key, limited, late)
+            tally.finished(step.now.date(), step.process_key, limited, late)
         tally.write(conn)
 
     def _calendar(self) -> WorkingCalendar | None:
         return self.calendar()
 
 
-def _is_start(conn: Connection, step: StepContext) -> bool:
-    """Whether this step accepted the application (it has no audit event yet: the step's own come after)."""
-    return conn.execute(select(APPS.c.audit_seq).where(APPS.c.id == step.application_id)).scalar_one() == 0
-
-
 def _end_to_end(conn: Connection, application_id: int) -> tuple[int, int]:
     """How many of an application's policy-clock rounds were measured against a limit, and how many of those
     missed it (the regulations' counting; node due dates are internal targets and do not count here)."""
-    row = conn.execute(select(func.count(CLOCKS.c.id), MISSED).where(
-        CLOCKS.c.application_id == application_id, *MEASURED)).one()
+    row = conn.execute(END_TO_END, {"app_id": application_id}).one()
     return int(row[0] or 0), int(row[1] or 0)
 
 
 MEASURED = (CLOCKS.c.status.in_(("met", "missed")), CLOCKS.c.kind == "limit")
 """The clock rounds an application's end-to-end on-time figure reads: limits that were met or missed."""
 MISSED = func.sum(case((CLOCKS.c.status == "missed", 1), else_=0))
+END_TO_END = select(func.count(CLOCKS.c.id), MISSED).where(CLOCKS.c.application_id == bindparam("app_id"), *MEASURED)
+ACCEPTED_APP = select(APPS.c.id, APPS.c.app_no, APPS.c.process_key, APPS.c.created_by, APPS.c.first_contact_at,
+                      APPS.c.created_at).where(APPS.c.id == bindparam("app_id"))
 
 
 # ----------------------------------------------------------------------------- filling once

@@ -552,6 +552,8 @@ COMPLETED_NODES = (select(ITEMS.c.node_id).distinct()
 CUSTOMER_ACTING = (select(ITEMS.c.id).where(ITEMS.c.application_id == bindparam("app_id"),
                                             ITEMS.c.status == TaskStatus.READY, ITEMS.c.clock_stopped.is_(True))
                    .limit(1))
+# a step reads its clocks and whether the customer is acting in one statement
+OPEN_ROWS_ACTING = OPEN_ROWS.add_columns(CUSTOMER_ACTING.exists().label("customer_acting"))
 EVER = datetime(1900, 1, 1)
 
 
@@ -623,7 +625,12 @@ class PolicyClockHook(StepHook):
         happened = {c.node_id for c in closed if c.status == TaskStatus.COMPLETED}
         if step.accepted:
             happened |= {n.id for n in step.diagram.nodes.values() if n.kind == "startEvent"}
-        rows = open_rows(conn, app_id) if not step.accepted else []
+        acting: bool | None = None  # whether the customer is acting: read with the clocks when there are any
+        rows: list[ClockRow] = []
+        if not step.accepted:
+            for r in conn.execute(OPEN_ROWS_ACTING, {"app_id": app_id}):
+                rows.append(ClockRow.of(r))
+                acting = bool(r.customer_acting)
         if not happened and not rows:
             return
         self._refuse_lapsed(rows, by_key, happened, now)
@@ -668,7 +675,8 @@ class PolicyClockHook(StepHook):
                 step.events.append(row.event(EventKind.CLOCK_STOPPED, now))
             still_open = []
         if still_open:
-            acting = customer_acting(conn, app_id)
+            if acting is None:
+                acting = customer_acting(conn, app_id)
             if overrides is None:
                 overrides = self.overrides.get(conn, step.process_key)
             for row in still_open:
