@@ -629,11 +629,16 @@ def kept_dashboard(engine: Sources, period: Period, process_key: str | None = No
     late_rows: list[LateEntry] = []
     late_by: Counter[str] = Counter()
     evidence: dict[str, Counter[str]] = defaultdict(Counter)
+    lags: dict[tuple[date, date], int] = {}  # a year's candidates span only some thousands of day pairs
     for r in candidates:
-        try:
-            lag = calendar.working_days_after(r.first_contact_at.date(), r.created_at.date())
-        except CalendarNotCovered:
-            lag = max(0, (r.created_at.date() - r.first_contact_at.date()).days)
+        days = (r.first_contact_at.date(), r.created_at.date())
+        lag = lags.get(days, -1)
+        if lag < 0:
+            try:
+                lag = calendar.working_days_after(*days)
+            except CalendarNotCovered:
+                lag = max(0, (days[1] - days[0]).days)
+            lags[days] = lag
         if lag > limit_days:
             late_by[r.created_by] += 1
             evidence[r.created_by][r.first_contact_source or CLERK_SOURCE] += 1
