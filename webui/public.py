@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Blueprint, Flask, Response, current_app, redirect, render_template, request, session, url_for
 
@@ -67,6 +67,32 @@ def lookup(app_no: str, digits: str) -> PublicProgress | None:
     return engine.public_progress(app_no)
 
 
+class Found(NamedTuple):
+    """An application whose number and phone digits matched."""
+
+    app_no: str
+    result: PublicProgress
+
+
+def checked_lookup() -> Found | Any:
+    """The posted number and phone digits looked up under the shared attempt limits: ``Found``
+    when they match, else the page to answer with (429 with Retry-After while a guesser must wait, or not
+    found). Every form that names an application by its digits goes through here."""
+    app_no = (request.form.get("app_no") or "").strip().upper()[:32]
+    digits = (request.form.get("phone_tail") or "").strip()[:8]
+    engine = engine_of(current_app)
+    client = request.remote_addr or "-"
+    wait = engine.progress_attempt(client, app_no)
+    if wait:
+        page = render_template("public/progress.html", result=None, message=throttled_message(wait))
+        return page, 429, {"Retry-After": str(wait)}
+    result = lookup(app_no, digits)
+    if result is None:
+        return render_template("public/progress.html", result=None, message=NOT_FOUND_MESSAGE)
+    engine.progress_found(client, app_no)
+    return Found(app_no, result)
+
+
 @bp.after_request
 def private(response: Response) -> Response:
     """A customer's progress is nobody else's: no caching by the browser or a shared proxy."""
@@ -87,18 +113,11 @@ def progress() -> Any:
             if shown is not None:
                 return _found(shown, app_no_verified, filed=str(filed))
         return render_template("public/progress.html", result=None, message=None)
-    app_no = (request.form.get("app_no") or "").strip().upper()[:32]
-    digits = (request.form.get("phone_tail") or "").strip()[:8]
+    checked = checked_lookup()
+    if not isinstance(checked, Found):
+        return checked
+    app_no, result = checked
     engine = engine_of(current_app)
-    client = request.remote_addr or "-"
-    wait = engine.progress_attempt(client, app_no)
-    if wait:
-        page = render_template("public/progress.html", result=None, message=throttled_message(wait))
-        return page, 429, {"Retry-After": str(wait)}
-    result = lookup(app_no, digits)
-    if result is None:
-        return render_template("public/progress.html", result=None, message=NOT_FOUND_MESSAGE)
-    engine.progress_found(client, app_no)
     session[VERIFIED_KEY] = {"app_no": app_no, "at": engine.now().isoformat()}
     return _found(result, app_no)
 
@@ -172,18 +191,11 @@ def customer_clocks(app_no: str) -> ClockReport:
 def confirm_first_contact() -> Any:
     """The customer confirms the day they first applied (the evidence against 体外循环 no clerk types); the
     number and phone digits are checked again, with the same throttle as the lookup."""
-    app_no = (request.form.get("app_no") or "").strip().upper()[:32]
-    digits = (request.form.get("phone_tail") or "").strip()[:8]
+    checked = checked_lookup()
+    if not isinstance(checked, Found):
+        return checked
+    app_no, result = checked
     engine = engine_of(current_app)
-    client = request.remote_addr or "-"
-    wait = engine.progress_attempt(client, app_no)
-    if wait:
-        page = render_template("public/progress.html", result=None, message=throttled_message(wait))
-        return page, 429, {"Retry-After": str(wait)}
-    result = lookup(app_no, digits)
-    if result is None:
-        return render_template("public/progress.html", result=None, message=NOT_FOUND_MESSAGE)
-    engine.progress_found(client, app_no)
     day = (request.form.get("first_contact_on") or "").strip()[:10]
     try:
         engine.confirm_first_contact(app_no, day, ContactSource.CUSTOMER_PAGE, CUSTOMER)
