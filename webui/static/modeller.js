@@ -1394,25 +1394,7 @@
         method: "POST", credentials: "same-origin", body: new FormData(form),
         headers: { "Accept": "application/x-ndjson", "X-CSRFToken": csrfToken() }
       });
-      if (!response.ok || !response.body) {
-        throw new Error("HTTP " + response.status);
-      }
-      var reader = response.body.getReader();
-      var decoder = new TextDecoder();
-      var pending = "";
-      for (;;) {
-        var chunk = await reader.read();
-        if (chunk.done) {
-          break;
-        }
-        pending += decoder.decode(chunk.value, { stream: true });
-        var lines = pending.split("\n");
-        pending = lines.pop();
-        lines.filter(Boolean).forEach(function (line) { handle(JSON.parse(line)); });
-      }
-      if (pending.trim()) {
-        handle(JSON.parse(pending));
-      }
+      await window.readNdjson(response, handle);
     }
   }
 
