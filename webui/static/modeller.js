@@ -922,6 +922,8 @@
     this.panel.appendChild(add);
   };
 
+  /* A spiffworkflow:property of ``process`` (the element's business object, or the pool's process), set,
+     changed or removed in one undoable edit; its extension elements are created when missing. */
   Modeller.prototype.setProcessProperty = function (element, process, name, value) {
     var moddle = this.modeler.get("moddle");
     var modeling = this.modeler.get("modeling");
@@ -972,35 +974,9 @@
     return bo.extensionElements;
   };
 
+  /* A spiffworkflow:property of the element itself (a marker, a form). */
   Modeller.prototype.setProperty = function (element, name, value) {
-    var self = this;
-    var moddle = this.modeler.get("moddle");
-    var modeling = this.modeler.get("modeling");
-    this.edit(function () {
-      var bo = element.businessObject;
-      var props = extension(bo, SPIFF + "Properties");
-      if (!props) {
-        if (!value) {
-          return;
-        }
-        var ext = self.extensions(element);
-        props = moddle.create(SPIFF + "Properties", { properties: [] });
-        modeling.updateModdleProperties(element, ext, { values: ext.values.concat([props]) });
-      }
-      var list = props.properties || [];
-      var found = list.filter(function (p) { return p.name === name; })[0];
-      if (!value && found) {
-        modeling.updateModdleProperties(element, props, { properties: list.filter(function (p) { return p !== found; }) });
-      } else if (value && found) {
-        modeling.updateModdleProperties(element, found, { value: value });
-      } else if (value) {
-        var created = moddle.create(SPIFF + "Property", { name: name, value: value });
-        modeling.updateModdleProperties(element, props, { properties: list.concat([created]) });
-      }
-    });
-    if (name === FORM_PROPERTY) {
-      this.select(element);
-    }
+    this.setProcessProperty(element, element.businessObject, name, value);
   };
 
   Modeller.prototype.setOperator = function (element, name) {
